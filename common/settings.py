@@ -1,0 +1,46 @@
+"""Settings shared by every Django service; each service's settings module builds on it.
+
+Each value is read from the environment once, here. See README "Configuration".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# The demo's default key is public on purpose; production sets DJANGO_SECRET_KEY.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-demo-key-change-me-for-anything-real")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Ports are fixed project-wide: edge 8000, shop 8001, orders 8002, warehouse 8003.
+SHOP_PORT = env_int("SHOP_PORT", 8001)
+ORDERS_PORT = env_int("ORDERS_PORT", 8002)
+WAREHOUSE_PORT = env_int("WAREHOUSE_PORT", 8003)
+WAREHOUSE_URL = env_str("WAREHOUSE_URL", f"http://127.0.0.1:{WAREHOUSE_PORT}")
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-gb"
+USE_I18N = False
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Small bodies only: nothing in the shop or the warehouse needs more than this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,166 @@
+"""Writes of the legacy shop: the basket and synchronous order placement.
+
+Plain functions, keyword-only, named `<entity>_<action>` (HackSoftware styleguide).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import transaction
+from django.db.models import F
+
+from shop.exceptions import EmptyBasket, InvalidQuantity, OutOfStock, ProductNotFound
+from shop.models import Order, OrderLine, Product
+from shop.warehouse_client import FulfilmentLine, fulfilment_request
+
+BASKET_SESSION_KEY = "basket"
+ORDERS_SESSION_KEY = "orders"
+_NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    product_id: int
+    quantity: int
+
+
+def quantity_check(quantity: Any) -> int:
+    """A quantity a customer may order: an integer from 1 to the per-line maximum."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise InvalidQuantity("Quantity must be a whole number.")
+    maximum = settings.MAX_QUANTITY_PER_LINE
+    if quantity < 1 or quantity > maximum:
+        raise InvalidQuantity(f"Quantity must be between 1 and {maximum}.")
+    return quantity
+
+
+# --- basket (kept in the visitor's session) -------------------------------------------
+
+
+def _basket_raw(session: SessionBase) -> dict[str, int]:
+    raw = session.get(BASKET_SESSION_KEY) or {}
+    return {str(k): int(v) for k, v in raw.items()}
+
+
+def basket_add(*, session: SessionBase, product: Product, quantity: int) -> int:
+    """Add to the basket; the line never exceeds the per-line maximum. Returns the line qty."""
+    quantity_check(quantity)
+    raw = _basket_raw(session)
+    key = str(product.pk)
+    if key not in raw and len(raw) >= settings.MAX_BASKET_LINES:
+        raise InvalidQuantity(
+            f"A basket holds at most {settings.MAX_BASKET_LINES} different products."
+        )
+    new_quantity = raw.get(key, 0) + quantity
+    quantity_check(new_quantity)
+    raw[key] = new_quantity
+    session[BASKET_SESSION_KEY] = raw
+    return new_quantity
+
+
+def basket_update(*, session: SessionBase, product_id: int, quantity: int) -> None:
+    """Set a line's quantity; 0 removes the line."""
+    raw = _basket_raw(session)
+    key = str(product_id)
+    if key not in raw:
+        raise ProductNotFound("That product is not in your basket.")
+    if quantity == 0:
+        del raw[key]
+    else:
+        raw[key] = quantity_check(quantity)
+    session[BASKET_SESSION_KEY] = raw
+
+
+def basket_clear(*, session: SessionBase) -> None:
+    session.pop(BASKET_SESSION_KEY, None)
+
+
+def basket_items(*, session: SessionBase) -> list[OrderItem]:
+    return [OrderItem(int(k), v) for k, v in _basket_raw(session).items()]
+
+
+# --- orders ---------------------------------------------------------------------------
+
+
+def _order_number() -> str:
+    return "LF-" + "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(8))
+
+
+def order_place(
+    *,
+    items: Sequence[OrderItem],
+    email: str,
+    user: Any = None,
+) -> Order:
+    """Place an order the monolith's way: synchronously, all or nothing.
+
+    One transaction locks the products' rows in primary-key order, refuses to oversell,
+    takes the stock, writes the order and its lines, then asks the warehouse to fulfil
+    it and waits for the answer. If the warehouse refuses or times out, the exception
+    rolls everything back: stock is unchanged and no order exists.
+    """
+    started = time.perf_counter()
+    if not items:
+        raise EmptyBasket("Your basket is empty.")
+    wanted: dict[int, int] = {}
+    for item in items:
+        wanted[item.product_id] = wanted.get(item.product_id, 0) + item.quantity
+    for quantity in wanted.values():
+        quantity_check(quantity)
+
+    with transaction.atomic():
+        products = list(
+            Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
+        )
+        if len(products) != len(wanted):
+            raise ProductNotFound("One of the products no longer exists.")
+        for product in products:
+            if product.stock < wanted[product.pk]:
+                raise OutOfStock(
+                    f"Sorry, only {product.stock} × {product.name} left in stock."
+                    if product.stock
+                    else f"Sorry, {product.name} is sold out.",
+                    sku=product.sku,
+                    available=product.stock,
+                )
+        total = sum((p.price * wanted[p.pk] for p in products), Decimal("0"))
+        order = Order.objects.create(
+            number=_order_number(),
+            user=user if user is not None and user.is_authenticated else None,
+            email=email,
+            status=Order.Status.FULFILLED,
+            total=total,
+        )
+        for product in products:
+            Product.objects.filter(pk=product.pk).update(stock=F("stock") - wanted[product.pk])
+            OrderLine.objects.create(
+                order=order,
+                product=product,
+                sku=product.sku,
+                name=product.name,
+                unit_price=product.price,
+                quantity=wanted[product.pk],
+            )
+        receipt = fulfilment_request(
+            order_ref=order.number,
+            lines=[FulfilmentLine(p.sku, wanted[p.pk]) for p in products],
+        )
+        order.warehouse_ref = str(receipt.fulfilment_id)
+        order.processing_ms = round((time.perf_counter() - started) * 1000)
+        order.save(update_fields=["warehouse_ref", "processing_ms", "updated_at"])
+    return order
+
+
+def order_remember(*, session: SessionBase, order: Order) -> None:
+    """Let an anonymous visitor see the orders they placed in this session."""
+    numbers = list(session.get(ORDERS_SESSION_KEY, []))
+    numbers.append(order.number)
+    session[ORDERS_SESSION_KEY] = numbers[-50:]

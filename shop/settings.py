@@ -1,0 +1,67 @@
+"""Settings of the legacy shop (WSGI, gunicorn, port 8001, database `shop`)."""
+
+from __future__ import annotations
+
+from common.env import env_float, env_int, service_database
+from common.settings import *  # noqa: F403
+from common.settings import BASE_DIR
+
+ROOT_URLCONF = "shop.urls"
+WSGI_APPLICATION = "shop.wsgi.application"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "common",
+    "shop",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "shop.context_processors.shop_context",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": service_database("shop")}
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / ".data" / "staticfiles"
+# Serve straight from the apps' static folders: no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = False
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/shop/"
+LOGOUT_REDIRECT_URL = "/shop/"
+CSRF_FAILURE_VIEW = "shop.views.csrf_failure"
+
+# The legacy order path calls the warehouse synchronously, inside the order transaction.
+WAREHOUSE_TIMEOUT_SECONDS = env_float("SHOP_WAREHOUSE_TIMEOUT", 2.0)
+MAX_QUANTITY_PER_LINE = env_int("SHOP_MAX_QUANTITY_PER_LINE", 10, minimum=1)
+MAX_BASKET_LINES = env_int("SHOP_MAX_BASKET_LINES", 20, minimum=1)

@@ -1,0 +1,77 @@
+"""The legacy shop's synchronous HTTP client for the warehouse service (port 8003)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+
+from shop.exceptions import WarehouseUnavailable
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class FulfilmentLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class FulfilmentReceipt:
+    order_ref: str
+    fulfilment_id: int
+    replayed: bool
+
+
+def _http() -> httpx.Client:
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = httpx.Client(
+                    base_url=settings.WAREHOUSE_URL,
+                    timeout=settings.WAREHOUSE_TIMEOUT_SECONDS,
+                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+                )
+    return _client
+
+
+def fulfilment_request(*, order_ref: str, lines: Sequence[FulfilmentLine]) -> FulfilmentReceipt:
+    """Ask the warehouse to pick and pack an order; block until it has answered."""
+    payload = {
+        "order_ref": order_ref,
+        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
+    }
+    try:
+        response = _http().post("/fulfilments/", json=payload)
+    except httpx.TimeoutException:
+        raise WarehouseUnavailable(
+            "The warehouse did not answer in time. Nothing was ordered; please try again."
+        ) from None
+    except httpx.TransportError:
+        raise WarehouseUnavailable(
+            "The warehouse cannot be reached. Nothing was ordered; please try again."
+        ) from None
+    if response.status_code == 503:
+        retry_after = response.headers.get("Retry-After", "1")
+        raise WarehouseUnavailable(
+            "The warehouse is at capacity right now. Nothing was ordered; please try "
+            "again in a moment.",
+            retry_after=int(retry_after) if retry_after.isdigit() else 1,
+        )
+    if response.status_code not in (200, 201):
+        raise WarehouseUnavailable(
+            f"The warehouse rejected the order (HTTP {response.status_code}). "
+            "Nothing was ordered."
+        )
+    body = response.json()
+    return FulfilmentReceipt(
+        order_ref=body["order_ref"],
+        fulfilment_id=int(body["id"]),
+        replayed=response.status_code == 200,
+    )

@@ -1,0 +1,149 @@
+"""Real processes for tests: a service under gunicorn on a free port, its own database.
+
+Tests cross process boundaries where the behaviour does (shop → warehouse over HTTP);
+these helpers start the real thing, never a mock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dj_database_url
+import httpx
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def database_url(name: str) -> str:
+    """The URL of database `name` on the server that DATABASE_URL points at."""
+    base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    head, _, query = base.partition("?")
+    head = head.rsplit("/", 1)[0]
+    return f"{head}/{name}" + (f"?{query}" if query else "")
+
+
+def _admin_connect() -> psycopg.Connection:
+    cfg = dj_database_url.parse(database_url("postgres"))
+    return psycopg.connect(
+        dbname="postgres",
+        user=cfg.get("USER") or None,
+        password=cfg.get("PASSWORD") or None,
+        host=cfg.get("HOST") or (cfg.get("OPTIONS") or {}).get("host") or None,
+        port=cfg.get("PORT") or None,
+        autocommit=True,
+    )
+
+
+def database_recreate(name: str) -> None:
+    with _admin_connect() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def database_drop(name: str) -> None:
+    with _admin_connect() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def manage(settings_module: str, *args: str, env: Mapping[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": settings_module},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} failed ({settings_module}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+@dataclass
+class RunningService:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def gunicorn_service(
+    name: str,
+    wsgi_app: str,
+    *,
+    settings_module: str,
+    env: Mapping[str, str],
+    workers: int = 1,
+    threads: int = 8,
+    ready_path: str = "/",
+    port: int | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[RunningService]:
+    """Run `wsgi_app` under gunicorn on a free port until the block ends."""
+    port = port or free_port()
+    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
+    cmd = [
+        sys.executable, "-m", "gunicorn", wsgi_app,
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", str(threads),
+        "--worker-class", "gthread", "--timeout", "30",
+        "--graceful-timeout", "2", *extra_args,
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": settings_module},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    service = RunningService(name, port, proc, Path(log.name))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited at start:\n{service.log()}")
+            try:
+                httpx.get(service.url + ready_path, timeout=1.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not start:\n{service.log()}") from None
+                time.sleep(0.1)
+        yield service
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        os.unlink(log.name)
