@@ -33,9 +33,8 @@ def _http() -> httpx.Client:
     if _client is None:
         with _client_lock:
             if _client is None:
+                # One pooled client per process; never a cookie jar between visitors.
                 _client = httpx.Client(
-                    base_url=settings.WAREHOUSE_URL,
-                    timeout=settings.WAREHOUSE_TIMEOUT_SECONDS,
                     limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
                 )
     return _client
@@ -48,7 +47,11 @@ def fulfilment_request(*, order_ref: str, lines: Sequence[FulfilmentLine]) -> Fu
         "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
     }
     try:
-        response = _http().post("/fulfilments/", json=payload)
+        response = _http().post(
+            settings.WAREHOUSE_URL.rstrip("/") + "/fulfilments/",
+            json=payload,
+            timeout=settings.WAREHOUSE_TIMEOUT_SECONDS,
+        )
     except httpx.TimeoutException:
         raise WarehouseUnavailable(
             "The warehouse did not answer in time. Nothing was ordered; please try again."
