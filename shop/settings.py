@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.env import env_float, env_int, service_database
+from common.env import env_float, env_int, env_str, service_database
 from common.settings import *  # noqa: F403
 from common.settings import BASE_DIR
 
@@ -65,3 +65,14 @@ CSRF_FAILURE_VIEW = "shop.views.csrf_failure"
 WAREHOUSE_TIMEOUT_SECONDS = env_float("SHOP_WAREHOUSE_TIMEOUT", 2.0)
 MAX_QUANTITY_PER_LINE = env_int("SHOP_MAX_QUANTITY_PER_LINE", 10, minimum=1)
 MAX_BASKET_LINES = env_int("SHOP_MAX_BASKET_LINES", 20, minimum=1)
+
+# Sessions (and so baskets) live in PostgreSQL, read through the Redis cache.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,  # noqa: F405
+        "KEY_PREFIX": env_str("SHOP_CACHE_PREFIX", "shop"),
+        "TIMEOUT": 3600,
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
