@@ -1,0 +1,105 @@
+"""Admission: at most `WAREHOUSE_CAPACITY` orders are picked and packed at once.
+
+Capacity is per PROCESS. Orders in flight are counted in memory under a threading lock,
+so the warehouse runs as ONE gunicorn process with many gthread threads
+(`--workers 1 --threads 32`, see Procfile):
+
+- N worker processes would each admit `capacity` orders: N times capacity in all.
+- Threads must outnumber the capacity. Otherwise gunicorn's own connection backlog,
+  not this gate, becomes the limit, and the overflow waits instead of getting a 503.
+
+A request over capacity is refused at once (503, Retry-After: 1); it never queues here.
+
+The stats are this process's too, counted here under the same lock as the gate, so one
+snapshot is always consistent: `fulfilled` counts orders this process newly fulfilled
+(HTTP 201, replays excluded) and `refused` counts 503s, both since `since` (process
+start, or the last reset). A reset keeps the fulfilments themselves (idempotency must
+survive it) and keeps `in_flight`, which is a live count, not a statistic.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class AdmissionStats:
+    capacity: int
+    in_flight: int
+    peak_in_flight: int
+    fulfilled: int
+    refused: int
+    since: datetime
+
+
+class Admission:
+    """A counting gate with statistics; safe to share between threads."""
+
+    def __init__(self, *, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, not {capacity}")
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._peak = 0
+        self._fulfilled = 0
+        self._refused = 0
+        self._since = datetime.now(UTC)
+
+    def try_enter(self) -> bool:
+        """Take a slot if one is free. A refusal is counted here, in the same lock."""
+        with self._lock:
+            if self._in_flight >= self.capacity:
+                self._refused += 1
+                return False
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            if self._in_flight <= 0:
+                raise RuntimeError("leave() without a matching try_enter()")
+            self._in_flight -= 1
+
+    def record_fulfilled(self) -> None:
+        with self._lock:
+            self._fulfilled += 1
+
+    def snapshot(self) -> AdmissionStats:
+        with self._lock:
+            return AdmissionStats(
+                capacity=self.capacity,
+                in_flight=self._in_flight,
+                peak_in_flight=self._peak,
+                fulfilled=self._fulfilled,
+                refused=self._refused,
+                since=self._since,
+            )
+
+    def reset(self) -> AdmissionStats:
+        """Start a new statistics window; returns the stats right after the reset."""
+        with self._lock:
+            self._peak = self._in_flight
+            self._fulfilled = 0
+            self._refused = 0
+            self._since = datetime.now(UTC)
+        return self.snapshot()
+
+
+_admission: Admission | None = None
+_admission_lock = threading.Lock()
+
+
+def admission_get() -> Admission:
+    """The process-wide gate, built on first use from settings.WAREHOUSE_CAPACITY."""
+    global _admission
+    if _admission is None:
+        with _admission_lock:
+            if _admission is None:
+                _admission = Admission(capacity=settings.WAREHOUSE_CAPACITY)
+    return _admission

@@ -1,0 +1,27 @@
+"""Reads of the warehouse. Plain keyword-only functions named `<entity>_<action>`."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, connection
+
+from fulfillment_queue.warehouse.admission import AdmissionStats, admission_get
+from fulfillment_queue.warehouse.models import Fulfilment
+
+
+def fulfilment_get_by_order_ref(*, order_ref: str) -> Fulfilment | None:
+    return Fulfilment.objects.filter(order_ref=order_ref).first()
+
+
+def stats_get() -> AdmissionStats:
+    """This process's gate and counters since the last reset (see admission.py)."""
+    return admission_get().snapshot()
+
+
+def database_ping() -> bool:
+    """True when the database answers a `SELECT 1`."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except DatabaseError:
+        return False

@@ -1,0 +1,37 @@
+"""Settings of the warehouse (WSGI, gunicorn, port 8003, database `fulfillment`).
+
+A JSON API between services: no sessions, no auth, no CSRF, no admin, no templates.
+"""
+
+from __future__ import annotations
+
+from common.env import env_int, service_database
+from common.settings import *  # noqa: F403
+
+ROOT_URLCONF = "fulfillment_queue.warehouse.urls"
+WSGI_APPLICATION = "fulfillment_queue.warehouse.wsgi.application"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "common",
+    "fulfillment_queue.warehouse",
+]
+
+# CommonMiddleware validates the Host header against ALLOWED_HOSTS.
+MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+]
+# An API answers 404 for /fulfilments, it does not redirect a POST to /fulfilments/.
+APPEND_SLASH = False
+
+TEMPLATES: list[dict[str, object]] = []
+
+DATABASES = {"default": service_database("fulfillment")}
+
+# Orders picked and packed at the same time, per process (see admission.py).
+WAREHOUSE_CAPACITY = env_int("WAREHOUSE_CAPACITY", 8, minimum=1)
+# How long one order takes to pick and pack.
+WAREHOUSE_HANDLING_MS = env_int("WAREHOUSE_HANDLING_MS", 50, minimum=0)
+# Part of the API contract, not a knob: a larger body is refused with 413.
+WAREHOUSE_MAX_BODY_BYTES = 64 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = WAREHOUSE_MAX_BODY_BYTES

@@ -1,0 +1,173 @@
+"""The warehouse's JSON API. Thin: read the request, call one service, render.
+
+Every answer is JSON, errors included: `{"error": <code>, "detail": <message>}`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from fulfillment_queue.warehouse import selectors, services
+from fulfillment_queue.warehouse.admission import AdmissionStats
+from fulfillment_queue.warehouse.exceptions import (
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    WarehouseError,
+)
+from fulfillment_queue.warehouse.models import Fulfilment
+from fulfillment_queue.warehouse.validation import fulfilment_request_parse
+
+View = Callable[[HttpRequest], HttpResponse]
+
+
+def error_response(
+    *, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    return JsonResponse(
+        {"error": code, "detail": detail}, status=status, headers=headers
+    )
+
+
+def api_view(*methods: str) -> Callable[[View], View]:
+    """Allow only `methods` (405 otherwise) and answer WarehouseErrors as JSON."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest) -> HttpResponse:
+            if request.method not in methods:
+                allowed = ", ".join(methods)
+                return error_response(
+                    status=405,
+                    code="method_not_allowed",
+                    detail=f"{request.method} is not allowed here; use {allowed}.",
+                    headers={"Allow": allowed},
+                )
+            try:
+                return view(request)
+            except WarehouseError as exc:
+                return error_response(
+                    status=exc.status,
+                    code=exc.code,
+                    detail=exc.detail,
+                    headers=exc.headers,
+                )
+
+        return wrapper
+
+    return decorate
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json_body(request: HttpRequest) -> bytes:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Send the body as Content-Type: application/json.")
+    charset = (request.content_params or {}).get("charset", "utf-8").lower()
+    if charset not in {"utf-8", "utf8"}:
+        raise UnsupportedMediaType("A JSON body must be UTF-8.")
+    limit = settings.WAREHOUSE_MAX_BODY_BYTES
+    too_large = PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise too_large from None
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
+def _fulfilment_json(fulfilment: Fulfilment) -> dict[str, Any]:
+    return {
+        "id": fulfilment.pk,
+        "order_ref": fulfilment.order_ref,
+        "lines": fulfilment.lines,
+        "units": fulfilment.units,
+        "status": "fulfilled",
+        "created_at": _iso(fulfilment.created_at),
+    }
+
+
+def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
+    return {
+        "capacity": stats.capacity,
+        "in_flight": stats.in_flight,
+        "peak_in_flight": stats.peak_in_flight,
+        "fulfilled": stats.fulfilled,
+        "refused": stats.refused,
+        "since": _iso(stats.since),
+    }
+
+
+@api_view("POST")
+def fulfilment_create_api(request: HttpRequest) -> HttpResponse:
+    data = fulfilment_request_parse(body=_json_body(request))
+    outcome = services.fulfilment_create(order_ref=data.order_ref, lines=data.lines)
+    if outcome.created:
+        return JsonResponse(_fulfilment_json(outcome.fulfilment), status=201)
+    return JsonResponse(
+        _fulfilment_json(outcome.fulfilment),
+        status=200,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+@api_view("GET")
+def stats_detail_api(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(_stats_json(selectors.stats_get()))
+
+
+@api_view("POST")
+def stats_reset_api(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(_stats_json(services.stats_reset()))
+
+
+@api_view("GET")
+def healthz_api(request: HttpRequest) -> HttpResponse:
+    if selectors.database_ping():
+        return JsonResponse({"status": "ok"})
+    return JsonResponse(
+        {
+            "status": "unavailable",
+            "error": "database_unavailable",
+            "detail": "The database does not answer.",
+        },
+        status=503,
+    )
+
+
+# --- handlers for errors raised outside the views (urls.py wires them) ---------------
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return error_response(status=400, code="bad_request", detail="Bad request.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return error_response(status=403, code="forbidden", detail="Forbidden.")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return error_response(
+        status=404, code="not_found", detail=f"No endpoint at {request.path}."
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return error_response(
+        status=500, code="server_error", detail="The warehouse failed; see its log."
+    )
