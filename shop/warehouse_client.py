@@ -16,15 +16,15 @@ _client_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
-class FulfilmentLine:
+class FulfillmentLine:
     sku: str
     quantity: int
 
 
 @dataclass(frozen=True)
-class FulfilmentReceipt:
+class FulfillmentReceipt:
     order_ref: str
-    fulfilment_id: int
+    fulfillment_id: int
     replayed: bool
 
 
@@ -35,12 +35,16 @@ def _http() -> httpx.Client:
             if _client is None:
                 # One pooled client per process; never a cookie jar between visitors.
                 _client = httpx.Client(
-                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+                    limits=httpx.Limits(
+                        max_connections=64, max_keepalive_connections=16
+                    ),
                 )
     return _client
 
 
-def fulfilment_request(*, order_ref: str, lines: Sequence[FulfilmentLine]) -> FulfilmentReceipt:
+def fulfillment_request(
+    *, order_ref: str, lines: Sequence[FulfillmentLine]
+) -> FulfillmentReceipt:
     """Ask the warehouse to pick and pack an order; block until it has answered."""
     payload = {
         "order_ref": order_ref,
@@ -54,7 +58,8 @@ def fulfilment_request(*, order_ref: str, lines: Sequence[FulfilmentLine]) -> Fu
         )
     except httpx.TimeoutException:
         raise WarehouseUnavailable(
-            "The warehouse did not answer in time. Nothing was ordered; please try again."
+            "The warehouse did not answer in time. "
+            "Nothing was ordered; please try again."
         ) from None
     except httpx.TransportError:
         raise WarehouseUnavailable(
@@ -73,8 +78,8 @@ def fulfilment_request(*, order_ref: str, lines: Sequence[FulfilmentLine]) -> Fu
             "Nothing was ordered."
         )
     body = response.json()
-    return FulfilmentReceipt(
+    return FulfillmentReceipt(
         order_ref=body["order_ref"],
-        fulfilment_id=int(body["id"]),
+        fulfillment_id=int(body["id"]),
         replayed=response.status_code == 200,
     )

@@ -13,7 +13,7 @@ class TimeStamped(models.Model):
         abstract = True
 
 
-class Fulfilment(TimeStamped):
+class Fulfillment(TimeStamped):
     """One order, picked and packed. At most one per order_ref, ever (idempotency)."""
 
     order_ref = models.CharField(max_length=64)
@@ -26,10 +26,10 @@ class Fulfilment(TimeStamped):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["order_ref"], name="fulfilment_unique_order_ref"
+                fields=["order_ref"], name="fulfillment_unique_order_ref"
             ),
             models.CheckConstraint(
-                condition=models.Q(units__gte=1), name="fulfilment_units_gte_1"
+                condition=models.Q(units__gte=1), name="fulfillment_units_gte_1"
             ),
         ]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db import DatabaseError, connection
 
 from fulfillment_queue.warehouse.admission import AdmissionStats, admission_get
-from fulfillment_queue.warehouse.models import Fulfilment
+from fulfillment_queue.warehouse.models import Fulfillment
 
 
-def fulfilment_get_by_order_ref(*, order_ref: str) -> Fulfilment | None:
-    return Fulfilment.objects.filter(order_ref=order_ref).first()
+def fulfillment_get_by_order_ref(*, order_ref: str) -> Fulfillment | None:
+    return Fulfillment.objects.filter(order_ref=order_ref).first()
 
 
 def stats_get() -> AdmissionStats:

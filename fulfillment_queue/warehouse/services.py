@@ -16,38 +16,40 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from fulfillment_queue.warehouse.admission import AdmissionStats, admission_get
 from fulfillment_queue.warehouse.exceptions import AtCapacity, OrderRefConflict
-from fulfillment_queue.warehouse.models import Fulfilment, Refusal
-from fulfillment_queue.warehouse.selectors import fulfilment_get_by_order_ref
-from fulfillment_queue.warehouse.validation import FulfilmentLine
+from fulfillment_queue.warehouse.models import Fulfillment, Refusal
+from fulfillment_queue.warehouse.selectors import fulfillment_get_by_order_ref
+from fulfillment_queue.warehouse.validation import FulfillmentLine
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FulfilmentOutcome:
-    fulfilment: Fulfilment
+class FulfillmentOutcome:
+    fulfillment: Fulfillment
     # False when the order_ref was already fulfilled and this is its replay.
     created: bool
 
 
-def _lines_key(lines: Sequence[FulfilmentLine]) -> list[tuple[str, int]]:
+def _lines_key(lines: Sequence[FulfillmentLine]) -> list[tuple[str, int]]:
     # The same SKUs and quantities in another order are the same order.
     return sorted((line.sku, line.quantity) for line in lines)
 
 
-def _stored_lines(fulfilment: Fulfilment) -> list[FulfilmentLine]:
+def _stored_lines(fulfillment: Fulfillment) -> list[FulfillmentLine]:
     return [
-        FulfilmentLine(sku=ln["sku"], quantity=ln["quantity"])
-        for ln in fulfilment.lines
+        FulfillmentLine(sku=ln["sku"], quantity=ln["quantity"])
+        for ln in fulfillment.lines
     ]
 
 
-def _replay(existing: Fulfilment, lines: Sequence[FulfilmentLine]) -> FulfilmentOutcome:
+def _replay(
+    existing: Fulfillment, lines: Sequence[FulfillmentLine]
+) -> FulfillmentOutcome:
     if _lines_key(_stored_lines(existing)) != _lines_key(lines):
         raise OrderRefConflict(
             f"Order {existing.order_ref!r} was already fulfilled with other lines."
         )
-    return FulfilmentOutcome(fulfilment=existing, created=False)
+    return FulfillmentOutcome(fulfillment=existing, created=False)
 
 
 def refusal_record(*, order_ref: str, capacity: int) -> None:
@@ -59,8 +61,8 @@ def refusal_record(*, order_ref: str, capacity: int) -> None:
 
 
 def _pick_and_pack(
-    *, order_ref: str, lines: Sequence[FulfilmentLine]
-) -> FulfilmentOutcome:
+    *, order_ref: str, lines: Sequence[FulfillmentLine]
+) -> FulfillmentOutcome:
     started = time.monotonic()
     time.sleep(settings.WAREHOUSE_HANDLING_MS / 1000)
     handling_ms = round((time.monotonic() - started) * 1000)
@@ -69,7 +71,7 @@ def _pick_and_pack(
     ]
     try:
         with transaction.atomic():
-            fulfilment = Fulfilment.objects.create(
+            fulfillment = Fulfillment.objects.create(
                 order_ref=order_ref,
                 lines=payload,
                 units=sum(line.quantity for line in lines),
@@ -77,22 +79,22 @@ def _pick_and_pack(
             )
     except IntegrityError:
         # A concurrent request for this order_ref committed first: answer with its row.
-        existing = fulfilment_get_by_order_ref(order_ref=order_ref)
+        existing = fulfillment_get_by_order_ref(order_ref=order_ref)
         if existing is None:
             raise
         return _replay(existing, lines)
-    return FulfilmentOutcome(fulfilment=fulfilment, created=True)
+    return FulfillmentOutcome(fulfillment=fulfillment, created=True)
 
 
-def fulfilment_create(
-    *, order_ref: str, lines: Sequence[FulfilmentLine]
-) -> FulfilmentOutcome:
+def fulfillment_create(
+    *, order_ref: str, lines: Sequence[FulfillmentLine]
+) -> FulfillmentOutcome:
     """Fulfil an order once; a replay is answered from the database.
 
     Raises OrderRefConflict when order_ref was fulfilled with other lines, and
     AtCapacity (after recording a Refusal) when every packing slot is taken.
     """
-    existing = fulfilment_get_by_order_ref(order_ref=order_ref)
+    existing = fulfillment_get_by_order_ref(order_ref=order_ref)
     if existing is not None:
         # A replay takes no capacity: nothing is picked twice.
         return _replay(existing, lines)

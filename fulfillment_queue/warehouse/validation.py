@@ -25,15 +25,15 @@ _LINE_KEYS = frozenset({"sku", "quantity"})
 
 
 @dataclass(frozen=True)
-class FulfilmentLine:
+class FulfillmentLine:
     sku: str
     quantity: int
 
 
 @dataclass(frozen=True)
-class FulfilmentRequest:
+class FulfillmentRequest:
     order_ref: str
-    lines: tuple[FulfilmentLine, ...]
+    lines: tuple[FulfillmentLine, ...]
 
 
 class _DuplicateKey(ValueError):
@@ -69,7 +69,7 @@ def _keys_check(obj: dict[str, Any], allowed: frozenset[str], where: str) -> Non
         raise InvalidRequest(f"Missing key(s) in {where}: {', '.join(missing)}.")
 
 
-def _line_parse(raw: Any, index: int) -> FulfilmentLine:
+def _line_parse(raw: Any, index: int) -> FulfillmentLine:
     where = f"lines[{index}]"
     if not isinstance(raw, dict):
         raise InvalidRequest(f"{where} must be an object.")
@@ -90,10 +90,10 @@ def _line_parse(raw: Any, index: int) -> FulfilmentLine:
             f"{where}.quantity must be a whole number from {MIN_QUANTITY} "
             f"to {MAX_QUANTITY}."
         )
-    return FulfilmentLine(sku=sku, quantity=quantity)
+    return FulfillmentLine(sku=sku, quantity=quantity)
 
 
-def fulfilment_request_parse(*, body: bytes) -> FulfilmentRequest:
+def fulfillment_request_parse(*, body: bytes) -> FulfillmentRequest:
     """The validated request, or MalformedJson / InvalidRequest saying what is wrong."""
     data = json_parse(body)
     if not isinstance(data, dict):
@@ -107,7 +107,7 @@ def fulfilment_request_parse(*, body: bytes) -> FulfilmentRequest:
     lines = data["lines"]
     if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_LINES:
         raise InvalidRequest(f"lines must be a list of 1 to {MAX_LINES} objects.")
-    return FulfilmentRequest(
+    return FulfillmentRequest(
         order_ref=order_ref,
         lines=tuple(_line_parse(raw, i) for i, raw in enumerate(lines)),
     )

@@ -21,8 +21,8 @@ from fulfillment_queue.warehouse.exceptions import (
     UnsupportedMediaType,
     WarehouseError,
 )
-from fulfillment_queue.warehouse.models import Fulfilment
-from fulfillment_queue.warehouse.validation import fulfilment_request_parse
+from fulfillment_queue.warehouse.models import Fulfillment
+from fulfillment_queue.warehouse.validation import fulfillment_request_parse
 
 View = Callable[[HttpRequest], HttpResponse]
 
@@ -91,14 +91,14 @@ def _json_body(request: HttpRequest) -> bytes:
     return body
 
 
-def _fulfilment_json(fulfilment: Fulfilment) -> dict[str, Any]:
+def _fulfillment_json(fulfillment: Fulfillment) -> dict[str, Any]:
     return {
-        "id": fulfilment.pk,
-        "order_ref": fulfilment.order_ref,
-        "lines": fulfilment.lines,
-        "units": fulfilment.units,
+        "id": fulfillment.pk,
+        "order_ref": fulfillment.order_ref,
+        "lines": fulfillment.lines,
+        "units": fulfillment.units,
         "status": "fulfilled",
-        "created_at": _iso(fulfilment.created_at),
+        "created_at": _iso(fulfillment.created_at),
     }
 
 
@@ -114,13 +114,13 @@ def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
 
 
 @api_view("POST")
-def fulfilment_create_api(request: HttpRequest) -> HttpResponse:
-    data = fulfilment_request_parse(body=_json_body(request))
-    outcome = services.fulfilment_create(order_ref=data.order_ref, lines=data.lines)
+def fulfillment_create_api(request: HttpRequest) -> HttpResponse:
+    data = fulfillment_request_parse(body=_json_body(request))
+    outcome = services.fulfillment_create(order_ref=data.order_ref, lines=data.lines)
     if outcome.created:
-        return JsonResponse(_fulfilment_json(outcome.fulfilment), status=201)
+        return JsonResponse(_fulfillment_json(outcome.fulfillment), status=201)
     return JsonResponse(
-        _fulfilment_json(outcome.fulfilment),
+        _fulfillment_json(outcome.fulfillment),
         status=200,
         headers={"Idempotent-Replayed": "true"},
     )

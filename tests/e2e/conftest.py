@@ -1,4 +1,4 @@
-"""The running stack for end-to-end tests: warehouse and shop as real gunicorn processes."""
+"""The running stack for end-to-end tests: warehouse and shop under gunicorn."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A real Chromium, driven by Playwright, buys the Muskie rod through the legacy shop."""
+"""A real Chromium, driven by Playwright, buys the Muskie rod in the legacy shop."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The legacy shop as a visitor's client sees it: real HTTP, cookies, CSRF, redirects."""
+"""The legacy shop as a visitor sees it: real HTTP, cookies, CSRF, redirects."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.support.stack import fulfilment_refs
+from tests.support.stack import fulfillment_refs
 
 MUSKIE = "/shop/rods/muskie-casting-rod/"
 
@@ -39,20 +39,22 @@ def test_a_visitor_buys_the_muskie_rod_with_buy_now(shop):
         location = answer.headers["location"]
         confirmation = visitor.get(location)
         assert confirmation.status_code == 200
-        assert re.search(r"It took \d+\.\d\d seconds to process your order", confirmation.text)
+        assert re.search(
+            r"It took \d+\.\d\d seconds to process your order", confirmation.text
+        )
         number = re.search(r"/orders/([A-Z0-9-]+)/", location).group(1)
     # and the warehouse fulfilled exactly that order, and another visitor cannot see it
-    assert fulfilment_refs("e2e_fulfillment").count(number) == 1
+    assert fulfillment_refs("e2e_fulfillment").count(number) == 1
     assert httpx.get(shop.url + location).status_code == 404
 
 
 def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(shop):
-    before = len(fulfilment_refs("e2e_fulfillment"))
+    before = len(fulfillment_refs("e2e_fulfillment"))
     answer = httpx.post(
         shop.url + MUSKIE + "buy/", data={"quantity": "1", "email": "x@example.com"}
     )
     assert answer.status_code == 403
-    assert len(fulfilment_refs("e2e_fulfillment")) == before
+    assert len(fulfillment_refs("e2e_fulfillment")) == before
 
 
 def test_the_bystander_page_and_static_files_are_served(shop):

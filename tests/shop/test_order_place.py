@@ -14,7 +14,7 @@ from shop.exceptions import OutOfStock, WarehouseUnavailable
 from shop.models import Category, Order, OrderLine, Product
 from shop.services import OrderItem, order_place
 from tests.support.processes import free_port
-from tests.support.stack import fulfilment_refs, warehouse_process
+from tests.support.stack import fulfillment_refs, warehouse_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,7 +32,9 @@ def at_warehouse(settings, warehouse):
     return warehouse
 
 
-def _rod(stock: int, *, slug: str = "muskie-casting-rod", sku: str = "ROD-MUSKIE") -> Product:
+def _rod(
+    stock: int, *, slug: str = "muskie-casting-rod", sku: str = "ROD-MUSKIE"
+) -> Product:
     rods, _ = Category.objects.get_or_create(slug="rods", defaults={"name": "Rods"})
     return Product.objects.create(
         category=rods,
@@ -56,7 +58,7 @@ def test_an_order_is_placed_and_fulfilled_before_the_answer(at_warehouse):
     assert order.lines.get().quantity == 2
     assert order.warehouse_ref
     assert order.processing_ms > 0
-    assert order.number in fulfilment_refs("test_shop_wh")
+    assert order.number in fulfillment_refs("test_shop_wh")
 
 
 def test_fifty_buyers_for_the_last_ten_rods_make_exactly_ten_orders(at_warehouse):
@@ -85,7 +87,7 @@ def test_fifty_buyers_for_the_last_ten_rods_make_exactly_ten_orders(at_warehouse
     assert rod.stock == 0
     assert Order.objects.count() == 10
     assert OrderLine.objects.filter(product=rod).count() == 10
-    refs = fulfilment_refs("test_shop_wh")
+    refs = fulfillment_refs("test_shop_wh")
     numbers = set(Order.objects.values_list("number", flat=True))
     assert numbers <= set(refs)
     assert len(refs) == len(set(refs))
@@ -99,7 +101,9 @@ def test_a_refusing_warehouse_rolls_the_whole_order_back(settings):
         occupier = threading.Thread(
             target=httpx.post,
             args=(busy.url + "/fulfilments/",),
-            kwargs={"json": {"order_ref": "OTHER-1", "lines": [{"sku": "X", "quantity": 1}]}},
+            kwargs={
+                "json": {"order_ref": "OTHER-1", "lines": [{"sku": "X", "quantity": 1}]}
+            },
         )
         occupier.start()
         _wait_until_busy(busy.url)
@@ -107,7 +111,7 @@ def test_a_refusing_warehouse_rolls_the_whole_order_back(settings):
         with pytest.raises(WarehouseUnavailable) as refused:
             order_place(items=[OrderItem(rod.pk, 1)], email="ann@example.com")
         occupier.join()
-        refs = fulfilment_refs("test_shop_wh_busy")
+        refs = fulfillment_refs("test_shop_wh_busy")
     # then nothing was ordered and the stock is untouched
     assert "capacity" in refused.value.message
     assert refused.value.retry_after >= 1
@@ -139,7 +143,9 @@ def test_an_unreachable_warehouse_is_a_clear_error(settings):
     assert Order.objects.count() == 0
 
 
-def test_buying_more_than_the_stock_is_refused_without_calling_the_warehouse(at_warehouse):
+def test_buying_more_than_the_stock_is_refused_without_calling_the_warehouse(
+    at_warehouse,
+):
     rod = _rod(2)
     with pytest.raises(OutOfStock) as refused:
         order_place(items=[OrderItem(rod.pk, 3)], email="ann@example.com")

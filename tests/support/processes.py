@@ -54,13 +54,21 @@ def _admin_connect() -> psycopg.Connection:
 
 def database_recreate(name: str) -> None:
     with _admin_connect() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def database_drop(name: str) -> None:
     with _admin_connect() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
 
 
 def manage(settings_module: str, *args: str, env: Mapping[str, str]) -> str:
@@ -109,7 +117,9 @@ def gunicorn_service(
 ) -> Iterator[RunningService]:
     """Run `wsgi_app` under gunicorn on a free port until the block ends."""
     port = port or free_port()
-    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the finally below
+        prefix=f"{name}-", suffix=".log", delete=False
+    )
     cmd = [
         sys.executable, "-m", "gunicorn", wsgi_app,
         "--bind", f"127.0.0.1:{port}",
@@ -135,7 +145,9 @@ def gunicorn_service(
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not start:\n{service.log()}") from None
+                    raise RuntimeError(
+                        f"{name} did not start:\n{service.log()}"
+                    ) from None
                 time.sleep(0.1)
         yield service
     finally:

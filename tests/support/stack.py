@@ -74,8 +74,8 @@ def shop_process(
         database_drop(db_name)
 
 
-def fulfilment_refs(db_name: str) -> list[str]:
+def fulfillment_refs(db_name: str) -> list[str]:
     """The order refs the warehouse has fulfilled, read from its own database."""
     with psycopg.connect(database_url(db_name)) as conn:
-        rows = conn.execute("SELECT order_ref FROM warehouse_fulfilment").fetchall()
+        rows = conn.execute("SELECT order_ref FROM warehouse_fulfillment").fetchall()
     return [row[0] for row in rows]

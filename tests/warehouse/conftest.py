@@ -48,11 +48,11 @@ class WarehouseProcess:
         assert row is not None
         return int(row[0])
 
-    def fulfilment_count(self, order_ref: str | None = None) -> int:
+    def fulfillment_count(self, order_ref: str | None = None) -> int:
         if order_ref is None:
-            return self._scalar("SELECT count(*) FROM warehouse_fulfilment")
+            return self._scalar("SELECT count(*) FROM warehouse_fulfillment")
         return self._scalar(
-            "SELECT count(*) FROM warehouse_fulfilment WHERE order_ref = %s",
+            "SELECT count(*) FROM warehouse_fulfillment WHERE order_ref = %s",
             [order_ref],
         )
 

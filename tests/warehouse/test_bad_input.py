@@ -131,7 +131,7 @@ def test_bad_request_is_refused_precisely_and_writes_nothing(
     code: str,
 ) -> None:
     # Given the warehouse's tables as they are
-    fulfilments, refusals = warehouse.fulfilment_count(), warehouse.refusal_count()
+    fulfilments, refusals = warehouse.fulfillment_count(), warehouse.refusal_count()
 
     # When a bad request arrives
     with warehouse.client() as client:
@@ -147,5 +147,5 @@ def test_bad_request_is_refused_precisely_and_writes_nothing(
     if status == 405:
         assert response.headers["Allow"]
     # And nothing is written
-    assert warehouse.fulfilment_count() == fulfilments
+    assert warehouse.fulfillment_count() == fulfilments
     assert warehouse.refusal_count() == refusals

@@ -9,7 +9,7 @@ from tests.warehouse.orders import new_order_ref, order_payload, post_concurrent
 
 
 @pytest.mark.parametrize("process_fixture", ["warehouse", "roomy_warehouse"])
-def test_concurrent_duplicates_make_exactly_one_fulfilment(
+def test_concurrent_duplicates_make_exactly_one_fulfillment(
     request: pytest.FixtureRequest, process_fixture: str, order_ref: str
 ) -> None:
     process: WarehouseProcess = request.getfixturevalue(process_fixture)
@@ -23,7 +23,7 @@ def test_concurrent_duplicates_make_exactly_one_fulfilment(
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {200, 201, 503}, statuses
     assert statuses.count(201) == 1, statuses
-    assert process.fulfilment_count(order_ref) == 1
+    assert process.fulfillment_count(order_ref) == 1
     # And every answer that is not a refusal carries that one fulfilment
     ids = {r.json()["id"] for r in responses if r.status_code in (200, 201)}
     assert len(ids) == 1
@@ -67,10 +67,10 @@ def test_flood_is_refused_beyond_capacity(warehouse: WarehouseProcess) -> None:
 
     # And the refused orders wrote a refusal each and no fulfilment
     for ref in refused:
-        assert warehouse.fulfilment_count(ref) == 0
+        assert warehouse.fulfillment_count(ref) == 0
         assert warehouse.refusal_count(ref) == 1
     for ref in created:
-        assert warehouse.fulfilment_count(ref) == 1
+        assert warehouse.fulfillment_count(ref) == 1
         assert warehouse.refusal_count(ref) == 0
 
 
@@ -93,4 +93,4 @@ def test_refused_order_can_be_retried_once_there_is_room(
 
     # Then it is fulfilled
     assert retry.status_code == 201
-    assert warehouse.fulfilment_count(refused[0]) == 1
+    assert warehouse.fulfillment_count(refused[0]) == 1

@@ -29,7 +29,7 @@ def test_new_order_is_fulfilled_and_recorded(
     assert body["status"] == "fulfilled"
     assert isinstance(body["id"], int)
     datetime.fromisoformat(body["created_at"])
-    assert warehouse.fulfilment_count(order_ref) == 1
+    assert warehouse.fulfillment_count(order_ref) == 1
     assert warehouse.refusal_count(order_ref) == 0
 
 
@@ -64,10 +64,10 @@ def test_replay_answers_the_first_result_and_other_lines_conflict(
     assert conflict.status_code == 409
     assert conflict.json()["error"] == "order_ref_conflict"
     assert conflict.json()["detail"]
-    assert warehouse.fulfilment_count(order_ref) == 1
+    assert warehouse.fulfillment_count(order_ref) == 1
 
 
-def test_stats_reset_starts_a_new_window_and_keeps_fulfilments(
+def test_stats_reset_starts_a_new_window_and_keeps_fulfillments(
     warehouse: WarehouseProcess, order_ref: str
 ) -> None:
     with warehouse.client() as client:
@@ -100,7 +100,7 @@ def test_stats_reset_starts_a_new_window_and_keeps_fulfilments(
         assert replay.status_code == 200
         assert replay.json()["id"] == created.json()["id"]
         assert client.get("/stats/").json()["fulfilled"] == 0
-    assert warehouse.fulfilment_count(order_ref) == 1
+    assert warehouse.fulfillment_count(order_ref) == 1
 
 
 def test_healthz_answers_ok_when_the_database_answers(

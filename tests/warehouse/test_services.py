@@ -11,13 +11,13 @@ from pytest_django.fixtures import Settings
 from fulfillment_queue.warehouse import admission, services
 from fulfillment_queue.warehouse.admission import Admission
 from fulfillment_queue.warehouse.exceptions import AtCapacity, OrderRefConflict
-from fulfillment_queue.warehouse.models import Fulfilment, Refusal
+from fulfillment_queue.warehouse.models import Fulfillment, Refusal
 from fulfillment_queue.warehouse.validation import (
-    FulfilmentLine,
-    fulfilment_request_parse,
+    FulfillmentLine,
+    fulfillment_request_parse,
 )
 
-LINES = (FulfilmentLine("ROD-001", 1), FulfilmentLine("REEL-002", 2))
+LINES = (FulfillmentLine("ROD-001", 1), FulfillmentLine("REEL-002", 2))
 
 
 @pytest.fixture
@@ -31,14 +31,14 @@ def gate(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Admission:
 
 def _lookup_misses_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first lookup misses, as if a concurrent insert had not committed yet."""
-    real_lookup = services.fulfilment_get_by_order_ref
+    real_lookup = services.fulfillment_get_by_order_ref
     calls: list[str] = []
 
-    def lookup(*, order_ref: str) -> Fulfilment | None:
+    def lookup(*, order_ref: str) -> Fulfillment | None:
         calls.append(order_ref)
         return None if len(calls) == 1 else real_lookup(order_ref=order_ref)
 
-    monkeypatch.setattr(services, "fulfilment_get_by_order_ref", lookup)
+    monkeypatch.setattr(services, "fulfillment_get_by_order_ref", lookup)
 
 
 def test_largest_valid_request_is_accepted() -> None:
@@ -49,10 +49,10 @@ def test_largest_valid_request_is_accepted() -> None:
     }
 
     # When it is parsed / Then it is accepted as sent
-    parsed = fulfilment_request_parse(body=json.dumps(body).encode())
+    parsed = fulfillment_request_parse(body=json.dumps(body).encode())
     assert parsed.order_ref == body["order_ref"]
     assert len(parsed.lines) == 50
-    assert parsed.lines[0] == FulfilmentLine("S" * 32, 1000)
+    assert parsed.lines[0] == FulfillmentLine("S" * 32, 1000)
 
 
 @pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_concurrent_insert_losing_the_race_answers_the_winner(
     gate: Admission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given another request inserted this order_ref after we looked it up
-    winner = Fulfilment.objects.create(
+    winner = Fulfillment.objects.create(
         order_ref="RACE-1",
         lines=[{"sku": "ROD-001", "quantity": 1}, {"sku": "REEL-002", "quantity": 2}],
         units=3,
@@ -69,12 +69,12 @@ def test_concurrent_insert_losing_the_race_answers_the_winner(
     _lookup_misses_once(monkeypatch)
 
     # When our insert hits the unique constraint
-    outcome = services.fulfilment_create(order_ref="RACE-1", lines=LINES)
+    outcome = services.fulfillment_create(order_ref="RACE-1", lines=LINES)
 
     # Then it resolves to the existing row: a replay, not an error, not a second row
     assert outcome.created is False
-    assert outcome.fulfilment.pk == winner.pk
-    assert Fulfilment.objects.filter(order_ref="RACE-1").count() == 1
+    assert outcome.fulfillment.pk == winner.pk
+    assert Fulfillment.objects.filter(order_ref="RACE-1").count() == 1
     # And the slot was given back, and nothing new was counted as fulfilled
     stats = gate.snapshot()
     assert (stats.in_flight, stats.fulfilled) == (0, 0)
@@ -85,20 +85,20 @@ def test_losing_the_race_with_other_lines_is_a_conflict(
     gate: Admission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given another request inserted this order_ref, with other lines, after our lookup
-    Fulfilment.objects.create(
+    Fulfillment.objects.create(
         order_ref="RACE-2", lines=[{"sku": "X", "quantity": 5}], units=5, handling_ms=0
     )
     _lookup_misses_once(monkeypatch)
 
     # When our insert hits the unique constraint / Then it is a conflict
     with pytest.raises(OrderRefConflict):
-        services.fulfilment_create(order_ref="RACE-2", lines=LINES)
-    assert Fulfilment.objects.filter(order_ref="RACE-2").count() == 1
+        services.fulfillment_create(order_ref="RACE-2", lines=LINES)
+    assert Fulfillment.objects.filter(order_ref="RACE-2").count() == 1
     assert gate.snapshot().in_flight == 0
 
 
 @pytest.mark.django_db
-def test_full_gate_refuses_records_a_refusal_and_writes_no_fulfilment(
+def test_full_gate_refuses_records_a_refusal_and_writes_no_fulfillment(
     gate: Admission,
 ) -> None:
     # Given every slot taken
@@ -106,10 +106,10 @@ def test_full_gate_refuses_records_a_refusal_and_writes_no_fulfilment(
 
     # When an order arrives
     with pytest.raises(AtCapacity):
-        services.fulfilment_create(order_ref="FULL-1", lines=LINES)
+        services.fulfillment_create(order_ref="FULL-1", lines=LINES)
 
     # Then it is refused, recorded as a refusal, and not fulfilled
-    assert not Fulfilment.objects.filter(order_ref="FULL-1").exists()
+    assert not Fulfillment.objects.filter(order_ref="FULL-1").exists()
     refusal = Refusal.objects.get(order_ref="FULL-1")
     assert refusal.capacity == 1
     assert gate.snapshot().refused == 1
