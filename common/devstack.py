@@ -67,6 +67,9 @@ class Backing:
         env["DATABASE_URL"] = self.database_url
         env["REDIS_URL"] = self.redis_url
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # The Procfile names bare commands (gunicorn): find them in this interpreter's venv.
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
         return env
 
 
@@ -152,8 +155,6 @@ def setup(backing: Backing) -> None:
         manage(service, "migrate", "--no-input", "-v", "0", env=env)
         for command in service.setup_commands:
             manage(service, *command, env=env)
-    shop = SERVICES[0]
-    manage(shop, "collectstatic", "--no-input", "-v", "0", env=env)
 
 
 def _run_foreground(cmd: list[str], env: dict[str, str]) -> int:
