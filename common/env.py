@@ -81,5 +81,6 @@ def service_database(db_name: str, *, conn_max_age: int = 60) -> dict[str, Any]:
     if not own:
         config["NAME"] = db_name
     config.setdefault("OPTIONS", {})
-    config["TEST"] = {"NAME": f"test_{config['NAME']}"}
+    suffix = os.environ.get("TEST_DATABASE_SUFFIX", "")
+    config["TEST"] = {"NAME": f"test_{config['NAME']}{suffix}"}
     return config

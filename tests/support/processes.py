@@ -24,6 +24,13 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Lets two checkouts run their suites at once on one server without sharing databases.
+SUFFIX = os.environ.get("TEST_DATABASE_SUFFIX", "")
+
+
+def scoped(name: str) -> str:
+    """The name a test database really has on the server (with TEST_DATABASE_SUFFIX)."""
+    return name if name == "postgres" else f"{name}{SUFFIX}"
 
 
 def free_port() -> int:
@@ -37,7 +44,7 @@ def database_url(name: str) -> str:
     base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     head, _, query = base.partition("?")
     head = head.rsplit("/", 1)[0]
-    return f"{head}/{name}" + (f"?{query}" if query else "")
+    return f"{head}/{scoped(name)}" + (f"?{query}" if query else "")
 
 
 def _admin_connect() -> psycopg.Connection:
@@ -53,6 +60,7 @@ def _admin_connect() -> psycopg.Connection:
 
 
 def database_recreate(name: str) -> None:
+    name = scoped(name)
     with _admin_connect() as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -63,6 +71,7 @@ def database_recreate(name: str) -> None:
 
 
 def database_drop(name: str) -> None:
+    name = scoped(name)
     with _admin_connect() as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
