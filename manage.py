@@ -3,14 +3,27 @@
 
     DJANGO_SETTINGS_MODULE=shop.settings python manage.py migrate
     DJANGO_SETTINGS_MODULE=fulfillment_queue.warehouse.settings python manage.py migrate
+
+Commands that belong to one service pick that service's settings by themselves (see
+COMMAND_SERVICES), so `python manage.py seed_catalogue` just works; an explicit
+DJANGO_SETTINGS_MODULE always wins.
 """
 
 import os
 import sys
 
+# The service whose settings a command needs when DJANGO_SETTINGS_MODULE is not set.
+COMMAND_SERVICES: dict[str, str] = {
+    "seed_catalogue": "shop.settings",
+}
+DEFAULT_SETTINGS = "shop.settings"
+
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    os.environ.setdefault(
+        "DJANGO_SETTINGS_MODULE", COMMAND_SERVICES.get(command, DEFAULT_SETTINGS)
+    )
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
