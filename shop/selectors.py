@@ -10,6 +10,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from shop.catalogue import FLASH_SALE_CATEGORY, FLASH_SALE_SLUG
 from shop.models import Category, Order, Product
 from shop.services import ORDERS_SESSION_KEY, basket_items
 
@@ -18,6 +19,11 @@ SEARCH_MAX_LENGTH = 100
 
 def category_list() -> QuerySet[Category]:
     return Category.objects.all()
+
+
+def category_list_with_products() -> QuerySet[Category]:
+    """Categories with their products prefetched (two queries): cover images."""
+    return Category.objects.prefetch_related("products")
 
 
 def category_get(*, slug: str) -> Category:
@@ -45,6 +51,22 @@ def product_get(*, category_slug: str, slug: str) -> Product:
         )
     except Product.DoesNotExist:
         raise Http404("No such product.") from None
+
+
+def product_get_by_sku(*, sku: str) -> Product:
+    try:
+        return Product.objects.select_related("category").get(sku=sku)
+    except Product.DoesNotExist:
+        raise Http404("No such product.") from None
+
+
+def product_flash_sale() -> Product | None:
+    """The product the flash sale is about, if the catalogue has it."""
+    return (
+        Product.objects.select_related("category")
+        .filter(category__slug=FLASH_SALE_CATEGORY, slug=FLASH_SALE_SLUG)
+        .first()
+    )
 
 
 def product_search(*, query: str) -> QuerySet[Product]:
