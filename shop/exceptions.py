@@ -35,7 +35,7 @@ class OutOfStock(ShopError):
 
 
 class WarehouseUnavailable(ShopError):
-    """The warehouse refused (flooded) or did not answer in time: nothing was ordered."""
+    """The warehouse refused (flooded) or did not answer in time: nothing ordered."""
 
     status_code = 503
 

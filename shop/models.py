@@ -35,7 +35,9 @@ class Category(TimeStamped):
 
 
 class Product(TimeStamped):
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="products"
+    )
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=120)
     sku = models.CharField(max_length=32, unique=True)
@@ -50,7 +52,9 @@ class Product(TimeStamped):
     class Meta:
         ordering = ["category__position", "name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(stock__gte=0), name="product_stock_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(stock__gte=0), name="product_stock_gte_0"
+            ),
             models.CheckConstraint(
                 condition=models.Q(price__gt=Decimal("0")), name="product_price_gt_0"
             ),
@@ -94,7 +98,9 @@ class Order(TimeStamped):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(total__gte=0), name="order_total_gte_0")
+            models.CheckConstraint(
+                condition=models.Q(total__gte=0), name="order_total_gte_0"
+            )
         ]
 
     def __str__(self) -> str:
@@ -119,8 +125,12 @@ class OrderLine(TimeStamped):
     class Meta:
         ordering = ["pk"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="orderline_qty_gt_0"),
-            models.UniqueConstraint(fields=["order", "product"], name="orderline_unique_product"),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="orderline_qty_gt_0"
+            ),
+            models.UniqueConstraint(
+                fields=["order", "product"], name="orderline_unique_product"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -19,7 +19,7 @@ from django.db.models import F
 
 from shop.exceptions import EmptyBasket, InvalidQuantity, OutOfStock, ProductNotFound
 from shop.models import Order, OrderLine, Product
-from shop.warehouse_client import FulfilmentLine, fulfilment_request
+from shop.warehouse_client import FulfillmentLine, fulfillment_request
 
 BASKET_SESSION_KEY = "basket"
 ORDERS_SESSION_KEY = "orders"
@@ -51,7 +51,7 @@ def _basket_raw(session: SessionBase) -> dict[str, int]:
 
 
 def basket_add(*, session: SessionBase, product: Product, quantity: int) -> int:
-    """Add to the basket; the line never exceeds the per-line maximum. Returns the line qty."""
+    """Add to the basket, never past the per-line maximum. Returns the new quantity."""
     quantity_check(quantity)
     raw = _basket_raw(session)
     key = str(product.pk)
@@ -140,7 +140,9 @@ def order_place(
             total=total,
         )
         for product in products:
-            Product.objects.filter(pk=product.pk).update(stock=F("stock") - wanted[product.pk])
+            Product.objects.filter(pk=product.pk).update(
+                stock=F("stock") - wanted[product.pk]
+            )
             OrderLine.objects.create(
                 order=order,
                 product=product,
@@ -149,11 +151,11 @@ def order_place(
                 unit_price=product.price,
                 quantity=wanted[product.pk],
             )
-        receipt = fulfilment_request(
+        receipt = fulfillment_request(
             order_ref=order.number,
-            lines=[FulfilmentLine(p.sku, wanted[p.pk]) for p in products],
+            lines=[FulfillmentLine(p.sku, wanted[p.pk]) for p in products],
         )
-        order.warehouse_ref = str(receipt.fulfilment_id)
+        order.warehouse_ref = str(receipt.fulfillment_id)
         order.processing_ms = round((time.perf_counter() - started) * 1000)
         order.save(update_fields=["warehouse_ref", "processing_ms", "updated_at"])
     return order

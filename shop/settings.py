@@ -70,7 +70,7 @@ MAX_BASKET_LINES = env_int("SHOP_MAX_BASKET_LINES", 20, minimum=1)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,  # noqa: F405
+        "LOCATION": REDIS_URL,
         "KEY_PREFIX": env_str("SHOP_CACHE_PREFIX", "shop"),
         "TIMEOUT": 3600,
     }

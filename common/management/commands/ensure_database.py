@@ -31,10 +31,14 @@ class Command(BaseCommand):
                 if exists:
                     self.stdout.write(f"database {name!r} exists")
                     return
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                admin.execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                )
         except psycopg.errors.DuplicateDatabase:
             self.stdout.write(f"database {name!r} exists")
             return
         except psycopg.OperationalError as exc:
-            raise CommandError(f"cannot reach PostgreSQL to create {name!r}: {exc}") from exc
+            raise CommandError(
+                f"cannot reach PostgreSQL to create {name!r}: {exc}"
+            ) from exc
         self.stdout.write(self.style.SUCCESS(f"created database {name!r}"))
