@@ -193,18 +193,43 @@ def test(backing: Backing, pytest_args: list[str]) -> int:
         ]
     options = [a for a in pytest_args if a.startswith("-")]
     failed: list[str] = []
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    results = ROOT / "reports" / "junit"
+    results.mkdir(parents=True, exist_ok=True)
     for path, settings in suites:
         _say(f"pytest {path}  (DJANGO_SETTINGS_MODULE={settings})")
-        code = _run_foreground(
-            [sys.executable, "-m", "pytest", path, f"--ds={settings}", *options], env
-        )
-        if code not in (0,):
+        junit = results / (path.replace("/", "_").replace(":", "_") + ".xml")
+        junit.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "pytest", path, f"--ds={settings}"]
+        code = _run_foreground([*cmd, f"--junitxml={junit}", *options], env)
+        for key, value in _junit_counts(junit).items():
+            totals[key] += value
+        if code != 0:
             failed.append(f"{path} (exit {code})")
+    # One closing line for the whole run, whatever the number of suites.
+    print(
+        f"tests: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['skipped']} skipped",
+        flush=True,
+    )
     if failed:
         _say("\033[31mfailed:\033[0m " + ", ".join(failed))
         return 1
-    _say("\033[32mall test suites passed\033[0m")
     return 0
+
+
+def _junit_counts(path: Path) -> dict[str, int]:
+    """passed/failed/skipped from a pytest JUnit XML report (all zero if none)."""
+    import xml.etree.ElementTree as ET
+
+    if not path.exists():
+        return {"passed": 0, "failed": 0, "skipped": 0}
+    root = ET.parse(path).getroot()  # noqa: S314 - our own pytest's report
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    tests = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return {"passed": tests - failed - skipped, "failed": failed, "skipped": skipped}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     p_test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     p_run = sub.add_parser("run", help="run a command with the backing services")
     p_run.add_argument("cmd", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 
     started = time.monotonic()
     backing = resolve_backing()
@@ -235,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return demo(backing)
     if args.command == "test":
-        return test(backing, args.pytest_args)
+        return test(backing, [*unknown, *args.pytest_args])
     if args.command == "run":
         if not args.cmd:
             parser.error("run needs a command")
