@@ -304,3 +304,21 @@ def test_signup_with_mismatched_passwords_is_400(
 
     assert response.status_code == 400
     assert not User.objects.exists()
+
+
+@pytest.mark.parametrize("password", ["12345678", "password", "short"])
+def test_signup_with_a_weak_password_is_400_and_creates_nobody(
+    client: Client, untouched: None, password: str
+) -> None:
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "weakling",
+            "email": "weak@example.com",
+            "password1": password,
+            "password2": password,
+        },
+    )
+
+    assert response.status_code == 400
+    assert not User.objects.exists()
