@@ -31,4 +31,4 @@ USER app
 EXPOSE 8001 8003
 
 # The shop's Procfile line; docker-compose.yml sets the command of every other service.
-CMD ["sh", "-c", "exec gunicorn shop.wsgi --bind ${BIND_HOST:-127.0.0.1}:${SHOP_PORT:-8001} --worker-class gthread --workers ${SHOP_WORKERS:-2} --threads ${SHOP_THREADS:-8} --access-logfile - --access-logformat '%(h)s \"%(r)s\" %(s)s %(b)s %(M)sms'"]
+CMD ["sh", "-c", "exec gunicorn shop.wsgi --bind ${BIND_HOST:-127.0.0.1}:${SHOP_PORT:-8001} --no-control-socket --worker-class gthread --workers ${SHOP_WORKERS:-2} --threads ${SHOP_THREADS:-8} --access-logfile - --access-logformat '%(h)s \"%(r)s\" %(s)s %(b)s %(M)sms'"]

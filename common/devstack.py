@@ -158,13 +158,26 @@ def setup(backing: Backing) -> None:
 
 
 def _run_foreground(cmd: list[str], env: dict[str, str]) -> int:
-    """Run a child that owns Ctrl-C (honcho, pytest); we wait, then clean up."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Run a child (honcho, pytest) until it ends; Ctrl-C or SIGTERM reach it once.
+
+    The child gets a session of its own so a terminal's Ctrl-C is not delivered twice
+    (once by the terminal, once by us); we forward it, wait, then stop the embedded
+    servers on the way out.
+    """
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+
+    def forward(signum: int, _frame: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+
+    previous = {
+        sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         return proc.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def demo(backing: Backing) -> int:
@@ -174,9 +187,11 @@ def demo(backing: Backing) -> int:
     shop_port = env.get("SHOP_PORT", "8001")
     _say("starting every process (Ctrl-C stops them all)")
     _say(f"open the shop: \033[1mhttp://127.0.0.1:{shop_port}/\033[0m")
-    return _run_foreground(
+    code = _run_foreground(
         [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")], env
     )
+    # Stopped by Ctrl-C / SIGTERM is how a demo ends: not a failure.
+    return 0 if code in (130, -signal.SIGINT, -signal.SIGTERM) else code
 
 
 def test(backing: Backing, pytest_args: list[str]) -> int:

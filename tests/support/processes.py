@@ -133,7 +133,7 @@ def gunicorn_service(
         sys.executable, "-m", "gunicorn", wsgi_app,
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--threads", str(threads),
-        "--worker-class", "gthread", "--timeout", "30",
+        "--worker-class", "gthread", "--timeout", "30", "--no-control-socket",
         "--graceful-timeout", "2", *extra_args,
     ]  # fmt: skip
     proc = subprocess.Popen(
