@@ -22,19 +22,31 @@ SHOP_SETTINGS = "shop.settings"
 
 @contextmanager
 def warehouse_process(
-    db_name: str, *, capacity: int = 8, handling_ms: int = 50, threads: int = 32
+    db_name: str,
+    *,
+    capacity: int = 8,
+    handling_ms: int = 50,
+    threads: int = 32,
+    migrate: bool = True,
 ) -> Iterator[RunningService]:
-    """A warehouse under gunicorn, as the Procfile runs it, on a fresh database."""
-    database_recreate(db_name)
+    """A warehouse under gunicorn, as the Procfile runs it, on a fresh database.
+
+    `migrate=False` starts it with no database at all (to see it report unhealthy).
+    """
     env = {
         "FULFILLMENT_DATABASE_URL": database_url(db_name),
         "WAREHOUSE_CAPACITY": str(capacity),
         "WAREHOUSE_HANDLING_MS": str(handling_ms),
     }
+    if migrate:
+        database_recreate(db_name)
+    else:
+        database_drop(db_name)
     try:
-        manage(WAREHOUSE_SETTINGS, "migrate", "--no-input", env=env)
+        if migrate:
+            manage(WAREHOUSE_SETTINGS, "migrate", "--no-input", "-v", "0", env=env)
         with gunicorn_service(
-            "warehouse",
+            f"warehouse-{db_name}",
             "fulfillment_queue.warehouse.wsgi",
             settings_module=WAREHOUSE_SETTINGS,
             env=env,

@@ -15,18 +15,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.processes import (
-    RunningService,
-    database_drop,
-    database_recreate,
-    database_url,
-    gunicorn_service,
-    manage,
-)
+from tests.support import stack
+from tests.support.processes import RunningService, database_url
 from tests.warehouse.orders import new_order_ref
-
-SETTINGS = "fulfillment_queue.warehouse.settings"
-WSGI_APP = "fulfillment_queue.warehouse.wsgi"
 
 
 @dataclass
@@ -69,31 +60,10 @@ def warehouse_process(
     db_name: str, *, capacity: int, handling_ms: int, migrate: bool = True
 ) -> Iterator[WarehouseProcess]:
     """A migrated database of its own and one gunicorn worker with 32 threads."""
-    env = {
-        "FULFILLMENT_DATABASE_URL": database_url(db_name),
-        "WAREHOUSE_CAPACITY": str(capacity),
-        "WAREHOUSE_HANDLING_MS": str(handling_ms),
-        "DJANGO_DEBUG": "0",
-    }
-    if migrate:
-        database_recreate(db_name)
-    else:
-        database_drop(db_name)
-    try:
-        if migrate:
-            manage(SETTINGS, "migrate", "--no-input", "-v", "0", env=env)
-        with gunicorn_service(
-            f"warehouse-{db_name}",
-            WSGI_APP,
-            settings_module=SETTINGS,
-            env=env,
-            workers=1,
-            threads=32,
-            ready_path="/healthz",
-        ) as service:
-            yield WarehouseProcess(service=service, db_name=db_name, capacity=capacity)
-    finally:
-        database_drop(db_name)
+    with stack.warehouse_process(
+        db_name, capacity=capacity, handling_ms=handling_ms, migrate=migrate
+    ) as service:
+        yield WarehouseProcess(service=service, db_name=db_name, capacity=capacity)
 
 
 @pytest.fixture(scope="session")
