@@ -94,6 +94,8 @@ class Order(TimeStamped):
     total = models.DecimalField(max_digits=12, decimal_places=2)
     warehouse_ref = models.CharField(max_length=64, blank=True)
     processing_ms = models.PositiveIntegerField(default=0)
+    # The OpenTelemetry trace of the request that placed the order ("" untraced).
+    trace_id = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

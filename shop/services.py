@@ -17,6 +17,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 from django.db.models import F
 
+from common.tracing import current_trace_id
 from shop.exceptions import EmptyBasket, InvalidQuantity, OutOfStock, ProductNotFound
 from shop.models import Order, OrderLine, Product
 from shop.warehouse_client import FulfillmentLine, fulfillment_request
@@ -138,6 +139,7 @@ def order_place(
             email=email,
             status=Order.Status.FULFILLED,
             total=total,
+            trace_id=current_trace_id(),
         )
         for product in products:
             Product.objects.filter(pk=product.pk).update(

@@ -1,9 +1,13 @@
-"""WSGI entry point of the legacy shop: `gunicorn shop.wsgi`."""
+"""WSGI entry point of the legacy shop: `gunicorn shop.wsgi`.
+
+Traced (common/tracing.py): instrumented at import, tracing set up in each worker
+at its first request, which is right with and without gunicorn's --preload.
+"""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+from common.tracing import traced_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
-application = get_wsgi_application()
+application = traced_wsgi_application("shop")

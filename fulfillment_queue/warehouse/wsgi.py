@@ -1,13 +1,14 @@
 """WSGI entry point of the warehouse: `gunicorn fulfillment_queue.warehouse.wsgi`.
 
 Run it as ONE process with many threads (`--workers 1 --threads 32`, see Procfile):
-the capacity limit is counted inside the process (see admission.py).
+the capacity limit is counted inside the process (see admission.py). Traced like the
+shop (common/tracing.py): tracing is set up in the worker, at its first request.
 """
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+from common.tracing import traced_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment_queue.warehouse.settings")
 
-application = get_wsgi_application()
+application = traced_wsgi_application("warehouse")

@@ -28,15 +28,18 @@ def warehouse_process(
     handling_ms: int = 50,
     threads: int = 32,
     migrate: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[RunningService]:
     """A warehouse under gunicorn, as the Procfile runs it, on a fresh database.
 
     `migrate=False` starts it with no database at all (to see it report unhealthy).
+    `env` adds to its environment (e.g. TRACES_DIR and OTEL_* for the trace tests).
     """
     env = {
         "FULFILLMENT_DATABASE_URL": database_url(db_name),
         "WAREHOUSE_CAPACITY": str(capacity),
         "WAREHOUSE_HANDLING_MS": str(handling_ms),
+        **(env or {}),
     }
     if migrate:
         database_recreate(db_name)

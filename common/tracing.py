@@ -1,0 +1,334 @@
+"""OpenTelemetry for every process of the stack: one call per process, official parts only.
+
+Which call each process makes (each is idempotent and a no-op with tracing off):
+
+    shop, warehouse (Django WSGI)    wsgi.py: application = traced_wsgi_application("shop")
+    orders-api (Django ASGI)         asgi.py: traced_django_asgi_application("orders-api")
+                                     instead of get_asgi_application(); wrap a channels
+                                     websocket app with instrument_asgi_app(app, ...)
+    edge (ASGI, no Django)           app = instrument_asgi_app(app, "edge", edge_mode=m)
+                                     and instrument_clients() for its aiohttp client;
+                                     span_annotate({"edge.mode": m}) per request when
+                                     the mode changes at run time
+    fulfillment-worker, orders-worker
+                                     instrument_celery_worker("fulfillment-worker") in the
+                                     module that builds the Celery app
+    outbox-relay, commands           instrument_process("outbox-relay") at start; the
+                                     relay publishes inside span_from_carrier(...) with
+                                     the carrier trace_carrier() stored in the outbox row
+
+Configuration is the standard `OTEL_*` environment: `OTEL_SDK_DISABLED=true` turns it
+all off (nothing is patched), `OTEL_SERVICE_NAME` overrides the name, the SDK reads
+`OTEL_TRACES_SAMPLER`/`OTEL_BSP_*`/`OTEL_RESOURCE_ATTRIBUTES` itself, and
+`OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` sends spans over OTLP http/protobuf (Jaeger in
+docker compose). Without an endpoint, spans go to the local span store: OTLP/JSON lines
+under `TRACES_DIR` (default `.data/traces/`, see common/otlp_files.py).
+
+This module imports no Django at module level: the edge imports it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from common.otlp_files import JsonLinesSpanExporter
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_NAMES = frozenset(
+    {
+        "edge",
+        "shop",
+        "orders-api",
+        "fulfillment-worker",
+        "warehouse",
+        "orders-worker",
+        "outbox-relay",
+    }
+)
+# Health checks every few seconds and static files would bury the purchases.
+DEFAULT_EXCLUDED_URLS = "/healthz$,/static/"
+# The local store is a file append: flush often so `traces compare` waits little.
+LOCAL_SCHEDULE_DELAY_MS = 500
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+ASGIApp = Callable[..., Any]
+
+_lock = threading.Lock()
+_setup_pid: int | None = None
+
+
+def tracing_enabled() -> bool:
+    """False when OTEL_SDK_DISABLED is true: then nothing is set up or patched."""
+    flag = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower()
+    return flag not in {"true", "1", "yes", "on"}
+
+
+def traces_dir() -> Path:
+    return Path(os.environ.get("TRACES_DIR") or ROOT / ".data" / "traces")
+
+
+def _resource(service_name: str, edge_mode: str | None) -> Resource:
+    attributes: dict[str, str] = {
+        "service.name": service_name,
+        "service.instance.id": str(uuid.uuid4()),
+        "deployment.environment": os.environ.get("DEPLOYMENT_ENVIRONMENT", "demo"),
+    }
+    if edge_mode:
+        attributes["edge.mode"] = edge_mode
+    # Resource.create lets our attributes win; the environment's must win over ours
+    # (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES), so merge it once more on top.
+    return Resource.create(attributes).merge(OTELResourceDetector().detect())
+
+
+def _exporter(service_name: str) -> tuple[SpanExporter | None, int | None]:
+    """The exporter the environment asks for, and the batch delay it wants."""
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return None, None
+    if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    ):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter,
+        )
+
+        return OTLPSpanExporter(), None
+    delay = None if "OTEL_BSP_SCHEDULE_DELAY" in os.environ else LOCAL_SCHEDULE_DELAY_MS
+    return JsonLinesSpanExporter(traces_dir(), service_name=service_name), delay
+
+
+def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
+    """Install this process's tracer provider and exporter, once per process.
+
+    Call it in the process that makes the spans, after any fork: the batch
+    processor's thread and the exporter's file or connection belong to one process.
+    A provider inherited from a parent that set up before forking carries on (the
+    SDK restarts its batch thread after a fork and the file exporter opens a file of
+    its own), since OpenTelemetry lets a process set its provider only once.
+    """
+    global _setup_pid
+    pid = os.getpid()
+    if _setup_pid == pid:
+        return
+    with _lock:
+        if _setup_pid == pid:
+            return
+        if service_name not in SERVICE_NAMES:
+            raise ValueError(
+                f"unknown service {service_name!r}: one of {sorted(SERVICE_NAMES)}"
+            )
+        inherited = _setup_pid is not None
+        _setup_pid = pid
+        if inherited or not tracing_enabled():
+            return
+        provider = TracerProvider(resource=_resource(service_name, edge_mode))
+        exporter, delay = _exporter(service_name)
+        if exporter is not None:
+            provider.add_span_processor(
+                BatchSpanProcessor(exporter, schedule_delay_millis=delay)
+            )
+        trace.set_tracer_provider(provider)
+        logger.debug("tracing set up for %s (pid %s)", service_name, pid)
+
+
+# --- official instrumentations: patches only, safe before a fork --------------------
+
+
+def _excluded_urls() -> str | None:
+    if os.environ.get("OTEL_PYTHON_EXCLUDED_URLS") or os.environ.get(
+        "OTEL_PYTHON_DJANGO_EXCLUDED_URLS"
+    ):
+        return None  # the instrumentation reads them itself
+    return DEFAULT_EXCLUDED_URLS
+
+
+def _instrument(instrumentor: Any, **kwargs: Any) -> None:
+    if tracing_enabled() and not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(**kwargs)
+
+
+def instrument_django() -> None:
+    """Server spans for Django views. Call before get_wsgi/asgi_application()."""
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+    _instrument(DjangoInstrumentor(), excluded_urls=_excluded_urls())
+
+
+def instrument_clients() -> None:
+    """Client spans for PostgreSQL (psycopg), Redis, httpx and aiohttp."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    _instrument(PsycopgInstrumentor())
+    _instrument(RedisInstrumentor())
+    _instrument(HTTPXClientInstrumentor())
+    try:
+        import aiohttp  # noqa: F401 - only the edge has it
+    except ImportError:
+        return
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+    _instrument(AioHttpClientInstrumentor())
+
+
+def instrument_celery() -> None:
+    """Producer spans on publish and consumer spans on run, linked by the message."""
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+    _instrument(CeleryInstrumentor())
+
+
+# --- one call per process ------------------------------------------------------------
+
+
+def traced_wsgi_application(service_name: str) -> WSGIApp:
+    """Django's WSGI application, instrumented, for a service's wsgi.py.
+
+    Patching happens here, at import, which is safe even in a gunicorn master that
+    preloads the app: it starts no thread and opens no file or socket. The provider
+    and exporter are set up at the first request of each worker instead: with
+    `--preload` the master imports this module once and forks, and a batch thread or
+    an exporter connection made before the fork would be shared or lost. Without
+    `--preload` each worker imports this module itself; the first request is still
+    the right place, and gunicorn needs no config hook that only it would call.
+    """
+    from django.core.wsgi import get_wsgi_application
+
+    instrument_django()
+    instrument_clients()
+    django_app = get_wsgi_application()
+    if not tracing_enabled():
+        return django_app
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        tracing_setup(service_name)
+        return django_app(environ, start_response)
+
+    return application
+
+
+def traced_django_asgi_application(service_name: str) -> ASGIApp:
+    """Django's ASGI application, instrumented; set up at the first call per process."""
+    from django.core.asgi import get_asgi_application
+
+    instrument_django()
+    instrument_clients()
+    instrument_celery()
+    django_app = get_asgi_application()
+    if not tracing_enabled():
+        return django_app
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        tracing_setup(service_name)
+        await django_app(scope, receive, send)
+
+    return application
+
+
+def instrument_asgi_app(
+    app: ASGIApp, service_name: str, *, edge_mode: str | None = None
+) -> ASGIApp:
+    """Server spans around any ASGI app (the edge, channels websockets)."""
+    if not tracing_enabled():
+        return app
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    traced = OpenTelemetryMiddleware(app, excluded_urls=_excluded_urls())
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        tracing_setup(service_name, edge_mode=edge_mode)
+        await traced(scope, receive, send)
+
+    return application
+
+
+def instrument_celery_worker(service_name: str) -> None:
+    """Tracing for a Celery worker: call where the Celery app is built.
+
+    Prefork children set up in `worker_process_init` (after the fork, see
+    tracing_setup); solo and thread pools on their first `task_prerun`, a receiver
+    connected before the instrumentation's own so the first task is traced too.
+    """
+    if not tracing_enabled():
+        return
+    from celery import signals
+
+    def setup(**_: Any) -> None:
+        tracing_setup(service_name)
+
+    signals.worker_process_init.connect(setup, weak=False)
+    signals.task_prerun.connect(setup, weak=False)
+    instrument_clients()
+    instrument_celery()
+
+
+def instrument_process(service_name: str, *, edge_mode: str | None = None) -> None:
+    """A plain process that does not fork (outbox relay, a command): all at once."""
+    tracing_setup(service_name, edge_mode=edge_mode)
+    instrument_clients()
+    instrument_celery()
+
+
+# --- the current trace -----------------------------------------------------------------
+
+
+def current_trace_id() -> str:
+    """The 32-hex id of the trace this code runs in, or "" outside any trace."""
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else ""
+
+
+def span_annotate(attributes: Mapping[str, str | int | float | bool]) -> None:
+    """Add attributes (e.g. `edge.mode`) to the current span, if it records."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes(dict(attributes))
+
+
+def trace_carrier() -> dict[str, str]:
+    """The current context as W3C headers, to store beside a message (outbox row)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def span_from_carrier(
+    name: str,
+    carrier: Mapping[str, str],
+    *,
+    link: bool = False,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+) -> Iterator[trace.Span]:
+    """A span continuing the context stored in `carrier` (see trace_carrier).
+
+    As a child by default, so the accept request and the work it queued are one
+    trace; with `link=True`, a new trace whose span links back to the stored one.
+    """
+    stored = propagate.extract(dict(carrier))
+    tracer = trace.get_tracer(__name__)
+    if link:
+        linked = trace.get_current_span(stored).get_span_context()
+        links = [trace.Link(linked)] if linked.is_valid else []
+        with tracer.start_as_current_span(
+            name, context=otel_context.Context(), kind=kind, links=links
+        ) as span:
+            yield span
+    else:
+        with tracer.start_as_current_span(name, context=stored, kind=kind) as span:
+            yield span
