@@ -1,0 +1,237 @@
+"""`python manage.py traces compare | find | sale`: the stack's traces, side by side.
+
+    traces compare                      place a legacy and a strangler Muskie purchase
+    traces compare --path legacy        only the legacy one (no edge/orders needed)
+    traces compare TRACE_A TRACE_B      two traces already in the store
+    traces find --path /shop/rods/muskie-casting-rod/ --mode legacy --last 10m
+    traces sale --report reports/sale-<ts>/ --last 15m
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+from rich.table import Table
+
+from observability.model import Trace
+from observability.purchase import (
+    Purchase,
+    StackUnavailable,
+    edge_mode_set,
+    purchase_legacy,
+    purchase_strangler,
+    url_answers,
+)
+from observability.queries import (
+    entry_path,
+    entry_status,
+    segment_percentiles,
+    traces_find,
+    window_start_ns,
+)
+from observability.report import Compared, ms, report_write
+from observability.store import (
+    SpanStore,
+    StoreUnavailable,
+    TraceNotFound,
+    span_store,
+    trace_wait,
+)
+from observability.terminal import waterfalls_print
+
+PATHS = ("legacy", "strangler")
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+class Command(BaseCommand):
+    help = "Compare, find and summarise the stack's traces (see README: Traces)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        compare = actions.add_parser("compare", help="two purchases, side by side")
+        compare.add_argument("trace_ids", nargs="*", metavar="TRACE_ID")
+        compare.add_argument(
+            "--path",
+            choices=PATHS,
+            action="append",
+            help="the purchase(s) to place (default: legacy and strangler)",
+        )
+        compare.add_argument("--report-dir", type=Path, help="default reports/traces-<ts>/")
+        find = actions.add_parser("find", help="the URI filter: matching traces")
+        find.add_argument("--path", default="", help="a path prefix of the request")
+        find.add_argument("--mode", default="", help="legacy or strangler")
+        find.add_argument("--last", default="10m", help="window: 30s, 10m, 2h, 1d")
+        sale = actions.add_parser("sale", help="per-segment p50/p95/p99 per path")
+        sale.add_argument("--report", type=Path, required=True, metavar="DIR")
+        sale.add_argument("--path", default="/shop/rods/muskie-casting-rod/")
+        sale.add_argument("--last", default="15m", help="the load test's window")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # rich writes partial lines: give it the stream under Django's OutputWrapper.
+        columns = shutil.get_terminal_size((160, 40)).columns
+        self.console = Console(
+            file=getattr(self.stdout, "_out", self.stdout), width=max(120, columns)
+        )
+        self.store: SpanStore = span_store(
+            traces_dir=settings.TRACES_DIR, jaeger_query_url=settings.JAEGER_QUERY_URL
+        )
+        try:
+            getattr(self, f"_{options['action']}")(**options)
+        except (StackUnavailable, StoreUnavailable, TraceNotFound, ValueError) as error:
+            raise CommandError(str(error)) from None
+
+    # --- compare ---------------------------------------------------------------------
+
+    def _compare(self, *, trace_ids: list[str], path: list[str] | None, **options: Any) -> None:
+        if len(trace_ids) > 2:
+            raise CommandError("compare takes at most two trace ids")
+        notes: list[str] = []
+        failure = ""
+        if trace_ids:
+            items = [Compared(tid[:8], self.store.trace(tid)) for tid in trace_ids]
+            if len(items) == 2 and items[0].trace.mode != items[1].trace.mode:
+                items = [Compared(i.trace.mode, i.trace) for i in items]
+        else:
+            items, failure = self._purchases(path or list(PATHS))
+            if failure:
+                notes.append(failure)
+        waterfalls_print(items, self.console)
+        directory = options.get("report_dir") or (
+            settings.REPORTS_DIR / f"traces-{_timestamp()}"
+        )
+        report = report_write(
+            Path(directory), items, notes=notes, source=self.store.describe()
+        )
+        self.stdout.write(f"report: {report}")
+        if failure:
+            raise CommandError(failure)
+
+    def _purchases(self, paths: list[str]) -> tuple[list[Compared], str]:
+        edge_up = url_answers(settings.EDGE_URL)
+        manage_py = Path(settings.BASE_DIR) / "manage.py"
+        items: list[Compared] = []
+        failure = ""
+        if "strangler" in paths:
+            missing = []
+            if not edge_up:
+                missing.append(f"the edge (EDGE_URL={settings.EDGE_URL})")
+            if not url_answers(settings.ORDERS_URL):
+                missing.append(f"the orders service (ORDERS_URL={settings.ORDERS_URL})")
+            if missing:
+                failure = (
+                    "strangler purchase not placed: nothing answers on "
+                    + " nor on ".join(missing)
+                    + ". Start the whole stack (`make demo`), or compare the legacy "
+                    "path alone: `python manage.py traces compare --path legacy`."
+                )
+        if "legacy" in paths:
+            if edge_up:
+                edge_mode_set("legacy", manage_py=manage_py)
+                base = settings.EDGE_URL
+            elif url_answers(settings.SHOP_URL):
+                base = settings.SHOP_URL
+            else:
+                raise StackUnavailable(
+                    f"nothing answers on the edge (EDGE_URL={settings.EDGE_URL}) nor "
+                    f"on the shop (SHOP_URL={settings.SHOP_URL}): start the stack "
+                    "with `make demo`"
+                )
+            purchase = purchase_legacy(base)
+            items.append(Compared("legacy", self._trace_of(purchase)))
+        if "strangler" in paths and not failure:
+            edge_mode_set("strangler", manage_py=manage_py)
+            purchase = purchase_strangler(settings.EDGE_URL, settings.ORDERS_URL)
+            items.append(Compared("strangler", self._trace_of(purchase)))
+            self.stdout.write("the edge is left in strangler mode")
+        if not items:
+            raise StackUnavailable(failure)
+        return items, failure
+
+    def _trace_of(self, purchase: Purchase) -> Trace:
+        self.stdout.write(
+            f"{purchase.path}: {purchase.status_code} {purchase.order_url} "
+            f"(trace {purchase.trace_id})"
+        )
+
+        def complete(trace: Trace) -> bool:
+            # Every parent arrived (but ours: we sent the traceparent, not a span),
+            # and the warehouse's answer is in.
+            return (
+                trace.missing_parents() <= {purchase.traceparent.span_id}
+                and trace.fulfilled_ns is not None
+            )
+
+        return trace_wait(
+            self.store,
+            purchase.trace_id,
+            complete=complete,
+            timeout=settings.TRACES_WAIT_SECONDS,
+        )
+
+    # --- find ------------------------------------------------------------------------
+
+    def _find(self, *, path: str, mode: str, last: str, **_: Any) -> None:
+        since = window_start_ns(last)
+        found = traces_find(self.store.traces(since_ns=since), path=path, mode=mode)
+        table = Table(title=f"{len(found)} traces, last {last}, {self.store.describe()}")
+        for column in ("started", "trace", "mode", "request", "status", "answer",
+                       "fulfilled", "spans"):  # fmt: skip
+            table.add_column(column)
+        for trace in found:
+            started = datetime.fromtimestamp(trace.start_ns / 1e9, UTC)
+            status = entry_status(trace)
+            table.add_row(
+                started.strftime("%H:%M:%S.%f")[:-3],
+                trace.trace_id,
+                trace.mode,
+                f"{trace.root.service} {entry_path(trace)}",
+                ("error " if trace.has_error else "") + str(status or "-"),
+                ms(trace.customer_latency_ns),
+                ms(trace.fulfilled_ns),
+                str(len(trace.spans)),
+            )
+        self.console.print(table)
+
+    # --- sale ------------------------------------------------------------------------
+
+    def _sale(self, *, report: Path, path: str, last: str, **_: Any) -> None:
+        since = window_start_ns(last)
+        found = traces_find(self.store.traces(since_ns=since), path=path)
+        stats = segment_percentiles(found)
+        report.mkdir(parents=True, exist_ok=True)
+        out = report / "trace-segments.json"
+        out.write_text(
+            json.dumps(
+                {
+                    "window_start_ns": since,
+                    "path": path,
+                    "source": self.store.describe(),
+                    "traces": len(found),
+                    "percentiles_ms": {
+                        mode: {name: asdict(s) for name, s in by_name.items()}
+                        for mode, by_name in stats.items()
+                    },
+                },
+                indent=2,
+            )
+        )
+        for mode, by_name in stats.items():
+            table = Table(title=f"{mode}: per-segment latency (ms)")
+            for column in ("segment", "n", "p50", "p95", "p99"):
+                table.add_column(column, justify="left" if column == "segment" else "right")
+            for name, s in by_name.items():
+                table.add_row(name, str(s.count), f"{s.p50_ms:.1f}", f"{s.p95_ms:.1f}",
+                              f"{s.p99_ms:.1f}")  # fmt: skip
+            self.console.print(table)
+        self.stdout.write(f"{len(found)} traces; percentiles written to {out}")

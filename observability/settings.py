@@ -1,0 +1,24 @@
+"""Settings of the `traces` command: no database, only where spans and stack are."""
+
+from __future__ import annotations
+
+from common.env import env_float, env_str
+from common.settings import *  # noqa: F403
+
+INSTALLED_APPS = ["observability"]
+DATABASES: dict[str, dict[str, object]] = {}
+
+# The command prints its own progress; httpx's request log would only repeat it.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
+
+# Where the spans are: the local span store, or Jaeger's query API when set.
+TRACES_DIR = env_str("TRACES_DIR", "") or str(BASE_DIR / ".data" / "traces")
+JAEGER_QUERY_URL = env_str("JAEGER_QUERY_URL", "")
+
+# Where `traces compare` places its purchases.
+EDGE_URL = env_str("EDGE_URL", "http://127.0.0.1:8000")
+SHOP_URL = env_str("SHOP_URL", f"http://127.0.0.1:{SHOP_PORT}")
+ORDERS_URL = env_str("ORDERS_URL", f"http://127.0.0.1:{ORDERS_PORT}")
+REPORTS_DIR = BASE_DIR / "reports"
+# How long to wait for a purchase's spans to be flushed to the store.
+TRACES_WAIT_SECONDS = env_float("TRACES_WAIT_SECONDS", 30.0)
