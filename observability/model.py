@@ -65,6 +65,7 @@ class Span:
     status: str = "unset"
     links: tuple[tuple[str, str], ...] = ()
     scope: str = ""
+    trace_state: str = ""
 
     @property
     def duration_ns(self) -> int:

@@ -100,6 +100,7 @@ def spans_from_otlp(document: dict[str, Any]) -> Iterator[Span]:
                         for link in raw.get("links", [])
                     ),
                     scope=scope,
+                    trace_state=raw.get("traceState", ""),
                 )
 
 

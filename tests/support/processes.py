@@ -28,6 +28,21 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SUFFIX = os.environ.get("TEST_DATABASE_SUFFIX", "")
 
 
+def process_env(env: Mapping[str, str], settings_module: str) -> dict[str, str]:
+    """A test process's environment: ours, then `env`, then its settings module.
+
+    Processes stay traced (the code path is the real one) but export nowhere unless
+    a test gives them a TRACES_DIR: test spans never land in the developer's store.
+    """
+    quiet = {} if "TRACES_DIR" in env else {"OTEL_TRACES_EXPORTER": "none"}
+    return {
+        **os.environ,
+        **quiet,
+        **env,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+    }
+
+
 def scoped(name: str) -> str:
     """The name a test database really has on the server (with TEST_DATABASE_SUFFIX)."""
     return name if name == "postgres" else f"{name}{SUFFIX}"
@@ -49,14 +64,23 @@ def database_url(name: str) -> str:
 
 def _admin_connect() -> psycopg.Connection:
     cfg = dj_database_url.parse(database_url("postgres"))
-    return psycopg.connect(
-        dbname="postgres",
-        user=cfg.get("USER") or None,
-        password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or (cfg.get("OPTIONS") or {}).get("host") or None,
-        port=cfg.get("PORT") or None,
-        autocommit=True,
-    )
+    # Other checkouts run their suites on the same server: when it is full for a
+    # moment ("too many clients"), wait for a slot rather than fail a set-up.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return psycopg.connect(
+                dbname="postgres",
+                user=cfg.get("USER") or None,
+                password=cfg.get("PASSWORD") or None,
+                host=cfg.get("HOST") or (cfg.get("OPTIONS") or {}).get("host") or None,
+                port=cfg.get("PORT") or None,
+                autocommit=True,
+            )
+        except psycopg.OperationalError as error:
+            if "too many clients" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def database_recreate(name: str) -> None:
@@ -84,7 +108,7 @@ def manage(settings_module: str, *args: str, env: Mapping[str, str]) -> str:
     result = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         cwd=ROOT,
-        env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": settings_module},
+        env=process_env(env, settings_module),
         capture_output=True,
         text=True,
     )
@@ -139,7 +163,7 @@ def gunicorn_service(
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
-        env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": settings_module},
+        env=process_env(env, settings_module),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
