@@ -141,15 +141,20 @@ class FileSpanStore:
         for path in sorted(self.directory.glob("*.jsonl")):
             if since_ns and path.stat().st_mtime_ns < since_ns:
                 continue  # nothing written since then
-            with path.open("rb") as handle:
-                for line in handle:
-                    if not line.endswith(b"\n"):
-                        break  # the writer is still writing this line
-                    try:
-                        document = json.loads(line)
-                    except ValueError:
-                        continue
-                    yield from spans_from_otlp(document)
+            yield from self.spans_in(path)
+
+    @staticmethod
+    def spans_in(path: Path) -> Iterator[Span]:
+        """The spans of one process's file."""
+        with path.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break  # the writer is still writing this line
+                try:
+                    document = json.loads(line)
+                except ValueError:
+                    continue
+                yield from spans_from_otlp(document)
 
     def trace(self, trace_id: str) -> Trace:
         trace_id = trace_id.lower()

@@ -1,0 +1,167 @@
+"""common/tracing.py in real processes: the environment it reads, what it writes.
+
+Each case runs a fresh Python process (a tracer provider is set once per process),
+which makes spans through the real SDK and exits; the spans are read back from the
+files with the same reader the `traces` command uses.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import pytest
+
+from observability.store import FileSpanStore
+from tests.support.processes import ROOT
+from tests.support.tracing import traced_env
+
+MAKE_SPANS = """
+import os, sys
+from opentelemetry import trace
+from common.tracing import tracing_setup, current_trace_id
+tracing_setup(sys.argv[1], edge_mode=(sys.argv[2] or None))
+tracing_setup(sys.argv[1])  # idempotent: the second call changes nothing
+tracer = trace.get_tracer("test")
+with tracer.start_as_current_span("outer"):
+    with tracer.start_as_current_span("inner"):
+        print(current_trace_id())
+"""
+
+
+def _run(code: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result
+
+
+def test_a_process_writes_its_spans_as_otlp_json_lines_in_a_file_of_its_own(tmp_path):
+    # when a process sets up tracing as the warehouse and makes two spans
+    result = _run(MAKE_SPANS, "warehouse", "", env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    trace_id = result.stdout.strip()
+    # then one file, named for the service and the pid, holds them
+    files = list(tmp_path.glob("warehouse-*.jsonl"))
+    assert len(files) == 1
+    assert files[0].stem.split("-")[-1].isdigit()
+    lines = files[0].read_text().splitlines()
+    document = json.loads(lines[0])
+    # as OTLP/JSON: camelCase fields, hex ids, integer enums, string nanoseconds
+    span = document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    assert span["traceId"] == trace_id
+    assert len(span["spanId"]) == 16
+    assert int(span["spanId"], 16)
+    assert span["kind"] == 1
+    assert span["startTimeUnixNano"].isdigit()
+    # and the reader gets them back, inner under outer
+    spans = {s.name: s for s in FileSpanStore(tmp_path).spans()}
+    assert spans["inner"].parent_id == spans["outer"].span_id
+    assert spans["outer"].resource["service.name"] == "warehouse"
+    assert spans["outer"].resource["deployment.environment"] == "demo"
+
+
+def test_the_edge_mode_and_the_environment_name_the_resource(tmp_path):
+    env = {
+        **traced_env(tmp_path),
+        "OTEL_SERVICE_NAME": "edge-canary",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=staging,team=fishing",
+    }
+    result = _run(MAKE_SPANS, "edge", "strangler", env=env)
+    assert result.returncode == 0, result.stderr
+    resource = next(FileSpanStore(tmp_path).spans()).resource
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the code's names
+    assert resource["service.name"] == "edge-canary"
+    assert resource["deployment.environment"] == "staging"
+    assert resource["team"] == "fishing"
+    assert resource["edge.mode"] == "strangler"
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [
+        {"OTEL_SDK_DISABLED": "true"},
+        {"OTEL_TRACES_EXPORTER": "none"},
+        {"OTEL_TRACES_SAMPLER": "always_off"},
+    ],
+    ids=["sdk disabled", "no exporter", "sampler always off"],
+)
+def test_tracing_switched_off_writes_nothing(tmp_path, switch):
+    result = _run(MAKE_SPANS, "shop", "", env={**traced_env(tmp_path), **switch})
+    assert result.returncode == 0, result.stderr
+    assert not list(tmp_path.glob("*.jsonl"))
+    if "OTEL_SDK_DISABLED" in switch:
+        assert result.stdout.strip() == ""  # no trace at all: no X-Trace-Id either
+
+
+def test_an_unknown_service_name_is_refused(tmp_path):
+    result = _run(MAKE_SPANS, "shopp", "", env=traced_env(tmp_path))
+    assert result.returncode != 0
+    assert "unknown service 'shopp'" in result.stderr
+
+
+FORK_AFTER_SETUP = """
+import os
+from opentelemetry import trace
+from common.tracing import tracing_setup
+tracing_setup("fulfillment-worker")
+tracer = trace.get_tracer("test")
+with tracer.start_as_current_span("before fork"):
+    pass
+pid = os.fork()
+with tracer.start_as_current_span("child" if pid == 0 else "parent"):
+    pass
+trace.get_tracer_provider().force_flush()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_process_forked_after_set_up_writes_its_own_file(tmp_path):
+    # given a Celery-like worker that set up tracing and then forked a child
+    result = _run(FORK_AFTER_SETUP, env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    # then parent and child each wrote their spans to a file of their own pid
+    by_file = [
+        {span.name for span in FileSpanStore.spans_in(path)}
+        for path in tmp_path.glob("*.jsonl")
+    ]
+    assert sorted(by_file, key=len) == [{"child"}, {"before fork", "parent"}]
+
+
+MANY_BATCHES = """
+from opentelemetry import trace
+from common.tracing import tracing_setup
+tracing_setup("shop")
+tracer = trace.get_tracer("test")
+for batch in range(40):
+    for n in range(25):
+        with tracer.start_as_current_span(f"span {batch}/{n}"):
+            pass
+    trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_several_processes_write_at_once_and_every_span_reads_back(tmp_path):
+    # when four processes write 1000 spans each into the same directory at once
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(MANY_BATCHES)],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", **traced_env(tmp_path)},
+        )
+        for _ in range(4)
+    ]
+    assert [p.wait(60) for p in procs] == [0, 0, 0, 0]
+    # then every line is whole and every span is there, once
+    spans = list(FileSpanStore(tmp_path).spans())
+    assert len(spans) == 4 * 1000
+    assert len({(s.trace_id, s.span_id) for s in spans}) == 4000
+    assert len(list(tmp_path.glob("shop-*.jsonl"))) == 4
