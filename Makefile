@@ -48,8 +48,12 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install ## benchmarks (bench/): idle memory of the whole stack
+bench: install ## benchmarks (bench/): idle memory of the whole stack, tracing overhead
 	$(PY) bench/memory.py
+	$(PY) -m common.devstack run $(PY) -m bench.tracing
+
+traces: install ## compare a legacy and a strangler Muskie purchase, trace against trace
+	$(PY) manage.py traces compare $(ARGS)
 
 lock: ## re-pin requirements/lock.txt from requirements/*.in
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv

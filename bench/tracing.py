@@ -1,0 +1,203 @@
+"""Tracing overhead: the shop's throughput with tracing on vs off, in the same run.
+
+    python -m common.devstack run python -m bench.tracing [--seconds 8] [--rounds 2]
+
+Starts the warehouse and the shop under gunicorn (as the Procfile does, on free
+ports, on databases of their own) once with tracing on (the default: every process
+instrumented, spans to the local span store in a temporary TRACES_DIR) and once with
+`OTEL_SDK_DISABLED=true`, alternating for --rounds rounds. Each time it measures:
+
+- `buy now`: POST buy now for the Muskie rod, the legacy order path end to end
+  (shop view, PostgreSQL, Redis, the warehouse call). The warehouse runs with no
+  handling time and room for every request, so the shop, not the warehouse's pace,
+  sets the rate; the stock is topped up before each measurement.
+- `product page`: GET the Muskie page, a cheap read.
+
+Clients are threads with a connection each, as many as the shop's threads, for
+--seconds after a one-second warm-up. Prints each rate, the on/off ratio (the best
+round of each mode) and writes `reports/bench-tracing-<timestamp>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tests.support.processes import database_url
+from tests.support.stack import shop_process, warehouse_process
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports"
+MUSKIE = "/shop/rods/muskie-casting-rod/"
+SHOP_DB, WAREHOUSE_DB = "bench_tracing_shop", "bench_tracing_fulfillment"
+CLIENTS = 16  # the shop's 2 workers × 8 threads
+
+
+@dataclass
+class Measurement:
+    mode: str
+    round: int
+    scenario: str
+    requests: int
+    errors: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def _client(base_url: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=base_url, timeout=30.0)
+    page = client.get(MUSKIE)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    if token is None:
+        raise SystemExit("the Muskie page has no buy-now form")
+    return client, token[1]
+
+
+def _buy(base_url: str) -> Callable[[httpx.Client, str], bool]:
+    def buy(client: httpx.Client, token: str) -> bool:
+        answer = client.post(
+            MUSKIE + "buy/",
+            data={"csrfmiddlewaretoken": token, "quantity": "1", "email": "b@example.com"},
+            headers={"Referer": base_url + MUSKIE},
+        )
+        return answer.status_code == 303
+
+    return buy
+
+
+def _page(client: httpx.Client, _token: str) -> bool:
+    return client.get(MUSKIE).status_code == 200
+
+
+def _load(base_url: str, action: Callable[[httpx.Client, str], bool], seconds: float):
+    clients = [_client(base_url) for _ in range(CLIENTS)]
+    counts = [[0, 0] for _ in clients]
+    measuring = threading.Event()
+    stop = threading.Event()
+
+    def run(index: int) -> None:
+        client, token = clients[index]
+        while not stop.is_set():
+            ok = action(client, token)
+            if measuring.is_set() and not stop.is_set():
+                counts[index][0 if ok else 1] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # warm-up: connections, the workers' first requests
+    measuring.set()
+    started = time.monotonic()
+    time.sleep(seconds)
+    stop.set()
+    elapsed = time.monotonic() - started
+    for thread in threads:
+        thread.join()
+    for client, _ in clients:
+        client.close()
+    return sum(c[0] for c in counts), sum(c[1] for c in counts), elapsed
+
+
+def _stock_top_up() -> None:
+    with psycopg.connect(database_url(SHOP_DB)) as conn:
+        conn.execute("UPDATE shop_product SET stock = 1000000 WHERE sku = 'ROD-MUSKIE'")
+
+
+def _round(mode: str, number: int, seconds: float, traces_dir: Path) -> list[Measurement]:
+    if mode == "on":
+        env = {"TRACES_DIR": str(traces_dir), "OTEL_SDK_DISABLED": "false"}
+    else:
+        env = {"OTEL_SDK_DISABLED": "true"}
+    results = []
+    with (
+        warehouse_process(
+            WAREHOUSE_DB, capacity=256, handling_ms=0, threads=64, env=env
+        ) as warehouse,
+        shop_process(SHOP_DB, warehouse_url=warehouse.url, env=env) as shop,
+    ):
+        for scenario, action in (("buy now", _buy(shop.url)), ("product page", _page)):
+            _stock_top_up()
+            done, errors, elapsed = _load(shop.url, action, seconds)
+            result = Measurement(mode, number, scenario, done, errors, elapsed)
+            print(
+                f"  tracing {mode:3}  round {number}  {scenario:12}  "
+                f"{result.per_second:8.1f} req/s  ({done} ok, {errors} errors)",
+                flush=True,
+            )
+            results.append(result)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    measurements: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="bench-traces-") as traces_dir:
+        for number in range(1, args.rounds + 1):
+            for mode in ("on", "off"):
+                measurements += _round(mode, number, args.seconds, Path(traces_dir))
+        spans_written = sum(p.stat().st_size for p in Path(traces_dir).glob("*.jsonl"))
+    summary = {}
+    for scenario in ("buy now", "product page"):
+        best = {
+            mode: max(
+                m.per_second
+                for m in measurements
+                if m.mode == mode and m.scenario == scenario
+            )
+            for mode in ("on", "off")
+        }
+        ratio = best["on"] / best["off"]
+        summary[scenario] = {
+            "on_per_second": round(best["on"], 1),
+            "off_per_second": round(best["off"], 1),
+            "ratio_on_off": round(ratio, 3),
+            "overhead_percent": round((1 - ratio) * 100, 1),
+        }
+        print(
+            f"{scenario:12}  on {best['on']:7.1f}/s  off {best['off']:7.1f}/s  "
+            f"ratio {ratio:.3f}  overhead {(1 - ratio) * 100:.1f}%"
+        )
+    REPORTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = REPORTS / f"bench-tracing-{stamp}.json"
+    report = {
+        "generated": stamp,
+        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+        "clients": CLIENTS,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "span_bytes_written": spans_written,
+        "summary": summary,
+        "measurements": [asdict(m) | {"per_second": m.per_second} for m in measurements],
+    }
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {path.relative_to(ROOT)}")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
