@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 MUSKIE = "/shop/rods/muskie-casting-rod/"
 SHOP_DB, WAREHOUSE_DB = "bench_tracing_shop", "bench_tracing_fulfillment"
-CLIENTS = 16  # the shop's 2 workers × 8 threads
+CLIENTS = 16  # the shop's 2 workers, 8 threads each
 
 
 @dataclass
@@ -72,7 +72,11 @@ def _buy(base_url: str) -> Callable[[httpx.Client, str], bool]:
     def buy(client: httpx.Client, token: str) -> bool:
         answer = client.post(
             MUSKIE + "buy/",
-            data={"csrfmiddlewaretoken": token, "quantity": "1", "email": "b@example.com"},
+            data={
+                "csrfmiddlewaretoken": token,
+                "quantity": "1",
+                "email": "b@example.com",
+            },
             headers={"Referer": base_url + MUSKIE},
         )
         return answer.status_code == 303
@@ -118,7 +122,9 @@ def _stock_top_up() -> None:
         conn.execute("UPDATE shop_product SET stock = 1000000 WHERE sku = 'ROD-MUSKIE'")
 
 
-def _round(mode: str, number: int, seconds: float, traces_dir: Path) -> list[Measurement]:
+def _round(
+    mode: str, number: int, seconds: float, traces_dir: Path
+) -> list[Measurement]:
     if mode == "on":
         env = {"TRACES_DIR": str(traces_dir), "OTEL_SDK_DISABLED": "false"}
     else:
@@ -186,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "span_bytes_written": spans_written,
         "summary": summary,
-        "measurements": [asdict(m) | {"per_second": m.per_second} for m in measurements],
+        "measurements": [
+            asdict(m) | {"per_second": m.per_second} for m in measurements
+        ],
     }
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {path.relative_to(ROOT)}")

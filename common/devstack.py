@@ -52,6 +52,7 @@ TEST_SUITES: tuple[tuple[str, str], ...] = (
     ("tests/warehouse", "fulfillment_queue.warehouse.settings"),
     ("tests/project", "shop.settings"),
     ("tests/e2e", "shop.settings"),
+    ("tests/observability", "observability.settings"),
 )
 
 

@@ -49,7 +49,7 @@ def otlp_json_line(spans: Sequence[ReadableSpan]) -> bytes:
 
 
 class JsonLinesSpanExporter(SpanExporter):
-    """Appends each exported batch as one line to `<directory>/<service>-<pid>.jsonl`."""
+    """Appends each exported batch as one line to `<dir>/<service>-<pid>.jsonl`."""
 
     def __init__(self, directory: Path, *, service_name: str) -> None:
         self.directory = directory
@@ -60,7 +60,9 @@ class JsonLinesSpanExporter(SpanExporter):
 
     @property
     def path(self) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.service_name)
+        safe = "".join(
+            c if c.isalnum() or c in "-_" else "_" for c in self.service_name
+        )
         return self.directory / f"{safe}-{os.getpid()}.jsonl"
 
     def _open(self) -> Any:

@@ -1,21 +1,20 @@
-"""OpenTelemetry for every process of the stack: one call per process, official parts only.
+"""OpenTelemetry for every process of the stack: one call per process, official parts.
 
 Which call each process makes (each is idempotent and a no-op with tracing off):
 
-    shop, warehouse (Django WSGI)    wsgi.py: application = traced_wsgi_application("shop")
-    orders-api (Django ASGI)         asgi.py: traced_django_asgi_application("orders-api")
-                                     instead of get_asgi_application(); wrap a channels
-                                     websocket app with instrument_asgi_app(app, ...)
-    edge (ASGI, no Django)           app = instrument_asgi_app(app, "edge", edge_mode=m)
-                                     and instrument_clients() for its aiohttp client;
-                                     span_annotate({"edge.mode": m}) per request when
-                                     the mode changes at run time
-    fulfillment-worker, orders-worker
-                                     instrument_celery_worker("fulfillment-worker") in the
-                                     module that builds the Celery app
-    outbox-relay, commands           instrument_process("outbox-relay") at start; the
-                                     relay publishes inside span_from_carrier(...) with
-                                     the carrier trace_carrier() stored in the outbox row
+- shop, warehouse (Django WSGI), in wsgi.py:
+  `application = traced_wsgi_application("shop")`
+- orders-api (Django ASGI), in asgi.py, instead of get_asgi_application():
+  `traced_django_asgi_application("orders-api")`; a channels websocket app is
+  wrapped with `instrument_asgi_app(app, "orders-api")`
+- edge (ASGI, no Django): `app = instrument_asgi_app(app, "edge", edge_mode=mode)`
+  and `instrument_clients()` for its aiohttp client; `span_annotate({"edge.mode":
+  mode})` per request, as the mode can change at run time
+- fulfillment-worker, orders-worker, where the Celery app is built:
+  `instrument_celery_worker("fulfillment-worker")`
+- outbox-relay (and commands): `instrument_process("outbox-relay")` at start; the
+  relay publishes inside `span_from_carrier(name, carrier)`, with the carrier that
+  `trace_carrier()` gave the accept request, stored in the outbox row
 
 Configuration is the standard `OTEL_*` environment: `OTEL_SDK_DISABLED=true` turns it
 all off (nothing is patched), `OTEL_SERVICE_NAME` overrides the name, the SDK reads
@@ -284,7 +283,7 @@ def instrument_process(service_name: str, *, edge_mode: str | None = None) -> No
     instrument_celery()
 
 
-# --- the current trace -----------------------------------------------------------------
+# --- the current trace ---------------------------------------------------------------
 
 
 def current_trace_id() -> str:

@@ -164,7 +164,7 @@ class Trace:
                 self.relation[span.span_id] = relation
                 self._parents[span.span_id] = parent
 
-    # --- shape -------------------------------------------------------------------------
+    # --- shape -----------------------------------------------------------------------
 
     @cached_property
     def root(self) -> Span:
@@ -191,7 +191,9 @@ class Trace:
     def missing_parents(self) -> set[str]:
         """Parent ids no span of the trace has (not flushed yet, or the caller's)."""
         return {
-            s.parent_id for s in self.spans if s.parent_id and s.parent_id not in self.by_id
+            s.parent_id
+            for s in self.spans
+            if s.parent_id and s.parent_id not in self.by_id
         }
 
     @cached_property
@@ -212,7 +214,7 @@ class Trace:
             return "strangler"
         return "legacy"
 
-    # --- timings -----------------------------------------------------------------------
+    # --- timings ---------------------------------------------------------------------
 
     @property
     def start_ns(self) -> int:

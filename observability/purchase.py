@@ -77,7 +77,9 @@ def _csrf_token(page: str) -> str:
     return match.group(1)
 
 
-def _buy(client: httpx.Client, base_url: str, traceparent: Traceparent) -> httpx.Response:
+def _buy(
+    client: httpx.Client, base_url: str, traceparent: Traceparent
+) -> httpx.Response:
     try:
         page = client.get(MUSKIE_PATH)
         if page.status_code != 200:
@@ -91,7 +93,10 @@ def _buy(client: httpx.Client, base_url: str, traceparent: Traceparent) -> httpx
                 "quantity": "1",
                 "email": "traces@example.com",
             },
-            headers={"Referer": base_url + MUSKIE_PATH, "traceparent": traceparent.header},
+            headers={
+                "Referer": base_url + MUSKIE_PATH,
+                "traceparent": traceparent.header,
+            },
         )
     except httpx.HTTPError as error:
         raise StackUnavailable(f"{base_url} did not answer: {error}") from None
@@ -162,7 +167,9 @@ def purchase_strangler(
             try:
                 reply = client.get(status_url, params={"token": token})
             except httpx.HTTPError as error:
-                raise StackUnavailable(f"{status_url} did not answer: {error}") from None
+                raise StackUnavailable(
+                    f"{status_url} did not answer: {error}"
+                ) from None
             if reply.status_code != 200:
                 raise StackUnavailable(f"{status_url} answered {reply.status_code}")
             status = str(reply.json().get("status", ""))

@@ -35,8 +35,8 @@ BAR_WIDTH = 720
 ROW_HEIGHT = 18
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#0f172a;
-background:#f8fafc}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;
+color:#0f172a;background:#f8fafc}
 main{max-width:1180px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .muted{color:#64748b}.small{font-size:12px}
@@ -86,7 +86,7 @@ def _difference(a: float | None, b: float | None) -> str:
 
 
 def _ticks(scale_ns: int) -> list[int]:
-    """Axis ticks every 1, 2 or 5 × 10^k ns, some six of them across the scale."""
+    """Axis ticks every 1, 2 or 5 times a power of ten, some six across the scale."""
     target = max(scale_ns / 6, 1)
     magnitude = 10 ** math.floor(math.log10(target))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= target)
@@ -201,7 +201,9 @@ def service_map_svg(item: Compared, graph: ServiceMap) -> str:
 
 
 def _table(
-    table_id: str, caption: str, rows: list[tuple[str, list[float | None]]],
+    table_id: str,
+    caption: str,
+    rows: list[tuple[str, list[float | None]]],
     items: Sequence[Compared],
 ) -> str:
     head = "".join(f"<th class='num'>{escape(i.label)}</th>" for i in items)
@@ -269,6 +271,25 @@ def render_html(
     service_rows: list[tuple[str, list[float | None]]] = [
         (name, [times.get(name, 0) for times in busy]) for name in services
     ]
+    from_source = f" from {escape(source)}" if source else ""
+    latency_table = _table(
+        "latency",
+        "request until answer, and until the warehouse fulfilled",
+        timing_rows,
+        items,
+    )
+    segments_table = _table(
+        "segments",
+        "wall-clock time on the critical path; the segments add up to the whole trace",
+        segment_rows,
+        items,
+    )
+    services_table = _table(
+        "services",
+        "each service's spans less the time their children took",
+        service_rows,
+        items,
+    )
     note_html = "".join(f"<p class='note'>{escape(note)}</p>" for note in notes)
     title = " vs ".join(i.label for i in items)
     return f"""<!doctype html>
@@ -277,13 +298,13 @@ def render_html(
 <title>Traces: {escape(title)}</title><style>{CSS}</style></head>
 <body><main>
 <h1>Traces: {escape(title)}</h1>
-<p class="muted small">Generated {generated}{" from " + escape(source) if source else ""}.
+<p class="muted small">Generated {generated}{from_source}.
 The Muskie purchase, trace against trace: where the time went and who waited for the
 warehouse.</p>
 {note_html}
 <section id="summary" class="cards">{cards}</section>
 <section id="timings"><h2>Latency</h2>
-{_table("latency", "request until answer, and until the warehouse fulfilled", timing_rows, items)}
+{latency_table}
 </section>
 <section id="waterfalls"><h2>Waterfalls (one time axis)</h2>
 <p class="legend small">{legend} <span class="muted">outlined: on the critical path;
@@ -295,17 +316,20 @@ parent</span></p>
 calls between two, with their count and mean latency (dashed: asynchronous).</p>
 <div class="cards">{maps}</div></section>
 <section id="segments-section"><h2>Time per segment (critical path)</h2>
-{_table("segments", "wall-clock time on the critical path; the segments add up to the whole trace", segment_rows, items)}
+{segments_table}
 </section>
 <section id="services-section"><h2>Time per service (busy)</h2>
-{_table("services", "each service's spans less the time their children took", service_rows, items)}
+{services_table}
 </section>
 </main></body></html>
 """
 
 
 def report_write(
-    directory: Path, items: Sequence[Compared], *, notes: Sequence[str] = (),
+    directory: Path,
+    items: Sequence[Compared],
+    *,
+    notes: Sequence[str] = (),
     source: str = "",
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)

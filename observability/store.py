@@ -74,9 +74,7 @@ def _hex_id(value: str | None, length: int) -> str:
 def spans_from_otlp(document: dict[str, Any]) -> Iterator[Span]:
     """The spans of one ExportTraceServiceRequest in OTLP/JSON."""
     for resource_spans in document.get("resourceSpans", []):
-        resource = _attributes(
-            resource_spans.get("resource", {}).get("attributes", [])
-        )
+        resource = _attributes(resource_spans.get("resource", {}).get("attributes", []))
         service = str(resource.get("service.name", "unknown"))
         for scope_spans in resource_spans.get("scopeSpans", []):
             scope = scope_spans.get("scope", {}).get("name", "")
@@ -96,7 +94,10 @@ def spans_from_otlp(document: dict[str, Any]) -> Iterator[Span]:
                         int(raw.get("status", {}).get("code", 0)), "unset"
                     ),
                     links=tuple(
-                        (_hex_id(link.get("traceId"), 32), _hex_id(link.get("spanId"), 16))
+                        (
+                            _hex_id(link.get("traceId"), 32),
+                            _hex_id(link.get("spanId"), 16),
+                        )
                         for link in raw.get("links", [])
                     ),
                     scope=scope,
@@ -168,7 +169,9 @@ class FileSpanStore:
         found = []
         for trace_id, spans in grouped.items():
             trace = Trace(trace_id, spans)
-            if trace.start_ns >= since_ns and (until_ns is None or trace.start_ns <= until_ns):
+            if trace.start_ns >= since_ns and (
+                until_ns is None or trace.start_ns <= until_ns
+            ):
                 found.append(trace)
         return sorted(found, key=lambda t: t.start_ns)
 
@@ -189,7 +192,11 @@ def spans_from_jaeger(data: dict[str, Any]) -> Iterator[Span]:
         links = []
         for ref in raw.get("references", []):
             ref_trace, ref_span = ref["traceID"].zfill(32), ref["spanID"].zfill(16)
-            if ref.get("refType") == "CHILD_OF" and ref_trace == trace_id and not parent_id:
+            if (
+                ref.get("refType") == "CHILD_OF"
+                and ref_trace == trace_id
+                and not parent_id
+            ):
                 parent_id = ref_span
             else:
                 links.append((ref_trace, ref_span))
@@ -228,7 +235,9 @@ class JaegerSpanStore:
                 self.base_url + path, params=params, timeout=self.timeout
             )
         except httpx.HTTPError as error:
-            raise StoreUnavailable(f"{self.describe()} does not answer: {error}") from None
+            raise StoreUnavailable(
+                f"{self.describe()} does not answer: {error}"
+            ) from None
         if response.status_code == 404:
             return None
         if response.status_code != 200:

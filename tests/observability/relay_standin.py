@@ -25,7 +25,10 @@ def main(argv: list[str]) -> int:
     with span_from_carrier("outbox publish", carrier, link="--link" in argv):
         answer = httpx.post(
             warehouse_url + "/fulfilments/",
-            json={"order_ref": order_ref, "lines": [{"sku": "ROD-MUSKIE", "quantity": 1}]},
+            json={
+                "order_ref": order_ref,
+                "lines": [{"sku": "ROD-MUSKIE", "quantity": 1}],
+            },
             timeout=10,
         )
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]

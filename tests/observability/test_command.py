@@ -30,11 +30,15 @@ def _traces(*args: str) -> str:
     return out.getvalue()
 
 
-def test_compare_legacy_places_a_purchase_and_writes_the_report(stack_settings, tmp_path):
+def test_compare_legacy_places_a_purchase_and_writes_the_report(
+    stack_settings, tmp_path
+):
     # when the legacy path is compared with nothing but the shop running
     output = _traces("compare", "--path", "legacy", "--report-dir", str(tmp_path / "r"))
     # then it placed an order through the shop and waited for its whole trace
-    trace_id = re.search(r"legacy: 303 /orders/[A-Z0-9-]+/ \(trace ([0-9a-f]{32})\)", output)
+    trace_id = re.search(
+        r"legacy: 303 /orders/[A-Z0-9-]+/ \(trace ([0-9a-f]{32})\)", output
+    )
     assert trace_id, output
     # and printed the waterfall and the segments, then wrote the report
     assert "shop: POST /shop/rods/" in output
@@ -68,7 +72,9 @@ def test_compare_with_nothing_running_fails_clearly(settings, traces_dir, tmp_pa
     settings.SHOP_URL = f"http://127.0.0.1:{free_port()}"
     settings.EDGE_URL = f"http://127.0.0.1:{free_port()}"
     settings.REPORTS_DIR = tmp_path
-    with pytest.raises(CommandError, match="nothing answers on the edge .* nor on the shop"):
+    with pytest.raises(
+        CommandError, match=r"nothing answers on the edge .* nor on the shop"
+    ):
         _traces("compare", "--path", "legacy")
     assert not list(tmp_path.iterdir())
 

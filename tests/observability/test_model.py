@@ -41,8 +41,12 @@ def test_the_segments_add_up_to_the_legacy_trace_and_split_it_by_who_worked(lega
     # the shop was blocked for the whole call: all of it is warehouse wait
     assert times["warehouse"] == call.duration_ns
     # its own queries and cache calls, one after the other, all on the path
-    assert times["db"] == sum(s.duration_ns for s in shop_children if s.db_system == "postgresql")
-    assert times["redis"] == sum(s.duration_ns for s in shop_children if s.db_system == "redis")
+    assert times["db"] == sum(
+        s.duration_ns for s in shop_children if s.db_system == "postgresql"
+    )
+    assert times["redis"] == sum(
+        s.duration_ns for s in shop_children if s.db_system == "redis"
+    )
     # and the rest is the view's own time
     assert times["view"] == root.duration_ns - sum(s.duration_ns for s in shop_children)
     assert times["queue"] == times["worker"] == times["edge"] == 0
@@ -52,7 +56,9 @@ def test_the_segments_add_up_to_the_legacy_trace_and_split_it_by_who_worked(lega
 def test_customer_latency_and_fulfilment_of_a_legacy_purchase(legacy):
     trace = legacy.trace
     root = _shop_root(trace)
-    served = next(s for s in trace.spans if s.service == "warehouse" and s.kind == "server")
+    served = next(
+        s for s in trace.spans if s.service == "warehouse" and s.kind == "server"
+    )
     # the customer waited for the whole request
     assert trace.customer_latency_ns == root.duration_ns
     # and the warehouse had fulfilled before the answer: legacy is synchronous
@@ -62,7 +68,9 @@ def test_customer_latency_and_fulfilment_of_a_legacy_purchase(legacy):
 
 def test_busy_time_per_service_adds_up_to_the_request(legacy):
     trace = legacy.trace
-    served = next(s for s in trace.spans if s.service == "warehouse" and s.kind == "server")
+    served = next(
+        s for s in trace.spans if s.service == "warehouse" and s.kind == "server"
+    )
     busy = trace.service_times()
     assert busy["warehouse"] == served.duration_ns
     assert busy["shop"] == _shop_root(trace).duration_ns - served.duration_ns
@@ -83,7 +91,9 @@ def test_the_service_map_of_a_legacy_purchase(legacy):
     assert all(not e.asynchronous for e in graph.edges)
 
 
-def _relay(traces_dir, warehouse, carrier: dict[str, str], ref: str, *flags: str) -> None:
+def _relay(
+    traces_dir, warehouse, carrier: dict[str, str], ref: str, *flags: str
+) -> None:
     result = subprocess.run(
         [
             sys.executable, "-m", "tests.observability.relay_standin",
@@ -112,9 +122,13 @@ def test_work_queued_after_the_answer_is_queue_wait_then_worker_then_warehouse(
     trace = trace_wait(
         store,
         placed.purchase.trace_id,
-        complete=lambda t: any(s.service == "outbox-relay" for s in t.spans)
-        and len([s for s in t.spans if s.service == "warehouse" and s.kind == "server"])
-        == 2,
+        complete=lambda t: (
+            any(s.service == "outbox-relay" for s in t.spans)
+            and len(
+                [s for s in t.spans if s.service == "warehouse" and s.kind == "server"]
+            )
+            == 2
+        ),
     )
     relay = next(s for s in trace.spans if s.service == "outbox-relay")
     # then the relay's span hangs from the purchase: as its child, or by a link

@@ -41,7 +41,9 @@ def browser():
 
 
 @pytest.mark.browser
-def test_the_comparison_report_renders_in_chromium(browser, legacy, shop, store, tmp_path):
+def test_the_comparison_report_renders_in_chromium(
+    browser, legacy, shop, store, tmp_path
+):
     # given two purchases' traces, compared in a report
     second = legacy_placed(shop, store)
     items = [

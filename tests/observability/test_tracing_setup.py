@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+
 import pytest
 
 from observability.store import FileSpanStore

@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROCFILE = ROOT / "Procfile"
 BACKING_SERVICES = {"postgres", "redis"}
+# Infrastructure beside the stack (not in the Procfile): healthchecked, but the
+# services do not wait for it to be healthy.
+INFRA_SERVICES = {"jaeger"}
 
 
 def load_compose() -> dict[str, Any]:
@@ -111,7 +114,7 @@ def test_long_running_services_have_healthchecks_and_wait_for_healthy_backing() 
         if name in one_shots:
             continue
         assert "healthcheck" in service, f"{name} has no healthcheck"
-        if name in BACKING_SERVICES:
+        if name in BACKING_SERVICES | INFRA_SERVICES:
             continue
         depends_on = service.get("depends_on") or {}
         for backing in sorted(BACKING_SERVICES):
@@ -187,3 +190,17 @@ def test_compose_gives_every_django_service_the_same_backing(variable: str) -> N
     django_services = [s for s in services.values() if "build" in s]
     assert len(django_services) >= 3
     assert len({s["environment"][variable] for s in django_services}) == 1
+
+
+def test_every_python_service_sends_its_traces_to_jaeger() -> None:
+    services = load_compose()["services"]
+    jaeger = services["jaeger"]
+    assert jaeger["image"].startswith("jaegertracing/all-in-one:")
+    assert "127.0.0.1:16686:16686" in jaeger["ports"]
+    assert "4318" in [str(port) for port in jaeger["expose"]]
+    for name, service in services.items():
+        if "build" not in service or name == "setup":
+            continue
+        environment = service["environment"]
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
+        assert service["depends_on"]["jaeger"] == {"condition": "service_started"}

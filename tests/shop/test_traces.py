@@ -46,7 +46,11 @@ def _buy(client: httpx.Client, shop_url: str, headers: dict) -> httpx.Response:
     assert token, "the product page has the buy-now form"
     return client.post(
         MUSKIE + "buy/",
-        data={"csrfmiddlewaretoken": token[1], "quantity": "1", "email": "t@example.com"},
+        data={
+            "csrfmiddlewaretoken": token[1],
+            "quantity": "1",
+            "email": "t@example.com",
+        },
         headers={"Referer": shop_url + MUSKIE, **headers},
     )
 

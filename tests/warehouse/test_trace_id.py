@@ -26,7 +26,9 @@ def test_an_answer_continues_the_callers_trace(warehouse):
     ("method", "path", "status"),
     [("GET", "/stats/", 200), ("GET", "/nowhere", 404), ("PUT", "/fulfilments/", 405)],
 )
-def test_every_answer_starts_a_trace_without_a_traceparent(warehouse, method, path, status):
+def test_every_answer_starts_a_trace_without_a_traceparent(
+    warehouse, method, path, status
+):
     with warehouse.client() as client:
         answer = client.request(method, path)
     assert answer.status_code == status

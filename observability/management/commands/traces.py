@@ -1,10 +1,10 @@
 """`python manage.py traces compare | find | sale`: the stack's traces, side by side.
 
-    traces compare                      place a legacy and a strangler Muskie purchase
-    traces compare --path legacy        only the legacy one (no edge/orders needed)
-    traces compare TRACE_A TRACE_B      two traces already in the store
-    traces find --path /shop/rods/muskie-casting-rod/ --mode legacy --last 10m
-    traces sale --report reports/sale-<ts>/ --last 15m
+traces compare                      place a legacy and a strangler Muskie purchase
+traces compare --path legacy        only the legacy one (no edge/orders needed)
+traces compare TRACE_A TRACE_B      two traces already in the store
+traces find --path /shop/rods/muskie-casting-rod/ --mode legacy --last 10m
+traces sale --report reports/sale-<ts>/ --last 15m
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ class Command(BaseCommand):
             action="append",
             help="the purchase(s) to place (default: legacy and strangler)",
         )
-        compare.add_argument("--report-dir", type=Path, help="default reports/traces-<ts>/")
+        compare.add_argument(
+            "--report-dir", type=Path, help="default reports/traces-<ts>/"
+        )
         find = actions.add_parser("find", help="the URI filter: matching traces")
         find.add_argument("--path", default="", help="a path prefix of the request")
         find.add_argument("--mode", default="", help="legacy or strangler")
@@ -93,7 +95,9 @@ class Command(BaseCommand):
 
     # --- compare ---------------------------------------------------------------------
 
-    def _compare(self, *, trace_ids: list[str], path: list[str] | None, **options: Any) -> None:
+    def _compare(
+        self, *, trace_ids: list[str], path: list[str] | None, **options: Any
+    ) -> None:
         if len(trace_ids) > 2:
             raise CommandError("compare takes at most two trace ids")
         notes: list[str] = []
@@ -184,7 +188,9 @@ class Command(BaseCommand):
     def _find(self, *, path: str, mode: str, last: str, **_: Any) -> None:
         since = window_start_ns(last)
         found = traces_find(self.store.traces(since_ns=since), path=path, mode=mode)
-        table = Table(title=f"{len(found)} traces, last {last}, {self.store.describe()}")
+        table = Table(
+            title=f"{len(found)} traces, last {last}, {self.store.describe()}"
+        )
         for column in ("started", "trace", "mode", "request", "status", "answer",
                        "fulfilled", "spans"):  # fmt: skip
             table.add_column(column)
@@ -229,7 +235,9 @@ class Command(BaseCommand):
         for mode, by_name in stats.items():
             table = Table(title=f"{mode}: per-segment latency (ms)")
             for column in ("segment", "n", "p50", "p95", "p99"):
-                table.add_column(column, justify="left" if column == "segment" else "right")
+                table.add_column(
+                    column, justify="left" if column == "segment" else "right"
+                )
             for name, s in by_name.items():
                 table.add_row(name, str(s.count), f"{s.p50_ms:.1f}", f"{s.p95_ms:.1f}",
                               f"{s.p99_ms:.1f}")  # fmt: skip
