@@ -112,19 +112,21 @@ def _group(spans: Iterable[Span]) -> dict[str, list[Span]]:
     return grouped
 
 
-def _with_linked(trace_id: str, grouped: dict[str, list[Span]]) -> list[Span]:
-    """The trace's spans and those of every trace linking into it (transitively)."""
-    wanted = {trace_id}
+def _with_linked_ids(
+    wanted: frozenset[str], grouped: dict[str, list[Span]]
+) -> frozenset[str]:
+    """`wanted` and every trace id in `grouped` that links into it (transitively)."""
+    found = set(wanted)
     changed = True
     while changed:
         changed = False
         for other, spans in grouped.items():
-            if other not in wanted and any(
-                link[0] in wanted for span in spans for link in span.links
+            if other not in found and any(
+                link[0] in found for span in spans for link in span.links
             ):
-                wanted.add(other)
+                found.add(other)
                 changed = True
-    return [span for tid in wanted for span in grouped.get(tid, [])]
+    return frozenset(found)
 
 
 class FileSpanStore:
@@ -136,21 +138,28 @@ class FileSpanStore:
     def describe(self) -> str:
         return f"the span store in {self.directory}"
 
-    def spans(self, *, since_ns: int = 0) -> Iterator[Span]:
+    def spans(
+        self, *, since_ns: int = 0, mentioning: frozenset[str] = frozenset()
+    ) -> Iterator[Span]:
+        """Every stored span; with `mentioning`, only batches naming one of the ids."""
         if not self.directory.is_dir():
             return
+        needles = [tid.encode() for tid in mentioning]
         for path in sorted(self.directory.glob("*.jsonl")):
             if since_ns and path.stat().st_mtime_ns < since_ns:
                 continue  # nothing written since then
-            yield from self.spans_in(path)
+            yield from self.spans_in(path, needles)
 
     @staticmethod
-    def spans_in(path: Path) -> Iterator[Span]:
-        """The spans of one process's file."""
+    def spans_in(path: Path, needles: Iterable[bytes] = ()) -> Iterator[Span]:
+        """The spans of one process's file (of the lines naming a needle, if any)."""
+        needles = list(needles)
         with path.open("rb") as handle:
             for line in handle:
                 if not line.endswith(b"\n"):
                     break  # the writer is still writing this line
+                if needles and not any(needle in line for needle in needles):
+                    continue  # cheaper than parsing every batch of a long sale
                 try:
                     document = json.loads(line)
                 except ValueError:
@@ -158,11 +167,18 @@ class FileSpanStore:
                 yield from spans_from_otlp(document)
 
     def trace(self, trace_id: str) -> Trace:
-        trace_id = trace_id.lower()
-        grouped = _group(self.spans())
-        if trace_id not in grouped:
+        """The trace's spans, and those of traces linking into it (transitively)."""
+        wanted = frozenset({trace_id.lower()})
+        while True:
+            grouped = _group(self.spans(mentioning=wanted))
+            linked = _with_linked_ids(wanted, grouped)
+            if linked == wanted:
+                break
+            wanted = linked
+        spans = [span for tid in wanted for span in grouped.get(tid, [])]
+        if not spans or trace_id.lower() not in grouped:
             raise TraceNotFound(f"no span of trace {trace_id} in {self.describe()}")
-        return Trace(trace_id, _with_linked(trace_id, grouped))
+        return Trace(trace_id.lower(), spans)
 
     def traces(self, *, since_ns: int, until_ns: int | None = None) -> list[Trace]:
         grouped = _group(self.spans(since_ns=since_ns))
@@ -287,26 +303,29 @@ def trace_wait(
     complete: Callable[[Trace], bool],
     timeout: float = 30.0,
     poll: float = 0.25,
+    settle: float = 1.0,
 ) -> Trace:
-    """The trace once `complete` holds and no new span came in one more poll.
+    """The trace once `complete` holds and no new span came for `settle` seconds.
 
-    Spans are exported in batches, per process, a moment after they end: a trace is
-    read back when its processes have flushed, not when the purchase answered.
+    Spans are exported in batches, per process, a moment after they end (500 ms for
+    the local store): a trace is read back when its processes have flushed, not when
+    the purchase answered, and a late batch (a worker's last write) is waited for.
     """
     deadline = time.monotonic() + timeout
-    last_count = -1
+    last_count, changed_at = -1, time.monotonic()
     last: Trace | None = None
     while True:
         try:
-            trace = store.trace(trace_id)
+            trace: Trace | None = store.trace(trace_id)
         except TraceNotFound:
             trace = None
+        now = time.monotonic()
         if trace is not None:
-            if complete(trace) and len(trace.spans) == last_count:
+            if len(trace.spans) != last_count:
+                last_count, changed_at, last = len(trace.spans), now, trace
+            elif complete(trace) and now - changed_at >= settle:
                 return trace
-            last_count = len(trace.spans)
-            last = trace
-        if time.monotonic() > deadline:
+        if now > deadline:
             got = (
                 f"{len(last.spans)} spans from {', '.join(last.services)}"
                 if last
