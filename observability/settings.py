@@ -9,7 +9,7 @@ INSTALLED_APPS = ["observability"]
 DATABASES: dict[str, dict[str, object]] = {}
 
 # The command prints its own progress; httpx's request log would only repeat it.
-LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
+LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "httpx": {"level": "WARNING"}}}
 
 # Where the spans are: the local span store, or Jaeger's query API when set.
 TRACES_DIR = env_str("TRACES_DIR", "") or str(BASE_DIR / ".data" / "traces")
