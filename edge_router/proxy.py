@@ -1,0 +1,224 @@
+"""Forwarding one HTTP request to its origin with the worker's shared aiohttp session.
+
+Request bodies with a Content-Length stream to the origin, counted against the
+behaviour's `max_body`; chunked bodies are read up to that limit first and sent with
+a Content-Length (the origins are WSGI apps, which need one). Response bodies
+stream back; small ones (Content-Length ≤ 64 KiB) are read first, so an origin that
+breaks mid-body still gets the visitor a clean 502.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+
+from edge_router.asgi_types import Receive, Scope, Send
+from edge_router.errors import send_error
+from edge_router.headers import response_headers
+from edge_router.limits import BodyTooLarge, TokenBuckets
+from edge_router.metrics import RouteMetrics
+from edge_router.routes import Behaviour
+
+SMALL = 64 * 1024
+CHUNK = 64 * 1024
+# Safe to send again when a kept-alive connection turns out to be closed.
+RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+# 499: nginx's code for "the client went away first" (logs and metrics only).
+CLIENT_GONE = 499
+
+
+class ClientGone(Exception):
+    """The visitor disconnected while the edge was reading its request."""
+
+
+@dataclass
+class Route:
+    """A behaviour with what the edge needs at request time, built once."""
+
+    behaviour: Behaviour
+    origin_url: str
+    timeout: aiohttp.ClientTimeout
+    edge_headers: list[tuple[bytes, bytes]]
+    metrics: RouteMetrics
+    buckets: TokenBuckets | None
+
+    @classmethod
+    def build(cls, behaviour: Behaviour) -> Route:
+        return cls(
+            behaviour=behaviour,
+            origin_url=behaviour.origin.url,
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=behaviour.timeout,
+                sock_read=behaviour.timeout,
+            ),
+            edge_headers=[
+                (b"x-edge-route", behaviour.name.encode()),
+                (b"x-edge-origin", behaviour.origin.name.encode()),
+            ],
+            metrics=RouteMetrics(behaviour.name, behaviour.origin.name),
+            buckets=TokenBuckets(behaviour.rate) if behaviour.rate else None,
+        )
+
+
+@dataclass
+class Outcome:
+    status: int
+    sent: int = 0
+    origin_seconds: float = 0.0
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _stream_body(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        if chunk:
+            yield chunk
+        more = message.get("more_body", False)
+
+
+async def request_body(
+    receive: Receive, seen: dict[bytes, bytes], limit: int
+) -> bytes | AsyncIterator[bytes] | None:
+    """The body to send on, or None. Raises BodyTooLarge, ValueError (bad length)."""
+    length = seen.get(b"content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise ValueError("Content-Length is not a number")
+        size = int(length)
+        if size > limit:
+            raise BodyTooLarge
+        if size == 0:
+            return None
+        return await _read_body(receive, limit) if size <= SMALL else _stream_body(receive, limit)
+    if b"transfer-encoding" in seen:
+        return await _read_body(receive, limit)
+    return None
+
+
+async def forward(
+    session: aiohttp.ClientSession,
+    route: Route,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    url: str,
+    headers: list[tuple[str, str]],
+    seen: dict[bytes, bytes],
+    extra: list[tuple[bytes, bytes]],
+    arrived: float,
+) -> Outcome:
+    """Send the request to the origin and its answer to the visitor; map failures."""
+    method: str = scope["method"]
+    head = method == "HEAD"
+    try:
+        data = await request_body(receive, seen, route.behaviour.max_body)
+    except BodyTooLarge:
+        return Outcome(await send_error(send, 413, extra, head=head))
+    except ValueError:
+        return Outcome(await send_error(send, 400, extra, head=head))
+    except ClientGone:
+        return Outcome(CLIENT_GONE)
+    asked = time.perf_counter()
+    attempts = 2 if data is None and method in RETRYABLE else 1
+    response: aiohttp.ClientResponse | None = None
+    body: bytes | None = None
+    try:
+        for attempt in range(attempts):
+            try:
+                response = await session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=data,
+                    allow_redirects=False,
+                    timeout=route.timeout,
+                )
+                length = response.content_length
+                if length is not None and length <= SMALL:
+                    body = await response.read()
+                break
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+                # A kept-alive connection the origin had just closed: one retry.
+                if isinstance(error, aiohttp.ClientConnectorError) or attempt + 1 == attempts:
+                    raise
+    except BodyTooLarge:
+        return Outcome(await send_error(send, 413, extra, head=head))
+    except ClientGone:
+        return Outcome(CLIENT_GONE)
+    except (TimeoutError, asyncio.TimeoutError):
+        return Outcome(await send_error(send, 504, extra, head=head))
+    except (aiohttp.ClientError, OSError):
+        return Outcome(await send_error(send, 502, extra, head=head))
+    assert response is not None
+    origin_seconds = time.perf_counter() - asked
+    try:
+        return await _relay(response, body, send, extra, arrived, origin_seconds)
+    finally:
+        response.release()
+
+
+def _timing(arrived: float, origin_seconds: float) -> tuple[bytes, bytes]:
+    total = (time.perf_counter() - arrived) * 1000
+    return (
+        b"server-timing",
+        f"edge;dur={total:.3f}, origin;dur={origin_seconds * 1000:.3f}".encode(),
+    )
+
+
+async def _relay(
+    response: aiohttp.ClientResponse,
+    body: bytes | None,
+    send: Send,
+    extra: list[tuple[bytes, bytes]],
+    arrived: float,
+    origin_seconds: float,
+) -> Outcome:
+    status = response.status
+    headers = response_headers(
+        response.raw_headers, [*extra, _timing(arrived, origin_seconds)]
+    )
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if body is not None:
+        await send({"type": "http.response.body", "body": body})
+        return Outcome(status, len(body), origin_seconds)
+    sent = 0
+    try:
+        async for chunk in response.content.iter_chunked(CHUNK):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            sent += len(chunk)
+    except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError):
+        # The status is out already: leave the response unfinished, so the server
+        # drops the connection and the visitor sees a truncated body, not a clean one.
+        return Outcome(status, sent, origin_seconds)
+    await send({"type": "http.response.body", "body": b""})
+    return Outcome(status, sent, origin_seconds)
