@@ -15,6 +15,7 @@ import sys
 # The service whose settings a command needs when DJANGO_SETTINGS_MODULE is not set.
 COMMAND_SERVICES: dict[str, str] = {
     "seed_catalogue": "shop.settings",
+    "edge": "edge_router.settings",
 }
 DEFAULT_SETTINGS = "shop.settings"
 
