@@ -26,6 +26,8 @@ _BEHAVIOUR_KEYS = {
     "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
 }  # fmt: skip
 _LIMIT_KEYS = {"timeout", "max_body"}
+# When [defaults] does not say: 30 s to the origin's headers, 1 MiB of request body.
+BUILT_IN_LIMITS: dict[str, Any] = {"timeout": 30.0, "max_body": 1024 * 1024}
 
 
 class RouteTableError(ValueError):
@@ -239,7 +241,9 @@ def _behaviour(
             methods = frozenset(m.upper() for m in raw)
             if "GET" in methods:
                 methods |= {"HEAD"}
-    limits = {key: spec.get(key, defaults.get(key)) for key in _LIMIT_KEYS}
+    limits = {
+        key: spec.get(key, defaults.get(key, BUILT_IN_LIMITS[key])) for key in _LIMIT_KEYS
+    }
     timeout = _number(limits["timeout"], float, f"{where}: timeout", problems)
     max_body = _number(limits["max_body"], int, f"{where}: max_body", problems)
     rate: Rate | None = None
@@ -300,13 +304,9 @@ def parse_table(
             _behaviour(profile, i, spec, origins, defaults, problems)
             for i, spec in enumerate(specs)
         ]
-        seen: set[str] = set()
-        for behaviour in behaviours:
-            if behaviour is None:
-                continue
-            if behaviour.name in seen:
-                problems.append(f"profile {profile!r}: name {behaviour.name!r} twice")
-            seen.add(behaviour.name)
+        names = [s.get("name") for s in specs if isinstance(s, dict)]
+        for name in sorted({n for n in names if isinstance(n, str) and names.count(n) > 1}):
+            problems.append(f"profile {profile!r}: name {name!r} twice")
         last = behaviours[-1]
         if last is not None and (last.pattern != "/*" or last.methods is not None):
             problems.append(

@@ -59,7 +59,12 @@ async def _respond(
 
 
 async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    # Special endpoints answer under any prefix (/api/__origin/slow too), so every
+    # behaviour of a route table can reach them.
     path: str = scope["path"]
+    special = path.find("/__origin/")
+    if special > 0:
+        path = path[special:]
     query = _query(scope)
     if path == "/__origin/stream":
         total = int(query.get("bytes", "1048576"))
@@ -128,7 +133,7 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
     doc = {
         "origin": NAME,
         "method": scope["method"],
-        "path": path,
+        "path": scope["path"],
         "raw_path": (scope.get("raw_path") or b"").decode("latin-1"),
         "query": scope.get("query_string", b"").decode("latin-1"),
         "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
