@@ -1,4 +1,4 @@
-"""One JSON line per request on stdout, written in batches to keep the hot path short."""
+"""One JSON line per request on stdout, written in batches: a short hot path."""
 
 from __future__ import annotations
 

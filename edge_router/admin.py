@@ -1,10 +1,10 @@
 """The edge's own endpoints under /_edge/.
 
-    GET  /_edge/healthz   mode and Redis state of this worker (open)
-    GET  /_edge/metrics   Prometheus text, all workers (open)
-    GET  /_edge/routes    the route table and the mode in force (Bearer token)
-    GET  /_edge/mode      the mode in force (Bearer token)
-    POST /_edge/mode      {"mode": "canary", "percent": 10} (Bearer token)
+GET  /_edge/healthz   mode and Redis state of this worker (open)
+GET  /_edge/metrics   Prometheus text, all workers (open)
+GET  /_edge/routes    the route table and the mode in force (Bearer token)
+GET  /_edge/mode      the mode in force (Bearer token)
+POST /_edge/mode      {"mode": "canary", "percent": 10} (Bearer token)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _problem(message: str) -> dict[str, str]:
 
 
 def authorised(header: bytes | None, token: str) -> bool:
-    if not header or not header[:7].lower() == b"bearer ":
+    if not header or header[:7].lower() != b"bearer ":
         return False
     return hmac.compare_digest(header[7:].strip(), token.encode())
 
@@ -76,10 +76,14 @@ async def handle(
     allowed = ENDPOINTS.get(endpoint)
     if allowed is None:
         known = ", ".join(sorted(ENDPOINTS))
-        return 404, await send_json(send, 404, _problem(f"no such endpoint; try {known}"), extra)
+        return 404, await send_json(
+            send, 404, _problem(f"no such endpoint; try {known}"), extra
+        )
     if method not in allowed:
         allow = (b"allow", ", ".join(sorted(allowed)).encode())
-        doc = _problem(f"{method} is not allowed here; use {', '.join(sorted(allowed))}")
+        doc = _problem(
+            f"{method} is not allowed here; use {', '.join(sorted(allowed))}"
+        )
         return 405, await send_json(send, 405, doc, [allow, *extra])
     if endpoint in PROTECTED and not authorised(
         seen.get(b"authorization"), edge.config.admin_token
@@ -131,13 +135,17 @@ async def _set_mode(
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
-        return 400, await send_json(send, 400, _problem(f"malformed JSON: {error}"), extra)
+        return 400, await send_json(
+            send, 400, _problem(f"malformed JSON: {error}"), extra
+        )
     if not isinstance(doc, dict):
         doc = _problem('expected an object like {"mode": "canary", "percent": 10}')
         return 422, await send_json(send, 422, doc, extra)
     unknown = sorted(set(doc) - {"mode", "percent"})
     if unknown:
-        return 422, await send_json(send, 422, _problem(f"unknown fields: {unknown}"), extra)
+        return 422, await send_json(
+            send, 422, _problem(f"unknown fields: {unknown}"), extra
+        )
     try:
         mode = mode_validate(doc.get("mode"), doc.get("percent"))
     except ModeError as error:
@@ -145,7 +153,9 @@ async def _set_mode(
     try:
         stored = await mode_write_async(edge.redis, edge.config.mode_key, mode)
     except (redis.RedisError, OSError) as error:
-        doc = _problem(f"the mode store (Redis) is unreachable: {error.__class__.__name__}")
+        doc = _problem(
+            f"the mode store (Redis) is unreachable: {error.__class__.__name__}"
+        )
         return 503, await send_json(send, 503, doc, extra)
     await edge.follower.refresh()
     return 200, await send_json(send, 200, stored.as_dict(), extra)

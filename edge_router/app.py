@@ -70,7 +70,12 @@ class Edge:
             # Each visitor's cookies go to the origin in its own request, never a jar.
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            skip_auto_headers=(
+                "User-Agent",
+                "Accept",
+                "Accept-Encoding",
+                "Content-Type",
+            ),
             timeout=aiohttp.ClientTimeout(total=None),
         )
         self.redis = aioredis.from_url(
@@ -118,7 +123,9 @@ class Edge:
                 try:
                     await self.startup()
                 except Exception as error:  # the message is the operator's error report
-                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    await send(
+                        {"type": "lifespan.startup.failed", "message": str(error)}
+                    )
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -141,7 +148,9 @@ class Edge:
         try:
             path = normalise(raw)
         except BadPath:
-            outcome = Outcome(await send_error(send, 400, NO_ROUTE, head=method == "HEAD"))
+            outcome = Outcome(
+                await send_error(send, 400, NO_ROUTE, head=method == "HEAD")
+            )
             path = raw
         else:
             if path.startswith(admin.PREFIX):
@@ -161,7 +170,16 @@ class Edge:
                 if new_cookie is not None:
                     extra = [*extra, new_cookie]
                 outcome = await self._proxy(
-                    route, scope, receive, send, path, headers, seen, extra, client, arrived
+                    route,
+                    scope,
+                    receive,
+                    send,
+                    path,
+                    headers,
+                    seen,
+                    extra,
+                    client,
+                    arrived,
                 )
         duration = time.perf_counter() - arrived
         if route is not None:

@@ -1,4 +1,4 @@
-"""A Django app only so `python manage.py edge` exists; the edge itself is not Django."""
+"""A Django app only so `python manage.py edge` exists; the edge is not Django."""
 
 from django.apps import AppConfig
 

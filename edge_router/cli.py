@@ -1,9 +1,9 @@
 """What `python manage.py edge ...` does, without Django: the command only parses.
 
-    edge mode legacy|strangler|canary [--percent N]
-    edge mode                           (print the mode in force)
-    edge routes [--json]
-    edge export nginx|envoy [--profile strangler] [--listen 127.0.0.1:8000] [--output FILE]
+edge mode legacy|strangler|canary [--percent N]
+edge mode                           (print the mode in force)
+edge routes [--json]
+edge export nginx|envoy [--profile strangler] [--listen 127.0.0.1:8000] [--output FILE]
 """
 
 from __future__ import annotations
@@ -38,11 +38,15 @@ def mode_show(env: Mapping[str, str] | None = None) -> str:
         mode = mode_read(_redis(config.redis_url), config.mode_key, config.default_mode)
     except (redis.RedisError, OSError) as error:
         raise CliError(f"cannot reach Redis at {config.redis_url}: {error}") from None
-    where = "default, nothing stored" if mode.version == 0 else f"version {mode.version}"
+    where = (
+        "default, nothing stored" if mode.version == 0 else f"version {mode.version}"
+    )
     return f"mode: {mode.describe()} ({where})"
 
 
-def mode_set(name: str, percent: int | None, env: Mapping[str, str] | None = None) -> str:
+def mode_set(
+    name: str, percent: int | None, env: Mapping[str, str] | None = None
+) -> str:
     config = config_from_env(env)
     try:
         mode = mode_validate(name, percent)
@@ -72,13 +76,17 @@ def routes_show(*, as_json: bool = False, env: Mapping[str, str] | None = None) 
     except (redis.RedisError, OSError):
         mode, mode_text = None, f"unknown (Redis unreachable at {config.redis_url})"
     if as_json:
-        return json.dumps({"mode": mode.as_dict() if mode else None, **table.as_dict()}, indent=2)
+        return json.dumps(
+            {"mode": mode.as_dict() if mode else None, **table.as_dict()}, indent=2
+        )
     lines = [f"route table: {table.source}", f"mode in force: {mode_text}", "origins:"]
     lines += [f"  {o.name:<8} {o.url}  ({o.env})" for o in table.origins.values()]
     for name, profile in table.profiles.items():
         lines.append(f"profile {name}:")
-        header = f"  {'#':>2}  {'behaviour':<16} {'path':<38} {'methods':<10} {'origin':<7} limits"
-        lines.append(header)
+        lines.append(
+            f"  {'#':>2}  {'behaviour':<16} {'path':<38} {'methods':<10} "
+            f"{'origin':<7} limits"
+        )
         for index, b in enumerate(profile.behaviours, 1):
             methods = ",".join(sorted(b.methods)) if b.methods else "any"
             limits = f"timeout {b.timeout:g}s, body {b.max_body}"
@@ -88,7 +96,9 @@ def routes_show(*, as_json: bool = False, env: Mapping[str, str] | None = None) 
                 f"  {index:>2}  {b.name:<16} {b.pattern:<38} {methods:<10} "
                 f"{b.origin.name:<7} {limits}"
             )
-    lines.append("canary N: N % of visitors (sticky cookie) on strangler, the rest on legacy")
+    lines.append(
+        "canary N: N % of visitors (sticky cookie) on strangler, the rest on legacy"
+    )
     return "\n".join(lines)
 
 
@@ -110,7 +120,9 @@ def export(
         )
     match = _LISTEN.match(listen)
     if not match or not 0 < int(match.group(1)) < 65536:
-        raise CliError(f"--listen must be HOST:PORT with a port 1-65535, not {listen!r}")
+        raise CliError(
+            f"--listen must be HOST:PORT with a port 1-65535, not {listen!r}"
+        )
     table = _table(env)
     try:
         render = nginx_config if kind == "nginx" else envoy_config

@@ -48,7 +48,9 @@ async def send_error(
     body = REASONS.get(status, b"Error") + b"\n"
     headers = [TEXT, NO_STORE, *extra]
     if head:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": headers}
+        )
         await send({"type": "http.response.body", "body": b""})
         return 0
     return await send_body(send, status, body, headers)

@@ -60,12 +60,18 @@ def _covers(wide: Behaviour, narrow: Behaviour) -> bool:
     """Does `wide` match every path `narrow` matches (methods aside)?"""
     if wide.pattern == "/*":
         return True
-    if not wide.pattern.endswith("*") or "*" in wide.pattern[:-1] or "?" in wide.pattern:
+    if (
+        not wide.pattern.endswith("*")
+        or "*" in wide.pattern[:-1]
+        or "?" in wide.pattern
+    ):
         return False
     head = wide.pattern[:-1].lower()
     narrow_head = _literal_head(narrow.pattern)
     if head.endswith("/"):
-        return (narrow_head + "/").startswith(head) or narrow_head.rstrip("/") == head[:-1]
+        return (narrow_head + "/").startswith(head) or narrow_head.rstrip("/") == head[
+            :-1
+        ]
     return narrow_head.startswith(head)
 
 
@@ -114,7 +120,8 @@ def _nginx_proxy(behaviour: Behaviour) -> list[str]:
         f"proxy_send_timeout {behaviour.timeout:g}s;",
     ]
     if behaviour.rate is not None:
-        lines.append(f"limit_req zone={_ident(behaviour.name)} burst={behaviour.rate.burst} nodelay;")
+        zone = _ident(behaviour.name)
+        lines.append(f"limit_req zone={zone} burst={behaviour.rate.burst} nodelay;")
     lines += [
         f"add_header X-Edge-Route {behaviour.name} always;",
         f"add_header X-Edge-Origin {behaviour.origin.name} always;",
@@ -152,11 +159,11 @@ def nginx_config(
         "http {",
         "    server_tokens off;",
         "    merge_slashes on;",
-        "    log_format edge_json escape=json '{\"time\":\"$time_iso8601\","
-        "\"client\":\"$remote_addr\",\"method\":\"$request_method\",\"path\":\"$uri\","
-        "\"route\":\"$edge_route\",\"origin\":\"$edge_origin\",\"status\":$status,"
-        "\"bytes\":$body_bytes_sent,\"duration_s\":$request_time,"
-        "\"trace_id\":\"$request_id\"}';",
+        '    log_format edge_json escape=json \'{"time":"$time_iso8601",'
+        '"client":"$remote_addr","method":"$request_method","path":"$uri",'
+        '"route":"$edge_route","origin":"$edge_origin","status":$status,'
+        '"bytes":$body_bytes_sent,"duration_s":$request_time,'
+        '"trace_id":"$request_id"}\';',
         "    access_log /dev/stdout edge_json;",
         "    # Upgrade only when the visitor asks; otherwise keep-alive to the origin.",
         '    map $http_upgrade $edge_connection { default upgrade; "" ""; }',
@@ -207,7 +214,9 @@ def nginx_config(
             fallback = fallbacks[behaviour.name]
             methods = "|".join(sorted(behaviour.methods))
             out.append(f"            error_page 418 = @route_{_ident(fallback.name)};")
-            out.append(f"            if ($request_method !~ ^({methods})$) {{ return 418; }}")
+            out.append(
+                f"            if ($request_method !~ ^({methods})$) {{ return 418; }}"
+            )
         out += [f"            {line}" for line in _nginx_proxy(behaviour)]
         out.append("        }")
     for target in sorted({b.name for b in fallbacks.values()}):
@@ -228,24 +237,42 @@ def nginx_config(
     return "\n".join(out)
 
 
-def _envoy_route(behaviour: Behaviour) -> dict[str, Any]:
-    match: dict[str, Any] = {
-        "safe_regex": {"regex": "(?i)" + path_regex(behaviour.pattern)}
+_TYPES = "type.googleapis.com/envoy.extensions.filters"
+HCM_TYPE = f"{_TYPES}.network.http_connection_manager.v3.HttpConnectionManager"
+BUFFER_TYPE = f"{_TYPES}.http.buffer.v3.Buffer"
+BUFFER_ROUTE_TYPE = f"{_TYPES}.http.buffer.v3.BufferPerRoute"
+RATE_TYPE = f"{_TYPES}.http.local_ratelimit.v3.LocalRateLimit"
+ROUTER_TYPE = f"{_TYPES}.http.router.v3.Router"
+_ALL = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+        "header": {"key": key, "value": value},
     }
+
+
+def _envoy_route(behaviour: Behaviour) -> dict[str, Any]:
+    regex = "(?i)" + path_regex(behaviour.pattern)
+    match: dict[str, Any] = {"safe_regex": {"regex": regex}}
     if behaviour.methods is not None:
         methods = "|".join(sorted(behaviour.methods))
         match["headers"] = [
-            {"name": ":method", "string_match": {"safe_regex": {"regex": f"^({methods})$"}}}
+            {
+                "name": ":method",
+                "string_match": {"safe_regex": {"regex": f"^({methods})$"}},
+            }
         ]
     per_filter: dict[str, Any] = {
         "envoy.filters.http.buffer": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+            "@type": BUFFER_ROUTE_TYPE,
             "buffer": {"max_request_bytes": behaviour.max_body},
         }
     }
     if behaviour.rate is not None:
         per_filter["envoy.filters.http.local_ratelimit"] = {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "@type": RATE_TYPE,
             "stat_prefix": f"edge_{_ident(behaviour.name)}",
             # Envoy's local limit is per Envoy instance, not per client address.
             "token_bucket": {
@@ -253,13 +280,10 @@ def _envoy_route(behaviour: Behaviour) -> dict[str, Any]:
                 "tokens_per_fill": max(1, round(behaviour.rate.per_second)),
                 "fill_interval": "1s",
             },
-            "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
-            "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
-            "response_headers_to_add": [
-                {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                 "header": {"key": "Retry-After", "value": "1"}}
-            ],
-        }  # fmt: skip
+            "filter_enabled": _ALL,
+            "filter_enforced": _ALL,
+            "response_headers_to_add": [_header("Retry-After", "1")],
+        }
     return {
         "name": behaviour.name,
         "match": match,
@@ -269,24 +293,40 @@ def _envoy_route(behaviour: Behaviour) -> dict[str, Any]:
             "idle_timeout": f"{behaviour.timeout:g}s",
         },
         "response_headers_to_add": [
-            {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-             "header": {"key": "X-Edge-Route", "value": behaviour.name}},
-            {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-             "header": {"key": "X-Edge-Origin", "value": behaviour.origin.name}},
+            _header("X-Edge-Route", behaviour.name),
+            _header("X-Edge-Origin", behaviour.origin.name),
         ],
         "typed_per_filter_config": per_filter,
-    }  # fmt: skip
+    }
+
+
+def _socket(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _cluster(table: RouteTable, name: str) -> dict[str, Any]:
+    origin = table.origins[name]
+    endpoint = {"endpoint": {"address": _socket(origin.host, origin.port)}}
+    return {
+        "name": _upstream(name),
+        "type": "STRICT_DNS",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": _upstream(name),
+            "endpoints": [{"lb_endpoints": [endpoint]}],
+        },
+    }
 
 
 def envoy_config(
     table: RouteTable, profile_name: str, *, listen: str = "127.0.0.1:8000"
 ) -> str:
-    """An Envoy v3 bootstrap as JSON (Envoy reads JSON as YAML: `envoy -c edge.json`)."""
+    """An Envoy v3 bootstrap as JSON (Envoy reads JSON as YAML: `envoy -c FILE`)."""
     profile = table.profiles[profile_name]
     host, _, port = listen.rpartition(":")
-    used = sorted({b.origin.name for b in profile.behaviours})
+    largest_body = max(b.max_body for b in profile.behaviours)
     manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "@type": HCM_TYPE,
         "stat_prefix": "edge",
         "normalize_path": True,
         "merge_slashes": True,
@@ -296,50 +336,50 @@ def envoy_config(
         "route_config": {
             "name": f"edge_{profile_name}",
             "virtual_hosts": [
-                {"name": "edge", "domains": ["*"],
-                 "routes": [_envoy_route(b) for b in profile.behaviours]}
+                {
+                    "name": "edge",
+                    "domains": ["*"],
+                    "routes": [_envoy_route(b) for b in profile.behaviours],
+                }
             ],
         },
         "http_filters": [
-            {"name": "envoy.filters.http.local_ratelimit",
-             "typed_config": {
-                 "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-                 "stat_prefix": "edge_rate"}},
-            {"name": "envoy.filters.http.buffer",
-             "typed_config": {
-                 "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
-                 "max_request_bytes": max(b.max_body for b in profile.behaviours)}},
-            {"name": "envoy.filters.http.router",
-             "typed_config": {
-                 "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
-        ],
-    }  # fmt: skip
-    clusters = [
-        {
-            "name": _upstream(name),
-            "type": "STRICT_DNS",
-            "connect_timeout": "1s",
-            "load_assignment": {
-                "cluster_name": _upstream(name),
-                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-                    "address": table.origins[name].host,
-                    "port_value": table.origins[name].port}}}}]}],
+            {
+                "name": "envoy.filters.http.local_ratelimit",
+                "typed_config": {"@type": RATE_TYPE, "stat_prefix": "edge_rate"},
             },
-        }  # fmt: skip
-        for name in used
-    ]
+            {
+                "name": "envoy.filters.http.buffer",
+                "typed_config": {
+                    "@type": BUFFER_TYPE,
+                    "max_request_bytes": largest_body,
+                },
+            },
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": ROUTER_TYPE},
+            },
+        ],
+    }
+    listener = {
+        "name": "edge",
+        "address": _socket(host, int(port)),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+    used = sorted({b.origin.name for b in profile.behaviours})
     bootstrap = {
         "static_resources": {
-            "listeners": [
-                {
-                    "name": "edge",
-                    "address": {"socket_address": {"address": host, "port_value": int(port)}},
-                    "filter_chains": [{"filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": manager}]}],
-                }  # fmt: skip
-            ],
-            "clusters": clusters,
-        },
+            "listeners": [listener],
+            "clusters": [_cluster(table, name) for name in used],
+        }
     }
     return json.dumps(bootstrap, indent=2) + "\n"

@@ -88,7 +88,11 @@ def request_headers(
             forwarded_for = value
             continue
         out.append((name.decode("latin-1"), value.decode("latin-1")))
-    chain = f"{forwarded_for.decode('latin-1')}, {client_ip}" if forwarded_for else client_ip
+    chain = (
+        f"{forwarded_for.decode('latin-1')}, {client_ip}"
+        if forwarded_for
+        else client_ip
+    )
     out.append(("X-Forwarded-For", chain))
     out.append(("X-Forwarded-Proto", scheme))
     host = seen.get(b"host")

@@ -65,7 +65,9 @@ IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 MODE_CHANGES = Counter(
-    "edge_mode_changes_total", "Mode changes this edge followed, per new mode.", ["mode"]
+    "edge_mode_changes_total",
+    "Mode changes this edge followed, per new mode.",
+    ["mode"],
 )
 
 _PID_FILE = re.compile(r"_(\d+)\.db$")

@@ -84,8 +84,12 @@ def mode_decode(raw: bytes | str | None, default: Mode) -> Mode:
         return default
     try:
         doc = json.loads(raw)
-        found = mode_validate(doc["mode"], doc.get("percent") if doc["mode"] == "canary" else None)
-        return Mode(found.mode, found.percent, int(doc["version"]), str(doc["changed_at"]))
+        found = mode_validate(
+            doc["mode"], doc.get("percent") if doc["mode"] == "canary" else None
+        )
+        return Mode(
+            found.mode, found.percent, int(doc["version"]), str(doc["changed_at"])
+        )
     except (ValueError, KeyError, TypeError) as error:
         logger.warning("ignoring an unreadable mode in Redis (%s): %r", error, raw)
         return default
@@ -147,7 +151,12 @@ class ModeFollower:
         if not authoritative and mode.version <= self.current.version:
             return
         previous, self.current = self.current, mode
-        logger.info("mode %s -> %s (version %s)", previous.describe(), mode.describe(), mode.version)
+        logger.info(
+            "mode %s -> %s (version %s)",
+            previous.describe(),
+            mode.describe(),
+            mode.version,
+        )
         if self._on_change is not None:
             self._on_change(previous, mode)
 
@@ -156,7 +165,11 @@ class ModeFollower:
             raw = await self.client.get(self.key)
         except (redis.RedisError, OSError) as error:
             if self.redis_ok:
-                logger.warning("Redis unreachable, keeping mode %s: %s", self.current.describe(), error)
+                logger.warning(
+                    "Redis unreachable, keeping mode %s: %s",
+                    self.current.describe(),
+                    error,
+                )
             self.redis_ok = False
             return
         self.redis_ok = True

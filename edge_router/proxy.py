@@ -9,7 +9,6 @@ breaks mid-body still gets the visitor a clean 502.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -118,7 +117,11 @@ async def request_body(
             raise BodyTooLarge
         if size == 0:
             return None
-        return await _read_body(receive, limit) if size <= SMALL else _stream_body(receive, limit)
+        return (
+            await _read_body(receive, limit)
+            if size <= SMALL
+            else _stream_body(receive, limit)
+        )
     if b"transfer-encoding" in seen:
         return await _read_body(receive, limit)
     return None
@@ -169,13 +172,16 @@ async def forward(
                 break
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
                 # A kept-alive connection the origin had just closed: one retry.
-                if isinstance(error, aiohttp.ClientConnectorError) or attempt + 1 == attempts:
+                if (
+                    isinstance(error, aiohttp.ClientConnectorError)
+                    or attempt + 1 == attempts
+                ):
                     raise
     except BodyTooLarge:
         return Outcome(await send_error(send, 413, extra, head=head))
     except ClientGone:
         return Outcome(CLIENT_GONE)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return Outcome(await send_error(send, 504, extra, head=head))
     except (aiohttp.ClientError, OSError):
         return Outcome(await send_error(send, 502, extra, head=head))
@@ -216,7 +222,7 @@ async def _relay(
         async for chunk in response.content.iter_chunked(CHUNK):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             sent += len(chunk)
-    except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError):
+    except (aiohttp.ClientError, OSError, TimeoutError):
         # The status is out already: leave the response unfinished, so the server
         # drops the connection and the visitor sees a truncated body, not a clean one.
         return Outcome(status, sent, origin_seconds)

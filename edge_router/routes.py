@@ -159,7 +159,9 @@ def parse_rate(text: str, burst: int | None) -> Rate:
     return Rate(text, per_second, burst if burst is not None else max(1, count))
 
 
-def _origin(name: str, spec: Any, env: Mapping[str, str], problems: list[str]) -> Origin:
+def _origin(
+    name: str, spec: Any, env: Mapping[str, str], problems: list[str]
+) -> Origin:
     if not isinstance(spec, dict) or not isinstance(spec.get("default"), str):
         problems.append(f"origin {name!r}: needs a table with env and default URL")
         return Origin(name, "", "", "", 0)
@@ -232,7 +234,11 @@ def _behaviour(
     methods: frozenset[str] | None = None
     if "methods" in spec:
         raw = spec["methods"]
-        if not isinstance(raw, list) or not raw or not all(isinstance(m, str) for m in raw):
+        if (
+            not isinstance(raw, list)
+            or not raw
+            or not all(isinstance(m, str) for m in raw)
+        ):
             problems.append(f"{where}: methods must be a non-empty list of strings")
         else:
             unknown = sorted({m for m in raw if m.upper() not in HTTP_METHODS})
@@ -242,13 +248,16 @@ def _behaviour(
             if "GET" in methods:
                 methods |= {"HEAD"}
     limits = {
-        key: spec.get(key, defaults.get(key, BUILT_IN_LIMITS[key])) for key in _LIMIT_KEYS
+        key: spec.get(key, defaults.get(key, BUILT_IN_LIMITS[key]))
+        for key in _LIMIT_KEYS
     }
     timeout = _number(limits["timeout"], float, f"{where}: timeout", problems)
     max_body = _number(limits["max_body"], int, f"{where}: max_body", problems)
     rate: Rate | None = None
     burst = spec.get("burst")
-    if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int) or burst < 1):
+    if burst is not None and (
+        isinstance(burst, bool) or not isinstance(burst, int) or burst < 1
+    ):
         problems.append(f"{where}: burst must be a whole number above zero")
         burst = None
     if "rate" in spec:
@@ -266,9 +275,7 @@ def _behaviour(
     )
 
 
-def parse_table(
-    data: Any, *, source: str, env: Mapping[str, str]
-) -> RouteTable:
+def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable:
     problems: list[str] = []
     if not isinstance(data, dict):
         raise RouteTableError(source, ["the table must be a TOML document"])
@@ -305,7 +312,9 @@ def parse_table(
             for i, spec in enumerate(specs)
         ]
         names = [s.get("name") for s in specs if isinstance(s, dict)]
-        for name in sorted({n for n in names if isinstance(n, str) and names.count(n) > 1}):
+        for name in sorted(
+            {n for n in names if isinstance(n, str) and names.count(n) > 1}
+        ):
             problems.append(f"profile {profile!r}: name {name!r} twice")
         last = behaviours[-1]
         if last is not None and (last.pattern != "/*" or last.methods is not None):
@@ -314,7 +323,11 @@ def parse_table(
                 f'path "/*" with no methods (it is {last.name!r})'
             )
         for i, behaviour in enumerate(behaviours[:-1]):
-            if behaviour is not None and behaviour.pattern == "/*" and not behaviour.methods:
+            if (
+                behaviour is not None
+                and behaviour.pattern == "/*"
+                and not behaviour.methods
+            ):
                 problems.append(
                     f"profile {profile!r}: {behaviour.name!r} matches everything, "
                     f"so the {len(behaviours) - 1 - i} behaviour(s) after it never do"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from common.env import env_str
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-demo-key-change-me-for-anything-real")
+SECRET_KEY = env_str(
+    "DJANGO_SECRET_KEY", "insecure-demo-key-change-me-for-anything-real"
+)
 DEBUG = False
 ALLOWED_HOSTS: list[str] = []
 INSTALLED_APPS = ["edge_router.apps.EdgeRouterConfig"]

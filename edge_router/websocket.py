@@ -26,7 +26,9 @@ def _sendable(code: int | None) -> int:
     return code
 
 
-async def _deny(scope: Scope, send: Send, status: int, extra: list[tuple[bytes, bytes]]) -> None:
+async def _deny(
+    scope: Scope, send: Send, status: int, extra: list[tuple[bytes, bytes]]
+) -> None:
     if "websocket.http.response" in (scope.get("extensions") or {}):
         body = b"Bad gateway\n" if status == 502 else b"Gateway timeout\n"
         await send(
@@ -71,7 +73,7 @@ async def forward_websocket(
         # The origin refused the upgrade: the visitor is refused too (403 by uvicorn).
         await send({"type": "websocket.close", "code": 1008})
         return error.status
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         await _deny(scope, send, 504, extra)
         return 504
     except (aiohttp.ClientError, OSError):
@@ -93,7 +95,9 @@ async def forward_websocket(
     return 101
 
 
-async def _visitor_to_origin(receive: Receive, upstream: aiohttp.ClientWebSocketResponse) -> None:
+async def _visitor_to_origin(
+    receive: Receive, upstream: aiohttp.ClientWebSocketResponse
+) -> None:
     while True:
         message = await receive()
         kind = message["type"]
@@ -110,7 +114,9 @@ async def _visitor_to_origin(receive: Receive, upstream: aiohttp.ClientWebSocket
             return
 
 
-async def _origin_to_visitor(upstream: aiohttp.ClientWebSocketResponse, send: Send) -> None:
+async def _origin_to_visitor(
+    upstream: aiohttp.ClientWebSocketResponse, send: Send
+) -> None:
     reason = ""
     while True:
         frame = await upstream.receive()

@@ -55,8 +55,12 @@ def variants(path: str) -> dict[str, str]:
         "dot": f"/{first}/./{rest}/" if rest else f"/./{first}/",
         "double-slashes": "//" + "//".join(parts) + "/",
         "encoded-slash": f"/{first}%2F{rest}/" if rest else f"/{first}%2F",
-        "encoded-dot-dot": f"/{first}/x/%2e%2e/{rest}/" if rest else f"/x/%2E%2E/{first}/",
-        "encoded-letters": "/" + path.strip("/").replace("s", "%73").replace("o", "%6F") + "/",
+        "encoded-dot-dot": f"/{first}/x/%2e%2e/{rest}/"
+        if rest
+        else f"/x/%2E%2E/{first}/",
+        "encoded-letters": "/"
+        + path.strip("/").replace("s", "%73").replace("o", "%6F")
+        + "/",
         "upper-case": path.upper(),
         "mixed-case": "/" + path.strip("/").title() + "/",
         "no-trailing-slash": path.rstrip("/") or "/",

@@ -42,7 +42,10 @@ def _query(scope: dict[str, Any]) -> dict[str, str]:
 
 
 async def _respond(
-    send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    send: Any,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     await send(
         {
@@ -101,7 +104,10 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _respond(send, 200, b"three cookies\n", cookies)
         return
     if path == "/__origin/redirect":
-        headers = [(b"location", b"/__origin/landed"), (b"set-cookie", b"seen=yes; Path=/")]
+        headers = [
+            (b"location", b"/__origin/landed"),
+            (b"set-cookie", b"seen=yes; Path=/"),
+        ]
         await _respond(send, 302, b"", headers)
         return
     if path == "/__origin/hop":
@@ -136,7 +142,9 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
         "path": scope["path"],
         "raw_path": (scope.get("raw_path") or b"").decode("latin-1"),
         "query": scope.get("query_string", b"").decode("latin-1"),
-        "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+        "headers": [
+            [k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]
+        ],
         "body_bytes": size,
         "body_sha256": digest.hexdigest(),
     }

@@ -20,7 +20,9 @@ def test_healthz_says_the_worker_follows_a_mode(edge: Process) -> None:
     assert answer.headers["x-edge-route"] == "edge"
 
 
-def test_metrics_count_requests_per_route_and_origin_over_all_workers(edge: Process) -> None:
+def test_metrics_count_requests_per_route_and_origin_over_all_workers(
+    edge: Process,
+) -> None:
     # given requests on fresh connections, so both workers serve some
     for _ in range(20):
         httpx.get(edge.url + "/shop/rods/")
@@ -33,10 +35,15 @@ def test_metrics_count_requests_per_route_and_origin_over_all_workers(edge: Proc
     count = next(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith('edge_requests_total{code="200",origin="shop",route="default"}')
+        if line.startswith(
+            'edge_requests_total{code="200",origin="shop",route="default"}'
+        )
     )
     assert count >= 20
-    assert 'edge_request_duration_seconds_bucket{le="0.005",origin="shop",route="default"}' in text
+    assert (
+        'edge_request_duration_seconds_bucket{le="0.005",origin="shop",route="default"}'
+        in text
+    )
     assert "edge_requests_in_flight" in text
 
 
@@ -59,7 +66,6 @@ def test_routes_lists_the_table_and_the_mode_in_force(edge: Process) -> None:
     doc = httpx.get(edge.url + "/_edge/routes", headers=AUTH).json()
     assert doc["mode"]["mode"] == "legacy"
     strangler = doc["profiles"]["strangler"]
-    assert [b["name"] for b in strangler][0] == "muskie-buy"
     assert strangler[0] | {"origin_url": None} == {
         "name": "muskie-buy",
         "path": "/shop/rods/muskie-casting-rod/buy/",
@@ -92,9 +98,24 @@ def test_a_mode_change_through_the_api_reaches_every_worker(edge: Process) -> No
         (b'{"mode": "sideways"}', "application/json", 422, "mode must be one of"),
         (b"{}", "application/json", 422, "mode must be one of"),
         (b'{"mode": "canary"}', "application/json", 422, "canary needs a percent"),
-        (b'{"mode": "canary", "percent": 101}', "application/json", 422, "between 0 and 100"),
-        (b'{"mode": "canary", "percent": "10"}', "application/json", 422, "whole number"),
-        (b'{"mode": "canary", "percent": 2.5}', "application/json", 422, "whole number"),
+        (
+            b'{"mode": "canary", "percent": 101}',
+            "application/json",
+            422,
+            "between 0 and 100",
+        ),
+        (
+            b'{"mode": "canary", "percent": "10"}',
+            "application/json",
+            422,
+            "whole number",
+        ),
+        (
+            b'{"mode": "canary", "percent": 2.5}',
+            "application/json",
+            422,
+            "whole number",
+        ),
         (b'{"mode": "legacy", "percent": 5}', "application/json", 422, "canary only"),
         (b'{"mode": "' + b"x" * 5000 + b'"}', "application/json", 413, "at most 4096"),
     ],

@@ -1,4 +1,4 @@
-"""`python manage.py edge ...` as an operator runs it, and the edge's start-up checks."""
+"""`python manage.py edge ...` as an operator runs it; the edge's start-up checks."""
 
 from __future__ import annotations
 
@@ -62,7 +62,11 @@ def test_mode_is_stored_in_redis_with_a_version(mode_key: str) -> None:
         (["mode", "sideways"], 2, "invalid choice: 'sideways'"),
         ([], 2, "the following arguments are required"),
         (["export", "haproxy"], 2, "invalid choice: 'haproxy'"),
-        (["export", "nginx", "--profile", "canary"], 1, "canary mode is the Python edge's own"),
+        (
+            ["export", "nginx", "--profile", "canary"],
+            1,
+            "canary mode is the Python edge's own",
+        ),
         (["export", "nginx", "--listen", "8000"], 1, "--listen must be HOST:PORT"),
         (["export", "nginx", "--listen", "a:99999"], 1, "--listen must be HOST:PORT"),
         (["export", "envoy", "-o", "/nonexistent/dir/edge.json"], 1, "cannot write"),
@@ -79,7 +83,9 @@ def test_bad_commands_fail_with_a_clear_message(
 
 
 def test_an_unreachable_redis_is_reported_not_raised(mode_key: str) -> None:
-    result = edge_cli("mode", "strangler", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    result = edge_cli(
+        "mode", "strangler", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"
+    )
     assert result.returncode == 1
     assert "cannot reach Redis" in result.stderr
     assert "Traceback" not in result.stderr
@@ -92,7 +98,11 @@ def test_routes_prints_both_profiles_in_order(mode_key: str) -> None:
     assert "mode in force: legacy" in text
     assert "orders   http://orders:8002  (ORDERS_URL)" in text
     strangler = text.split("profile strangler:")[1]
-    names = [line.split()[1] for line in strangler.splitlines()[2:] if line.strip()[:1].isdigit()]
+    names = [
+        line.split()[1]
+        for line in strangler.splitlines()[2:]
+        if line.strip()[:1].isdigit()
+    ]
     assert names == [
         "muskie-buy", "muskie-product", "orders-api", "orders-ws", "sale-board",
         "orders-static", "default",
@@ -104,16 +114,22 @@ def test_routes_prints_both_profiles_in_order(mode_key: str) -> None:
 
 def test_export_writes_a_file_nginx_accepts(tmp_path: Path) -> None:
     target = tmp_path / "nginx.conf"
-    result = edge_cli("export", "nginx", "--listen", f"127.0.0.1:{free_port()}", "-o", str(target))
+    result = edge_cli(
+        "export", "nginx", "--listen", f"127.0.0.1:{free_port()}", "-o", str(target)
+    )
     assert result.returncode == 0, result.stderr
     assert f"wrote {target}" in result.stdout
     check = subprocess.run(
-        ["nginx", "-t", "-p", str(tmp_path), "-c", str(target)], capture_output=True, text=True
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(target)],
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stderr
 
 
-def test_a_broken_route_table_is_named_by_the_cli_and_stops_the_edge(tmp_path: Path) -> None:
+def test_a_broken_route_table_is_named_by_the_cli_and_stops_the_edge(
+    tmp_path: Path,
+) -> None:
     # given a table with two mistakes
     table = tmp_path / "routes.toml"
     table.write_text(

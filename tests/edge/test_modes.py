@@ -26,7 +26,9 @@ def origin_of(answer: httpx.Response) -> str:
 
 
 @pytest.fixture(scope="module")
-def strangler_default_edge(shop_origin: Process, orders_origin: Process) -> Iterator[Process]:
+def strangler_default_edge(
+    shop_origin: Process, orders_origin: Process
+) -> Iterator[Process]:
     with edge_process(
         shop_origin.url, orders_origin.url, EDGE_DEFAULT_MODE="strangler", workers=1
     ) as edge:
@@ -43,7 +45,10 @@ def test_with_nothing_in_redis_the_edge_starts_in_legacy(edge: Process) -> None:
 
 
 def test_the_default_mode_is_configurable(strangler_default_edge: Process) -> None:
-    assert httpx.get(strangler_default_edge.url + "/_edge/healthz").json()["mode"] == "strangler"
+    assert (
+        httpx.get(strangler_default_edge.url + "/_edge/healthz").json()["mode"]
+        == "strangler"
+    )
     assert origin_of(httpx.get(strangler_default_edge.url + MUSKIE)) == "orders"
 
 
@@ -78,7 +83,8 @@ def test_canary_sends_its_percent_of_visitors_and_each_sticks(edge: Process) -> 
             answer = client.get(MUSKIE)
             client.cookies.clear()
             cookie = answer.headers["set-cookie"]
-            assert "HttpOnly" in cookie and "Path=/" in cookie
+            assert "HttpOnly" in cookie
+            assert "Path=/" in cookie
             cookies[origin_of(answer)].append(cookie.split(";")[0])
     # then about 10 % of them reach the orders service (±3.5 points: > 5 sigma)
     share = len(cookies["orders"]) / VISITORS
@@ -94,7 +100,10 @@ def test_canary_sends_its_percent_of_visitors_and_each_sticks(edge: Process) -> 
     # and raising the percent keeps the canary's visitors in the canary
     set_mode(edge, "canary", 50)
     for cookie in cookies["orders"][:40]:
-        assert origin_of(httpx.get(edge.url + MUSKIE, headers={"Cookie": cookie})) == "orders"
+        assert (
+            origin_of(httpx.get(edge.url + MUSKIE, headers={"Cookie": cookie}))
+            == "orders"
+        )
     set_mode(edge, "legacy")
 
 
@@ -106,7 +115,9 @@ def test_an_in_flight_request_finishes_on_the_origin_it_started_on(
     result: dict[str, httpx.Response] = {}
 
     def slow() -> None:
-        result["answer"] = httpx.get(edge.url + "/api/__origin/slow?ms=1500", timeout=10)
+        result["answer"] = httpx.get(
+            edge.url + "/api/__origin/slow?ms=1500", timeout=10
+        )
 
     worker = threading.Thread(target=slow)
     worker.start()

@@ -33,19 +33,28 @@ def exported(profile: str, shop: Process, orders: Process, port: int) -> str:
 
 @pytest.fixture(scope="module", params=["legacy", "strangler"])
 def proxies(
-    request: pytest.FixtureRequest, edge: Process, shop_origin: Process, orders_origin: Process
+    request: pytest.FixtureRequest,
+    edge: Process,
+    shop_origin: Process,
+    orders_origin: Process,
 ) -> Iterator[tuple[str, dict[str, int]]]:
     """(profile, {"edge": port, "nginx": port}) with both proxies on that profile."""
     profile = str(request.param)
     port = free_port()
-    with nginx_process(exported(profile, shop_origin, orders_origin, port), port) as nginx:
+    with nginx_process(
+        exported(profile, shop_origin, orders_origin, port), port
+    ) as nginx:
         set_mode(edge, profile)
         yield profile, {"edge": edge.port, "nginx": nginx.port}
 
 
 def served(port: int, method: str, path: str) -> tuple[int, str, str]:
     answer = raw_request(port, method, path, body=b"{}" if method == "POST" else None)
-    return answer.status, answer.headers["x-edge-route"], answer.headers.get("x-origin", "")
+    return (
+        answer.status,
+        answer.headers["x-edge-route"],
+        answer.headers.get("x-origin", ""),
+    )
 
 
 @pytest.mark.parametrize("proxy", ["edge", "nginx"])
@@ -60,21 +69,28 @@ def test_every_case_and_spelling_reaches_the_same_behaviour_and_origin(
             status, got_route, got_origin = served(ports[proxy], method, spelling)
             # then the behaviour and the origin are the canonical path's
             assert status == 200, (proxy, method, kind, spelling)
-            assert (got_route, got_origin) == (route, origin), (proxy, method, kind, spelling)
+            assert (got_route, got_origin) == (route, origin), (
+                proxy,
+                method,
+                kind,
+                spelling,
+            )
 
 
 @pytest.mark.parametrize("proxy", ["edge", "nginx"])
 def test_both_refuse_an_oversized_body_and_a_burst_of_buys(
     proxies: tuple[str, dict[str, int]], proxy: str
 ) -> None:
-    profile, ports = proxies
+    _, ports = proxies
     buy = "/shop/rods/muskie-casting-rod/buy/"
     big = raw_request(ports[proxy], "POST", buy, body=b"x" * 20000)
     assert big.status == 413
     assert big.headers["x-edge-route"] == "muskie-buy"
     assert big.body == b"Request body too large\n"
     # (the routing test before may have spent this client's tokens already)
-    statuses = [raw_request(ports[proxy], "POST", buy, body=b"q=1").status for _ in range(40)]
+    statuses = [
+        raw_request(ports[proxy], "POST", buy, body=b"q=1").status for _ in range(40)
+    ]
     assert set(statuses) <= {200, 429}
     assert 429 in statuses
     refused = raw_request(ports[proxy], "POST", buy, body=b"q=1")

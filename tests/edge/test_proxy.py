@@ -3,6 +3,7 @@ streaming, websockets and the edge's own errors (413, 429, 502, 504)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -106,7 +107,9 @@ def header_map(doc: dict[str, object]) -> dict[str, list[str]]:
     return out
 
 
-def test_the_origin_gets_forwarding_headers_and_the_visitors_host(edge: Process) -> None:
+def test_the_origin_gets_forwarding_headers_and_the_visitors_host(
+    edge: Process,
+) -> None:
     # given a visitor behind another proxy, with a trace already started
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     answer = httpx.get(
@@ -235,14 +238,18 @@ def test_a_chunked_body_within_the_limit_reaches_the_origin_with_a_length(
     assert header_map(doc)["content-length"] == ["1000"]
 
 
-def test_a_body_over_the_limit_is_refused_up_front_with_413(limits_edge: Process) -> None:
+def test_a_body_over_the_limit_is_refused_up_front_with_413(
+    limits_edge: Process,
+) -> None:
     answer = httpx.post(limits_edge.url + "/small", content=b"x" * 1025)
     assert answer.status_code == 413
     assert answer.text == "Request body too large\n"
     assert answer.headers["x-edge-route"] == "default"
 
 
-def test_a_chunked_body_over_the_limit_is_refused_while_counting(limits_edge: Process) -> None:
+def test_a_chunked_body_over_the_limit_is_refused_while_counting(
+    limits_edge: Process,
+) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(8):
             yield b"x" * 512
@@ -265,7 +272,9 @@ def test_an_origin_that_resets_the_connection_is_a_502(limits_edge: Process) -> 
         assert answer.text == "Bad gateway\n"
 
 
-def test_an_origin_slower_than_the_behaviours_timeout_is_a_504(limits_edge: Process) -> None:
+def test_an_origin_slower_than_the_behaviours_timeout_is_a_504(
+    limits_edge: Process,
+) -> None:
     answer = httpx.get(limits_edge.url + "/slow/__origin/slow?ms=3000", timeout=10)
     assert answer.status_code == 504
     assert answer.text == "Gateway timeout\n"
@@ -332,46 +341,51 @@ def test_each_request_is_logged_as_one_json_line(edge: Process) -> None:
     assert entry["origin"] == "shop"
     assert entry["status"] == 200
     assert entry["client"] == "127.0.0.1"
-    assert isinstance(entry["bytes"], int) and entry["bytes"] > 0
+    assert isinstance(entry["bytes"], int)
+    assert entry["bytes"] > 0
     assert isinstance(entry["duration_ms"], float)
     assert str(entry["time"]).endswith("+00:00")
 
 
 async def _websocket_round_trip(url: str) -> tuple[list[object], int | None, str]:
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url, protocols=("orders.v1",)) as ws:
-            protocol = ws.protocol or ""
-            received: list[object] = [(await ws.receive()).data]
-            await ws.send_str("ping")
-            received.append((await ws.receive()).data)
-            await ws.send_bytes(b"\x00\x01binary")
-            received.append((await ws.receive()).data)
-            await ws.send_str("close:4001:sold out")
-            closing = await ws.receive()
-            received.append(closing.extra)
-            return received, ws.close_code, protocol
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, protocols=("orders.v1",)) as ws,
+    ):
+        protocol = ws.protocol or ""
+        received: list[object] = [(await ws.receive()).data]
+        await ws.send_str("ping")
+        received.append((await ws.receive()).data)
+        await ws.send_bytes(b"\x00\x01binary")
+        received.append((await ws.receive()).data)
+        await ws.send_str("close:4001:sold out")
+        closing = await ws.receive()
+        received.append(closing.extra)
+        return received, ws.close_code, protocol
 
 
 def test_a_websocket_round_trips_with_close_codes_both_ways(
     strangler: Process, orders_origin: Process
 ) -> None:
-    import asyncio
-
     # given the strangler profile, /ws/* goes to the orders service
     url = strangler.url + "/ws/orders/7/"
     # when a visitor talks to it and the origin closes with 4001
     received, code, protocol = asyncio.run(_websocket_round_trip(url))
     # then frames went both ways, and the origin's close code reached the visitor
-    assert received == ["hello from orders /ws/orders/7/", "ping", b"\x00\x01binary", "sold out"]
+    assert received == [
+        "hello from orders /ws/orders/7/",
+        "ping",
+        b"\x00\x01binary",
+        "sold out",
+    ]
     assert code == 4001
     assert protocol == "orders.v1"
 
     # and when the visitor closes with 4002, the origin gets 4002
     async def visitor_closes() -> None:
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(url) as ws:
-                await ws.receive()
-                await ws.close(code=4002)
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.receive()
+            await ws.close(code=4002)
 
     asyncio.run(visitor_closes())
     deadline = time.monotonic() + 5

@@ -1,4 +1,4 @@
-"""The route table as data: loading, validation, matching, normalisation (in process)."""
+"""The route table as data: loading, validation, matching, normalisation."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def table() -> RouteTable:
     return load_table(env=ENV)
 
 
-def route_of(table: RouteTable, profile: str, method: str, raw_path: str) -> tuple[str, str]:
+def route_of(
+    table: RouteTable, profile: str, method: str, raw_path: str
+) -> tuple[str, str]:
     behaviour = table.profiles[profile].match(method, match_key(normalise(raw_path)))
     return behaviour.name, behaviour.origin.name
 
@@ -54,7 +56,13 @@ VARIANT_CASES = [
     ("profile", "method", "path", "kind", "variant", "route"), VARIANT_CASES
 )
 def test_no_spelling_of_a_path_reaches_another_behaviour(
-    table: RouteTable, profile: str, method: str, path: str, kind: str, variant: str, route: str
+    table: RouteTable,
+    profile: str,
+    method: str,
+    path: str,
+    kind: str,
+    variant: str,
+    route: str,
 ) -> None:
     # given a path spelt another way (dot segments, slashes, escapes, case, slash)
     # when it is matched, then it reaches the canonical path's behaviour
@@ -75,7 +83,9 @@ def test_no_spelling_of_a_path_reaches_another_behaviour(
         ("/orders/ABC-123/", "/orders/ABC-123/"),
     ],
 )
-def test_normalise_resolves_like_the_origins_and_keeps_case(raw: str, normalised: str) -> None:
+def test_normalise_resolves_like_the_origins_and_keeps_case(
+    raw: str, normalised: str
+) -> None:
     assert normalise(raw) == normalised
 
 
@@ -158,11 +168,17 @@ def test_an_origin_url_from_the_environment_is_validated(tmp_path: Path) -> None
     [
         ("[origins", "not valid TOML"),
         ("", "[origins] must name at least one origin"),
-        ('[origins]\nshop = { env = "SHOP_URL", default = "http://a:1" }\n[profiles]\n'
-         'canary = []', "unknown profile 'canary'"),
+        (
+            '[origins]\nshop = { env = "SHOP_URL", default = "http://a:1" }\n'
+            "[profiles]\n"
+            "canary = []",
+            "unknown profile 'canary'",
+        ),
     ],
 )
-def test_unreadable_or_empty_tables_are_refused(tmp_path: Path, text: str, problem: str) -> None:
+def test_unreadable_or_empty_tables_are_refused(
+    tmp_path: Path, text: str, problem: str
+) -> None:
     with pytest.raises(RouteTableError) as caught:
         load_table(write(tmp_path, text), env={})
     assert any(problem in p for p in caught.value.problems)
@@ -202,7 +218,9 @@ def test_a_token_bucket_admits_a_burst_then_asks_to_retry_later() -> None:
         ("legacy", 10, "percent applies to canary only"),
     ],
 )
-def test_modes_are_validated_precisely(mode: object, percent: object, message: str) -> None:
+def test_modes_are_validated_precisely(
+    mode: object, percent: object, message: str
+) -> None:
     with pytest.raises(ModeError, match=message):
         mode_validate(mode, percent)
 
@@ -223,10 +241,16 @@ def test_the_envoy_export_keeps_order_matches_and_limits(table: RouteTable) -> N
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     routes = manager["route_config"]["virtual_hosts"][0]["routes"]
     # then the routes are the behaviours, in order, and the limits came along
-    assert [r["name"] for r in routes] == [b.name for b in table.profiles["strangler"].behaviours]
-    assert routes[0]["match"]["headers"][0]["string_match"]["safe_regex"]["regex"] == "^(POST)$"
+    assert [r["name"] for r in routes] == [
+        b.name for b in table.profiles["strangler"].behaviours
+    ]
+    assert (
+        routes[0]["match"]["headers"][0]["string_match"]["safe_regex"]["regex"]
+        == "^(POST)$"
+    )
     assert "envoy.filters.http.local_ratelimit" in routes[0]["typed_per_filter_config"]
-    assert manager["normalize_path"] and manager["merge_slashes"]
+    assert manager["normalize_path"]
+    assert manager["merge_slashes"]
     clusters = {c["name"] for c in bootstrap["static_resources"]["clusters"]}
     assert clusters == {"edge_shop", "edge_orders"}
     # and its regexes pick the same behaviour as the edge for every case
@@ -238,14 +262,17 @@ def test_the_envoy_export_keeps_order_matches_and_limits(table: RouteTable) -> N
             and (
                 "headers" not in r["match"]
                 or re.match(
-                    r["match"]["headers"][0]["string_match"]["safe_regex"]["regex"], method
+                    r["match"]["headers"][0]["string_match"]["safe_regex"]["regex"],
+                    method,
                 )
             )
         )
         assert chosen == route, path
 
 
-def test_the_nginx_export_refuses_a_method_split_it_cannot_express(tmp_path: Path) -> None:
+def test_the_nginx_export_refuses_a_method_split_it_cannot_express(
+    tmp_path: Path,
+) -> None:
     # given a POST-only behaviour followed by a narrower one that overlaps it
     path = write(
         tmp_path,

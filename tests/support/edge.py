@@ -26,7 +26,7 @@ import httpx
 
 from tests.support.processes import ROOT, free_port
 
-ADMIN_TOKEN = "test-admin-token"  # noqa: S105
+ADMIN_TOKEN = "test-admin-token"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 
 
@@ -63,7 +63,9 @@ def _running(
         prefix=f"{name}-", suffix=".log", delete=False
     )
     full_env = {**os.environ, **env}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
+    )
     service = Process(name, port, proc, Path(log.name), dict(env))
     try:
         deadline = time.monotonic() + 30
@@ -75,7 +77,9 @@ def _running(
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not start:\n{service.log()}") from None
+                    raise RuntimeError(
+                        f"{name} did not start:\n{service.log()}"
+                    ) from None
                 time.sleep(0.1)
         yield service
     finally:
@@ -88,7 +92,15 @@ def _running(
 def origin_process(name: str, *, reset_port: int = 0) -> Iterator[Process]:
     """tests/edge/origin_app.py: echoes, streams, stalls, resets, websockets."""
     port = free_port()
-    cmd = [sys.executable, "-m", "tests.edge.origin_app", "--name", name, "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.edge.origin_app",
+        "--name",
+        name,
+        "--port",
+        str(port),
+    ]
     if reset_port:
         cmd += ["--reset-port", str(reset_port)]
     with _running(f"origin-{name}", cmd, port, {}, "/__origin/inflight") as service:
@@ -123,7 +135,9 @@ def edge_process(
     port = free_port()
     env = edge_env(shop_url, orders_url, **extra)
     try:
-        with _running("edge", edge_command(port, workers=workers), port, env, "/_edge/healthz") as edge:
+        with _running(
+            "edge", edge_command(port, workers=workers), port, env, "/_edge/healthz"
+        ) as edge:
             yield edge
     finally:
         shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
@@ -147,7 +161,7 @@ def set_mode(edge: Process, mode: str, percent: int | None = None) -> int:
 
 
 def wait_for_version(edge: Process, version: int, workers: int = 2) -> None:
-    """Poll /_edge/healthz on fresh connections until `workers` pids report `version`."""
+    """Poll /_edge/healthz (new connections) until `workers` pids report `version`."""
     following: set[int] = set()
     deadline = time.monotonic() + 10
     while len(following) < workers:
@@ -191,10 +205,20 @@ def nginx_process(config_text: str, port: int) -> Iterator[Process]:
     """Debian's nginx with `config_text`, its prefix (pid file) in a temp dir."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
-        raise RuntimeError("nginx is not installed: `make test` (or .ci/run) installs it")
+        raise RuntimeError(
+            "nginx is not installed: `make test` (or .ci/run) installs it"
+        )
     prefix = Path(tempfile.mkdtemp(prefix="edge-nginx-"))
     (prefix / "nginx.conf").write_text(config_text)
-    cmd = [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
+    cmd = [
+        nginx,
+        "-p",
+        str(prefix),
+        "-c",
+        str(prefix / "nginx.conf"),
+        "-g",
+        "daemon off;",
+    ]
     check = subprocess.run([*cmd[:5], "-t"], capture_output=True, text=True)
     if check.returncode != 0:
         raise RuntimeError(f"nginx -t refused the exported config:\n{check.stderr}")

@@ -22,15 +22,21 @@ class Command(BaseCommand):
     help = "Switch the edge's mode, print its route table, export it to nginx or Envoy."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
+        sub = parser.add_subparsers(
+            dest="action", required=True, parser_class=type(parser)
+        )
         mode = sub.add_parser("mode", help="print or switch the mode (kept in Redis)")
         mode.add_argument("name", nargs="?", choices=["legacy", "strangler", "canary"])
         mode.add_argument("--percent", type=_percent, help="canary only: 0-100")
         routes = sub.add_parser("routes", help="print the effective route table")
         routes.add_argument("--json", action="store_true", help="as JSON")
-        export = sub.add_parser("export", help="write the table as nginx or Envoy config")
+        export = sub.add_parser(
+            "export", help="write the table as nginx or Envoy config"
+        )
         export.add_argument("kind", choices=cli.EXPORTS)
-        export.add_argument("--profile", default="strangler", help="legacy or strangler")
+        export.add_argument(
+            "--profile", default="strangler", help="legacy or strangler"
+        )
         export.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT")
         export.add_argument("--output", "-o", type=Path, help="file (default: stdout)")
 
@@ -40,7 +46,9 @@ class Command(BaseCommand):
             if action == "mode":
                 if options["name"] is None:
                     if options["percent"] is not None:
-                        raise cli.CliError("--percent needs a mode: edge mode canary --percent N")
+                        raise cli.CliError(
+                            "--percent needs a mode: edge mode canary --percent N"
+                        )
                     self.stdout.write(cli.mode_show())
                 else:
                     self.stdout.write(cli.mode_set(options["name"], options["percent"]))
