@@ -7,6 +7,8 @@ admit (rate, body size), forward, then log and count.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -30,6 +32,7 @@ from edge_router.websocket import forward_websocket
 logger = logging.getLogger("edge_router")
 EDGE_ROUTE = [(b"x-edge-route", b"edge"), (b"x-edge-origin", b"edge")]
 NO_ROUTE = [(b"x-edge-route", b"none"), (b"x-edge-origin", b"none")]
+IN_FLIGHT_PUBLISH_SECONDS = 0.25
 
 
 class Edge:
@@ -42,6 +45,7 @@ class Edge:
     redis: aioredis.Redis
     follower: ModeFollower
     log: AccessLog
+    _publisher: asyncio.Task[None]
 
     def __init__(self) -> None:
         self.ready = False
@@ -90,6 +94,7 @@ class Edge:
         )
         metrics.forget_dead_workers()
         await self.follower.start()
+        self._publisher = asyncio.create_task(self._publish_in_flight())
         self.ready = True
         logger.info(
             "edge ready: routes %s, mode %s, origins %s",
@@ -98,9 +103,19 @@ class Edge:
             ", ".join(f"{o.name}={o.url}" for o in self.table.origins.values()),
         )
 
+    async def _publish_in_flight(self) -> None:
+        unique = {id(r.metrics): r.metrics for r in self.routes.values()}.values()
+        while True:
+            for route_metrics in unique:
+                route_metrics.publish_in_flight()
+            await asyncio.sleep(IN_FLIGHT_PUBLISH_SECONDS)
+
     async def shutdown(self) -> None:
         if not self.ready:
             return
+        self._publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._publisher
         await self.follower.stop()
         await self.session.close()
         await self.redis.aclose()
@@ -221,8 +236,7 @@ class Edge:
         url = route.origin_url + path
         if query:
             url += "?" + query.decode("latin-1")
-        in_flight = route.metrics.in_flight
-        in_flight.inc()
+        route.metrics.active += 1
         try:
             return await forward(
                 self.session,
@@ -240,7 +254,7 @@ class Edge:
             # The visitor's connection broke while the edge was answering.
             return Outcome(CLIENT_GONE)
         finally:
-            in_flight.dec()
+            route.metrics.active -= 1
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.perf_counter()
@@ -263,14 +277,14 @@ class Edge:
         route = self.routes[id(profile.match("GET", match_key(path)))]
         query: bytes = scope.get("query_string", b"")
         url = route.origin_url + path + ("?" + query.decode("latin-1") if query else "")
-        route.metrics.in_flight.inc()
+        route.metrics.active += 1
         try:
             status = await forward_websocket(
                 self.session, route, scope, receive, send,
                 url=url, headers=headers, extra=route.edge_headers,
             )  # fmt: skip
         finally:
-            route.metrics.in_flight.dec()
+            route.metrics.active -= 1
         route.metrics.count(status)
         self.log.record(
             started_wall=wall,
