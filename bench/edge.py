@@ -101,8 +101,9 @@ def nginx(name: str, config: str, port: int) -> Iterator[subprocess.Popen[bytes]
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     cmd = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
     try:
-        with process(name, [*cmd, "-g", "daemon off;"], f"http://127.0.0.1:{port}/") as p:
-            yield p
+        ready = f"http://127.0.0.1:{port}/"
+        with process(name, [*cmd, "-g", "daemon off;"], ready) as proc:
+            yield proc
     finally:
         shutil.rmtree(prefix, ignore_errors=True)
 
@@ -181,23 +182,29 @@ def main(argv: list[str] | None = None) -> int:
         "nginx": f"http://127.0.0.1:{nginx_port}/shop/",
     }
     results: dict[str, dict[int, dict[str, float]]] = {name: {} for name in targets}
-    print(f"==> origin nginx :{origin_port}, edge :{edge_port} "
-          f"({args.workers} workers), nginx (exported) :{nginx_port}", flush=True)  # fmt: skip
+    print(
+        f"==> origin nginx :{origin_port}, edge :{edge_port} "
+        f"({args.workers} workers), nginx (exported) :{nginx_port}",
+        flush=True,
+    )
     try:
         with ExitStack() as stack:
-            origin_conf = ORIGIN_CONF.format(port=origin_port, body=BODY.replace("\n", "\\n"))
+            body = BODY.replace("\n", "\\n")
+            origin_conf = ORIGIN_CONF.format(port=origin_port, body=body)
             stack.enter_context(nginx("origin", origin_conf, origin_port))
-            stack.enter_context(
-                process("edge", edge_cmd, f"http://127.0.0.1:{edge_port}/_edge/healthz", env)
-            )
+            health = f"http://127.0.0.1:{edge_port}/_edge/healthz"
+            stack.enter_context(process("edge", edge_cmd, health, env))
             stack.enter_context(nginx("nginx", nginx_conf, nginx_port))
             for count in connections:
                 for name, url in targets.items():
                     wrk(url, count, args.warmup)
                     results[name][count] = figures = wrk(url, count, args.duration)
-                    print(f"    {name:<6} c{count:<3} {figures['rps']:>9.0f} req/s  "
-                          f"p50 {figures['p50_ms']:.3f} ms  p99 {figures['p99_ms']:.3f} ms",
-                          flush=True)  # fmt: skip
+                    print(
+                        f"    {name:<6} c{count:<3} {figures['rps']:>9.0f} req/s  "
+                        f"p50 {figures['p50_ms']:.3f} ms  "
+                        f"p99 {figures['p99_ms']:.3f} ms",
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
     report = summarise(results, connections, args)
@@ -234,10 +241,13 @@ def summarise(
             "nginx_added_p99_ms": ngx["p99_ms"] - origin["p99_ms"],
         }
         r = ratios[f"c{count}"]
-        print(f"c{count}: edge/nginx rps {100 * r['edge_share_of_nginx_rps']:.0f} %, "
-              f"added p50 edge {r['edge_added_p50_ms']:.3f} ms vs nginx "
-              f"{r['nginx_added_p50_ms']:.3f} ms, added p99 edge "
-              f"{r['edge_added_p99_ms']:.3f} ms vs nginx {r['nginx_added_p99_ms']:.3f} ms")  # fmt: skip
+        print(
+            f"c{count}: edge/nginx rps {100 * r['edge_share_of_nginx_rps']:.0f} %, "
+            f"added p50 edge {r['edge_added_p50_ms']:.3f} ms vs nginx "
+            f"{r['nginx_added_p50_ms']:.3f} ms, added p99 edge "
+            f"{r['edge_added_p99_ms']:.3f} ms vs nginx "
+            f"{r['nginx_added_p99_ms']:.3f} ms"
+        )
     low, high = f"c{min(connections)}", f"c{max(connections)}"
     added = ratios[low]["edge_added_p50_ms"]
     share = ratios[high]["edge_share_of_nginx_rps"]
@@ -250,12 +260,17 @@ def summarise(
     print()
     for name, goal in goals.items():
         verdict = "met" if goal["met"] else "NOT met"
-        print(f"goal {name} ({goal['at']}): {goal['measured']:.3f} vs {goal['goal']} -> {verdict}")
+        print(
+            f"goal {name} ({goal['at']}): {goal['measured']:.3f} "
+            f"vs {goal['goal']} -> {verdict}"
+        )
     return {
         "benchmark": "edge",
         "origin": "nginx return 200 (worker_processes 1)",
-        "edge": f"uvicorn edge_router.app:app, {args.workers} workers, uvloop, httptools",
-        "nginx": "python manage.py edge export nginx --profile legacy (worker_processes auto)",
+        "edge": f"uvicorn edge_router.app:app, {args.workers} workers, "
+        "uvloop, httptools",
+        "nginx": "python manage.py edge export nginx --profile legacy "
+        "(worker_processes auto)",
         "load": f"wrk -t1, {args.duration:g}s per run after {args.warmup:g}s warm-up",
         "results": {n: {f"c{c}": v for c, v in r.items()} for n, r in results.items()},
         "ratios": ratios,

@@ -41,7 +41,8 @@ class AccessLog:
         second = int(started_wall)
         if second != self._second:
             self._second = second
-            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            moment = datetime.fromtimestamp(second, UTC)
+            self._stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
         millis = int((started_wall - second) * 1000)
         # Every field is safe to write as is (a normalised, percent-encoded path; a
         # method uvicorn validated; names from the table) except the path when the
