@@ -27,6 +27,7 @@ from edge_router.paths import BadPath, match_key, normalise
 from edge_router.proxy import CLIENT_GONE, Outcome, Route, forward
 from edge_router.routes import RouteTable, load_table
 from edge_router.selection import profile_for
+from edge_router.upstream import Pool
 from edge_router.websocket import forward_websocket
 
 logger = logging.getLogger("edge_router")
@@ -42,6 +43,7 @@ class Edge:
     table: RouteTable
     routes: dict[int, Route]
     session: aiohttp.ClientSession
+    pools: dict[str, Pool]
     redis: aioredis.Redis
     follower: ModeFollower
     log: AccessLog
@@ -58,12 +60,22 @@ class Edge:
             )
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
+        self.pools = {
+            origin.name: Pool(
+                origin.host,
+                origin.port,
+                keepalive=self.config.upstream_keepalive,
+                limit=self.config.upstream_connections,
+            )
+            for origin in self.table.origins.values()
+        }
         self.routes = {
-            id(behaviour): Route.build(behaviour)
+            id(behaviour): Route.build(behaviour, self.pools[behaviour.origin.name])
             for profile in self.table.profiles.values()
             for behaviour in profile.behaviours
         }
         self.log = AccessLog(self.config.access_log)
+        # Websockets only: plain HTTP goes through the lean pools above.
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=self.config.upstream_connections,
@@ -118,6 +130,8 @@ class Edge:
             await self._publisher
         await self.follower.stop()
         await self.session.close()
+        for pool in self.pools.values():
+            pool.close()
         await self.redis.aclose()
         self.log.flush()
         metrics.worker_exit()
@@ -233,18 +247,15 @@ class Edge:
                 retry = (b"retry-after", str(wait).encode())
                 return Outcome(await send_error(send, 429, [*extra, retry], head=head))
         query: bytes = scope.get("query_string", b"")
-        url = route.origin_url + path
-        if query:
-            url += "?" + query.decode("latin-1")
+        target = path + "?" + query.decode("latin-1") if query else path
         route.metrics.active += 1
         try:
             return await forward(
-                self.session,
                 route,
                 scope,
                 receive,
                 send,
-                url=url,
+                target=target,
                 headers=headers,
                 seen=seen,
                 extra=extra,

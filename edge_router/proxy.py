@@ -1,4 +1,4 @@
-"""Forwarding one HTTP request to its origin with the worker's shared aiohttp session.
+"""Forwarding one HTTP request to its origin over the worker's pooled connections.
 
 Request bodies with a Content-Length stream to the origin, counted against the
 behaviour's `max_body`; chunked bodies are read up to that limit first and sent with
@@ -10,10 +10,8 @@ breaks mid-body still gets the visitor a clean 502.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-
-import aiohttp
 
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.errors import send_error
@@ -21,6 +19,15 @@ from edge_router.headers import response_headers
 from edge_router.limits import BodyTooLarge, TokenBuckets
 from edge_router.metrics import RouteMetrics
 from edge_router.routes import Behaviour
+from edge_router.upstream import (
+    Connection,
+    Pool,
+    Response,
+    StaleConnection,
+    UpstreamError,
+    UpstreamTimeout,
+    request_head,
+)
 
 SMALL = 64 * 1024
 CHUNK = 64 * 1024
@@ -40,21 +47,19 @@ class Route:
 
     behaviour: Behaviour
     origin_url: str
-    timeout: aiohttp.ClientTimeout
+    pool: Pool
+    host_header: str
     edge_headers: list[tuple[bytes, bytes]]
     metrics: RouteMetrics
     buckets: TokenBuckets | None
 
     @classmethod
-    def build(cls, behaviour: Behaviour) -> Route:
+    def build(cls, behaviour: Behaviour, pool: Pool) -> Route:
         return cls(
             behaviour=behaviour,
             origin_url=behaviour.origin.url,
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=behaviour.timeout,
-                sock_read=behaviour.timeout,
-            ),
+            pool=pool,
+            host_header=f"{behaviour.origin.host}:{behaviour.origin.port}",
             edge_headers=[
                 (b"x-edge-route", behaviour.name.encode()),
                 (b"x-edge-origin", behaviour.origin.name.encode()),
@@ -128,13 +133,12 @@ async def request_body(
 
 
 async def forward(
-    session: aiohttp.ClientSession,
     route: Route,
     scope: Scope,
     receive: Receive,
     send: Send,
     *,
-    url: str,
+    target: str,
     headers: list[tuple[str, str]],
     seen: dict[bytes, bytes],
     extra: list[tuple[bytes, bytes]],
@@ -151,46 +155,62 @@ async def forward(
         return Outcome(await send_error(send, 400, extra, head=head))
     except ClientGone:
         return Outcome(CLIENT_GONE)
+    if isinstance(data, bytes):
+        length: int | None = len(data)
+    elif data is not None:
+        length = int(seen[b"content-length"])
+    else:
+        length = 0 if method not in RETRYABLE else None
+    if b"host" not in seen:
+        headers = [*headers, ("Host", route.host_header)]
+    request = request_head(method, target, headers, length)
+    timeout = route.behaviour.timeout
     asked = time.perf_counter()
     attempts = 2 if data is None and method in RETRYABLE else 1
-    response: aiohttp.ClientResponse | None = None
-    body: bytes | None = None
+    response: Response | None = None
+    connection: Connection | None = None
     try:
         for attempt in range(attempts):
+            connection = await route.pool.acquire(timeout, fresh=attempt > 0)
             try:
-                response = await session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=data,
-                    allow_redirects=False,
-                    timeout=route.timeout,
-                )
-                length = response.content_length
-                if length is not None and length <= SMALL:
-                    body = await response.read()
+                response = await connection.send(request, data, timeout, no_body=head)
                 break
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
-                # A kept-alive connection the origin had just closed: one retry.
-                if (
-                    isinstance(error, aiohttp.ClientConnectorError)
-                    or attempt + 1 == attempts
-                ):
+            except StaleConnection:
+                # A kept-alive connection the origin had just closed: once more.
+                connection.close()
+                if attempt + 1 == attempts:
                     raise
+            except BaseException:
+                connection.close()
+                raise
     except BodyTooLarge:
         return Outcome(await send_error(send, 413, extra, head=head))
     except ClientGone:
         return Outcome(CLIENT_GONE)
-    except TimeoutError:
+    except UpstreamTimeout:
         return Outcome(await send_error(send, 504, extra, head=head))
-    except (aiohttp.ClientError, OSError):
+    except (UpstreamError, OSError):
         return Outcome(await send_error(send, 502, extra, head=head))
     assert response is not None
+    assert connection is not None
     origin_seconds = time.perf_counter() - asked
+    body: bytes | None = None
+    chunks = response.iter_body()
+    small = response.content_length is not None and response.content_length <= SMALL
     try:
-        return await _relay(response, body, send, extra, arrived, origin_seconds)
+        if small:
+            try:
+                body = b"".join([chunk async for chunk in chunks])
+            except UpstreamTimeout:
+                return Outcome(await send_error(send, 504, extra, head=head))
+            except (UpstreamError, OSError):
+                return Outcome(await send_error(send, 502, extra, head=head))
+        return await _relay(
+            response, chunks, body, send, extra, arrived, origin_seconds
+        )
     finally:
-        response.release()
+        await chunks.aclose()
+        route.pool.release(connection)
 
 
 def _timing(arrived: float, origin_seconds: float) -> tuple[bytes, bytes]:
@@ -202,7 +222,8 @@ def _timing(arrived: float, origin_seconds: float) -> tuple[bytes, bytes]:
 
 
 async def _relay(
-    response: aiohttp.ClientResponse,
+    response: Response,
+    chunks: AsyncGenerator[bytes, None],
     body: bytes | None,
     send: Send,
     extra: list[tuple[bytes, bytes]],
@@ -211,7 +232,7 @@ async def _relay(
 ) -> Outcome:
     status = response.status
     headers = response_headers(
-        response.raw_headers, [*extra, _timing(arrived, origin_seconds)]
+        response.headers, [*extra, _timing(arrived, origin_seconds)]
     )
     await send({"type": "http.response.start", "status": status, "headers": headers})
     if body is not None:
@@ -219,10 +240,10 @@ async def _relay(
         return Outcome(status, len(body), origin_seconds)
     sent = 0
     try:
-        async for chunk in response.content.iter_chunked(CHUNK):
+        async for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             sent += len(chunk)
-    except (aiohttp.ClientError, OSError, TimeoutError):
+    except (UpstreamError, UpstreamTimeout, OSError):
         # The status is out already: leave the response unfinished, so the server
         # drops the connection and the visitor sees a truncated body, not a clean one.
         return Outcome(status, sent, origin_seconds)

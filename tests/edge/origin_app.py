@@ -1,6 +1,7 @@
 """A small real origin for the edge's tests, run as its own uvicorn process.
 
     python -m tests.edge.origin_app --name orders --port 9101 [--reset-port 9102]
+        [--keep-alive SECONDS]
 
 Every path echoes the request as JSON (with `X-Origin: <name>`), except:
 
@@ -197,7 +198,7 @@ async def main(args: argparse.Namespace) -> None:
         servers.append(await asyncio.start_server(_reset, "127.0.0.1", args.reset_port))
     config = uvicorn.Config(
         app, host="127.0.0.1", port=args.port, lifespan="off", log_level="warning",
-        timeout_keep_alive=30,
+        timeout_keep_alive=args.keep_alive,
     )  # fmt: skip
     await uvicorn.Server(config).serve()
     for server in servers:
@@ -209,6 +210,7 @@ if __name__ == "__main__":
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--reset-port", type=int, default=0)
+    parser.add_argument("--keep-alive", type=float, default=30.0, help="seconds idle")
     arguments = parser.parse_args()
     NAME = arguments.name
     asyncio.run(main(arguments))

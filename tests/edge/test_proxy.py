@@ -16,7 +16,13 @@ import aiohttp
 import httpx
 import pytest
 
-from tests.support.edge import Process, edge_process, raw_request, set_mode
+from tests.support.edge import (
+    Process,
+    edge_process,
+    origin_process,
+    raw_request,
+    set_mode,
+)
 from tests.support.processes import free_port
 
 LIMITS_TABLE = """
@@ -25,6 +31,7 @@ shop = { env = "SHOP_URL", default = "http://127.0.0.1:8001" }
 orders = { env = "ORDERS_URL", default = "http://127.0.0.1:8002" }
 refused = { env = "REFUSED_URL", default = "http://127.0.0.1:1" }
 reset = { env = "RESET_URL", default = "http://127.0.0.1:1" }
+brief = { env = "BRIEF_URL", default = "http://127.0.0.1:1" }
 
 [defaults]
 timeout = 5.0
@@ -60,6 +67,11 @@ path = "/reset/*"
 origin = "reset"
 
 [[profiles.legacy]]
+name = "brief"
+path = "/brief/*"
+origin = "brief"
+
+[[profiles.legacy]]
 name = "default"
 path = "/*"
 origin = "shop"
@@ -72,8 +84,15 @@ origin = "orders"
 
 
 @pytest.fixture(scope="module")
+def brief_origin() -> Iterator[Process]:
+    """An origin that closes idle kept-alive connections after 0.3 s."""
+    with origin_process("brief", keep_alive=0.3) as origin:
+        yield origin
+
+
+@pytest.fixture(scope="module")
 def limits_edge(
-    shop_origin: Process, orders_origin: Process, reset_port: int
+    shop_origin: Process, orders_origin: Process, reset_port: int, brief_origin: Process
 ) -> Iterator[Process]:
     """An edge with small limits and broken origins, from a table of its own."""
     with tempfile.TemporaryDirectory() as folder:
@@ -85,6 +104,7 @@ def limits_edge(
             EDGE_ROUTES_FILE=str(table),
             REFUSED_URL=f"http://127.0.0.1:{free_port()}",
             RESET_URL=f"http://127.0.0.1:{reset_port}",
+            BRIEF_URL=brief_origin.url,
         ) as edge:
             yield edge
 
@@ -392,3 +412,32 @@ def test_a_websocket_round_trips_with_close_codes_both_ways(
     while 4002 not in httpx.get(orders_origin.url + "/__origin/ws-closes").json():
         assert time.monotonic() < deadline, "the origin never saw close code 4002"
         time.sleep(0.05)
+
+
+def test_head_answers_carry_headers_only_and_the_next_request_is_whole(
+    edge: Process,
+) -> None:
+    # given a HEAD request, when the origin answers it with a Content-Length
+    answer = raw_request(edge.port, "HEAD", "/shop/rods/")
+    # then the visitor gets the headers and no body
+    assert answer.status == 200
+    assert int(answer.headers["content-length"]) > 0
+    assert answer.body == b""
+    # and the requests after it are answered whole
+    for _ in range(4):
+        doc = echo(httpx.get(edge.url + "/shop/reels/"))
+        assert doc["path"] == "/shop/reels/"
+
+
+def test_an_origin_closing_idle_connections_costs_no_request(
+    limits_edge: Process,
+) -> None:
+    # given an origin that closes kept-alive connections after 0.3 s of quiet
+    with httpx.Client(base_url=limits_edge.url) as client:
+        for method in ["GET", "POST", "GET", "POST"]:
+            # when requests come after longer pauses than that
+            answer = client.request(method, "/brief/page", content=b"{}")
+            # then every one is answered
+            assert answer.status_code == 200
+            assert echo(answer)["origin"] == "brief"
+            time.sleep(0.6)

@@ -89,7 +89,9 @@ def _running(
 
 
 @contextmanager
-def origin_process(name: str, *, reset_port: int = 0) -> Iterator[Process]:
+def origin_process(
+    name: str, *, reset_port: int = 0, keep_alive: float = 30.0
+) -> Iterator[Process]:
     """tests/edge/origin_app.py: echoes, streams, stalls, resets, websockets."""
     port = free_port()
     cmd = [
@@ -103,6 +105,7 @@ def origin_process(name: str, *, reset_port: int = 0) -> Iterator[Process]:
     ]
     if reset_port:
         cmd += ["--reset-port", str(reset_port)]
+    cmd += ["--keep-alive", str(keep_alive)]
     with _running(f"origin-{name}", cmd, port, {}, "/__origin/inflight") as service:
         yield service
 
