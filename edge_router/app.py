@@ -234,7 +234,7 @@ class Edge:
         receive: Receive,
         send: Send,
         path: str,
-        headers: list[tuple[str, str]],
+        headers: list[tuple[bytes, bytes]],
         seen: dict[bytes, bytes],
         extra: list[tuple[bytes, bytes]],
         client: str,

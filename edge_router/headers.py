@@ -61,7 +61,7 @@ def request_headers(
     client_ip: str,
     scheme: str,
     skip: frozenset[bytes] = frozenset(),
-) -> tuple[list[tuple[str, str]], dict[bytes, bytes], str]:
+) -> tuple[list[tuple[bytes, bytes]], dict[bytes, bytes], str]:
     """(headers for the origin, the request headers the edge reads, the trace id).
 
     The trace id comes from the visitor's W3C `traceparent` or is new; the origin
@@ -70,7 +70,7 @@ def request_headers(
     Host is kept: the origin sees the host the visitor asked for (Django checks it
     against ALLOWED_HOSTS, and the CSRF Origin check compares it with Origin).
     """
-    out: list[tuple[str, str]] = []
+    out: list[tuple[bytes, bytes]] = []
     seen: dict[bytes, bytes] = {}
     forwarded_for = b""
     dropped: frozenset[bytes] = HOP_BY_HOP
@@ -87,19 +87,21 @@ def request_headers(
         if name == b"x-forwarded-for":
             forwarded_for = value
             continue
-        out.append((name.decode("latin-1"), value.decode("latin-1")))
-    chain = (
-        f"{forwarded_for.decode('latin-1')}, {client_ip}"
-        if forwarded_for
-        else client_ip
+        out.append((name, value))
+    client = client_ip.encode("latin-1")
+    out.append(
+        (
+            b"x-forwarded-for",
+            forwarded_for + b", " + client if forwarded_for else client,
+        )
     )
-    out.append(("X-Forwarded-For", chain))
-    out.append(("X-Forwarded-Proto", scheme))
+    out.append((b"x-forwarded-proto", scheme.encode("latin-1")))
     host = seen.get(b"host")
     if host is not None:
-        out.append(("X-Forwarded-Host", host.decode("latin-1")))
+        out.append((b"x-forwarded-host", host))
     trace_id = trace_from(seen.get(b"traceparent"))
-    out.append(("traceparent", f"00-{trace_id}-{os.urandom(8).hex()}-01"))
+    span = os.urandom(8).hex()
+    out.append((b"traceparent", f"00-{trace_id}-{span}-01".encode()))
     return out, seen, trace_id
 
 

@@ -139,7 +139,7 @@ async def forward(
     send: Send,
     *,
     target: str,
-    headers: list[tuple[str, str]],
+    headers: list[tuple[bytes, bytes]],
     seen: dict[bytes, bytes],
     extra: list[tuple[bytes, bytes]],
     arrived: float,
@@ -162,7 +162,7 @@ async def forward(
     else:
         length = 0 if method not in RETRYABLE else None
     if b"host" not in seen:
-        headers = [*headers, ("Host", route.host_header)]
+        headers = [*headers, (b"host", route.host_header.encode("latin-1"))]
     request = request_head(method, target, headers, length)
     timeout = route.behaviour.timeout
     asked = time.perf_counter()
@@ -194,7 +194,11 @@ async def forward(
     assert response is not None
     assert connection is not None
     origin_seconds = time.perf_counter() - asked
-    body: bytes | None = None
+    body = response.read_now()
+    if body is not None:
+        # All of it came with the headers: no generator, no waiting.
+        route.pool.release(connection)
+        return await _relay(response, None, body, send, extra, arrived, origin_seconds)
     chunks = response.iter_body()
     small = response.content_length is not None and response.content_length <= SMALL
     try:
@@ -223,7 +227,7 @@ def _timing(arrived: float, origin_seconds: float) -> tuple[bytes, bytes]:
 
 async def _relay(
     response: Response,
-    chunks: AsyncGenerator[bytes, None],
+    chunks: AsyncGenerator[bytes, None] | None,
     body: bytes | None,
     send: Send,
     extra: list[tuple[bytes, bytes]],
@@ -239,6 +243,7 @@ async def _relay(
         await send({"type": "http.response.body", "body": body})
         return Outcome(status, len(body), origin_seconds)
     sent = 0
+    assert chunks is not None
     try:
         async for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})

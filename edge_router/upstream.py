@@ -47,6 +47,9 @@ class Response:
             if name.lower() == b"content-length" and value.isdigit():
                 self.content_length = int(value)
 
+    def read_now(self) -> bytes | None:
+        return self._conn.read_now()
+
     def iter_body(self) -> AsyncGenerator[bytes, None]:
         """The body as it comes; the caller closes it, then releases the connection."""
         return self._conn.body_chunks()
@@ -175,11 +178,25 @@ class Connection(asyncio.Protocol):
             if body is not None:
                 async for chunk in body:
                     await self.write(chunk)
+        # A timer, not asyncio.wait_for: no extra future and callbacks per request.
+        timer = self.loop.call_later(timeout, self._time_out)
         try:
-            return await asyncio.wait_for(self._head, timeout)
-        except TimeoutError:
-            self.close()
-            raise UpstreamTimeout from None
+            return await self._head
+        finally:
+            timer.cancel()
+
+    def _time_out(self) -> None:
+        self._fail(UpstreamTimeout())
+        self.close()
+
+    def read_now(self) -> bytes | None:
+        """The whole body when it has all arrived already (the common small case)."""
+        if not self._done:
+            return None
+        body = b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        return body
 
     async def body_chunks(self) -> AsyncGenerator[bytes, None]:
         while True:
@@ -196,12 +213,11 @@ class Connection(asyncio.Protocol):
             if self._error is not None:
                 raise self._error
             self._waiter = self.loop.create_future()
+            timer = self.loop.call_later(self._read_timeout, self._time_out)
             try:
-                await asyncio.wait_for(self._waiter, self._read_timeout)
-            except TimeoutError:
-                self.close()
-                raise UpstreamTimeout from None
+                await self._waiter
             finally:
+                timer.cancel()
                 self._waiter = None
 
     def reusable(self) -> bool:
@@ -265,14 +281,14 @@ class Pool:
 
 
 def request_head(
-    method: str, target: str, headers: list[tuple[str, str]], length: int | None
+    method: str, target: str, headers: list[tuple[bytes, bytes]], length: int | None
 ) -> bytes:
     """The request line and headers; Content-Length set when a body has one."""
-    lines = [f"{method} {target} HTTP/1.1"]
+    lines = [f"{method} {target} HTTP/1.1".encode("latin-1")]
     for name, value in headers:
-        if name.lower() != "content-length":
-            lines.append(f"{name}: {value}")
+        if name != b"content-length":
+            lines.append(name + b": " + value)
     if length is not None:
-        lines.append(f"Content-Length: {length}")
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("latin-1")
+        lines.append(b"content-length: %d" % length)
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines)

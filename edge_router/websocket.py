@@ -51,7 +51,7 @@ async def forward_websocket(
     send: Send,
     *,
     url: str,
-    headers: list[tuple[str, str]],
+    headers: list[tuple[bytes, bytes]],
     extra: list[tuple[bytes, bytes]],
 ) -> int:
     """Returns the status for the log: 101 once open, else the refusal's."""
@@ -62,7 +62,9 @@ async def forward_websocket(
         upstream = await asyncio.wait_for(
             session.ws_connect(
                 url,
-                headers=headers,
+                headers=[
+                    (n.decode("latin-1"), v.decode("latin-1")) for n, v in headers
+                ],
                 protocols=tuple(scope.get("subprotocols") or ()),
                 max_msg_size=MAX_MESSAGE,
                 autoping=True,
