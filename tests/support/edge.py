@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 
 from tests.support.processes import ROOT, free_port
 
@@ -144,6 +145,8 @@ def edge_process(
             yield edge
     finally:
         shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+        key = env["EDGE_MODE_KEY"]
+        redis.Redis.from_url(env["REDIS_URL"]).delete(key, key + ":version")
 
 
 def set_mode(edge: Process, mode: str, percent: int | None = None) -> int:
