@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install demo setup test lint format bench browser lock clean sale sale-ui traces
+.PHONY: help install demo setup test lint format bench browser edge-tools lock clean sale sale-ui traces
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ $(STAMP): requirements/base.in requirements/dev.in requirements/lock.txt
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-demo: install ## set up databases, seed, run every process (shop :8001, warehouse :8003)
+demo: install ## set up databases, seed, run every process (edge :8000, shop :8001, warehouse :8003)
 	$(PY) -m common.devstack demo
 
 setup: install ## create databases, migrate and seed, then exit
@@ -36,7 +36,15 @@ browser: ## make sure Debian's chromium is there for the browser test
 	      || { echo "chromium install failed"; exit 1; }; \
 	  else echo "The browser test needs Chromium at $(CHROMIUM): apt-get install chromium (or set CHROMIUM=...)"; exit 1; fi; }
 
-test: install browser ## run every test suite against real PostgreSQL and Redis
+edge-tools: ## make sure Debian's nginx (edge export tests, bench) and wrk (bench) are there
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing Debian's nginx-light and wrk for the edge's tests and benchmark"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null) \
+	      || { echo "nginx-light/wrk install failed"; exit 1; }; \
+	  else echo "The edge's tests need nginx, its benchmark wrk: apt-get install nginx-light wrk"; exit 1; fi; }
+
+test: install browser edge-tools ## run every test suite against real PostgreSQL and Redis
 	CHROMIUM=$(CHROMIUM) $(PY) -m common.devstack test $(ARGS)
 
 lint: install ## ruff check, ruff format --check, import contracts
@@ -48,8 +56,9 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install ## benchmarks (bench/): idle memory of the whole stack, tracing overhead
+bench: install edge-tools ## benchmarks (bench/): idle memory, edge vs nginx, tracing overhead
 	$(PY) bench/memory.py
+	$(PY) -m bench.edge
 	$(PY) -m common.devstack run $(PY) -m bench.tracing
 
 traces: install ## compare a legacy and a strangler Muskie purchase, trace against trace

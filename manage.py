@@ -16,6 +16,7 @@ import sys
 COMMAND_SERVICES: dict[str, str] = {
     "seed_catalogue": "shop.settings",
     "traces": "observability.settings",
+    "edge": "edge_router.settings",
 }
 DEFAULT_SETTINGS = "shop.settings"
 

@@ -53,6 +53,7 @@ TEST_SUITES: tuple[tuple[str, str], ...] = (
     ("tests/project", "shop.settings"),
     ("tests/e2e", "shop.settings"),
     ("tests/observability", "observability.settings"),
+    ("tests/edge", "edge_router.settings"),
 )
 
 
@@ -186,8 +187,15 @@ def demo(backing: Backing) -> int:
     env = backing.environ()
     env.setdefault("DJANGO_DEBUG", "0")
     shop_port = env.get("SHOP_PORT", "8001")
+    # The edge finds the origins on the ports this run gives them.
+    env.setdefault("SHOP_URL", f"http://127.0.0.1:{shop_port}")
+    env.setdefault("ORDERS_URL", f"http://127.0.0.1:{env.get('ORDERS_PORT', '8002')}")
+    edge_port = env.get("EDGE_PORT", "8000")
     _say("starting every process (Ctrl-C stops them all)")
-    _say(f"open the shop: \033[1mhttp://127.0.0.1:{shop_port}/\033[0m")
+    _say(f"open the shop through the edge: \033[1mhttp://127.0.0.1:{edge_port}/\033[0m")
+    _say(
+        f"(the shop itself: http://127.0.0.1:{shop_port}/; switch: manage.py edge mode)"
+    )
     code = _run_foreground(
         [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")], env
     )

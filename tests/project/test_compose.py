@@ -54,7 +54,9 @@ def container_command(service: dict[str, Any]) -> str:
 
 def gunicorn_target(command: str) -> str:
     words = shlex.split(command)
-    assert words[0] == "gunicorn", f"not a gunicorn command: {command}"
+    assert words[0] in {"gunicorn", "uvicorn"}, (
+        f"not a gunicorn/uvicorn command: {command}"
+    )
     return next(word for word in words[1:] if not word.startswith("-"))
 
 

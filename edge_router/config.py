@@ -1,0 +1,69 @@
+"""The edge's settings, read once from the environment (README "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.env import ConfigurationError
+from edge_router.modes import Mode, ModeError, mode_parse_default
+from edge_router.routes import DEFAULT_ROUTES_FILE
+
+# Public on purpose, like the demo's Django key: set EDGE_ADMIN_TOKEN for anything real.
+DEMO_ADMIN_TOKEN = "edge-demo-token"  # noqa: S105
+CANARY_COOKIE = "edge_canary"
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    routes_file: Path
+    redis_url: str
+    mode_key: str
+    default_mode: Mode
+    admin_token: str
+    poll_interval: float
+    access_log: bool
+    upstream_connections: int
+    upstream_keepalive: float
+    env: Mapping[str, str]
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+    if value < low:
+        raise ConfigurationError(f"{name}={raw} must be at least {low}")
+    return value
+
+
+def config_from_env(env: Mapping[str, str] | None = None) -> EdgeConfig:
+    env = dict(os.environ if env is None else env)
+    try:
+        default_mode = mode_parse_default(env.get("EDGE_DEFAULT_MODE", "legacy"))
+    except ModeError as error:
+        raise ConfigurationError(str(error)) from None
+    token = env.get("EDGE_ADMIN_TOKEN", "") or DEMO_ADMIN_TOKEN
+    access_log = env.get("EDGE_ACCESS_LOG", "1").strip().lower()
+    if access_log not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
+        raise ConfigurationError(f"EDGE_ACCESS_LOG={access_log!r}: use 1 or 0")
+    return EdgeConfig(
+        routes_file=Path(env.get("EDGE_ROUTES_FILE", "") or DEFAULT_ROUTES_FILE),
+        redis_url=env.get("REDIS_URL", "") or "redis://127.0.0.1:6379/0",
+        mode_key=env.get("EDGE_MODE_KEY", "") or "edge:mode",
+        default_mode=default_mode,
+        admin_token=token,
+        poll_interval=_float(env, "EDGE_MODE_POLL_SECONDS", 0.5, 0.05),
+        access_log=access_log in {"1", "true", "yes", "on"},
+        upstream_connections=int(_float(env, "EDGE_UPSTREAM_CONNECTIONS", 512, 1)),
+        # Below the origins' own keep-alive (gunicorn: 2 s), so the edge never sends
+        # on a connection the origin is closing.
+        upstream_keepalive=_float(env, "EDGE_UPSTREAM_KEEPALIVE_SECONDS", 1.5, 0.1),
+        env=env,
+    )

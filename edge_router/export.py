@@ -1,0 +1,385 @@
+"""The route table as an nginx or an Envoy configuration, for a team that outgrows
+the Python edge: same behaviours, same order, same limits, same X-Edge-* headers.
+
+Both keep the edge's matching rules: case-insensitive patterns on the normalised path
+(nginx and Envoy both decode, merge slashes and resolve dot segments first), a
+trailing slash that does not matter, and the first matching behaviour wins. A
+behaviour limited to some methods sends the other methods to the next behaviour that
+covers its whole pattern; a table where that is not the case cannot be exported.
+Canary mode is the Python edge's own: export one profile, legacy or strangler.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from edge_router.routes import Behaviour, Profile, RouteTable
+
+ERROR_BODIES = {
+    413: "Request body too large",
+    429: "Too many requests",
+    502: "Bad gateway",
+    504: "Gateway timeout",
+}
+
+
+class ExportError(ValueError):
+    """The table uses something the target proxy cannot say the same way."""
+
+
+def _regex_body(literal: str) -> str:
+    out = []
+    for char in literal:
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
+
+
+def path_regex(pattern: str) -> str:
+    """A regex for the normalised path (no forced trailing slash), anchored at start."""
+    if pattern.endswith("/*"):
+        return f"^{_regex_body(pattern[:-2])}(/.*)?$"
+    if pattern.endswith("*"):
+        return f"^{_regex_body(pattern[:-1])}.*$"
+    stripped = pattern.rstrip("/")
+    return f"^{_regex_body(stripped)}/?$" if stripped else "^/$"
+
+
+def _literal_head(pattern: str) -> str:
+    """The part of a pattern before its first wildcard, lower case."""
+    return re.split(r"[*?]", pattern, maxsplit=1)[0].lower()
+
+
+def _covers(wide: Behaviour, narrow: Behaviour) -> bool:
+    """Does `wide` match every path `narrow` matches (methods aside)?"""
+    if wide.pattern == "/*":
+        return True
+    if (
+        not wide.pattern.endswith("*")
+        or "*" in wide.pattern[:-1]
+        or "?" in wide.pattern
+    ):
+        return False
+    head = wide.pattern[:-1].lower()
+    narrow_head = _literal_head(narrow.pattern)
+    if head.endswith("/"):
+        return (narrow_head + "/").startswith(head) or narrow_head.rstrip("/") == head[
+            :-1
+        ]
+    return narrow_head.startswith(head)
+
+
+def _overlaps(a: Behaviour, b: Behaviour) -> bool:
+    ha, hb = _literal_head(a.pattern).rstrip("/"), _literal_head(b.pattern).rstrip("/")
+    return ha.startswith(hb) or hb.startswith(ha)
+
+
+def method_fallback(profile: Profile, index: int) -> Behaviour:
+    """Where requests whose method a behaviour does not take go."""
+    behaviour = profile.behaviours[index]
+    for later in profile.behaviours[index + 1 :]:
+        if later.methods is None and _covers(later, behaviour):
+            return later
+        if _overlaps(later, behaviour):
+            raise ExportError(
+                f"{behaviour.name!r} takes only {sorted(behaviour.methods or ())}, and "
+                f"{later.name!r} after it overlaps it without covering it: the other "
+                f"methods cannot be sent on the same way"
+            )
+    return profile.behaviours[-1]
+
+
+def _upstream(origin: str) -> str:
+    return f"edge_{origin}"
+
+
+def _ident(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _nginx_proxy(behaviour: Behaviour) -> list[str]:
+    # nginx refuses an oversized body before `set` runs, so each behaviour has its
+    # own 413 page (a location's error_page also replaces the server's: all listed).
+    lines = [
+        f"error_page {status} @edge_{status}"
+        f"{'_' + _ident(behaviour.name) if status == 413 else ''};"
+        for status in ERROR_BODIES
+    ]
+    lines += [
+        f"set $edge_route {behaviour.name};",
+        f"set $edge_origin {behaviour.origin.name};",
+        f"client_max_body_size {behaviour.max_body};",
+        f"proxy_connect_timeout {behaviour.timeout:g}s;",
+        f"proxy_read_timeout {behaviour.timeout:g}s;",
+        f"proxy_send_timeout {behaviour.timeout:g}s;",
+    ]
+    if behaviour.rate is not None:
+        zone = _ident(behaviour.name)
+        lines.append(f"limit_req zone={zone} burst={behaviour.rate.burst} nodelay;")
+    lines += [
+        f"add_header X-Edge-Route {behaviour.name} always;",
+        f"add_header X-Edge-Origin {behaviour.origin.name} always;",
+        f"proxy_pass http://{_upstream(behaviour.origin.name)};",
+    ]
+    return lines
+
+
+def _nginx_rate(behaviour: Behaviour) -> str:
+    assert behaviour.rate is not None
+    count, unit = behaviour.rate.text.split("/")
+    return (
+        f"limit_req_zone $binary_remote_addr zone={_ident(behaviour.name)}:10m "
+        f"rate={count}r/{unit};"
+    )
+
+
+def nginx_config(
+    table: RouteTable, profile_name: str, *, listen: str = "127.0.0.1:8000"
+) -> str:
+    """A complete nginx.conf. Run it with `nginx -p DIR -c DIR/nginx.conf`: the pid
+    file is relative to the prefix DIR, logs go to stderr and stdout."""
+    profile = table.profiles[profile_name]
+    fallbacks: dict[str, Behaviour] = {}
+    for index, behaviour in enumerate(profile.behaviours):
+        if behaviour.methods is not None:
+            fallbacks[behaviour.name] = method_fallback(profile, index)
+    out: list[str] = [
+        f"# Generated by `python manage.py edge export nginx --profile {profile_name}`",
+        f"# from {table.source}. Do not edit: change the table and export again.",
+        "worker_processes auto;",
+        "pid nginx.pid;",
+        "error_log stderr warn;",
+        "events { worker_connections 4096; }",
+        "http {",
+        "    server_tokens off;",
+        "    merge_slashes on;",
+        '    log_format edge_json escape=json \'{"time":"$time_iso8601",'
+        '"client":"$remote_addr","method":"$request_method","path":"$uri",'
+        '"route":"$edge_route","origin":"$edge_origin","status":$status,'
+        '"bytes":$body_bytes_sent,"duration_s":$request_time,'
+        '"trace_id":"$request_id"}\';',
+        "    access_log /dev/stdout edge_json;",
+        "    # Upgrade only when the visitor asks; otherwise keep-alive to the origin.",
+        '    map $http_upgrade $edge_connection { default upgrade; "" ""; }',
+        "    limit_req_status 429;",
+    ]
+    for behaviour in profile.behaviours:
+        if behaviour.rate is not None:
+            out.append("    " + _nginx_rate(behaviour))
+    used = sorted({b.origin.name for b in profile.behaviours})
+    for name in used:
+        origin = table.origins[name]
+        out.append(
+            f"    upstream {_upstream(name)} {{ server {origin.host}:{origin.port}; "
+            f"keepalive 64; }}"
+        )
+    out += [
+        "    server {",
+        f"        listen {listen};",
+        "        set $edge_route none;",
+        "        set $edge_origin none;",
+        "        proxy_http_version 1.1;",
+        "        proxy_set_header Connection $edge_connection;",
+        "        proxy_set_header Upgrade $http_upgrade;",
+        "        proxy_set_header Host $http_host;",
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "        proxy_set_header X-Forwarded-Proto $scheme;",
+        "        proxy_set_header X-Forwarded-Host $http_host;",
+        "        proxy_redirect off;",
+        "        proxy_buffering off;",
+    ]
+    for status in ERROR_BODIES:
+        out.append(f"        error_page {status} @edge_{status};")
+    for status, text in ERROR_BODIES.items():
+        out.append(f"        location @edge_{status} {{")
+        out.append("            default_type text/plain;")
+        out.append("            add_header X-Edge-Route $edge_route always;")
+        out.append("            add_header X-Edge-Origin $edge_origin always;")
+        if status == 429:
+            out.append("            add_header Retry-After 1 always;")
+        out.append(f'            return {status} "{text}\\n";')
+        out.append("        }")
+    for behaviour in profile.behaviours:
+        if behaviour.pattern == "/*":
+            out.append("        location / {")
+        else:
+            out.append(f'        location ~* "{path_regex(behaviour.pattern)}" {{')
+        if behaviour.methods is not None:
+            fallback = fallbacks[behaviour.name]
+            methods = "|".join(sorted(behaviour.methods))
+            out.append(f"            error_page 418 = @route_{_ident(fallback.name)};")
+            out.append(
+                f"            if ($request_method !~ ^({methods})$) {{ return 418; }}"
+            )
+        out += [f"            {line}" for line in _nginx_proxy(behaviour)]
+        out.append("        }")
+    for target in sorted({b.name for b in fallbacks.values()}):
+        behaviour = next(b for b in profile.behaviours if b.name == target)
+        out.append(f"        location @route_{_ident(target)} {{")
+        out += [f"            {line}" for line in _nginx_proxy(behaviour)]
+        out.append("        }")
+    for behaviour in profile.behaviours:
+        out += [
+            f"        location @edge_413_{_ident(behaviour.name)} {{",
+            "            default_type text/plain;",
+            f"            add_header X-Edge-Route {behaviour.name} always;",
+            f"            add_header X-Edge-Origin {behaviour.origin.name} always;",
+            f'            return 413 "{ERROR_BODIES[413]}\\n";',
+            "        }",
+        ]
+    out += ["    }", "}", ""]
+    return "\n".join(out)
+
+
+_TYPES = "type.googleapis.com/envoy.extensions.filters"
+HCM_TYPE = f"{_TYPES}.network.http_connection_manager.v3.HttpConnectionManager"
+BUFFER_TYPE = f"{_TYPES}.http.buffer.v3.Buffer"
+BUFFER_ROUTE_TYPE = f"{_TYPES}.http.buffer.v3.BufferPerRoute"
+RATE_TYPE = f"{_TYPES}.http.local_ratelimit.v3.LocalRateLimit"
+ROUTER_TYPE = f"{_TYPES}.http.router.v3.Router"
+_ALL = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+        "header": {"key": key, "value": value},
+    }
+
+
+def _envoy_route(behaviour: Behaviour) -> dict[str, Any]:
+    regex = "(?i)" + path_regex(behaviour.pattern)
+    match: dict[str, Any] = {"safe_regex": {"regex": regex}}
+    if behaviour.methods is not None:
+        methods = "|".join(sorted(behaviour.methods))
+        match["headers"] = [
+            {
+                "name": ":method",
+                "string_match": {"safe_regex": {"regex": f"^({methods})$"}},
+            }
+        ]
+    per_filter: dict[str, Any] = {
+        "envoy.filters.http.buffer": {
+            "@type": BUFFER_ROUTE_TYPE,
+            "buffer": {"max_request_bytes": behaviour.max_body},
+        }
+    }
+    if behaviour.rate is not None:
+        per_filter["envoy.filters.http.local_ratelimit"] = {
+            "@type": RATE_TYPE,
+            "stat_prefix": f"edge_{_ident(behaviour.name)}",
+            # Envoy's local limit is per Envoy instance, not per client address.
+            "token_bucket": {
+                "max_tokens": behaviour.rate.burst,
+                "tokens_per_fill": max(1, round(behaviour.rate.per_second)),
+                "fill_interval": "1s",
+            },
+            "filter_enabled": _ALL,
+            "filter_enforced": _ALL,
+            "response_headers_to_add": [_header("Retry-After", "1")],
+        }
+    return {
+        "name": behaviour.name,
+        "match": match,
+        "route": {
+            "cluster": _upstream(behaviour.origin.name),
+            "timeout": f"{behaviour.timeout:g}s",
+            "idle_timeout": f"{behaviour.timeout:g}s",
+        },
+        "response_headers_to_add": [
+            _header("X-Edge-Route", behaviour.name),
+            _header("X-Edge-Origin", behaviour.origin.name),
+        ],
+        "typed_per_filter_config": per_filter,
+    }
+
+
+def _socket(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _cluster(table: RouteTable, name: str) -> dict[str, Any]:
+    origin = table.origins[name]
+    endpoint = {"endpoint": {"address": _socket(origin.host, origin.port)}}
+    return {
+        "name": _upstream(name),
+        "type": "STRICT_DNS",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": _upstream(name),
+            "endpoints": [{"lb_endpoints": [endpoint]}],
+        },
+    }
+
+
+def envoy_config(
+    table: RouteTable, profile_name: str, *, listen: str = "127.0.0.1:8000"
+) -> str:
+    """An Envoy v3 bootstrap as JSON (Envoy reads JSON as YAML: `envoy -c FILE`)."""
+    profile = table.profiles[profile_name]
+    host, _, port = listen.rpartition(":")
+    largest_body = max(b.max_body for b in profile.behaviours)
+    manager = {
+        "@type": HCM_TYPE,
+        "stat_prefix": "edge",
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "UNESCAPE_AND_FORWARD",
+        "use_remote_address": True,
+        "upgrade_configs": [{"upgrade_type": "websocket"}],
+        "route_config": {
+            "name": f"edge_{profile_name}",
+            "virtual_hosts": [
+                {
+                    "name": "edge",
+                    "domains": ["*"],
+                    "routes": [_envoy_route(b) for b in profile.behaviours],
+                }
+            ],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.local_ratelimit",
+                "typed_config": {"@type": RATE_TYPE, "stat_prefix": "edge_rate"},
+            },
+            {
+                "name": "envoy.filters.http.buffer",
+                "typed_config": {
+                    "@type": BUFFER_TYPE,
+                    "max_request_bytes": largest_body,
+                },
+            },
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": ROUTER_TYPE},
+            },
+        ],
+    }
+    listener = {
+        "name": "edge",
+        "address": _socket(host, int(port)),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+    used = sorted({b.origin.name for b in profile.behaviours})
+    bootstrap = {
+        "static_resources": {
+            "listeners": [listener],
+            "clusters": [_cluster(table, name) for name in used],
+        }
+    }
+    return json.dumps(bootstrap, indent=2) + "\n"

@@ -1,0 +1,128 @@
+"""Prometheus metrics per route and origin, summed over every edge worker.
+
+uvicorn's workers are separate processes, and a scrape reaches one of them, so the
+metrics use prometheus_client's multiprocess mode: each worker writes its values to
+files in one directory (per uvicorn master), and `/_edge/metrics` sums them.
+`PROMETHEUS_MULTIPROC_DIR` overrides the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import re
+import tempfile
+from pathlib import Path
+
+
+def _metrics_dir() -> Path:
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        path = Path(configured)
+    else:
+        parent = multiprocessing.parent_process()
+        master = parent.pid if parent is not None else os.getpid()
+        path = Path(tempfile.gettempdir()) / f"edge-metrics-{master}"
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# Must be set before prometheus_client picks its value class at import.
+METRICS_DIR = _metrics_dir()
+
+from prometheus_client import (  # noqa: E402
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0,
+)  # fmt: skip
+
+REQUESTS = Counter(
+    "edge_requests_total",
+    "Requests answered by the edge, by route, origin and status code.",
+    ["route", "origin", "code"],
+)
+LATENCY = Histogram(
+    "edge_request_duration_seconds",
+    "Time from the request's arrival to the response's start, per route and origin.",
+    ["route", "origin"],
+    buckets=BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "edge_requests_in_flight",
+    "Requests (and open websockets) being proxied now, per route and origin.",
+    ["route", "origin"],
+    multiprocess_mode="livesum",
+)
+MODE_CHANGES = Counter(
+    "edge_mode_changes_total",
+    "Mode changes this edge followed, per new mode.",
+    ["mode"],
+)
+
+_PID_FILE = re.compile(r"_(\d+)\.db$")
+
+
+def forget_dead_workers() -> None:
+    """Drop the live gauges of workers that are gone (a restart, an old master)."""
+    for path in METRICS_DIR.glob("*.db"):
+        match = _PID_FILE.search(path.name)
+        if not match:
+            continue
+        pid = int(match.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(METRICS_DIR))
+        except PermissionError:
+            continue
+
+
+def worker_exit() -> None:
+    with contextlib.suppress(OSError):
+        multiprocess.mark_process_dead(os.getpid(), str(METRICS_DIR))
+
+
+def render() -> tuple[bytes, str]:
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(METRICS_DIR))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class RouteMetrics:
+    """The label children of one (route, origin), bound once: no lookups per request.
+
+    `active` is a plain int the request path moves; `publish_in_flight` copies it to
+    the shared gauge a few times a second, which spares two file writes per request.
+    """
+
+    __slots__ = ("_codes", "_gauge", "_origin", "_route", "active", "latency")
+
+    def __init__(self, route: str, origin: str) -> None:
+        self._route = route
+        self._origin = origin
+        self.latency = LATENCY.labels(route, origin)
+        self._gauge = IN_FLIGHT.labels(route, origin)
+        self._codes: dict[int, Counter] = {}
+        self.active = 0
+
+    def publish_in_flight(self) -> None:
+        self._gauge.set(self.active)
+
+    def count(self, status: int) -> None:
+        child = self._codes.get(status)
+        if child is None:
+            child = self._codes[status] = REQUESTS.labels(
+                self._route, self._origin, str(status)
+            )
+        child.inc()

@@ -1,0 +1,351 @@
+"""The route table: origins, and per profile an ordered list of behaviours.
+
+Loaded from TOML (`routes.toml` beside this module, or `EDGE_ROUTES_FILE`) and validated
+as a whole: `RouteTableError` lists every problem found, not just the first.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
+PROFILES = ("legacy", "strangler")
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
+)
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_RATE = re.compile(r"^([1-9][0-9]{0,5})/(s|m)$")
+_PATTERN_CHARS = re.compile(r"^/[A-Za-z0-9/_.~*?-]*$")
+_BEHAVIOUR_KEYS = {
+    "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
+}  # fmt: skip
+_LIMIT_KEYS = {"timeout", "max_body"}
+# When [defaults] does not say: 30 s to the origin's headers, 1 MiB of request body.
+BUILT_IN_LIMITS: dict[str, Any] = {"timeout": 30.0, "max_body": 1024 * 1024}
+
+
+class RouteTableError(ValueError):
+    """The route table cannot be used; `problems` lists every reason."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid route table {source}:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A token bucket: `per_second` tokens refill, at most `burst` saved up."""
+
+    text: str
+    per_second: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class Origin:
+    name: str
+    url: str
+    env: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    name: str
+    pattern: str
+    origin: Origin
+    methods: frozenset[str] | None
+    timeout: float
+    max_body: int
+    rate: Rate | None
+    # How the (lower-case) match key is tested; see `compile_pattern`.
+    prefix: str = field(repr=False, default="")
+    exact: bool = field(repr=False, default=False)
+    regex: re.Pattern[str] | None = field(repr=False, default=None)
+
+    def matches(self, method: str, key: str) -> bool:
+        if self.methods is not None and method not in self.methods:
+            return False
+        if self.regex is not None:
+            return self.regex.match(key) is not None
+        if self.exact:
+            return key == self.prefix
+        return key.startswith(self.prefix)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.pattern,
+            "methods": sorted(self.methods) if self.methods else None,
+            "origin": self.origin.name,
+            "origin_url": self.origin.url,
+            "timeout": self.timeout,
+            "max_body": self.max_body,
+            "rate": self.rate.text if self.rate else None,
+            "burst": self.rate.burst if self.rate else None,
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    behaviours: tuple[Behaviour, ...]
+
+    def match(self, method: str, key: str) -> Behaviour:
+        for behaviour in self.behaviours:
+            if behaviour.matches(method, key):
+                return behaviour
+        # Validation guarantees a catch-all last; this is never reached.
+        return self.behaviours[-1]
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    source: str
+    origins: dict[str, Origin]
+    profiles: dict[str, Profile]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "origins": {o.name: o.url for o in self.origins.values()},
+            "profiles": {
+                name: [b.as_dict() for b in profile.behaviours]
+                for name, profile in self.profiles.items()
+            },
+        }
+
+
+def compile_pattern(pattern: str) -> tuple[str, bool, re.Pattern[str] | None]:
+    """(prefix, exact, regex) for a CloudFront-style pattern, in match-key terms.
+
+    Match keys are lower case and end with "/", so literal parts of a pattern get a
+    trailing slash too: `/a/b/*` matches `/a/b`, `/a/b/` and `/a/b/c`.
+    """
+    lowered = pattern.lower()
+    if "?" not in lowered and "*" not in lowered:
+        return (lowered if lowered.endswith("/") else lowered + "/"), True, None
+    if "?" not in lowered and lowered.count("*") == 1 and lowered.endswith("*"):
+        return lowered[:-1], False, None
+    parts = []
+    for char in lowered:
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    body = "".join(parts)
+    if not lowered.endswith(("/", "*")):
+        body += "/"
+    return "", False, re.compile(body + r"\Z", re.DOTALL)
+
+
+def parse_rate(text: str, burst: int | None) -> Rate:
+    match = _RATE.match(text)
+    if not match:
+        raise ValueError(f"rate {text!r} is not of the form N/s or N/m")
+    count, unit = int(match.group(1)), match.group(2)
+    per_second = count if unit == "s" else count / 60
+    return Rate(text, per_second, burst if burst is not None else max(1, count))
+
+
+def _origin(
+    name: str, spec: Any, env: Mapping[str, str], problems: list[str]
+) -> Origin:
+    if not isinstance(spec, dict) or not isinstance(spec.get("default"), str):
+        problems.append(f"origin {name!r}: needs a table with env and default URL")
+        return Origin(name, "", "", "", 0)
+    variable = spec.get("env", "")
+    if not isinstance(variable, str) or not re.match(r"^[A-Z][A-Z0-9_]*$", variable):
+        problems.append(f"origin {name!r}: env must be an environment variable name")
+        variable = ""
+    url = (env.get(variable) if variable else None) or spec["default"]
+    parts = urlsplit(url)
+    where = f"{variable}={url}" if variable and env.get(variable) else url
+    try:
+        port = parts.port or 80
+    except ValueError:
+        port = 0
+    if parts.scheme != "http" or not parts.hostname or not port:
+        problems.append(f"origin {name!r}: {where} is not an http://host[:port] URL")
+    elif parts.path not in ("", "/") or parts.query or parts.fragment:
+        problems.append(f"origin {name!r}: {where} must not carry a path or query")
+    return Origin(name, url.rstrip("/"), variable, parts.hostname or "", port)
+
+
+def _number(value: Any, kind: type, where: str, problems: list[str]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"{where} must be a number, not {value!r}")
+        return None
+    if kind is int and not isinstance(value, int):
+        problems.append(f"{where} must be a whole number of bytes, not {value!r}")
+        return None
+    if value <= 0:
+        problems.append(f"{where} must be above zero, not {value!r}")
+        return None
+    return kind(value)
+
+
+def _behaviour(
+    profile: str,
+    index: int,
+    spec: Any,
+    origins: dict[str, Origin],
+    defaults: dict[str, Any],
+    problems: list[str],
+) -> Behaviour | None:
+    where = f"profiles.{profile}[{index}]"
+    if not isinstance(spec, dict):
+        problems.append(f"{where}: a behaviour must be a table")
+        return None
+    name = spec.get("name")
+    if isinstance(name, str) and _NAME.match(name):
+        where = f"{where} ({name})"
+    else:
+        problems.append(f"{where}: name must be lower-case letters, digits and -")
+        name = f"#{index}"
+    for key in sorted(set(spec) - _BEHAVIOUR_KEYS):
+        problems.append(f"{where}: unknown key {key!r}")
+    pattern = spec.get("path")
+    if not isinstance(pattern, str) or not _PATTERN_CHARS.match(pattern):
+        problems.append(
+            f"{where}: path must start with / and hold only letters, digits, "
+            f"/ _ . ~ - and the wildcards * ?; got {pattern!r}"
+        )
+        pattern = None
+    elif "/../" in pattern + "/" or "/./" in pattern + "/" or "//" in pattern:
+        problems.append(f"{where}: path {pattern!r} is not normalised")
+        pattern = None
+    origin_name = spec.get("origin")
+    origin = origins.get(origin_name) if isinstance(origin_name, str) else None
+    if origin is None:
+        known = ", ".join(sorted(origins)) or "none"
+        problems.append(f"{where}: origin {origin_name!r} is not one of: {known}")
+    methods: frozenset[str] | None = None
+    if "methods" in spec:
+        raw = spec["methods"]
+        if (
+            not isinstance(raw, list)
+            or not raw
+            or not all(isinstance(m, str) for m in raw)
+        ):
+            problems.append(f"{where}: methods must be a non-empty list of strings")
+        else:
+            unknown = sorted({m for m in raw if m.upper() not in HTTP_METHODS})
+            if unknown:
+                problems.append(f"{where}: unknown methods {unknown}")
+            methods = frozenset(m.upper() for m in raw)
+            if "GET" in methods:
+                methods |= {"HEAD"}
+    limits = {
+        key: spec.get(key, defaults.get(key, BUILT_IN_LIMITS[key]))
+        for key in _LIMIT_KEYS
+    }
+    timeout = _number(limits["timeout"], float, f"{where}: timeout", problems)
+    max_body = _number(limits["max_body"], int, f"{where}: max_body", problems)
+    rate: Rate | None = None
+    burst = spec.get("burst")
+    if burst is not None and (
+        isinstance(burst, bool) or not isinstance(burst, int) or burst < 1
+    ):
+        problems.append(f"{where}: burst must be a whole number above zero")
+        burst = None
+    if "rate" in spec:
+        try:
+            rate = parse_rate(str(spec["rate"]), burst)
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+    elif burst is not None:
+        problems.append(f"{where}: burst without a rate")
+    if pattern is None or origin is None or timeout is None or max_body is None:
+        return None
+    prefix, exact, regex = compile_pattern(pattern)
+    return Behaviour(
+        name, pattern, origin, methods, timeout, max_body, rate, prefix, exact, regex
+    )
+
+
+def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable:
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise RouteTableError(source, ["the table must be a TOML document"])
+    for key in sorted(set(data) - {"origins", "defaults", "profiles"}):
+        problems.append(f"unknown top-level key {key!r}")
+    raw_origins = data.get("origins")
+    origins: dict[str, Origin] = {}
+    if not isinstance(raw_origins, dict) or not raw_origins:
+        problems.append("[origins] must name at least one origin")
+    else:
+        for name, spec in raw_origins.items():
+            if not _NAME.match(name):
+                problems.append(f"origin name {name!r}: use lower-case letters")
+            origins[name] = _origin(name, spec, env, problems)
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        problems.append("[defaults] must be a table")
+        defaults = {}
+    for key in sorted(set(defaults) - _LIMIT_KEYS):
+        problems.append(f"[defaults]: unknown key {key!r}")
+    raw_profiles = data.get("profiles")
+    if not isinstance(raw_profiles, dict):
+        raw_profiles = {}
+    for name in sorted(set(raw_profiles) - set(PROFILES)):
+        problems.append(f"unknown profile {name!r} (profiles: {', '.join(PROFILES)})")
+    profiles: dict[str, Profile] = {}
+    for profile in PROFILES:
+        specs = raw_profiles.get(profile)
+        if not isinstance(specs, list) or not specs:
+            problems.append(f"profile {profile!r} has no behaviours")
+            continue
+        behaviours = [
+            _behaviour(profile, i, spec, origins, defaults, problems)
+            for i, spec in enumerate(specs)
+        ]
+        names = [s.get("name") for s in specs if isinstance(s, dict)]
+        for name in sorted(
+            {n for n in names if isinstance(n, str) and names.count(n) > 1}
+        ):
+            problems.append(f"profile {profile!r}: name {name!r} twice")
+        last = behaviours[-1]
+        if last is not None and (last.pattern != "/*" or last.methods is not None):
+            problems.append(
+                f"profile {profile!r}: the last behaviour must be the default, "
+                f'path "/*" with no methods (it is {last.name!r})'
+            )
+        for i, behaviour in enumerate(behaviours[:-1]):
+            if (
+                behaviour is not None
+                and behaviour.pattern == "/*"
+                and not behaviour.methods
+            ):
+                problems.append(
+                    f"profile {profile!r}: {behaviour.name!r} matches everything, "
+                    f"so the {len(behaviours) - 1 - i} behaviour(s) after it never do"
+                )
+        if all(b is not None for b in behaviours):
+            profiles[profile] = Profile(profile, tuple(b for b in behaviours if b))
+    if problems:
+        raise RouteTableError(source, problems)
+    return RouteTable(source, origins, profiles)
+
+
+def load_table(path: Path | None = None, *, env: Mapping[str, str]) -> RouteTable:
+    """Read and validate the route table; `RouteTableError` if it cannot be used."""
+    path = path or DEFAULT_ROUTES_FILE
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise RouteTableError(str(path), [f"cannot read: {error.strerror}"]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise RouteTableError(str(path), [f"not valid TOML: {error}"]) from None
+    return parse_table(data, source=str(path), env=env)

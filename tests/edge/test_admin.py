@@ -1,0 +1,162 @@
+"""The edge's own endpoints: health, metrics, routes and mode, and their bad input."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.support.edge import ADMIN_TOKEN, Process, raw_request, set_mode
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def test_healthz_says_the_worker_follows_a_mode(edge: Process) -> None:
+    answer = httpx.get(edge.url + "/_edge/healthz")
+    assert answer.status_code == 200
+    doc = answer.json()
+    assert doc["status"] == "ok"
+    assert doc["redis"] == "ok"
+    assert doc["mode"] in {"legacy", "strangler", "canary"}
+    assert answer.headers["x-edge-route"] == "edge"
+
+
+def test_metrics_count_requests_per_route_and_origin_over_all_workers(
+    edge: Process,
+) -> None:
+    # given requests on fresh connections, so both workers serve some
+    for _ in range(20):
+        httpx.get(edge.url + "/shop/rods/")
+    # when the metrics are scraped
+    answer = httpx.get(edge.url + "/_edge/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    text = answer.text
+    # then the counter, the histogram and the in-flight gauge are there, by label
+    count = next(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(
+            'edge_requests_total{code="200",origin="shop",route="default"}'
+        )
+    )
+    assert count >= 20
+    assert (
+        'edge_request_duration_seconds_bucket{le="0.005",origin="shop",route="default"}'
+        in text
+    )
+    assert "edge_requests_in_flight" in text
+
+
+@pytest.mark.parametrize("path", ["/_edge/routes", "/_edge/mode"])
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-token", f"Basic {ADMIN_TOKEN}", "Bearer"]
+)
+def test_protected_endpoints_need_the_admin_token(
+    edge: Process, path: str, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    answer = httpx.get(edge.url + path, headers=headers)
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == 'Bearer realm="edge"'
+    assert "admin token" in answer.json()["error"]
+
+
+def test_routes_lists_the_table_and_the_mode_in_force(edge: Process) -> None:
+    set_mode(edge, "legacy")
+    doc = httpx.get(edge.url + "/_edge/routes", headers=AUTH).json()
+    assert doc["mode"]["mode"] == "legacy"
+    strangler = doc["profiles"]["strangler"]
+    assert strangler[0] | {"origin_url": None} == {
+        "name": "muskie-buy",
+        "path": "/shop/rods/muskie-casting-rod/buy/",
+        "methods": ["POST"],
+        "origin": "orders",
+        "origin_url": None,
+        "timeout": 10.0,
+        "max_body": 16384,
+        "rate": "5/s",
+        "burst": 10,
+    }
+    assert strangler[-1]["path"] == "/*"
+
+
+def test_a_mode_change_through_the_api_reaches_every_worker(edge: Process) -> None:
+    version = set_mode(edge, "canary", 25)
+    doc = httpx.get(edge.url + "/_edge/mode", headers=AUTH).json()
+    assert (doc["mode"], doc["percent"], doc["version"]) == ("canary", 25, version)
+    set_mode(edge, "legacy")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        (b'{"mode": "strangler"}', "text/plain", 415, "Content-Type: application/json"),
+        (b'{"mode": "strangler"', "application/json", 400, "malformed JSON"),
+        (b"\xff\xfe", "application/json", 400, "malformed JSON"),
+        (b'["strangler"]', "application/json", 422, "expected an object"),
+        (b'{"mode": "strangler", "why": 1}', "application/json", 422, "unknown fields"),
+        (b'{"mode": "sideways"}', "application/json", 422, "mode must be one of"),
+        (b"{}", "application/json", 422, "mode must be one of"),
+        (b'{"mode": "canary"}', "application/json", 422, "canary needs a percent"),
+        (
+            b'{"mode": "canary", "percent": 101}',
+            "application/json",
+            422,
+            "between 0 and 100",
+        ),
+        (
+            b'{"mode": "canary", "percent": "10"}',
+            "application/json",
+            422,
+            "whole number",
+        ),
+        (
+            b'{"mode": "canary", "percent": 2.5}',
+            "application/json",
+            422,
+            "whole number",
+        ),
+        (b'{"mode": "legacy", "percent": 5}', "application/json", 422, "canary only"),
+        (b'{"mode": "' + b"x" * 5000 + b'"}', "application/json", 413, "at most 4096"),
+    ],
+)
+def test_a_bad_mode_change_is_refused_precisely_and_changes_nothing(
+    edge: Process, body: bytes, content_type: str, status: int, message: str
+) -> None:
+    # given the edge in legacy mode
+    version = set_mode(edge, "legacy")
+    # when a bad change is posted
+    answer = httpx.post(
+        edge.url + "/_edge/mode",
+        content=body,
+        headers={**AUTH, "Content-Type": content_type},
+    )
+    # then it is refused with a precise status and reason, and nothing changed
+    assert answer.status_code == status
+    assert message in answer.json()["error"]
+    doc = httpx.get(edge.url + "/_edge/mode", headers=AUTH).json()
+    assert (doc["mode"], doc["version"]) == ("legacy", version)
+
+
+def test_an_unauthenticated_mode_change_is_refused(edge: Process) -> None:
+    set_mode(edge, "legacy")
+    answer = httpx.post(edge.url + "/_edge/mode", json={"mode": "strangler"})
+    assert answer.status_code == 401
+    assert httpx.get(edge.url + "/_edge/healthz").json()["mode"] == "legacy"
+
+
+def test_wrong_methods_and_unknown_endpoints_are_refused(edge: Process) -> None:
+    answer = httpx.delete(edge.url + "/_edge/mode", headers=AUTH)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, HEAD, POST"
+    assert httpx.post(edge.url + "/_edge/healthz").status_code == 405
+    missing = httpx.get(edge.url + "/_edge/secrets")
+    assert missing.status_code == 404
+    assert "/_edge/healthz" in missing.json()["error"]
+
+
+def test_the_admin_prefix_is_matched_on_the_normalised_path(edge: Process) -> None:
+    # no spelling of /_edge/routes gets past the token check or reaches an origin
+    for path in ["//_edge//routes", "/shop/../_edge/routes", "/_edge/%72outes"]:
+        answer = raw_request(edge.port, "GET", path)
+        assert answer.status == 401, path

@@ -1,0 +1,136 @@
+"""Modes across the running edge: defaults, canary stickiness, in-flight requests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.edge.cases import MUSKIE
+from tests.support.edge import Process, edge_process, set_mode, wait_for_version
+from tests.support.processes import ROOT
+
+VISITORS = 2000
+
+
+def origin_of(answer: httpx.Response) -> str:
+    assert answer.status_code == 200, answer.text
+    served_by = answer.headers["x-origin"]
+    assert served_by == answer.headers["x-edge-origin"]
+    return served_by
+
+
+@pytest.fixture(scope="module")
+def strangler_default_edge(
+    shop_origin: Process, orders_origin: Process
+) -> Iterator[Process]:
+    with edge_process(
+        shop_origin.url, orders_origin.url, EDGE_DEFAULT_MODE="strangler", workers=1
+    ) as edge:
+        yield edge
+
+
+def test_with_nothing_in_redis_the_edge_starts_in_legacy(edge: Process) -> None:
+    # given an edge whose Redis key was never written (a fresh key per test edge)
+    health = httpx.get(edge.url + "/_edge/healthz").json()
+    if health["version"] == 0:
+        assert health["mode"] == "legacy"
+    set_mode(edge, "legacy")
+    assert origin_of(httpx.get(edge.url + MUSKIE)) == "shop"
+
+
+def test_the_default_mode_is_configurable(strangler_default_edge: Process) -> None:
+    assert (
+        httpx.get(strangler_default_edge.url + "/_edge/healthz").json()["mode"]
+        == "strangler"
+    )
+    assert origin_of(httpx.get(strangler_default_edge.url + MUSKIE)) == "orders"
+
+
+def test_the_manage_py_command_switches_a_running_edge(edge: Process) -> None:
+    # given an edge in legacy mode
+    set_mode(edge, "legacy")
+    # when the operator switches it from the command line
+    result = subprocess.run(
+        [sys.executable, "manage.py", "edge", "mode", "strangler"],
+        cwd=ROOT,
+        env={**edge.env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mode: strangler (version" in result.stdout
+    version = int(result.stdout.split("version ")[1].split(")")[0])
+    # then every worker follows, and the Muskie pages go to the orders service
+    wait_for_version(edge, version)
+    assert origin_of(httpx.get(edge.url + MUSKIE)) == "orders"
+    assert origin_of(httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")) == "shop"
+
+
+def test_canary_sends_its_percent_of_visitors_and_each_sticks(edge: Process) -> None:
+    # given canary at 10 %
+    set_mode(edge, "canary", 10)
+    # when 2000 new visitors open the Muskie page
+    cookies: dict[str, list[str]] = {"orders": [], "shop": []}
+    with httpx.Client(base_url=edge.url) as client:
+        for _ in range(VISITORS):
+            answer = client.get(MUSKIE)
+            client.cookies.clear()
+            cookie = answer.headers["set-cookie"]
+            assert "HttpOnly" in cookie
+            assert "Path=/" in cookie
+            cookies[origin_of(answer)].append(cookie.split(";")[0])
+    # then about 10 % of them reach the orders service (±3.5 points: > 5 sigma)
+    share = len(cookies["orders"]) / VISITORS
+    assert 0.065 <= share <= 0.135, share
+    # and every visitor stays where it was, request after request
+    with httpx.Client(base_url=edge.url) as client:
+        for origin, jar in cookies.items():
+            for cookie in jar[:40]:
+                for _ in range(3):
+                    answer = client.get(MUSKIE, headers={"Cookie": cookie})
+                    assert origin_of(answer) == origin
+                    assert "set-cookie" not in answer.headers
+    # and raising the percent keeps the canary's visitors in the canary
+    set_mode(edge, "canary", 50)
+    for cookie in cookies["orders"][:40]:
+        assert (
+            origin_of(httpx.get(edge.url + MUSKIE, headers={"Cookie": cookie}))
+            == "orders"
+        )
+    set_mode(edge, "legacy")
+
+
+def test_an_in_flight_request_finishes_on_the_origin_it_started_on(
+    edge: Process, orders_origin: Process
+) -> None:
+    # given a slow request under way on the orders service in strangler mode
+    set_mode(edge, "strangler")
+    result: dict[str, httpx.Response] = {}
+
+    def slow() -> None:
+        result["answer"] = httpx.get(
+            edge.url + "/api/__origin/slow?ms=1500", timeout=10
+        )
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    deadline = time.monotonic() + 5
+    while httpx.get(orders_origin.url + "/__origin/inflight").text != "1":
+        assert time.monotonic() < deadline, "the slow request never reached the origin"
+        time.sleep(0.02)
+    # when the edge switches to legacy while it is in flight
+    set_mode(edge, "legacy")
+    assert origin_of(httpx.get(edge.url + "/api/anything")) == "shop"
+    worker.join()
+    # then it still finished, whole, on the orders service
+    answer = result["answer"]
+    assert answer.status_code == 200
+    assert answer.text == "slow answer\n"
+    assert origin_of(answer) == "orders"

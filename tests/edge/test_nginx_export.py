@@ -1,0 +1,99 @@
+"""The exported nginx config, run by a real nginx, routes as the Python edge does.
+
+The same table of cases and path spellings runs through the edge and through nginx
+(Debian's nginx-light), both in front of the same two test origins.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.edge.cases import PROFILE_CASES, variants
+from tests.support.edge import Process, nginx_process, raw_request, set_mode
+from tests.support.processes import ROOT, free_port
+
+
+def exported(profile: str, shop: Process, orders: Process, port: int) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "edge", "export", "nginx",
+         "--profile", profile, "--listen", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={"SHOP_URL": shop.url, "ORDERS_URL": orders.url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module", params=["legacy", "strangler"])
+def proxies(
+    request: pytest.FixtureRequest,
+    edge: Process,
+    shop_origin: Process,
+    orders_origin: Process,
+) -> Iterator[tuple[str, dict[str, int]]]:
+    """(profile, {"edge": port, "nginx": port}) with both proxies on that profile."""
+    profile = str(request.param)
+    port = free_port()
+    with nginx_process(
+        exported(profile, shop_origin, orders_origin, port), port
+    ) as nginx:
+        set_mode(edge, profile)
+        yield profile, {"edge": edge.port, "nginx": nginx.port}
+
+
+def served(port: int, method: str, path: str) -> tuple[int, str, str]:
+    answer = raw_request(port, method, path, body=b"{}" if method == "POST" else None)
+    return (
+        answer.status,
+        answer.headers["x-edge-route"],
+        answer.headers.get("x-origin", ""),
+    )
+
+
+@pytest.mark.parametrize("proxy", ["edge", "nginx"])
+def test_every_case_and_spelling_reaches_the_same_behaviour_and_origin(
+    proxies: tuple[str, dict[str, int]], proxy: str
+) -> None:
+    profile, ports = proxies
+    for method, path, route, origin in PROFILE_CASES[profile]:
+        # given a request and every other spelling of its path
+        for kind, spelling in {"canonical": path, **variants(path)}.items():
+            # when it goes through the proxy
+            status, got_route, got_origin = served(ports[proxy], method, spelling)
+            # then the behaviour and the origin are the canonical path's
+            assert status == 200, (proxy, method, kind, spelling)
+            assert (got_route, got_origin) == (route, origin), (
+                proxy,
+                method,
+                kind,
+                spelling,
+            )
+
+
+@pytest.mark.parametrize("proxy", ["edge", "nginx"])
+def test_both_refuse_an_oversized_body_and_a_burst_of_buys(
+    proxies: tuple[str, dict[str, int]], proxy: str
+) -> None:
+    _, ports = proxies
+    buy = "/shop/rods/muskie-casting-rod/buy/"
+    big = raw_request(ports[proxy], "POST", buy, body=b"x" * 20000)
+    assert big.status == 413
+    assert big.headers["x-edge-route"] == "muskie-buy"
+    assert big.body == b"Request body too large\n"
+    # (the routing test before may have spent this client's tokens already)
+    statuses = [
+        raw_request(ports[proxy], "POST", buy, body=b"q=1").status for _ in range(40)
+    ]
+    assert set(statuses) <= {200, 429}
+    assert 429 in statuses
+    refused = raw_request(ports[proxy], "POST", buy, body=b"q=1")
+    if refused.status == 429:
+        assert refused.headers["retry-after"]
+        assert refused.body == b"Too many requests\n"
