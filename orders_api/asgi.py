@@ -1,0 +1,37 @@
+"""ASGI entry point of the orders service: HTTP → Django, websockets → consumers.
+
+gunicorn orders_api.asgi:application -k uvicorn_worker.UvicornWorker
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
+
+from django.core.asgi import get_asgi_application
+
+# Django first: the consumers import models.
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from orders_api import consumers  # noqa: E402
+
+websocket_urlpatterns = [
+    path("ws/orders/<uuid:order_id>/", consumers.OrderStatusConsumer.as_asgi()),
+    path("ws/sale/<slug:slug>/", consumers.SaleBoardConsumer.as_asgi()),
+]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_application,
+        # Browsers send Origin: only pages from our own hosts may open a socket.
+        "websocket": AllowedHostsOriginValidator(
+            SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)
