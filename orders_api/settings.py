@@ -122,6 +122,8 @@ ORDERS_RELAY_BATCH = env_int("ORDERS_RELAY_BATCH", 200, minimum=1)
 ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 1.0)
 ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 300, minimum=1)
 ORDERS_SWEEP_SECONDS = env_int("ORDERS_SWEEP_SECONDS", 600, minimum=1)
+# Touched on every relay pass when set (compose's healthcheck reads its age).
+ORDERS_RELAY_HEARTBEAT_FILE = env_str("ORDERS_RELAY_HEARTBEAT_FILE", "")
 
 # Queues (Celery on Redis). Tasks are sent by name: no service imports another.
 FULFILLMENT_QUEUE = env_str("FULFILLMENT_QUEUE", "fulfillment")

@@ -9,10 +9,13 @@ nothing from the queue for ORDERS_REDELIVER_SECONDS, sweep expired idempotency k
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
@@ -38,9 +41,12 @@ class Command(BaseCommand):
         publish = outbox.celery_publisher()
         for slug, remaining in sales.sales_counters_rebuild():
             self.stdout.write(f"counter of {slug}: {remaining} units left")
+        heartbeat = Path(settings.ORDERS_RELAY_HEARTBEAT_FILE or os.devnull)
         last_redeliver = last_sweep = time.monotonic()
         self.stdout.write("outbox relay running")
         while self.running:
+            if settings.ORDERS_RELAY_HEARTBEAT_FILE:
+                heartbeat.touch()
             try:
                 published = outbox.outbox_publish_batch(
                     publish=publish, limit=config["batch"]
