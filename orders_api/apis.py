@@ -68,11 +68,15 @@ class OrderCreateApi(APIView):
         quantity = StrictIntegerField(min_value=1)
         email = serializers.EmailField(max_length=254)
 
-        def validate_quantity(self, value: int) -> int:
-            maximum = settings.MAX_QUANTITY_PER_ORDER
-            if value > maximum:
-                raise serializers.ValidationError(f"At most {maximum} per order.")
-            return value
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # Limits from settings, read per request (and shown in the schema).
+            super().__init__(*args, **kwargs)
+            self.fields["sku"] = serializers.ChoiceField(
+                choices=sorted(settings.SALE_PRODUCTS.values())
+            )
+            self.fields["quantity"] = StrictIntegerField(
+                min_value=1, max_value=settings.MAX_QUANTITY_PER_ORDER
+            )
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
