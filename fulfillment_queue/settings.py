@@ -41,7 +41,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Above any task's run time and retry countdown: a message a live worker holds is
 # never handed to a second worker; one a killed worker held comes back after it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("FULFILLMENT_VISIBILITY_TIMEOUT", 3600, minimum=1)
+    "visibility_timeout": env_int("FULFILLMENT_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    # How often a worker looks for messages a dead worker held (older than the
+    # visibility timeout) and puts them back on the queue.
+    "unacked_restore_interval": env_int("FULFILLMENT_RESTORE_INTERVAL", 10, minimum=1),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

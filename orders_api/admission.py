@@ -75,11 +75,15 @@ def redis_get() -> redis.Redis:
     if _client is None:
         with _lock:
             if _client is None:
-                client = redis.Redis.from_url(
+                # Blocking: a request waits for a free connection, never fails.
+                pool = redis.BlockingConnectionPool.from_url(
                     settings.REDIS_URL,
+                    max_connections=64,
+                    timeout=10,
                     decode_responses=True,
                     health_check_interval=30,
                 )
+                client = redis.Redis(connection_pool=pool)
                 _scripts["admit"] = client.register_script(_ADMIT)
                 _scripts["release"] = client.register_script(_RELEASE)
                 _scripts["rate"] = client.register_script(_RATE)

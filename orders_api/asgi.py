@@ -17,9 +17,11 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from orders_api import consumers  # noqa: E402
+from orders_api.concurrency import ConcurrencyLimit  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/orders/<uuid:order_id>/", consumers.OrderStatusConsumer.as_asgi()),
@@ -28,7 +30,9 @@ websocket_urlpatterns = [
 
 application = ProtocolTypeRouter(
     {
-        "http": django_application,
+        "http": ConcurrencyLimit(
+            django_application, limit=settings.ORDERS_MAX_CONCURRENT_REQUESTS
+        ),
         # Browsers send Origin: only pages from our own hosts may open a socket.
         "websocket": AllowedHostsOriginValidator(
             SessionMiddlewareStack(URLRouter(websocket_urlpatterns))

@@ -49,7 +49,23 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": service_database("orders")}
+# Under ASGI every request runs its sync code in a thread of its own, so connections
+# come from a pool per process (psycopg_pool) rather than one per thread.
+ORDERS_DB_POOL_SIZE = env_int("ORDERS_DB_POOL_SIZE", 16, minimum=0)
+DATABASES = {
+    "default": service_database("orders", conn_max_age=0 if ORDERS_DB_POOL_SIZE else 60)
+}
+if ORDERS_DB_POOL_SIZE:
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 2,
+        "max_size": ORDERS_DB_POOL_SIZE,
+        "timeout": 10,
+    }
+# HTTP requests handled at once per process; more wait their turn on the event loop
+# (never refused). Keeps threads and database connections bounded under a flood.
+ORDERS_MAX_CONCURRENT_REQUESTS = env_int(
+    "ORDERS_MAX_CONCURRENT_REQUESTS", 16, minimum=1
+)
 
 # Everything this service serves statically lives under /static/orders/, the one
 # static prefix the edge sends here (the docs page's Swagger UI included).
@@ -131,7 +147,11 @@ ORDERS_EVENTS_QUEUE = env_str("ORDERS_EVENTS_QUEUE", "orders-events")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("ORDERS_VISIBILITY_TIMEOUT", 3600, minimum=1)
+    "visibility_timeout": env_int("ORDERS_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    # How often a worker looks for messages a dead worker held (older than the
+    # visibility timeout) and puts them back on the queue.
+    "unacked_restore_interval": env_int("ORDERS_RESTORE_INTERVAL", 10, minimum=1),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
