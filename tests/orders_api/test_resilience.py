@@ -33,7 +33,10 @@ def test_a_worker_killed_mid_fulfilment_fulfils_the_order_exactly_once() -> None
     with orders_stack(
         "kill",
         warehouse_handling_ms=1500,
-        env={"FULFILLMENT_VISIBILITY_TIMEOUT": "3", "FULFILLMENT_RESTORE_INTERVAL": "1"},
+        env={
+            "FULFILLMENT_VISIBILITY_TIMEOUT": "3",
+            "FULFILLMENT_RESTORE_INTERVAL": "1",
+        },
     ) as stack:
         stack.sale_reopen(3)
         worker = stack.fulfillment_worker(FULFILLMENT_CONCURRENCY="1")
@@ -98,8 +101,9 @@ def test_redis_flushed_mid_sale_loses_nothing_accepted_and_oversells_nothing(
         wave = threading.Thread(target=first_wave)
         wave.start()
         wait_until(
-            lambda: stack.sql("orders", "SELECT count(*) FROM orders_api_order")[0][0]
-            >= 10,
+            lambda: (
+                stack.sql("orders", "SELECT count(*) FROM orders_api_order")[0][0] >= 10
+            ),
             what="the first orders",
         )
         redis.Redis.from_url(private_redis).flushall()
