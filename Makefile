@@ -22,7 +22,7 @@ $(STAMP): requirements/base.in requirements/dev.in requirements/lock.txt
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-demo: install ## set up databases, seed, run every process (shop :8001, warehouse :8003)
+demo: install ## set up, seed, open a sale, run every process (shop :8001, orders :8002)
 	$(PY) -m common.devstack demo
 
 setup: install ## create databases, migrate and seed, then exit
@@ -48,8 +48,9 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install ## benchmarks (bench/): idle memory of the whole stack
+bench: install ## benchmarks (bench/): idle memory of the stack; new vs legacy order path
 	$(PY) bench/memory.py
+	$(PY) -m bench.orders
 
 lock: ## re-pin requirements/lock.txt from requirements/*.in
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv
