@@ -112,9 +112,8 @@ async def _api_buyer(base: str, deadline: float, result: Result) -> None:
     async with aiohttp.ClientSession(base_url=base) as session:
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            async with session.post(
-                "/api/orders/", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
-            ) as response:
+            key = {"Idempotency-Key": str(uuid.uuid4())}
+            async with session.post("/api/orders/", json=body, headers=key) as response:
                 await response.read()
             _count(result, response.status, started, 202)
 
