@@ -222,9 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, ratio in ratios.items():
         p99 = next(r for r in results if r.name == name).percentile(0.99) or 0.0
         verdict = (
-            "meets"
-            if ratio >= TARGET_RATIO and p99 <= TARGET_P99_MS
-            else "MISSES"
+            "meets" if ratio >= TARGET_RATIO and p99 <= TARGET_P99_MS else "MISSES"
         )
         print(
             f"{name}: {ratio}x the legacy throughput, p99 {p99:.1f} ms -> {verdict} "
@@ -260,6 +258,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-
