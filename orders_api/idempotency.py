@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from orders_api.exceptions import (
@@ -64,6 +64,10 @@ def idempotency_begin(
         now = timezone.now()
         try:
             with transaction.atomic():
+                # The claim need not survive a crash on its own: the order's
+                # transaction, committed durably after it, flushes it with it.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
                 return IdempotencyKey.objects.create(
                     scope=scope,
                     key=key,

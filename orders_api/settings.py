@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from common.env import env_bool, env_float, env_int, env_str, service_database
 from common.settings import *  # noqa: F403
-from common.settings import BASE_DIR, REDIS_URL, SHOP_PORT
+from common.settings import REDIS_URL, SHOP_PORT
 
 ROOT_URLCONF = "orders_api.urls"
 ASGI_APPLICATION = "orders_api.asgi.application"
@@ -70,7 +70,8 @@ ORDERS_MAX_CONCURRENT_REQUESTS = env_int(
 # Everything this service serves statically lives under /static/orders/, the one
 # static prefix the edge sends here (the docs page's Swagger UI included).
 STATIC_URL = "/static/orders/"
-STATIC_ROOT = BASE_DIR / ".data" / "staticfiles-orders"
+# No collectstatic step: WhiteNoise serves from the apps' static folders (finders).
+STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = False
 
