@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = workdir / "data"
     pgdata = data_dir / "pg"
     log_path = workdir / "devstack.log"
-    shop_port, warehouse_port, redis_port = free_ports(3)
+    shop_port, warehouse_port, redis_port, orders_port = free_ports(4)
     env = {
         key: value
         for key, value in os.environ.items()
@@ -338,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         SHOP_PORT=str(shop_port),
         WAREHOUSE_PORT=str(warehouse_port),
         WAREHOUSE_URL=f"http://127.0.0.1:{warehouse_port}",
+        ORDERS_PORT=str(orders_port),
+        SHOP_URL=f"http://127.0.0.1:{shop_port}",
         DJANGO_DEBUG="0",
         PYTHONUNBUFFERED="1",
         # The Procfile names bare `gunicorn`: run the one beside this interpreter.
@@ -346,9 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     urls = {
         "shop": f"http://127.0.0.1:{shop_port}/shop/",
         "warehouse": f"http://127.0.0.1:{warehouse_port}/healthz",
+        "orders": f"http://127.0.0.1:{orders_port}/readyz",
     }
     print(f"==> python -m common.devstack demo  (embedded servers in {data_dir})")
-    print(f"    shop :{shop_port}  warehouse :{warehouse_port}  redis :{redis_port}")
+    print(
+        f"    shop :{shop_port}  orders :{orders_port}  warehouse :{warehouse_port}"
+        f"  redis :{redis_port}"
+    )
     print(f"    log: {log_path}", flush=True)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

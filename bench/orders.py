@@ -229,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
             f"the target (>= {TARGET_RATIO:.0f}x, p99 <= {TARGET_P99_MS:.0f} ms)"
         )
     print(f"orders left in the fulfillment backlog at the end: {dict(backlog)}")
+    load = os.getloadavg()
+    print(
+        f"machine load average (1/5/15 min) at the end: "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores"
+    )
     REPORTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = REPORTS / f"bench-orders-{stamp}.json"
@@ -240,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": os.cpu_count(),
                     "python": platform.python_version(),
                     "platform": platform.platform(),
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
                 },
                 "buyers": args.buyers,
                 "seconds_per_path": args.seconds,

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from orders_api.exceptions import (
@@ -63,19 +63,15 @@ def idempotency_begin(
     for _ in range(3):
         now = timezone.now()
         try:
-            with transaction.atomic():
-                # The claim need not survive a crash on its own: the order's
-                # transaction, committed durably after it, flushes it with it.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit = off")
-                return IdempotencyKey.objects.create(
-                    scope=scope,
-                    key=key,
-                    fingerprint=fingerprint,
-                    status=IdempotencyKey.Status.IN_PROGRESS,
-                    expires_at=now
-                    + timedelta(seconds=settings.ORDERS_IDEMPOTENCY_TTL_SECONDS),
-                )
+            # One INSERT in autocommit: the unique constraint decides who claims.
+            return IdempotencyKey.objects.create(
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                status=IdempotencyKey.Status.IN_PROGRESS,
+                expires_at=now
+                + timedelta(seconds=settings.ORDERS_IDEMPOTENCY_TTL_SECONDS),
+            )
         except IntegrityError:
             existing = IdempotencyKey.objects.filter(scope=scope, key=key).first()
         if existing is None:
