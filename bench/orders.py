@@ -51,6 +51,7 @@ class Result:
     accepted: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     accepted_ms: list[float] = field(default_factory=list, repr=False)
+    server_cpu_ms_per_order: float | None = None
 
     @property
     def per_second(self) -> float:
@@ -71,6 +72,7 @@ class Result:
             "accepted_per_second": round(self.per_second, 1),
             "p50_ms": _round(self.percentile(0.5)),
             "p99_ms": _round(self.percentile(0.99)),
+            "server_cpu_ms_per_order": self.server_cpu_ms_per_order,
             "statuses": self.statuses,
         }
 
@@ -135,38 +137,57 @@ async def _drive(name: str, buyers: int, seconds: float, make: Any) -> Result:
     return result
 
 
-def run_paths(urls: dict[str, str], buyers: int, seconds: float) -> list[Result]:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a server process and its workers (user + system)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    total = 0.0
+    for proc in [parent, *parent.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_paths(
+    urls: dict[str, str], pids: dict[str, int], buyers: int, seconds: float
+) -> list[Result]:
+    """Each path in turn; also the server's CPU time per accepted order, a figure
+    that does not depend on what else runs on the machine."""
     shop, orders = urls["shop"], urls["orders"]
-    return [
-        asyncio.run(
-            _drive(
-                "legacy buy now (shop)",
-                buyers,
-                seconds,
-                lambda d, r: _form_buyer(shop, d, r, 303),
-            )
+    plans = [
+        ("legacy buy now (shop)", "shop", lambda d, r: _form_buyer(shop, d, r, 303)),
+        (
+            "new JSON API (POST /api/orders/)",
+            "orders",
+            lambda d, r: _api_buyer(orders, d, r),
         ),
-        asyncio.run(
-            _drive(
-                "new buy now (orders form)",
-                buyers,
-                seconds,
-                lambda d, r: _form_buyer(orders, d, r, 303),
-            )
-        ),
-        asyncio.run(
-            _drive(
-                "new JSON API (POST /api/orders/)",
-                buyers,
-                seconds,
-                lambda d, r: _api_buyer(orders, d, r),
-            )
+        (
+            "new buy now (orders form)",
+            "orders",
+            lambda d, r: _form_buyer(orders, d, r, 303),
         ),
     ]
+    results = []
+    for name, server, make in plans:
+        cpu_before = _cpu_seconds(pids[server])
+        result = asyncio.run(_drive(name, buyers, seconds, make))
+        cpu = _cpu_seconds(pids[server]) - cpu_before
+        result.server_cpu_ms_per_order = (
+            round(cpu * 1000 / result.accepted, 2) if result.accepted else None
+        )
+        results.append(result)
+    return results
 
 
 def print_table(results: list[Result]) -> None:
-    head = f"{'path':<36} {'accepted/s':>11} {'p50 ms':>8} {'p99 ms':>8}  answers"
+    head = (
+        f"{'path':<36} {'accepted/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu ms':>7}  answers"
+    )
     print(head)
     print("-" * len(head))
     for result in results:
@@ -174,8 +195,8 @@ def print_table(results: list[Result]) -> None:
         answers = ", ".join(f"{k}: {v}" for k, v in sorted(result.statuses.items()))
         print(
             f"{result.name:<36} {s['accepted_per_second']:>11.1f} "
-            f"{s['p50_ms'] or float('nan'):>8.2f} {s['p99_ms'] or float('nan'):>8.2f}"
-            f"  {answers}"
+            f"{s['p50_ms'] or float('nan'):>8.2f} {s['p99_ms'] or float('nan'):>8.2f} "
+            f"{s['server_cpu_ms_per_order'] or float('nan'):>7.2f}  {answers}"
         )
 
 
@@ -210,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         results = run_paths(
             {"shop": stack.shop.url, "orders": stack.orders.url},
+            {"shop": stack.shop.process.pid, "orders": stack.orders.process.pid},
             args.buyers,
             args.seconds,
         )

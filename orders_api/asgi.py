@@ -9,10 +9,12 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
 
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
-# Django first: the consumers import models.
-django_application = get_asgi_application()
+# Django first: the consumers import models. Static files (/static/orders/) are
+# answered before Django's middleware, from the apps' static folders.
+django_application = ASGIStaticFilesHandler(get_asgi_application())
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

@@ -16,7 +16,6 @@ ASGI_APPLICATION = "orders_api.asgi.application"
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
-    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
@@ -26,9 +25,10 @@ INSTALLED_APPS = [
     "orders_api",
 ]
 
+# Every middleware here runs async as well as sync: under ASGI a request then crosses
+# into a thread once (for the view), not once per sync-only middleware.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -68,12 +68,10 @@ ORDERS_MAX_CONCURRENT_REQUESTS = env_int(
 )
 
 # Everything this service serves statically lives under /static/orders/, the one
-# static prefix the edge sends here (the docs page's Swagger UI included).
+# static prefix the edge sends here (the docs page's Swagger UI included). asgi.py
+# serves it from the apps' static folders (staticfiles finders; no collectstatic).
 STATIC_URL = "/static/orders/"
-# No collectstatic step: WhiteNoise serves from the apps' static folders (finders).
 STATIC_ROOT = None
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = False
 
 # The buyer's session only remembers which orders it placed: a signed cookie, no
 # table. Its own cookie name, so it never clobbers the shop's session behind the edge.
