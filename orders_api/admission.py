@@ -99,6 +99,10 @@ def counter_key(slug: str) -> str:
     return _key("sale", slug)
 
 
+def boards_dirty_key() -> str:
+    return _key("boards-dirty")
+
+
 def turned_away_key(slug: str) -> str:
     return _key("sale", slug, "turned-away")
 

@@ -7,23 +7,26 @@ from __future__ import annotations
 
 import os
 
+import django
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
-
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
-
-# Django first: the consumers import models. Static files (/static/orders/) are
-# answered before Django's middleware, from the apps' static folders.
-django_application = ASGIStaticFilesHandler(get_asgi_application())
+# Django first: the consumers import models.
+django.setup(set_prefix=False)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from orders_api import consumers  # noqa: E402
 from orders_api.concurrency import ConcurrencyLimit  # noqa: E402
+
+# Static files (/static/orders/) are answered ahead of Django's middleware, from the
+# apps' static folders (no collectstatic step).
+django_application = ASGIStaticFilesHandler(ASGIHandler())
 
 websocket_urlpatterns = [
     path("ws/orders/<uuid:order_id>/", consumers.OrderStatusConsumer.as_asgi()),

@@ -62,7 +62,7 @@ def outbox_publish_batch(*, publish: Publisher, limit: int) -> int:
         ]
         services.orders_mark_queued(order_ids=accepted)
     if accepted:
-        broadcast.orders_and_boards_push(
+        broadcast.orders_push(
             Order.objects.filter(pk__in=accepted).select_related("sale")
         )
     return len(batch)

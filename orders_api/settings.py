@@ -134,7 +134,7 @@ ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
 # The relay: batch size, how long it sleeps when idle, when a stuck order (no word
 # from the queue) is published again, how often expired idempotency keys go.
 ORDERS_RELAY_BATCH = env_int("ORDERS_RELAY_BATCH", 200, minimum=1)
-ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 1.0)
+ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 0.5)
 ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 300, minimum=1)
 ORDERS_SWEEP_SECONDS = env_int("ORDERS_SWEEP_SECONDS", 600, minimum=1)
 # Touched on every relay pass when set (compose's healthcheck reads its age).

@@ -29,5 +29,5 @@ def handle_fulfillment_event(self: Task, envelope: Any) -> str:
     if outcome.duplicate:
         return "duplicate"
     if outcome.order is not None:
-        broadcast.orders_and_boards_push([outcome.order])
+        broadcast.orders_push([outcome.order])
     return "applied" if outcome.applied else "logged"

@@ -4,6 +4,7 @@ websockets, the journey, and schemathesis against the OpenAPI schema."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -196,3 +197,23 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert "passed" in result.stdout
+
+
+def test_static_files_and_the_docs_assets_are_served_under_static_orders(
+    stack: OrdersStack,
+) -> None:
+    # Given the docs page and the product page of the running service
+    stack.sale_reopen(3)
+    with httpx.Client(base_url=stack.orders.url) as client:
+        pages = (
+            client.get("/api/docs/").text
+            + client.get("/shop/rods/muskie-casting-rod/").text
+        )
+        assets = set(re.findall(r'(?:src|href)="(/static/[^"]+)"', pages))
+
+        # Then every asset is ours, under /static/orders/, and is there
+        assert assets
+        for asset in assets:
+            assert asset.startswith("/static/orders/"), asset
+            assert client.get(asset).status_code == 200, asset
+        assert client.get("/static/orders/no-such-file.css").status_code == 404

@@ -2,7 +2,8 @@
 
 On start it rebuilds every live sale's Redis counter from the database. Then, in a
 loop: publish pending events (woken at once by a committed order, else polling),
-fold accepted orders into their sale's units_sold, re-publish orders that heard
+fold accepted orders into their sale's units_sold, push changed sale boards (twice a
+second at most), re-publish orders that heard
 nothing from the queue for ORDERS_REDELIVER_SECONDS, sweep expired idempotency keys.
 """
 
@@ -20,9 +21,11 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 
-from orders_api import admission, idempotency, outbox, sales
+from orders_api import admission, broadcast, idempotency, outbox, sales
 
 logger = logging.getLogger("orders_api.relay")
+# The sale boards' figures go out at most this often (they count every order).
+BOARD_PUSH_SECONDS = 0.5
 
 
 class Command(BaseCommand):
@@ -42,7 +45,7 @@ class Command(BaseCommand):
         for slug, remaining in sales.sales_counters_rebuild():
             self.stdout.write(f"counter of {slug}: {remaining} units left")
         heartbeat = Path(settings.ORDERS_RELAY_HEARTBEAT_FILE or os.devnull)
-        last_redeliver = last_sweep = time.monotonic()
+        last_redeliver = last_sweep = last_board = time.monotonic()
         self.stdout.write("outbox relay running")
         while self.running:
             if settings.ORDERS_RELAY_HEARTBEAT_FILE:
@@ -53,6 +56,9 @@ class Command(BaseCommand):
                 )
                 outbox.orders_tally(limit=config["batch"] * 5)
                 now = time.monotonic()
+                if now - last_board >= BOARD_PUSH_SECONDS:
+                    last_board = now
+                    broadcast.boards_push_dirty()
                 if now - last_redeliver >= config["redeliver"].total_seconds() / 4:
                     last_redeliver = now
                     outbox.orders_redeliver(older_than=config["redeliver"])
