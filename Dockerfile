@@ -28,7 +28,7 @@ COPY --chown=app:app . .
 RUN mkdir -p .data && chown app:app .data
 
 USER app
-EXPOSE 8000 8001 8003
+EXPOSE 8000 8001 8002 8003
 
 # The shop's Procfile line; docker-compose.yml sets the command of every other service.
 CMD ["sh", "-c", "exec gunicorn shop.wsgi --bind ${BIND_HOST:-127.0.0.1}:${SHOP_PORT:-8001} --no-control-socket --worker-class gthread --workers ${SHOP_WORKERS:-2} --threads ${SHOP_THREADS:-8} --access-logfile - --access-logformat '%(h)s \"%(r)s\" %(s)s %(b)s %(M)sms'"]

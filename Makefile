@@ -22,7 +22,7 @@ $(STAMP): requirements/base.in requirements/dev.in requirements/lock.txt
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-demo: install ## set up databases, seed, run every process (edge :8000, shop :8001, warehouse :8003)
+demo: install ## set up, seed, open a sale, run every process (edge :8000 is the way in)
 	$(PY) -m common.devstack demo
 
 setup: install ## create databases, migrate and seed, then exit
@@ -56,9 +56,10 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install edge-tools ## benchmarks (bench/): idle memory, edge vs nginx, tracing overhead
+bench: install edge-tools ## benchmarks (bench/): memory, edge vs nginx, orders vs legacy, tracing
 	$(PY) bench/memory.py
 	$(PY) -m bench.edge
+	$(PY) -m common.devstack run $(PY) -m bench.orders
 	$(PY) -m common.devstack run $(PY) -m bench.tracing
 
 traces: install ## compare a legacy and a strangler Muskie purchase, trace against trace

@@ -3,6 +3,7 @@
 
     DJANGO_SETTINGS_MODULE=shop.settings python manage.py migrate
     DJANGO_SETTINGS_MODULE=fulfillment_queue.warehouse.settings python manage.py migrate
+    DJANGO_SETTINGS_MODULE=orders_api.settings python manage.py migrate
 
 Commands that belong to one service pick that service's settings by themselves (see
 COMMAND_SERVICES), so `python manage.py seed_catalogue` just works; an explicit
@@ -17,6 +18,11 @@ COMMAND_SERVICES: dict[str, str] = {
     "seed_catalogue": "shop.settings",
     "traces": "observability.settings",
     "edge": "edge_router.settings",
+    "sale": "orders_api.settings",
+    "outbox_relay": "orders_api.settings",
+    "events": "orders_api.settings",
+    "idempotency_sweep": "orders_api.settings",
+    "fulfillment": "fulfillment_queue.settings",
 }
 DEFAULT_SETTINGS = "shop.settings"
 

@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = workdir / "data"
     pgdata = data_dir / "pg"
     log_path = workdir / "devstack.log"
-    shop_port, warehouse_port, redis_port, edge_port = free_ports(4)
+    shop_port, warehouse_port, redis_port, edge_port, orders_port = free_ports(5)
     env = {
         key: value
         for key, value in os.environ.items()
@@ -339,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         WAREHOUSE_PORT=str(warehouse_port),
         WAREHOUSE_URL=f"http://127.0.0.1:{warehouse_port}",
         EDGE_PORT=str(edge_port),
+        ORDERS_PORT=str(orders_port),
+        ORDERS_URL=f"http://127.0.0.1:{orders_port}",
         SHOP_URL=f"http://127.0.0.1:{shop_port}",
         DJANGO_DEBUG="0",
         PYTHONUNBUFFERED="1",
@@ -349,11 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         "shop": f"http://127.0.0.1:{shop_port}/shop/",
         "warehouse": f"http://127.0.0.1:{warehouse_port}/healthz",
         "edge": f"http://127.0.0.1:{edge_port}/_edge/healthz",
+        "orders": f"http://127.0.0.1:{orders_port}/readyz",
     }
     print(f"==> python -m common.devstack demo  (embedded servers in {data_dir})")
     print(
-        f"    shop :{shop_port}  warehouse :{warehouse_port}  edge :{edge_port}  "
-        f"redis :{redis_port}"
+        f"    shop :{shop_port}  orders :{orders_port}  warehouse :{warehouse_port}"
+        f"  edge :{edge_port}  redis :{redis_port}"
     )
     print(f"    log: {log_path}", flush=True)
     with log_path.open("wb") as log:
@@ -406,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             "shop": shop_port,
             "warehouse": warehouse_port,
             "edge": edge_port,
+            "orders": orders_port,
             "redis": redis_port,
         },
         "goal_bytes": goal,

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +45,19 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service("shop", "shop.settings", (("seed_catalogue",),)),
     Service("warehouse", "fulfillment_queue.warehouse.settings"),
+    Service("orders", "orders_api.settings"),
+    Service("fulfillment-queue", "fulfillment_queue.settings"),
 )
+ORDERS_SERVICE = SERVICES[2]
+# `make demo` opens this sale once the shop answers (unless one is open already).
+DEMO_SALE = ("sale", "open", "muskie-casting-rod", "--units", "50", "--unless-open")
 
 # Test suites, one pytest run each: every service is tested under its own settings.
 TEST_SUITES: tuple[tuple[str, str], ...] = (
     ("tests/shop", "shop.settings"),
     ("tests/warehouse", "fulfillment_queue.warehouse.settings"),
+    ("tests/orders_api", "orders_api.settings"),
+    ("tests/fulfillment_queue", "fulfillment_queue.settings"),
     ("tests/project", "shop.settings"),
     ("tests/e2e", "shop.settings"),
     ("tests/observability", "observability.settings"),
@@ -182,20 +190,40 @@ def _run_foreground(cmd: list[str], env: dict[str, str]) -> int:
             signal.signal(sig, handler)
 
 
+def _open_demo_sale(env: dict[str, str], shop_port: str) -> None:
+    """Once the shop answers, open the flash sale (idempotent: --unless-open)."""
+    deadline = time.monotonic() + 120
+    while not port_answers(int(shop_port)):
+        if time.monotonic() > deadline:
+            _say("the shop did not start: no sale opened")
+            return
+        time.sleep(0.5)
+    try:
+        manage(ORDERS_SERVICE, *DEMO_SALE, env=env)
+    except SystemExit as exc:
+        _say(f"could not open the demo sale: {exc}")
+
+
 def demo(backing: Backing) -> int:
     setup(backing)
     env = backing.environ()
     env.setdefault("DJANGO_DEBUG", "0")
     shop_port = env.get("SHOP_PORT", "8001")
-    # The edge finds the origins on the ports this run gives them.
+    orders_port = env.get("ORDERS_PORT", "8002")
+    # The edge finds the origins on the ports this run gives them, and the orders
+    # service trusts the edge's X-Forwarded-For (per-buyer rate limits behind it).
     env.setdefault("SHOP_URL", f"http://127.0.0.1:{shop_port}")
-    env.setdefault("ORDERS_URL", f"http://127.0.0.1:{env.get('ORDERS_PORT', '8002')}")
-    edge_port = env.get("EDGE_PORT", "8000")
+    env.setdefault("ORDERS_URL", f"http://127.0.0.1:{orders_port}")
+    env.setdefault("ORDERS_TRUST_X_FORWARDED_FOR", "1")
+    edge = f"http://127.0.0.1:{env.get('EDGE_PORT', '8000')}"
     _say("starting every process (Ctrl-C stops them all)")
-    _say(f"open the shop through the edge: \033[1mhttp://127.0.0.1:{edge_port}/\033[0m")
+    _say(f"open the shop through the edge: \033[1m{edge}/\033[0m")
     _say(
-        f"(the shop itself: http://127.0.0.1:{shop_port}/; switch: manage.py edge mode)"
+        "strangle the Muskie rod: `.venv/bin/python manage.py edge mode strangler`, "
+        f"then {edge}/shop/rods/muskie-casting-rod/ and the live board {edge}/sale/"
+        "muskie-casting-rod/"
     )
+    threading.Thread(target=_open_demo_sale, args=(env, shop_port), daemon=True).start()
     code = _run_foreground(
         [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")], env
     )

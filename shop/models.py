@@ -1,4 +1,4 @@
-"""The legacy shop's tables: catalogue, orders. Owned by the shop's own database."""
+"""The legacy shop's tables: catalogue, orders, stock transfers. The `shop` database."""
 
 from __future__ import annotations
 
@@ -141,3 +141,31 @@ class OrderLine(TimeStamped):
     @property
     def line_total(self) -> Decimal:
         return self.unit_price * self.quantity
+
+
+class StockTransfer(TimeStamped):
+    """Stock handed to (units > 0) or back from (units < 0) another service.
+
+    The orders service takes the flash-sale allocation this way over the internal API.
+    One row per transfer_id, ever: a retried transfer is answered from this row.
+    """
+
+    transfer_id = models.CharField(max_length=64)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    sku = models.CharField(max_length=32)
+    units = models.IntegerField()
+    stock_after = models.IntegerField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["transfer_id"], name="stocktransfer_unique_transfer_id"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(units=0), name="stocktransfer_units_not_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transfer_id}: {self.units:+d} × {self.sku}"

@@ -60,6 +60,10 @@ def product_get_by_sku(*, sku: str) -> Product:
         raise Http404("No such product.") from None
 
 
+def product_find_by_sku(*, sku: str) -> Product | None:
+    return Product.objects.select_related("category").filter(sku=sku).first()
+
+
 def product_flash_sale() -> Product | None:
     """The product the flash sale is about, if the catalogue has it."""
     return (

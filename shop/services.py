@@ -14,12 +14,19 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from common.tracing import current_trace_id
-from shop.exceptions import EmptyBasket, InvalidQuantity, OutOfStock, ProductNotFound
-from shop.models import Order, OrderLine, Product
+from shop.exceptions import (
+    EmptyBasket,
+    InsufficientStock,
+    InvalidQuantity,
+    OutOfStock,
+    ProductNotFound,
+    TransferConflict,
+)
+from shop.models import Order, OrderLine, Product, StockTransfer
 from shop.warehouse_client import FulfillmentLine, fulfillment_request
 
 BASKET_SESSION_KEY = "basket"
@@ -168,3 +175,62 @@ def order_remember(*, session: SessionBase, order: Order) -> None:
     numbers = list(session.get(ORDERS_SESSION_KEY, []))
     numbers.append(order.number)
     session[ORDERS_SESSION_KEY] = numbers[-50:]
+
+
+# --- stock transfers (the internal API: the orders service's sale allocation) --------
+
+
+@dataclass(frozen=True)
+class TransferOutcome:
+    transfer: StockTransfer
+    # False when transfer_id was already applied and this is its replay.
+    created: bool
+
+
+def _transfer_replay(
+    existing: StockTransfer, *, sku: str, units: int
+) -> TransferOutcome:
+    if existing.sku != sku or existing.units != units:
+        raise TransferConflict(
+            f"Transfer {existing.transfer_id!r} was already made with "
+            f"{existing.units:+d} × {existing.sku}."
+        )
+    return TransferOutcome(transfer=existing, created=False)
+
+
+def stock_transfer(*, transfer_id: str, sku: str, units: int) -> TransferOutcome:
+    """Move `units` of a product's stock out of the shop (> 0) or back into it (< 0).
+
+    Idempotent on transfer_id: a replay with the same SKU and units answers the first
+    result, anything else is a TransferConflict. The product row is locked, so a
+    transfer and a buy-now never both take the last unit; stock never goes below 0.
+    """
+    existing = StockTransfer.objects.filter(transfer_id=transfer_id).first()
+    if existing is not None:
+        return _transfer_replay(existing, sku=sku, units=units)
+    try:
+        with transaction.atomic():
+            product = Product.objects.select_for_update().filter(sku=sku).first()
+            if product is None:
+                raise ProductNotFound(f"No product has the SKU {sku!r}.")
+            if product.stock - units < 0:
+                raise InsufficientStock(
+                    f"Only {product.stock} × {product.sku} in stock; "
+                    f"cannot take {units}."
+                )
+            product.stock -= units
+            product.save(update_fields=["stock", "updated_at"])
+            transfer = StockTransfer.objects.create(
+                transfer_id=transfer_id,
+                product=product,
+                sku=sku,
+                units=units,
+                stock_after=product.stock,
+            )
+    except IntegrityError:
+        # The same transfer_id committed concurrently: answer with its row.
+        existing = StockTransfer.objects.filter(transfer_id=transfer_id).first()
+        if existing is None:
+            raise
+        return _transfer_replay(existing, sku=sku, units=units)
+    return TransferOutcome(transfer=transfer, created=True)

@@ -67,6 +67,10 @@ WAREHOUSE_TIMEOUT_SECONDS = env_float("SHOP_WAREHOUSE_TIMEOUT", 2.0)
 MAX_QUANTITY_PER_LINE = env_int("SHOP_MAX_QUANTITY_PER_LINE", 10, minimum=1)
 MAX_BASKET_LINES = env_int("SHOP_MAX_BASKET_LINES", 20, minimum=1)
 
+# The internal JSON API (stock transfers to the orders service) wants this bearer
+# token. The demo default is public on purpose; set INTERNAL_API_TOKEN for real.
+INTERNAL_API_TOKEN = env_str("INTERNAL_API_TOKEN", "demo-internal-token")
+
 # Sessions (and so baskets) live in PostgreSQL, read through the Redis cache.
 CACHES = {
     "default": {

@@ -11,7 +11,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from shop import views
+from shop import internal_api, views
 
 shop_patterns = [
     path("shop/", views.home, name="home"),
@@ -34,8 +34,23 @@ shop_patterns = [
     path("accounts/signup/", views.signup, name="signup"),
 ]
 
+# For other services only (the orders service's sale allocation); token-protected.
+internal_patterns = [
+    path(
+        "internal/stock/transfers/",
+        internal_api.stock_transfer_api,
+        name="stock_transfer",
+    ),
+    path(
+        "internal/products/<str:sku>/",
+        internal_api.product_detail_api,
+        name="product_snapshot",
+    ),
+]
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/shop/", permanent=False)),
     path("admin/", admin.site.urls),
     path("", include((shop_patterns, "shop"))),
+    path("", include((internal_patterns, "internal"))),
 ]

@@ -70,6 +70,11 @@ def one_shot_services(services: dict[str, Any]) -> set[str]:
     }
 
 
+def run_once_services(services: dict[str, Any]) -> set[str]:
+    """Jobs that run once and are never restarted (set-up, opening the sale)."""
+    return {name for name, s in services.items() if s.get("restart") == "no"}
+
+
 def check_jsonschema_executable() -> str:
     beside_python = Path(sys.executable).parent / "check-jsonschema"
     if beside_python.exists():
@@ -103,7 +108,8 @@ def test_every_procfile_process_is_a_compose_service_with_the_same_command() -> 
     for name, procfile_command in processes.items():
         assert name in services, f"Procfile process {name!r} is not a compose service"
         compose_command = container_command(services[name])
-        assert gunicorn_target(compose_command) == gunicorn_target(procfile_command)
+        if procfile_command.startswith("gunicorn "):
+            assert gunicorn_target(compose_command) == gunicorn_target(procfile_command)
         # The whole line, not just the module: options drift otherwise.
         assert compose_command == " ".join(procfile_command.split()), name
 
@@ -112,8 +118,9 @@ def test_long_running_services_have_healthchecks_and_wait_for_healthy_backing() 
     services = load_compose()["services"]
     one_shots = one_shot_services(services)
     assert one_shots == {"setup"}
+    assert run_once_services(services) == {"setup", "sale-open"}
     for name, service in services.items():
-        if name in one_shots:
+        if name in run_once_services(services):
             continue
         assert "healthcheck" in service, f"{name} has no healthcheck"
         if name in BACKING_SERVICES | INFRA_SERVICES:
@@ -138,12 +145,22 @@ def test_setup_waits_for_healthy_backing_and_runs_once() -> None:
     }
 
 
+def test_the_sale_opens_once_the_shop_and_the_orders_service_are_healthy() -> None:
+    sale_open = load_compose()["services"]["sale-open"]
+    assert sale_open["depends_on"] == {
+        "shop": {"condition": "service_healthy"},
+        "orders": {"condition": "service_healthy"},
+    }
+    assert "--unless-open" in container_command(sale_open)
+
+
 def test_services_reach_each_other_by_name_and_publish_on_loopback_only() -> None:
     services = load_compose()["services"]
     shop_env = services["shop"]["environment"]
     allowed_hosts = shop_env["DJANGO_ALLOWED_HOSTS"].split(",")
     assert shop_env["WAREHOUSE_URL"] == "http://warehouse:8003"
-    assert {"shop", "warehouse", "localhost", "127.0.0.1"} <= set(allowed_hosts)
+    assert shop_env["SHOP_URL"] == "http://shop:8001"
+    assert {"shop", "orders", "warehouse", "localhost"} <= set(allowed_hosts)
     assert "@postgres:5432/" in shop_env["DATABASE_URL"]
     assert shop_env["REDIS_URL"].startswith("redis://redis:6379/")
     for name, service in services.items():

@@ -147,8 +147,10 @@ def gunicorn_service(
     ready_path: str = "/",
     port: int | None = None,
     extra_args: tuple[str, ...] = (),
+    worker_class: str = "gthread",
 ) -> Iterator[RunningService]:
-    """Run `wsgi_app` under gunicorn on a free port until the block ends."""
+    """Run `wsgi_app` (or an ASGI app with an ASGI worker class) under gunicorn on a
+    free port until the block ends."""
     port = port or free_port()
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the finally below
         prefix=f"{name}-", suffix=".log", delete=False
@@ -157,7 +159,7 @@ def gunicorn_service(
         sys.executable, "-m", "gunicorn", wsgi_app,
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--threads", str(threads),
-        "--worker-class", "gthread", "--timeout", "30", "--no-control-socket",
+        "--worker-class", worker_class, "--timeout", "30", "--no-control-socket",
         "--graceful-timeout", "2", *extra_args,
     ]  # fmt: skip
     proc = subprocess.Popen(
@@ -192,3 +194,100 @@ def gunicorn_service(
             proc.wait()
         log.close()
         os.unlink(log.name)
+
+
+class BackgroundProcess:
+    """A long-running command (a Celery worker, the relay) that tests can kill and
+    start again. Its output goes to a log file; `ready_text` in it means started."""
+
+    def __init__(
+        self,
+        name: str,
+        cmd: list[str],
+        *,
+        env: Mapping[str, str],
+        ready_text: str | None = None,
+        ready_url: str | None = None,
+    ) -> None:
+        self.name = name
+        self.ready_url = ready_url
+        self.cmd = cmd
+        self.env = {**os.environ, **env}
+        self.ready_text = ready_text
+        self.process: subprocess.Popen[bytes] | None = None
+        log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - removed in close()
+            prefix=f"{name}-", suffix=".log", delete=False
+        )
+        log.close()
+        self.log_path = Path(log.name)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def start(self, *, timeout: float = 60) -> BackgroundProcess:
+        offset = self.log_path.stat().st_size
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while self.ready_text is not None:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log()}")
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                if self.ready_text.encode() in log.read():
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not start:\n{self.log()}")
+            time.sleep(0.1)
+        while self.ready_url is not None:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log()}")
+            try:
+                httpx.get(self.ready_url, timeout=1.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{self.name} did not start:\n{self.log()}"
+                    ) from None
+                time.sleep(0.1)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, no cleanup, as when a machine dies."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def close(self) -> None:
+        self.stop()
+        self.log_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def background(
+    name: str,
+    cmd: list[str],
+    *,
+    env: Mapping[str, str],
+    ready_text: str | None = None,
+    ready_url: str | None = None,
+) -> Iterator[BackgroundProcess]:
+    process = BackgroundProcess(
+        name, cmd, env=env, ready_text=ready_text, ready_url=ready_url
+    )
+    try:
+        yield process.start()
+    finally:
+        process.close()

@@ -1,0 +1,288 @@
+"""Orders accepted per second, and accept latency, on the new order path vs the legacy
+shop's buy now, for the same product, in the same run, at 64 concurrent buyers.
+
+    python -m bench.orders [--buyers 64] [--seconds 10] [--orders-workers 3]
+
+Starts the whole stack as the Procfile runs it (warehouse: capacity 8, 50 ms per order;
+shop: 2 workers x 8 threads; orders: gunicorn + uvicorn workers; relay; orders-worker;
+fulfillment worker), each service on a throw-away database of its own, tops the shop's
+Muskie stock up so neither path sells out, then drives each path in turn with an
+aiohttp load generator for `--seconds`:
+
+- legacy buy now: POST /shop/rods/muskie-casting-rod/buy/ (form + CSRF) on the shop;
+  accepted = 303 (the shop answers only once the warehouse has packed the order);
+- new buy now:    the same form contract on the orders service; accepted = 303;
+- new JSON API:   POST /api/orders/ with an Idempotency-Key; accepted = 202.
+
+Prints a table and the ratios, writes `reports/bench-orders-<timestamp>.json`.
+Target: >= 10x the legacy throughput with p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import statistics
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports"
+PRODUCT = "/shop/rods/muskie-casting-rod/"
+TARGET_RATIO = 10.0
+TARGET_P99_MS = 50.0
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    accepted: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    accepted_ms: list[float] = field(default_factory=list, repr=False)
+    server_cpu_ms_per_order: float | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.accepted / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float | None:
+        if len(self.accepted_ms) < 2:
+            return self.accepted_ms[0] if self.accepted_ms else None
+        return statistics.quantiles(self.accepted_ms, n=1000, method="inclusive")[
+            round(q * 1000) - 1
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "seconds": round(self.seconds, 2),
+            "accepted": self.accepted,
+            "accepted_per_second": round(self.per_second, 1),
+            "p50_ms": _round(self.percentile(0.5)),
+            "p99_ms": _round(self.percentile(0.99)),
+            "server_cpu_ms_per_order": self.server_cpu_ms_per_order,
+            "statuses": self.statuses,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+async def _form_buyer(
+    base: str, deadline: float, result: Result, accepted_status: int
+) -> None:
+    """One buyer with its own cookies: get the page (CSRF), then buy until time."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=base, cookie_jar=jar) as session:
+        async with session.get(PRODUCT) as page:
+            html = await page.text()
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+        if match is None:
+            raise RuntimeError(f"no buy form at {base}{PRODUCT}")
+        form = {
+            "csrfmiddlewaretoken": match.group(1),
+            "quantity": "1",
+            "email": "bench@example.com",
+        }
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            async with session.post(
+                PRODUCT + "buy/",
+                data=form,
+                allow_redirects=False,
+                headers={"Referer": base + PRODUCT},
+            ) as response:
+                await response.read()
+            _count(result, response.status, started, accepted_status)
+
+
+async def _api_buyer(base: str, deadline: float, result: Result) -> None:
+    body = {"sku": "ROD-MUSKIE", "quantity": 1, "email": "bench@example.com"}
+    async with aiohttp.ClientSession(base_url=base) as session:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            key = {"Idempotency-Key": str(uuid.uuid4())}
+            async with session.post("/api/orders/", json=body, headers=key) as response:
+                await response.read()
+            _count(result, response.status, started, 202)
+
+
+def _count(result: Result, status: int, started: float, accepted: int) -> None:
+    key = str(status)
+    result.statuses[key] = result.statuses.get(key, 0) + 1
+    if status == accepted:
+        result.accepted += 1
+        result.accepted_ms.append((time.perf_counter() - started) * 1000)
+
+
+async def _drive(name: str, buyers: int, seconds: float, make: Any) -> Result:
+    result = Result(name=name, seconds=seconds)
+    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    await asyncio.gather(*(make(deadline, result) for _ in range(buyers)))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a server process and its workers (user + system)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    total = 0.0
+    for proc in [parent, *parent.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_paths(
+    urls: dict[str, str], pids: dict[str, int], buyers: int, seconds: float
+) -> list[Result]:
+    """Each path in turn; also the server's CPU time per accepted order, a figure
+    that does not depend on what else runs on the machine."""
+    shop, orders = urls["shop"], urls["orders"]
+    plans = [
+        ("legacy buy now (shop)", "shop", lambda d, r: _form_buyer(shop, d, r, 303)),
+        (
+            "new JSON API (POST /api/orders/)",
+            "orders",
+            lambda d, r: _api_buyer(orders, d, r),
+        ),
+        (
+            "new buy now (orders form)",
+            "orders",
+            lambda d, r: _form_buyer(orders, d, r, 303),
+        ),
+    ]
+    results = []
+    for name, server, make in plans:
+        cpu_before = _cpu_seconds(pids[server])
+        result = asyncio.run(_drive(name, buyers, seconds, make))
+        cpu = _cpu_seconds(pids[server]) - cpu_before
+        result.server_cpu_ms_per_order = (
+            round(cpu * 1000 / result.accepted, 2) if result.accepted else None
+        )
+        results.append(result)
+    return results
+
+
+def print_table(results: list[Result]) -> None:
+    head = (
+        f"{'path':<36} {'accepted/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu ms':>7}  answers"
+    )
+    print(head)
+    print("-" * len(head))
+    for result in results:
+        s = result.summary()
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(result.statuses.items()))
+        print(
+            f"{result.name:<36} {s['accepted_per_second']:>11.1f} "
+            f"{s['p50_ms'] or float('nan'):>8.2f} {s['p99_ms'] or float('nan'):>8.2f} "
+            f"{s['server_cpu_ms_per_order'] or float('nan'):>7.2f}  {answers}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buyers", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--orders-workers", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    # The stack helpers of the test suite: real processes, throw-away databases
+    # (named with this suffix, so a test run on the same server is not disturbed).
+    os.environ.setdefault("TEST_DATABASE_SUFFIX", "_bench")
+    from tests.support.orders_stack import orders_stack
+
+    print(f"==> starting the stack ({args.orders_workers} orders workers)", flush=True)
+    with orders_stack(
+        "bench",
+        warehouse_capacity=8,
+        warehouse_handling_ms=50,
+        orders_workers=args.orders_workers,
+    ) as stack:
+        units = 500_000
+        stack.shop_stock_add(units)  # for the sale's allocation
+        stack.shop_stock_add(units)  # for the legacy path
+        stack.orders_manage("sale", "open", "muskie-casting-rod", "--units", str(units))
+        stack.fulfillment_worker()
+        print(
+            f"==> {args.buyers} buyers, {args.seconds:.0f} s per path "
+            f"(warehouse: capacity 8, 50 ms per order)",
+            flush=True,
+        )
+        results = run_paths(
+            {"shop": stack.shop.url, "orders": stack.orders.url},
+            {"shop": stack.shop.process.pid, "orders": stack.orders.process.pid},
+            args.buyers,
+            args.seconds,
+        )
+        backlog = stack.order_statuses()
+    print()
+    print_table(results)
+    legacy = results[0].per_second or float("nan")
+    ratios = {r.name: round(r.per_second / legacy, 1) for r in results[1:]}
+    print()
+    for name, ratio in ratios.items():
+        p99 = next(r for r in results if r.name == name).percentile(0.99) or 0.0
+        verdict = (
+            "meets" if ratio >= TARGET_RATIO and p99 <= TARGET_P99_MS else "MISSES"
+        )
+        print(
+            f"{name}: {ratio}x the legacy throughput, p99 {p99:.1f} ms -> {verdict} "
+            f"the target (>= {TARGET_RATIO:.0f}x, p99 <= {TARGET_P99_MS:.0f} ms)"
+        )
+    print(f"orders left in the fulfillment backlog at the end: {dict(backlog)}")
+    load = os.getloadavg()
+    print(
+        f"machine load average (1/5/15 min) at the end: "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores"
+    )
+    REPORTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = REPORTS / f"bench-orders-{stamp}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "when": stamp,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+                },
+                "buyers": args.buyers,
+                "seconds_per_path": args.seconds,
+                "orders_workers": args.orders_workers,
+                "results": [r.summary() for r in results],
+                "ratios_vs_legacy": ratios,
+                "target": {"ratio": TARGET_RATIO, "p99_ms": TARGET_P99_MS},
+                "backlog_at_end": dict(Counter(backlog)),
+            },
+            indent=2,
+        )
+    )
+    print(f"report: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""The paced fulfillment step: hand one accepted order to the warehouse, report back.
+
+Idempotent end to end: the warehouse fulfils an `order_ref` once (a second delivery
+answers 200 with the first result), and every event this step emits has an id derived
+from the order and the step, so a repeated one is a duplicate its consumer ignores.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fulfillment_queue.models import DeadLetter
+
+logger = logging.getLogger(__name__)
+
+ORDER_ACCEPTED = "orders.order-accepted"
+ORDER_STARTED = "fulfillment.order-started"
+ORDER_FULFILLED = "fulfillment.order-fulfilled"
+ORDER_FAILED = "fulfillment.order-failed"
+HANDLE_ORDER_ACCEPTED = "fulfillment.handle_order_accepted"
+HANDLE_FULFILLMENT_EVENT = "orders.handle_fulfillment_event"
+SOURCE = "fulfillment"
+# Event ids are uuid5(namespace, "<order_ref>:<step>"): the same step, the same id.
+EVENT_NAMESPACE = uuid.UUID("6f1c3b9e-5d0a-4c47-9a53-6f2b7e1d8c40")
+_ORDER_REF = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+
+# publish(task_name, envelope, queue)
+Publisher = Callable[[str, dict[str, Any], str], None]
+
+
+class WarehouseBusy(Exception):
+    """The warehouse is at capacity, down or slow: try again later."""
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help: a malformed event, or the warehouse refused the order."""
+
+
+@dataclass(frozen=True)
+class AcceptedOrder:
+    event_id: str
+    order_ref: str
+    sku: str
+    quantity: int
+    trace_id: str
+
+
+def celery_publisher() -> Publisher:
+    from fulfillment_queue.celery_app import app
+
+    def publish(task: str, envelope: dict[str, Any], queue: str) -> None:
+        app.send_task(task, args=[envelope], queue=queue)
+
+    return publish
+
+
+def accepted_order_parse(raw: Any) -> AcceptedOrder:
+    if not isinstance(raw, dict) or raw.get("type") != ORDER_ACCEPTED:
+        raise PermanentFailure("not an orders.order-accepted event")
+    if raw.get("version") != 1:
+        raise PermanentFailure(f"unknown event version {raw.get('version')!r}")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise PermanentFailure("the event has no data object")
+    ref, sku, quantity = data.get("order_number"), data.get("sku"), data.get("quantity")
+    trace_id = raw.get("trace_id")
+    if not isinstance(ref, str) or not _ORDER_REF.fullmatch(ref):
+        raise PermanentFailure(f"bad order_number {ref!r}")
+    if not isinstance(sku, str) or not isinstance(quantity, int) or quantity < 1:
+        raise PermanentFailure("bad sku or quantity")
+    if not isinstance(trace_id, str) or not _TRACE_ID.fullmatch(trace_id):
+        trace_id = uuid.uuid4().hex
+    return AcceptedOrder(str(raw.get("id")), ref, sku, quantity, trace_id)
+
+
+def event_envelope(
+    *, type_: str, order: AcceptedOrder, step: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid5(EVENT_NAMESPACE, f"{order.order_ref}:{step}")),
+        "type": type_,
+        "source": SOURCE,
+        "time": timezone.now().isoformat(),
+        "trace_id": order.trace_id,
+        "version": 1,
+        "data": {"order_number": order.order_ref, **data},
+    }
+
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = httpx.Client(
+                    limits=httpx.Limits(
+                        max_connections=32, max_keepalive_connections=16
+                    )
+                )
+    return _client
+
+
+def warehouse_fulfil(*, order: AcceptedOrder) -> dict[str, Any]:
+    """POST the order to the warehouse. Not done: WarehouseBusy or PermanentFailure."""
+    try:
+        response = _http().post(
+            settings.WAREHOUSE_URL.rstrip("/") + "/fulfilments/",
+            json={
+                "order_ref": order.order_ref,
+                "lines": [{"sku": order.sku, "quantity": order.quantity}],
+            },
+            timeout=settings.FULFILLMENT_WAREHOUSE_TIMEOUT,
+        )
+    except httpx.HTTPError as exc:
+        raise WarehouseBusy(f"warehouse unreachable: {type(exc).__name__}") from None
+    if response.status_code in (200, 201):
+        body = response.json()
+        return {"warehouse_id": body["id"], "replayed": response.status_code == 200}
+    if response.status_code == 503 or response.status_code >= 500:
+        raise WarehouseBusy(f"warehouse answered {response.status_code}")
+    raise PermanentFailure(
+        f"warehouse refused the order: {response.status_code} {response.text[:200]}"
+    )
+
+
+def order_fulfill(*, raw: Any, publish: Publisher) -> str:
+    """Tell the orders service the order is in the warehouse, fulfil it, report."""
+    order = accepted_order_parse(raw)
+    queue = settings.ORDERS_EVENTS_QUEUE
+    publish(
+        HANDLE_FULFILLMENT_EVENT,
+        event_envelope(type_=ORDER_STARTED, order=order, step="started", data={}),
+        queue,
+    )
+    receipt = warehouse_fulfil(order=order)
+    publish(
+        HANDLE_FULFILLMENT_EVENT,
+        event_envelope(
+            type_=ORDER_FULFILLED, order=order, step="fulfilled", data=receipt
+        ),
+        queue,
+    )
+    return order.order_ref
+
+
+def backoff_seconds(*, retries: int) -> float:
+    """Exponential with full jitter, capped: 1, 2, 4, ... up to the ceiling."""
+    ceiling = min(
+        settings.FULFILLMENT_BACKOFF_MAX_SECONDS,
+        settings.FULFILLMENT_BACKOFF_SECONDS * (2**retries),
+    )
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def dead_letter_record(
+    *, raw: Any, reason: str, attempts: int, publish: Publisher
+) -> DeadLetter:
+    """Park the order for an operator, and tell the orders service it failed."""
+    data = raw.get("data") if isinstance(raw, dict) else None
+    ref = str((data or {}).get("order_number") or "?")[:64]
+    try:
+        event_id = uuid.UUID(str(raw.get("id")))  # type: ignore[union-attr]
+    except (ValueError, AttributeError):
+        event_id = uuid.uuid5(EVENT_NAMESPACE, repr(raw)[:1000])
+    try:
+        with transaction.atomic():
+            letter = DeadLetter.objects.create(
+                event_id=event_id,
+                order_ref=ref,
+                envelope=raw if isinstance(raw, dict) else {"raw": repr(raw)},
+                reason=reason,
+                attempts=attempts,
+            )
+    except IntegrityError:
+        letter = DeadLetter.objects.get(event_id=event_id, replayed_at__isnull=True)
+    logger.error("dead-lettered %s after %d attempts: %s", ref, attempts, reason)
+    try:
+        order = accepted_order_parse(raw)
+    except PermanentFailure:
+        return letter
+    publish(
+        HANDLE_FULFILLMENT_EVENT,
+        event_envelope(
+            type_=ORDER_FAILED,
+            order=order,
+            step=f"failed:{letter.pk}",
+            data={"reason": reason, "attempts": attempts},
+        ),
+        settings.ORDERS_EVENTS_QUEUE,
+    )
+    return letter
+
+
+def dead_letters_replay(
+    *, ids: list[int] | None, publish: Publisher
+) -> list[DeadLetter]:
+    """Send dead letters back to the queue (all open ones when `ids` is None)."""
+    letters = DeadLetter.objects.filter(replayed_at__isnull=True)
+    if ids is not None:
+        letters = letters.filter(pk__in=ids)
+    replayed = []
+    for letter in letters.order_by("pk"):
+        publish(HANDLE_ORDER_ACCEPTED, letter.envelope, settings.FULFILLMENT_QUEUE)
+        DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now())
+        replayed.append(letter)
+    return replayed

@@ -1,0 +1,46 @@
+"""ASGI entry point of the orders service: HTTP → Django, websockets → consumers.
+
+gunicorn orders_api.asgi:application -k uvicorn_worker.UvicornWorker
+"""
+
+from __future__ import annotations
+
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
+# Django first: the consumers import models.
+django.setup(set_prefix=False)
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from orders_api import consumers  # noqa: E402
+from orders_api.concurrency import ConcurrencyLimit  # noqa: E402
+
+# Static files (/static/orders/) are answered ahead of Django's middleware, from the
+# apps' static folders (no collectstatic step).
+django_application = ASGIStaticFilesHandler(ASGIHandler())
+
+websocket_urlpatterns = [
+    path("ws/orders/<uuid:order_id>/", consumers.OrderStatusConsumer.as_asgi()),
+    path("ws/sale/<slug:slug>/", consumers.SaleBoardConsumer.as_asgi()),
+]
+
+application = ProtocolTypeRouter(
+    {
+        "http": ConcurrencyLimit(
+            django_application, limit=settings.ORDERS_MAX_CONCURRENT_REQUESTS
+        ),
+        # Browsers send Origin: only pages from our own hosts may open a socket.
+        "websocket": AllowedHostsOriginValidator(
+            SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -1,0 +1,93 @@
+"""Websockets: an order's live status, and the sale board.
+
+A client that connects late gets the current state first, then every change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from orders_api import broadcast, selectors
+from orders_api.clients import ORDERS_SESSION_KEY
+from orders_api.exceptions import ApplicationError
+
+# Close codes before accept become an HTTP 403 on the handshake; after, these.
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
+
+
+def _order_state(order_id: str, token: str | None, sessions: list[str]) -> dict:
+    order = selectors.order_get_visible(
+        order_id=order_id, token=token, session_orders=sessions
+    )
+    return selectors.order_state(order=order)
+
+
+def _board_state(slug: str) -> dict[str, Any] | None:
+    sale = selectors.sale_current(slug=slug)
+    return None if sale is None else selectors.sale_board(sale=sale)
+
+
+class OrderStatusConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        order_id = str(self.scope["url_route"]["kwargs"]["order_id"])
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        token = (query.get("token") or [None])[0]
+        session = self.scope.get("session")
+        sessions = [str(i) for i in (session or {}).get(ORDERS_SESSION_KEY, [])]
+        # Join first, then read: no change can fall between the two.
+        self.group = broadcast.order_group(order_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            state = await database_sync_to_async(_order_state)(
+                order_id, token, sessions
+            )
+        except ApplicationError as error:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self.close(code=CLOSE_CODES.get(error.status_code, 4400))
+            return
+        await self.accept()
+        await self.send_json({"type": "order.state", "state": state})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Clients only listen; anything they send is ignored."""
+
+    async def order_state(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "order.state", "state": event["state"]})
+
+
+class SaleBoardConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        self.group = broadcast.sale_group(slug)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        board = await database_sync_to_async(_board_state)(slug)
+        if board is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self.close(code=4404)
+            return
+        await self.accept()
+        await self.send_json({"type": "board.state", "board": board})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Clients only listen."""
+
+    async def board_state(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "board.state", "board": event["board"]})

@@ -1,0 +1,79 @@
+"""`python manage.py outbox_relay`: the transactional outbox's relay process.
+
+On start it rebuilds every live sale's Redis counter from the database. Then, in a
+loop: publish pending events (woken at once by a committed order, else polling),
+fold accepted orders into their sale's units_sold, push changed sale boards (twice a
+second at most), re-publish orders that heard
+nothing from the queue for ORDERS_REDELIVER_SECONDS, sweep expired idempotency keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections
+from redis.exceptions import RedisError
+
+from orders_api import admission, broadcast, idempotency, outbox, sales
+
+logger = logging.getLogger("orders_api.relay")
+# The sale boards' figures go out at most this often (they count every order).
+BOARD_PUSH_SECONDS = 0.5
+
+
+class Command(BaseCommand):
+    help = "Publish outbox events to the queue (runs until stopped)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--once", action="store_true", help="one pass over the outbox, then exit"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.running = True
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        config = outbox.relay_settings()
+        publish = outbox.celery_publisher()
+        for slug, remaining in sales.sales_counters_rebuild():
+            self.stdout.write(f"counter of {slug}: {remaining} units left")
+        heartbeat = Path(settings.ORDERS_RELAY_HEARTBEAT_FILE or os.devnull)
+        last_redeliver = last_sweep = last_board = time.monotonic()
+        self.stdout.write("outbox relay running")
+        while self.running:
+            if settings.ORDERS_RELAY_HEARTBEAT_FILE:
+                heartbeat.touch()
+            try:
+                published = outbox.outbox_publish_batch(
+                    publish=publish, limit=config["batch"]
+                )
+                outbox.orders_tally(limit=config["batch"] * 5)
+                now = time.monotonic()
+                if now - last_board >= BOARD_PUSH_SECONDS:
+                    last_board = now
+                    broadcast.boards_push_dirty()
+                if now - last_redeliver >= config["redeliver"].total_seconds() / 4:
+                    last_redeliver = now
+                    outbox.orders_redeliver(older_than=config["redeliver"])
+                if now - last_sweep >= config["sweep"]:
+                    last_sweep = now
+                    idempotency.idempotency_sweep()
+            except (DatabaseError, RedisError, OSError):
+                logger.exception("relay pass failed; retrying")
+                close_old_connections()
+                time.sleep(1)
+                continue
+            if options["once"]:
+                return
+            if published < config["batch"]:
+                admission.outbox_wait(timeout=config["idle"])
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.running = False

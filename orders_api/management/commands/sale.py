@@ -1,0 +1,85 @@
+"""`python manage.py sale open|close|status|rebuild <product-slug>`: run a flash sale.
+
+    sale open muskie-casting-rod --units 50 [--sku ROD-MUSKIE] [--unless-open]
+    sale close muskie-casting-rod
+    sale status muskie-casting-rod
+    sale rebuild muskie-casting-rod      rebuild the Redis counter from the database
+
+A subcommand dispatcher: later issues add subcommands (`sale run`) beside these.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from orders_api import sales, selectors
+from orders_api.exceptions import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Open, close, inspect a flash sale of one product."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        opening = sub.add_parser("open", help="take units of shop stock; open the sale")
+        opening.add_argument("slug")
+        opening.add_argument("--units", type=int, required=True)
+        opening.add_argument("--sku", help="the shop's SKU (known for the demo's)")
+        opening.add_argument(
+            "--unless-open",
+            action="store_true",
+            help="do nothing (and succeed) when a sale of it is already open",
+        )
+        for name, text in (
+            ("close", "give unsold units back to the shop; close the sale"),
+            ("status", "print the sale's figures as JSON"),
+            ("rebuild", "rebuild the Redis counter from the database"),
+        ):
+            sub.add_parser(name, help=text).add_argument("slug")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        try:
+            getattr(self, f"do_{action}")(options)
+        except ApplicationError as exc:
+            raise CommandError(f"{exc.code}: {exc.detail}") from None
+
+    def do_open(self, options: dict[str, Any]) -> None:
+        slug = options["slug"]
+        if options["units"] < 1:
+            raise CommandError("--units must be at least 1")
+        if options["unless_open"]:
+            current = selectors.sale_current(slug=slug)
+            if current is not None and current.status == current.Status.OPEN:
+                self.stdout.write(
+                    f"{current.name}: a sale is already open; nothing done"
+                )
+                return
+        sale = sales.sale_open(slug=slug, units=options["units"], sku=options["sku"])
+        self.stdout.write(
+            f"{sale.name}: sale open with {sale.units_allocated} units "
+            f"(taken from the shop's stock)"
+        )
+
+    def do_close(self, options: dict[str, Any]) -> None:
+        sale = sales.sale_close(slug=options["slug"])
+        self.stdout.write(
+            f"{sale.name}: sale closed; {sale.units_returned} unsold units went back "
+            f"to the shop, {sale.units_allocated} sold"
+        )
+
+    def do_status(self, options: dict[str, Any]) -> None:
+        sale = selectors.sale_current(slug=options["slug"])
+        if sale is None:
+            raise CommandError(f"no sale of {options['slug']!r} ever opened")
+        self.stdout.write(json.dumps(selectors.sale_board(sale=sale), indent=2))
+
+    def do_rebuild(self, options: dict[str, Any]) -> None:
+        sale = selectors.sale_current(slug=options["slug"])
+        if sale is None:
+            raise CommandError(f"no sale of {options['slug']!r} ever opened")
+        remaining = sales.sale_counter_rebuild(sale=sale)
+        self.stdout.write(f"{sale.name}: counter rebuilt, {remaining} units left")

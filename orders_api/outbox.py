@@ -1,0 +1,136 @@
+"""The transactional outbox relay: publish committed events, mark them sent.
+
+Crash-safe: a batch is taken with `SELECT ... FOR UPDATE SKIP LOCKED`, published, and
+marked sent in the same transaction. A relay that dies after publishing and before
+committing publishes that batch again on restart: consumers are idempotent (event ids,
+the warehouse's order_ref), so at-least-once is enough.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from orders_api import broadcast, events, services
+from orders_api.models import Event, Order, Sale
+
+logger = logging.getLogger(__name__)
+
+# publish(envelope, task_name, queue)
+Publisher = Callable[[dict[str, Any], str, str], None]
+
+
+def celery_publisher() -> Publisher:
+    from orders_api.celery_app import app
+
+    def publish(envelope: dict[str, Any], task: str, queue: str) -> None:
+        # By name, on a queue: the consumer's code is never imported here.
+        app.send_task(task, args=[envelope], queue=queue)
+
+    return publish
+
+
+def outbox_publish_batch(*, publish: Publisher, limit: int) -> int:
+    """Publish up to `limit` pending events, oldest first; returns how many."""
+    with transaction.atomic():
+        batch = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(outbox_pending=True)
+            .order_by("recorded_at")[:limit]
+        )
+        if not batch:
+            return 0
+        for event in batch:
+            task, queue = events.route_for(event.type)
+            publish(event.envelope(), task, queue)
+        Event.objects.filter(pk__in=[e.pk for e in batch]).update(
+            outbox_pending=False,
+            published_at=timezone.now(),
+            publish_count=F("publish_count") + 1,
+        )
+        accepted = [
+            e.order_id
+            for e in batch
+            if e.type == events.ORDER_ACCEPTED and e.order_id is not None
+        ]
+        services.orders_mark_queued(order_ids=accepted)
+    if accepted:
+        broadcast.orders_push(
+            Order.objects.filter(pk__in=accepted).select_related("sale")
+        )
+    return len(batch)
+
+
+def orders_tally(*, limit: int) -> int:
+    """Fold accepted orders into their sale's units_sold (CHECK: <= allocated)."""
+    with transaction.atomic():
+        ids = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(tallied=False)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        per_sale = (
+            Order.objects.filter(pk__in=ids)
+            .values("sale_id")
+            .annotate(units=Sum("quantity"))
+        )
+        for row in per_sale:
+            Sale.objects.filter(pk=row["sale_id"]).update(
+                units_sold=F("units_sold") + row["units"]
+            )
+        Order.objects.filter(pk__in=ids).update(tallied=True)
+    return len(ids)
+
+
+def orders_redeliver(*, older_than: timedelta) -> int:
+    """Publish again the accepted event of orders with no word from the queue.
+
+    A message can be lost with the broker's data (Redis flushed or restarted); the
+    warehouse's order_ref makes the second delivery harmless.
+    """
+    cutoff = timezone.now() - older_than
+    stuck = list(
+        Order.objects.filter(
+            status__in=[
+                Order.Status.ACCEPTED,
+                Order.Status.QUEUED,
+                Order.Status.IN_WAREHOUSE,
+            ],
+            updated_at__lt=cutoff,
+        ).values_list("pk", flat=True)[:1000]
+    )
+    if not stuck:
+        return 0
+    with transaction.atomic():
+        Event.objects.filter(
+            order_id__in=stuck, type=events.ORDER_ACCEPTED, outbox_pending=False
+        ).update(outbox_pending=True)
+        Order.objects.filter(pk__in=stuck).update(updated_at=timezone.now())
+    logger.warning("re-publishing %d orders with no word from the queue", len(stuck))
+    return len(stuck)
+
+
+def events_replay(*, since: Any, types: list[str] | None = None) -> int:
+    """Mark every event since `since` for publishing again (the relay sends them)."""
+    selected = Event.objects.filter(time__gte=since)
+    if types:
+        selected = selected.filter(type__in=types)
+    return selected.update(outbox_pending=True)
+
+
+def relay_settings() -> dict[str, Any]:
+    return {
+        "batch": settings.ORDERS_RELAY_BATCH,
+        "idle": settings.ORDERS_RELAY_IDLE_SECONDS,
+        "redeliver": timedelta(seconds=settings.ORDERS_REDELIVER_SECONDS),
+        "sweep": settings.ORDERS_SWEEP_SECONDS,
+    }

@@ -1,0 +1,160 @@
+"""Settings of the orders service (ASGI: DRF + channels, port 8002, database `orders`).
+
+The flash sale's order path: it takes orders against an allocation held in Redis,
+writes them with an outbox event in one transaction, and a relay hands them to the
+fulfillment queue. It never imports the shop's or the queue's code.
+"""
+
+from __future__ import annotations
+
+from common.env import env_bool, env_float, env_int, env_str, service_database
+from common.settings import *  # noqa: F403
+from common.settings import REDIS_URL, SHOP_PORT
+
+ROOT_URLCONF = "orders_api.urls"
+ASGI_APPLICATION = "orders_api.asgi.application"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "common",
+    "orders_api",
+]
+
+# Every middleware here runs async as well as sync: under ASGI a request then crosses
+# into a thread once (for the view), not once per sync-only middleware.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "orders_api.context_processors.orders_context",
+            ],
+        },
+    },
+]
+
+# Under ASGI every request runs its sync code in a thread of its own, so connections
+# come from a pool per process (psycopg_pool) rather than one per thread.
+ORDERS_DB_POOL_SIZE = env_int("ORDERS_DB_POOL_SIZE", 16, minimum=0)
+DATABASES = {
+    "default": service_database("orders", conn_max_age=0 if ORDERS_DB_POOL_SIZE else 60)
+}
+if ORDERS_DB_POOL_SIZE:
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 2,
+        "max_size": ORDERS_DB_POOL_SIZE,
+        "timeout": 10,
+    }
+# HTTP requests handled at once per process; more wait their turn on the event loop
+# (never refused). Keeps threads and database connections bounded under a flood.
+ORDERS_MAX_CONCURRENT_REQUESTS = env_int(
+    "ORDERS_MAX_CONCURRENT_REQUESTS", 16, minimum=1
+)
+
+# Everything this service serves statically lives under /static/orders/, the one
+# static prefix the edge sends here (the docs page's Swagger UI included). asgi.py
+# serves it from the apps' static folders (staticfiles finders; no collectstatic).
+STATIC_URL = "/static/orders/"
+STATIC_ROOT = None
+
+# The buyer's session only remembers which orders it placed: a signed cookie, no
+# table. Its own cookie name, so it never clobbers the shop's session behind the edge.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_COOKIE_NAME = "orders_sessionid"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "orders_api.views.csrf_failure"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "orders_api.exceptions.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "lee.fishing orders API",
+    "DESCRIPTION": "The flash-sale order path: accept fast, fulfil through a queue.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Channels: websockets for the order status page and the sale board. Pub/sub groups
+# survive a Redis FLUSHALL (subscriptions are not keys); the prefix keeps two stacks
+# on one Redis server apart.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": env_str("ORDERS_CHANNELS_PREFIX", "orders"),
+        },
+    }
+}
+
+# --- the order path ------------------------------------------------------------------
+SHOP_URL = env_str("SHOP_URL", f"http://127.0.0.1:{SHOP_PORT}")
+INTERNAL_API_TOKEN = env_str("INTERNAL_API_TOKEN", "demo-internal-token")
+SHOP_TIMEOUT_SECONDS = env_float("ORDERS_SHOP_TIMEOUT", 5.0)
+# The products this service can run a sale of: page slug → shop SKU.
+SALE_PRODUCTS = {"muskie-casting-rod": "ROD-MUSKIE"}
+MAX_QUANTITY_PER_ORDER = env_int("SHOP_MAX_QUANTITY_PER_LINE", 10, minimum=1)
+# Redis keys of this service (counters, rate limits) start with this.
+ORDERS_REDIS_PREFIX = env_str("ORDERS_REDIS_PREFIX", "orders")
+# Per client (IP): at most ORDERS_RATE_LIMIT order attempts per window; then 429.
+ORDERS_RATE_LIMIT = env_int("ORDERS_RATE_LIMIT", 20, minimum=1)
+ORDERS_RATE_WINDOW_SECONDS = env_int("ORDERS_RATE_WINDOW_SECONDS", 10, minimum=1)
+# Behind the edge every request comes from the edge: trust its X-Forwarded-For.
+ORDERS_TRUST_X_FORWARDED_FOR = env_bool("ORDERS_TRUST_X_FORWARDED_FOR", False)
+ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
+    "ORDERS_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1
+)
+# The relay: batch size, how long it sleeps when idle, when a stuck order (no word
+# from the queue) is published again, how often expired idempotency keys go.
+ORDERS_RELAY_BATCH = env_int("ORDERS_RELAY_BATCH", 200, minimum=1)
+ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 0.5)
+ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 300, minimum=1)
+ORDERS_SWEEP_SECONDS = env_int("ORDERS_SWEEP_SECONDS", 600, minimum=1)
+# Touched on every relay pass when set (compose's healthcheck reads its age).
+ORDERS_RELAY_HEARTBEAT_FILE = env_str("ORDERS_RELAY_HEARTBEAT_FILE", "")
+
+# Queues (Celery on Redis). Tasks are sent by name: no service imports another.
+FULFILLMENT_QUEUE = env_str("FULFILLMENT_QUEUE", "fulfillment")
+ORDERS_EVENTS_QUEUE = env_str("ORDERS_EVENTS_QUEUE", "orders-events")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("ORDERS_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    # How often a worker looks for messages a dead worker held (older than the
+    # visibility timeout) and puts them back on the queue.
+    "unacked_restore_interval": env_int("ORDERS_RESTORE_INTERVAL", 10, minimum=1),
+    "unacked_restore_throttle": 1,
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = ORDERS_EVENTS_QUEUE
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

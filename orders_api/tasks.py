@@ -1,0 +1,33 @@
+"""Thin Celery tasks of the orders service: each calls one service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+
+from orders_api import broadcast, services
+from orders_api.celery_app import app
+from orders_api.events import HANDLE_FULFILLMENT_EVENT
+from orders_api.exceptions import InvalidEvent, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(bind=True, name=HANDLE_FULFILLMENT_EVENT, max_retries=5)
+def handle_fulfillment_event(self: Task, envelope: Any) -> str:
+    """Record a fulfillment event, apply it to its order, push it to websockets."""
+    try:
+        outcome = services.fulfillment_event_record(raw=envelope)
+    except InvalidEvent as exc:
+        logger.error("dropping an invalid event: %s", exc.detail)
+        return "invalid"
+    except NotFound as exc:
+        logger.error("dropping an event for an unknown order: %s", exc.detail)
+        return "unknown-order"
+    if outcome.duplicate:
+        return "duplicate"
+    if outcome.order is not None:
+        broadcast.orders_push([outcome.order])
+    return "applied" if outcome.applied else "logged"

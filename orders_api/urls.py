@@ -1,0 +1,45 @@
+"""The orders service's URLs: the hot product's pages (under the shop's own paths, so
+the edge can route them here), the JSON API, its schema and docs, health."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from orders_api import apis, views
+
+page_patterns = [
+    path("shop/<slug:category>/<slug:slug>/", views.product_page, name="product"),
+    path("shop/<slug:category>/<slug:slug>/buy/", views.product_buy, name="buy"),
+    path(
+        "shop/<slug:category>/<slug:slug>/orders/<uuid:order_id>/",
+        views.order_page,
+        name="order-page",
+    ),
+    path("sale/<slug:slug>/", views.sale_board, name="board"),
+    path("api/orders/", apis.OrderCreateApi.as_view(), name="order-create"),
+    path(
+        "api/orders/<uuid:order_id>/",
+        apis.OrderDetailApi.as_view(),
+        name="order-detail",
+    ),
+    path(
+        "api/orders/<uuid:order_id>/journey/",
+        apis.OrderJourneyApi.as_view(),
+        name="order-journey",
+    ),
+    path("api/sales/<slug:slug>/", apis.SaleDetailApi.as_view(), name="sale-detail"),
+]
+
+urlpatterns = [
+    path("", include((page_patterns, "orders"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+]
+
+handler400 = "orders_api.views.bad_request"
+handler403 = "orders_api.views.permission_denied"
+handler404 = "orders_api.views.not_found"
+handler500 = "orders_api.views.server_error"

