@@ -147,10 +147,8 @@ def test_setup_waits_for_healthy_backing_and_runs_once() -> None:
 
 def test_the_sale_opens_once_the_shop_and_the_orders_service_are_healthy() -> None:
     sale_open = load_compose()["services"]["sale-open"]
-    assert sale_open["depends_on"] == {
-        "shop": {"condition": "service_healthy"},
-        "orders": {"condition": "service_healthy"},
-    }
+    assert sale_open["depends_on"]["shop"] == {"condition": "service_healthy"}
+    assert sale_open["depends_on"]["orders"] == {"condition": "service_healthy"}
     assert "--unless-open" in container_command(sale_open)
 
 
