@@ -117,11 +117,18 @@ def response_headers(
     extra: list[tuple[bytes, bytes]],
 ) -> list[tuple[bytes, bytes]]:
     """The origin's headers minus hop-by-hop ones, then the edge's own."""
-    dropped: frozenset[bytes] = _RESPONSE_REPLACED
+    out: list[tuple[bytes, bytes]] = []
+    connection: bytes | None = None
     for name, value in raw:
-        if name.lower() == b"connection":
-            dropped = dropped | _connection_tokens(value)
-    out = [(n, v) for n, v in raw if n.lower() not in dropped]
+        name = name.lower()
+        if name in _RESPONSE_REPLACED:
+            if name == b"connection":
+                connection = value
+            continue
+        out.append((name, value))
+    if connection is not None:
+        named = _connection_tokens(connection)
+        out = [(n, v) for n, v in out if n not in named]
     out.extend(extra)
     return out
 

@@ -164,14 +164,16 @@ async def forward(
     """Send the request to the origin and its answer to the visitor; map failures."""
     method: str = scope["method"]
     head = method == "HEAD"
-    try:
-        data = await request_body(receive, seen, route.behaviour.max_body)
-    except BodyTooLarge:
-        return await _refuse(send, 413, extra, head=head, trace_id=trace_id)
-    except ValueError:
-        return await _refuse(send, 400, extra, head=head, trace_id=trace_id)
-    except ClientGone:
-        return Outcome(CLIENT_GONE)
+    data: bytes | AsyncIterator[bytes] | None = None
+    if b"content-length" in seen or b"transfer-encoding" in seen:
+        try:
+            data = await request_body(receive, seen, route.behaviour.max_body)
+        except BodyTooLarge:
+            return await _refuse(send, 413, extra, head=head, trace_id=trace_id)
+        except ValueError:
+            return await _refuse(send, 400, extra, head=head, trace_id=trace_id)
+        except ClientGone:
+            return Outcome(CLIENT_GONE)
     asked = time.perf_counter()
     body: bytes | None = None
     try:

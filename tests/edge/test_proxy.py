@@ -167,6 +167,27 @@ def test_the_origin_gets_forwarding_headers_and_the_visitors_host(
     assert echo(answer)["query"] == "q=1"
 
 
+def test_the_origin_gets_the_visitors_headers_and_none_of_the_clients_own(
+    edge: Process,
+) -> None:
+    # given visitors that send no User-Agent, Accept or Content-Type
+    for method, body in [("GET", None), ("POST", None), ("POST", b"a=1")]:
+        answer = raw_request(edge.port, method, "/shop/", body=body)
+        seen = header_map(answer.json())
+        # then the origin gets none that the edge's HTTP client would add itself
+        for name in ["user-agent", "accept", "content-type"]:
+            assert name not in seen, (method, body, name)
+        assert seen["accept-encoding"] == ["identity"]
+        # but the visitor's, a POST's length, the forwarding and trace headers
+        assert seen.pop("content-length", None) == (
+            None if method == "GET" else [str(len(body or b""))]
+        )
+        assert set(seen) == {
+            "host", "accept-encoding", "x-forwarded-for", "x-forwarded-proto",
+            "x-forwarded-host", "traceparent",
+        }  # fmt: skip
+
+
 def test_hop_by_hop_request_headers_stop_at_the_edge(edge: Process) -> None:
     answer = raw_request(
         edge.port,
