@@ -162,9 +162,31 @@ def test_the_origin_gets_forwarding_headers_and_the_visitors_host(
     assert seen["x-forwarded-proto"] == ["http"]
     assert seen["host"] == [f"127.0.0.1:{edge.port}"]
     assert seen["x-forwarded-host"] == [f"127.0.0.1:{edge.port}"]
-    # and the same trace, with the edge as the parent span
+    # and the same trace, with the edge's call as the parent span, not the visitor's
     assert seen["traceparent"][0].startswith(f"00-{trace}-")
+    assert "-00f067aa0ba902b7-" not in seen["traceparent"][0]
     assert echo(answer)["query"] == "q=1"
+
+
+def test_with_tracing_off_the_visitors_trace_context_passes_untouched(
+    shop_origin: Process, orders_origin: Process
+) -> None:
+    # given an edge with tracing switched off
+    context = {
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "tracestate": "fishing=rod",
+    }
+    with edge_process(
+        shop_origin.url, orders_origin.url, OTEL_SDK_DISABLED="true"
+    ) as untraced:
+        # when a visitor with a trace asks for a page
+        answer = httpx.get(untraced.url + "/shop/", headers=context)
+    # then the origin gets the visitor's trace context as it was
+    seen = header_map(echo(answer))
+    assert seen["traceparent"] == [context["traceparent"]]
+    assert seen["tracestate"] == [context["tracestate"]]
+    # and the edge names no trace of its own
+    assert "x-trace-id" not in answer.headers
 
 
 def test_the_origin_gets_the_visitors_headers_and_none_of_the_clients_own(
