@@ -207,3 +207,23 @@ def test_an_answer_the_edge_makes_itself_names_its_trace(
     assert (served.service, served.kind) == ("edge", "server")
     assert served.http_status == 413
     assert served.attributes["edge.route"] == "muskie-buy"
+
+
+def test_a_request_not_traced_makes_no_client_span_either(
+    edge: Process, store: FileSpanStore
+) -> None:
+    # given a static file, which is not traced (OTEL_PYTHON_DJANGO_EXCLUDED_URLS)
+    quiet, later = Traceparent.new(), Traceparent.new()
+    # (one connection: one edge worker, whose spans are written in order)
+    with httpx.Client(base_url=edge.url) as visitor:
+        answer = visitor.get(
+            "/static/shop/img/logo.svg", headers={"traceparent": quiet.header}
+        )
+        assert answer.status_code == 200
+        # when a traced request after it has been written by that worker
+        visitor.get("/shop/", headers={"traceparent": later.header})
+    trace_wait(store, later.trace_id, complete=lambda t: "edge" in t.services)
+    # then the static file left no span: no server span, and no client span that
+    # would be a trace of its own
+    assert not [s for s in store.spans() if s.trace_id == quiet.trace_id]
+    assert not [s for s in store.spans() if s.http_target.startswith("/static/")]
