@@ -31,7 +31,7 @@ from common.tracing import (
     span_annotate,
     tracing_enabled,
 )
-from edge_router.asgi_types import Receive, Scope, Send
+from edge_router.asgi_types import App, Receive, Scope, Send
 from edge_router.headers import TRACE_CONTEXT, trace_from
 
 ADMIN_PREFIX = "/_edge/"
@@ -44,7 +44,7 @@ class EdgeTracing:
     def __init__(self) -> None:
         self.enabled = tracing_enabled()
 
-    def wrap(self, app: Any) -> Any:
+    def wrap(self, app: App) -> App:
         """The edge's ASGI app with server spans, and aiohttp with client spans.
 
         Call before the worker builds its aiohttp session (lifespan start), since
@@ -53,7 +53,7 @@ class EdgeTracing:
         if not self.enabled:
             return app
         instrument_aiohttp_client()
-        traced = instrument_asgi_app(app, "edge", event_spans=False)
+        traced: App = instrument_asgi_app(app, "edge", event_spans=False)
 
         async def edge(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http" and scope["path"].startswith(ADMIN_PREFIX):
