@@ -1,12 +1,16 @@
 """The edge router's overhead: straight to an origin, through the edge, through nginx.
 
     python -m bench.edge [--duration 8] [--workers 2] [--connections 1,64]
+                         [--no-traced]
 
 One run, one machine, the same fast origin (nginx `return 200` with a small body, so
 the figures are about the proxies): wrk measures each target at each connection
 count; then the table gives requests/s, p50 and p99, the edge's throughput as a share
 of nginx's, and the latency each proxy adds at p50. nginx runs the config that
 `python manage.py edge export nginx --profile legacy` writes for the same table.
+The edge runs twice: untraced (`OTEL_SDK_DISABLED=true`, the proxy against the
+proxy: the goals are checked on it) and traced as the demo runs it (every request a
+server and a client span, exported to a temporary span store), unless `--no-traced`.
 Writes `reports/bench-edge-<timestamp>.json`.
 
 Goals (issue 5): added p50 at most 1 ms, throughput at least 50 % of nginx's.
@@ -140,6 +144,7 @@ def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
 
 def edge_env(origin_url: str) -> dict[str, str]:
     return {
+        "OTEL_SDK_DISABLED": "true",
         "SHOP_URL": origin_url,
         "ORDERS_URL": origin_url,
         "EDGE_MODE_KEY": f"edge:bench:{uuid.uuid4().hex}:mode",
@@ -155,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds, unmeasured")
     parser.add_argument("--workers", type=int, default=2, help="edge workers")
     parser.add_argument("--connections", default="1,64", help="comma-separated")
+    parser.add_argument(
+        "--traced",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the edge with tracing on",
+    )
     args = parser.parse_args(argv)
     connections = [int(c) for c in args.connections.split(",")]
     for tool in ("wrk", "nginx"):
@@ -166,21 +177,26 @@ def main(argv: list[str] | None = None) -> int:
     from edge_router.cli import export
 
     origin_port, edge_port, nginx_port = free_port(), free_port(), free_port()
+    traced_port = free_port()
     origin_url = f"http://127.0.0.1:{origin_port}"
     env = edge_env(origin_url)
+    traces = tempfile.mkdtemp(prefix="bench-edge-traces-")
+    traced_env = {
+        **env,
+        "OTEL_SDK_DISABLED": "false",
+        "OTEL_TRACES_EXPORTER": "",
+        "TRACES_DIR": traces,
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-edge-metrics-"),
+    }
     nginx_conf = export("nginx", profile="legacy", listen=f"127.0.0.1:{nginx_port}",
                         env={**os.environ, **env})  # fmt: skip
-    edge_cmd = [
-        sys.executable, "-m", "uvicorn", "edge_router.app:app",
-        "--host", "127.0.0.1", "--port", str(edge_port),
-        "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools",
-        "--lifespan", "on", "--no-access-log", "--no-proxy-headers",
-    ]  # fmt: skip
     targets = {
         "origin": f"{origin_url}/shop/",
         "edge": f"http://127.0.0.1:{edge_port}/shop/",
         "nginx": f"http://127.0.0.1:{nginx_port}/shop/",
     }
+    if args.traced:
+        targets["edge_traced"] = f"http://127.0.0.1:{traced_port}/shop/"
     results: dict[str, dict[int, dict[str, float]]] = {name: {} for name in targets}
     print(
         f"==> origin nginx :{origin_port}, edge :{edge_port} "
@@ -193,21 +209,30 @@ def main(argv: list[str] | None = None) -> int:
             origin_conf = ORIGIN_CONF.format(port=origin_port, body=body)
             stack.enter_context(nginx("origin", origin_conf, origin_port))
             health = f"http://127.0.0.1:{edge_port}/_edge/healthz"
+            edge_cmd = _edge_command(edge_port, args.workers)
             stack.enter_context(process("edge", edge_cmd, health, env))
+            if args.traced:
+                health = f"http://127.0.0.1:{traced_port}/_edge/healthz"
+                traced_cmd = _edge_command(traced_port, args.workers)
+                stack.enter_context(process("edge", traced_cmd, health, traced_env))
             stack.enter_context(nginx("nginx", nginx_conf, nginx_port))
             for count in connections:
                 for name, url in targets.items():
                     wrk(url, count, args.warmup)
                     results[name][count] = figures = wrk(url, count, args.duration)
                     print(
-                        f"    {name:<6} c{count:<3} {figures['rps']:>9.0f} req/s  "
+                        f"    {name:<11} c{count:<3} {figures['rps']:>9.0f} req/s  "
                         f"p50 {figures['p50_ms']:.3f} ms  "
                         f"p99 {figures['p99_ms']:.3f} ms",
                         flush=True,
                     )
     finally:
-        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+        for folder in (env, traced_env):
+            shutil.rmtree(folder["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+        shutil.rmtree(traces, ignore_errors=True)
     report = summarise(results, connections, args)
+    print("load average (1, 5, 15 min): " + ", ".join(
+        f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
     REPORTS.mkdir(exist_ok=True)
     stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
     path = REPORTS / f"bench-edge-{stamp}.json"
@@ -216,18 +241,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _edge_command(port: int, workers: int) -> list[str]:
+    """The edge as the Procfile runs it (its access log to /dev/null, like nginx's)."""
+    return [
+        sys.executable, "-m", "uvicorn", "edge_router.app:app",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+        "--lifespan", "on", "--no-access-log", "--no-proxy-headers",
+    ]  # fmt: skip
+
+
 def summarise(
     results: dict[str, dict[int, dict[str, float]]],
     connections: list[int],
     args: argparse.Namespace,
 ) -> dict[str, object]:
     print()
-    print(f"{'target':<8} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
-    print("-" * 43)
+    print(f"{'target':<12} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print("-" * 47)
     for count in connections:
         for name in results:
             f = results[name][count]
-            print(f"{name:<8} {count:>5} {f['rps']:>10.0f} {f['p50_ms']:>8.3f} "
+            print(f"{name:<12} {count:>5} {f['rps']:>10.0f} {f['p50_ms']:>8.3f} "
                   f"{f['p99_ms']:>8.3f}")  # fmt: skip
     print()
     ratios: dict[str, dict[str, float]] = {}
@@ -240,6 +275,12 @@ def summarise(
             "edge_added_p99_ms": edge["p99_ms"] - origin["p99_ms"],
             "nginx_added_p99_ms": ngx["p99_ms"] - origin["p99_ms"],
         }
+        if "edge_traced" in results:
+            traced = results["edge_traced"][count]
+            ratios[f"c{count}"] |= {
+                "traced_edge_share_of_nginx_rps": traced["rps"] / ngx["rps"],
+                "traced_edge_added_p50_ms": traced["p50_ms"] - origin["p50_ms"],
+            }
         r = ratios[f"c{count}"]
         print(
             f"c{count}: edge/nginx rps {100 * r['edge_share_of_nginx_rps']:.0f} %, "
@@ -248,6 +289,12 @@ def summarise(
             f"{r['edge_added_p99_ms']:.3f} ms vs nginx "
             f"{r['nginx_added_p99_ms']:.3f} ms"
         )
+        if "traced_edge_share_of_nginx_rps" in r:
+            print(
+                f"c{count}: traced edge/nginx rps "
+                f"{100 * r['traced_edge_share_of_nginx_rps']:.0f} %, added p50 "
+                f"traced edge {r['traced_edge_added_p50_ms']:.3f} ms"
+            )
     low, high = f"c{min(connections)}", f"c{max(connections)}"
     added = ratios[low]["edge_added_p50_ms"]
     share = ratios[high]["edge_share_of_nginx_rps"]
@@ -268,7 +315,7 @@ def summarise(
         "benchmark": "edge",
         "origin": "nginx return 200 (worker_processes 1)",
         "edge": f"uvicorn edge_router.app:app, {args.workers} workers, "
-        "uvloop, httptools",
+        "uvloop, httptools; edge: tracing off, edge_traced: on",
         "nginx": "python manage.py edge export nginx --profile legacy "
         "(worker_processes auto)",
         "load": f"wrk -t1, {args.duration:g}s per run after {args.warmup:g}s warm-up",
@@ -279,6 +326,8 @@ def summarise(
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            # Other work on the machine moves the figures: report it with them.
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         },
     }
 

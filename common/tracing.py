@@ -8,8 +8,9 @@ Which call each process makes (each is idempotent and a no-op with tracing off):
   `traced_django_asgi_application("orders-api")`; a channels websocket app is
   wrapped with `instrument_asgi_app(app, "orders-api")`
 - edge (ASGI, no Django): `app = instrument_asgi_app(app, "edge", edge_mode=mode)`
-  and `instrument_clients()` for its aiohttp client; `span_annotate({"edge.mode":
-  mode})` per request, as the mode can change at run time
+  and `instrument_aiohttp_client()` for its aiohttp client (`instrument_clients()`
+  would trace its Redis mode polls too); `span_annotate({"edge.mode": mode})` per
+  request, as the mode can change at run time
 - fulfillment-worker, orders-worker, where the Celery app is built:
   `instrument_celery_worker("fulfillment-worker")`
 - outbox-relay (and commands): `instrument_process("outbox-relay")` at start; the
@@ -180,6 +181,15 @@ def instrument_clients() -> None:
         import aiohttp  # noqa: F401 - only the edge has it
     except ImportError:
         return
+    instrument_aiohttp_client()
+
+
+def instrument_aiohttp_client() -> None:
+    """Client spans for aiohttp, their context sent on in `traceparent`.
+
+    Sessions made after this call are traced (the instrumentation adds its trace
+    config when a ClientSession is built).
+    """
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
     _instrument(AioHttpClientInstrumentor())
@@ -240,14 +250,26 @@ def traced_django_asgi_application(service_name: str) -> ASGIApp:
 
 
 def instrument_asgi_app(
-    app: ASGIApp, service_name: str, *, edge_mode: str | None = None
+    app: ASGIApp,
+    service_name: str,
+    *,
+    edge_mode: str | None = None,
+    event_spans: bool = True,
 ) -> ASGIApp:
-    """Server spans around any ASGI app (the edge, channels websockets)."""
+    """Server spans around any ASGI app (the edge, channels websockets).
+
+    `event_spans=False` leaves out the span the instrumentation makes for every
+    ASGI receive and send (a proxy streaming a download would make one per chunk).
+    """
     if not tracing_enabled():
         return app
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-    traced = OpenTelemetryMiddleware(app, excluded_urls=_excluded_urls())
+    traced = OpenTelemetryMiddleware(
+        app,
+        excluded_urls=_excluded_urls(),
+        exclude_spans=None if event_spans else ["receive", "send"],
+    )
 
     async def application(scope: Any, receive: Any, send: Any) -> None:
         tracing_setup(service_name, edge_mode=edge_mode)

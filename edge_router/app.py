@@ -15,6 +15,7 @@ import time
 
 import aiohttp
 import redis.asyncio as aioredis
+from yarl import URL
 
 from edge_router import admin, metrics
 from edge_router.accesslog import AccessLog, wall_clock
@@ -24,10 +25,11 @@ from edge_router.errors import send_error
 from edge_router.headers import WEBSOCKET_HANDSHAKE, request_headers
 from edge_router.modes import Mode, ModeFollower
 from edge_router.paths import BadPath, match_key, normalise
-from edge_router.proxy import CLIENT_GONE, Outcome, Route, forward
+from edge_router.proxy import CLIENT_GONE, Outcome, Route, forward, trace_header
 from edge_router.routes import RouteTable, load_table
 from edge_router.selection import profile_for
-from edge_router.upstream import Pool
+from edge_router.tracing import EdgeTracing
+from edge_router.upstream import session_create
 from edge_router.websocket import forward_websocket
 
 logger = logging.getLogger("edge_router")
@@ -43,14 +45,14 @@ class Edge:
     table: RouteTable
     routes: dict[int, Route]
     session: aiohttp.ClientSession
-    pools: dict[str, Pool]
     redis: aioredis.Redis
     follower: ModeFollower
     log: AccessLog
     _publisher: asyncio.Task[None]
 
-    def __init__(self) -> None:
+    def __init__(self, tracing: EdgeTracing) -> None:
         self.ready = False
+        self.tracing = tracing
 
     async def startup(self) -> None:
         if not logging.getLogger().handlers:
@@ -60,39 +62,17 @@ class Edge:
             )
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
-        self.pools = {
-            origin.name: Pool(
-                origin.host,
-                origin.port,
-                keepalive=self.config.upstream_keepalive,
-                limit=self.config.upstream_connections,
-            )
-            for origin in self.table.origins.values()
-        }
         self.routes = {
-            id(behaviour): Route.build(behaviour, self.pools[behaviour.origin.name])
+            id(behaviour): Route.build(behaviour, profile.name)
             for profile in self.table.profiles.values()
             for behaviour in profile.behaviours
         }
         self.log = AccessLog(self.config.access_log)
-        # Websockets only: plain HTTP goes through the lean pools above.
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=self.config.upstream_connections,
-                limit_per_host=0,
-                keepalive_timeout=self.config.upstream_keepalive,
-                ttl_dns_cache=300,
-            ),
-            # Each visitor's cookies go to the origin in its own request, never a jar.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=(
-                "User-Agent",
-                "Accept",
-                "Accept-Encoding",
-                "Content-Type",
-            ),
-            timeout=aiohttp.ClientTimeout(total=None),
+        # One session for every request and websocket of this worker.
+        self.session = session_create(
+            connections=self.config.upstream_connections,
+            per_origin=self.config.upstream_per_origin,
+            keepalive=self.config.upstream_keepalive,
         )
         self.redis = aioredis.from_url(
             self.config.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
@@ -130,8 +110,6 @@ class Edge:
             await self._publisher
         await self.follower.stop()
         await self.session.close()
-        for pool in self.pools.values():
-            pool.close()
         await self.redis.aclose()
         self.log.flush()
         metrics.worker_exit()
@@ -169,17 +147,22 @@ class Edge:
         raw_path = scope.get("raw_path")
         raw = raw_path.decode("latin-1") if raw_path else scope["path"]
         client = scope["client"][0] if scope.get("client") else "-"
-        headers, seen, trace_id = request_headers(
-            scope["headers"], client_ip=client, scheme=scope.get("scheme", "http")
+        tracing = self.tracing
+        scope_headers = scope["headers"]
+        trace_id = tracing.trace_id(scope_headers)
+        headers, seen = request_headers(
+            scope_headers,
+            client_ip=client,
+            scheme=scope.get("scheme", "http"),
+            skip=tracing.skip(trace_id),
         )
         route: Route | None = None
         route_name, origin_name = "none", "none"
         try:
             path = normalise(raw)
         except BadPath:
-            outcome = Outcome(
-                await send_error(send, 400, NO_ROUTE, head=method == "HEAD")
-            )
+            extra = [*NO_ROUTE, *trace_header(trace_id)]
+            outcome = Outcome(await send_error(send, 400, extra, head=method == "HEAD"))
             path = raw
         else:
             if path.startswith(admin.PREFIX):
@@ -189,12 +172,15 @@ class Edge:
                 )
                 outcome = Outcome(status, sent)
             else:
-                profile, new_cookie = profile_for(
-                    self.follower.current, self.table, seen.get(b"cookie")
-                )
+                mode = self.follower.current
+                profile, new_cookie = profile_for(mode, self.table, seen.get(b"cookie"))
                 route = self.routes[id(profile.match(method, match_key(path)))]
                 route_name = route.behaviour.name
                 origin_name = route.behaviour.origin.name
+                tracing.annotate(
+                    route.span_attributes,
+                    mode.percent if mode.mode == "canary" else None,
+                )
                 extra = route.edge_headers
                 if new_cookie is not None:
                     extra = [*extra, new_cookie]
@@ -209,6 +195,7 @@ class Edge:
                     extra,
                     client,
                     arrived,
+                    trace_id,
                 )
         duration = time.perf_counter() - arrived
         if route is not None:
@@ -234,23 +221,26 @@ class Edge:
         receive: Receive,
         send: Send,
         path: str,
-        headers: list[tuple[bytes, bytes]],
+        headers: list[tuple[str, str]],
         seen: dict[bytes, bytes],
         extra: list[tuple[bytes, bytes]],
         client: str,
         arrived: float,
+        trace_id: str,
     ) -> Outcome:
         head = scope["method"] == "HEAD"
         if route.buckets is not None:
             wait = route.buckets.take(client)
             if wait:
-                retry = (b"retry-after", str(wait).encode())
-                return Outcome(await send_error(send, 429, [*extra, retry], head=head))
+                refusal = [*extra, (b"retry-after", str(wait).encode())]
+                refusal.extend(trace_header(trace_id))
+                return Outcome(await send_error(send, 429, refusal, head=head))
         query: bytes = scope.get("query_string", b"")
         target = path + "?" + query.decode("latin-1") if query else path
         route.metrics.active += 1
         try:
-            return await forward(
+            call = forward(
+                self.session,
                 route,
                 scope,
                 receive,
@@ -260,7 +250,12 @@ class Edge:
                 seen=seen,
                 extra=extra,
                 arrived=arrived,
+                trace_id=trace_id,
             )
+            if self.tracing.without_client_span(trace_id):
+                with self.tracing.suppressed():
+                    return await call
+            return await call
         except OSError:
             # The visitor's connection broke while the edge was answering.
             return Outcome(CLIENT_GONE)
@@ -273,26 +268,33 @@ class Edge:
         raw_path = scope.get("raw_path")
         raw = raw_path.decode("latin-1") if raw_path else scope["path"]
         client = scope["client"][0] if scope.get("client") else "-"
-        headers, seen, trace_id = request_headers(
+        tracing = self.tracing
+        trace_id = tracing.trace_id(scope["headers"])
+        headers, seen = request_headers(
             scope["headers"],
             client_ip=client,
             scheme=scope.get("scheme", "ws"),
-            skip=WEBSOCKET_HANDSHAKE,
+            skip=WEBSOCKET_HANDSHAKE | tracing.skip(trace_id),
         )
         try:
             path = normalise(raw)
         except BadPath:
             await send({"type": "websocket.close", "code": 1008})
             return
-        profile, _ = profile_for(self.follower.current, self.table, seen.get(b"cookie"))
+        mode = self.follower.current
+        profile, _ = profile_for(mode, self.table, seen.get(b"cookie"))
         route = self.routes[id(profile.match("GET", match_key(path)))]
+        tracing.annotate(
+            route.span_attributes, mode.percent if mode.mode == "canary" else None
+        )
         query: bytes = scope.get("query_string", b"")
-        url = route.origin_url + path + ("?" + query.decode("latin-1") if query else "")
+        target = path + ("?" + query.decode("latin-1") if query else "")
         route.metrics.active += 1
         try:
             status = await forward_websocket(
                 self.session, route, scope, receive, send,
-                url=url, headers=headers, extra=route.edge_headers,
+                url=URL(route.origin_url + target, encoded=True),
+                headers=headers, extra=route.edge_headers,
             )  # fmt: skip
         finally:
             route.metrics.active -= 1
@@ -315,4 +317,5 @@ def _count_change(previous: Mode, current: Mode) -> None:
     metrics.MODE_CHANGES.labels(current.mode).inc()
 
 
-app = Edge()
+tracing = EdgeTracing()
+app = tracing.wrap(Edge(tracing))

@@ -26,6 +26,7 @@ class EdgeConfig:
     poll_interval: float
     access_log: bool
     upstream_connections: int
+    upstream_per_origin: int
     upstream_keepalive: float
     env: Mapping[str, str]
 
@@ -61,7 +62,11 @@ def config_from_env(env: Mapping[str, str] | None = None) -> EdgeConfig:
         admin_token=token,
         poll_interval=_float(env, "EDGE_MODE_POLL_SECONDS", 0.5, 0.05),
         access_log=access_log in {"1", "true", "yes", "on"},
-        upstream_connections=int(_float(env, "EDGE_UPSTREAM_CONNECTIONS", 512, 1)),
+        # Per worker, websockets included: all origins together, and each origin.
+        upstream_connections=int(_float(env, "EDGE_UPSTREAM_CONNECTIONS", 1024, 1)),
+        upstream_per_origin=int(
+            _float(env, "EDGE_UPSTREAM_CONNECTIONS_PER_ORIGIN", 512, 1)
+        ),
         # Below the origins' own keep-alive (gunicorn: 2 s), so the edge never sends
         # on a connection the origin is closing.
         upstream_keepalive=_float(env, "EDGE_UPSTREAM_KEEPALIVE_SECONDS", 1.5, 0.1),

@@ -1,4 +1,4 @@
-"""Headers across the edge: hop-by-hop stripped, forwarding headers set, tracing.
+"""Headers across the edge: hop-by-hop stripped, forwarding headers set.
 
 Request headers come from the ASGI scope (lower-case byte names); response headers
 from aiohttp's raw headers. Both stay lists of pairs, so repeated headers (several
@@ -6,8 +6,6 @@ from aiohttp's raw headers. Both stay lists of pairs, so repeated headers (sever
 """
 
 from __future__ import annotations
-
-import os
 
 # RFC 9110 7.6.1, plus the legacy ones proxies still see.
 HOP_BY_HOP = frozenset(
@@ -18,7 +16,9 @@ HOP_BY_HOP = frozenset(
     }
 )  # fmt: skip
 # Replaced by the edge rather than passed on.
-_REPLACED = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"traceparent"})
+_REPLACED = frozenset({b"x-forwarded-proto", b"x-forwarded-host"})
+# Written by the tracing instrumentation from the edge's own span, when tracing is on.
+TRACE_CONTEXT = frozenset({b"traceparent", b"tracestate"})
 # The request headers the edge reads for itself.
 _READ = frozenset(
     {b"connection", b"host", b"content-length", b"cookie", b"transfer-encoding",
@@ -32,18 +32,28 @@ WEBSOCKET_HANDSHAKE = frozenset(
         b"content-length",
     }
 )  # fmt: skip
+# Built once: the scheme header of nearly every request.
+_PROTO = {s: ("x-forwarded-proto", s) for s in ("http", "https", "ws", "wss")}
+
+
+def header_text(value: bytes) -> str:
+    """A header value as aiohttp takes it: text, which it writes out as UTF-8.
+
+    Visitors' headers are ASCII nearly always, and UTF-8 in the rest (cookie values);
+    other bytes pass as Latin-1 text rather than be refused.
+    """
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 def _connection_tokens(value: bytes) -> frozenset[bytes]:
     return frozenset(t.strip().lower() for t in value.split(b",") if t.strip())
 
 
-def new_trace_id() -> str:
-    return os.urandom(16).hex()
-
-
 def trace_from(traceparent: bytes | None) -> str:
-    """The trace id of a W3C `traceparent`, or a new one when absent or malformed."""
+    """The trace id of a well-formed W3C `traceparent`, else ""."""
     if traceparent:
         parts = traceparent.split(b"-")
         if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32:
@@ -52,7 +62,7 @@ def trace_from(traceparent: bytes | None) -> str:
                 return parts[1].decode("ascii")
             except ValueError:
                 pass
-    return new_trace_id()
+    return ""
 
 
 def request_headers(
@@ -61,18 +71,17 @@ def request_headers(
     client_ip: str,
     scheme: str,
     skip: frozenset[bytes] = frozenset(),
-) -> tuple[list[tuple[bytes, bytes]], dict[bytes, bytes], str]:
-    """(headers for the origin, the request headers the edge reads, the trace id).
-
-    The trace id comes from the visitor's W3C `traceparent` or is new; the origin
-    gets a `traceparent` with the edge as the parent span.
+) -> tuple[list[tuple[str, str]], dict[bytes, bytes]]:
+    """(headers for the origin, as aiohttp takes them; the headers the edge reads).
 
     Host is kept: the origin sees the host the visitor asked for (Django checks it
     against ALLOWED_HOSTS, and the CSRF Origin check compares it with Origin).
+    `skip` names more headers to drop: the websocket handshake's, and the visitor's
+    trace context when the edge traces (its client span's is sent instead).
     """
-    out: list[tuple[bytes, bytes]] = []
+    out: list[tuple[str, str]] = []
     seen: dict[bytes, bytes] = {}
-    forwarded_for = b""
+    forwarded_for = ""
     dropped: frozenset[bytes] = HOP_BY_HOP
     for name, value in scope_headers:
         if name in _READ:
@@ -80,29 +89,23 @@ def request_headers(
             if name == b"connection":
                 dropped = dropped | _connection_tokens(value)
     for name, value in scope_headers:
-        if name in dropped or name in skip:
-            continue
-        if name in _REPLACED:
+        if name in dropped or name in skip or name in _REPLACED:
             continue
         if name == b"x-forwarded-for":
-            forwarded_for = value
+            forwarded_for = header_text(value)
             continue
-        out.append((name, value))
-    client = client_ip.encode("latin-1")
+        out.append((name.decode("latin-1"), header_text(value)))
     out.append(
         (
-            b"x-forwarded-for",
-            forwarded_for + b", " + client if forwarded_for else client,
+            "x-forwarded-for",
+            f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip,
         )
     )
-    out.append((b"x-forwarded-proto", scheme.encode("latin-1")))
+    out.append(_PROTO.get(scheme) or ("x-forwarded-proto", scheme))
     host = seen.get(b"host")
     if host is not None:
-        out.append((b"x-forwarded-host", host))
-    trace_id = trace_from(seen.get(b"traceparent"))
-    span = os.urandom(8).hex()
-    out.append((b"traceparent", f"00-{trace_id}-{span}-01".encode()))
-    return out, seen, trace_id
+        out.append(("x-forwarded-host", header_text(host)))
+    return out, seen
 
 
 # The edge's server writes its own Date and Server (as nginx does).
@@ -114,11 +117,18 @@ def response_headers(
     extra: list[tuple[bytes, bytes]],
 ) -> list[tuple[bytes, bytes]]:
     """The origin's headers minus hop-by-hop ones, then the edge's own."""
-    dropped: frozenset[bytes] = _RESPONSE_REPLACED
+    out: list[tuple[bytes, bytes]] = []
+    connection: bytes | None = None
     for name, value in raw:
-        if name.lower() == b"connection":
-            dropped = dropped | _connection_tokens(value)
-    out = [(n, v) for n, v in raw if n.lower() not in dropped]
+        name = name.lower()
+        if name in _RESPONSE_REPLACED:
+            if name == b"connection":
+                connection = value
+            continue
+        out.append((name, value))
+    if connection is not None:
+        named = _connection_tokens(connection)
+        out = [(n, v) for n, v in out if n not in named]
     out.extend(extra)
     return out
 

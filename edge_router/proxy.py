@@ -1,4 +1,4 @@
-"""Forwarding one HTTP request to its origin over the worker's pooled connections.
+"""Forwarding one HTTP request to its origin with the worker's aiohttp session.
 
 Request bodies with a Content-Length stream to the origin, counted against the
 behaviour's `max_body`; chunked bodies are read up to that limit first and sent with
@@ -10,8 +10,11 @@ breaks mid-body still gets the visitor a clean 502.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
 
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.errors import send_error
@@ -19,20 +22,9 @@ from edge_router.headers import response_headers
 from edge_router.limits import BodyTooLarge, TokenBuckets
 from edge_router.metrics import RouteMetrics
 from edge_router.routes import Behaviour
-from edge_router.upstream import (
-    Connection,
-    Pool,
-    Response,
-    StaleConnection,
-    UpstreamError,
-    UpstreamTimeout,
-    request_head,
-)
+from edge_router.upstream import route_timeout
 
 SMALL = 64 * 1024
-CHUNK = 64 * 1024
-# Safe to send again when a kept-alive connection turns out to be closed.
-RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 # 499: nginx's code for "the client went away first" (logs and metrics only).
 CLIENT_GONE = 499
 
@@ -47,25 +39,30 @@ class Route:
 
     behaviour: Behaviour
     origin_url: str
-    pool: Pool
-    host_header: str
+    timeout: aiohttp.ClientTimeout
     edge_headers: list[tuple[bytes, bytes]]
     metrics: RouteMetrics
     buckets: TokenBuckets | None
+    # What the request's server span says served it (see edge_router/tracing.py).
+    span_attributes: dict[str, str]
 
     @classmethod
-    def build(cls, behaviour: Behaviour, pool: Pool) -> Route:
+    def build(cls, behaviour: Behaviour, profile: str) -> Route:
         return cls(
             behaviour=behaviour,
-            origin_url=behaviour.origin.url,
-            pool=pool,
-            host_header=f"{behaviour.origin.host}:{behaviour.origin.port}",
+            origin_url=behaviour.origin.url.rstrip("/"),
+            timeout=route_timeout(behaviour.timeout),
             edge_headers=[
                 (b"x-edge-route", behaviour.name.encode()),
                 (b"x-edge-origin", behaviour.origin.name.encode()),
             ],
             metrics=RouteMetrics(behaviour.name, behaviour.origin.name),
             buckets=TokenBuckets(behaviour.rate) if behaviour.rate else None,
+            span_attributes={
+                "edge.mode": profile,
+                "edge.route": behaviour.name,
+                "edge.origin": behaviour.origin.name,
+            },
         )
 
 
@@ -132,89 +129,87 @@ async def request_body(
     return None
 
 
+def trace_header(trace_id: str) -> list[tuple[bytes, bytes]]:
+    """`X-Trace-Id` for an answer the edge makes itself (an origin's answer carries
+    the origin's, which names the same trace)."""
+    return [(b"x-trace-id", trace_id.encode())] if trace_id else []
+
+
+async def _refuse(
+    send: Send,
+    status: int,
+    extra: list[tuple[bytes, bytes]],
+    *,
+    head: bool,
+    trace_id: str,
+) -> Outcome:
+    headers = [*extra, *trace_header(trace_id)]
+    return Outcome(await send_error(send, status, headers, head=head))
+
+
 async def forward(
+    session: aiohttp.ClientSession,
     route: Route,
     scope: Scope,
     receive: Receive,
     send: Send,
     *,
     target: str,
-    headers: list[tuple[bytes, bytes]],
+    headers: list[tuple[str, str]],
     seen: dict[bytes, bytes],
     extra: list[tuple[bytes, bytes]],
     arrived: float,
+    trace_id: str,
 ) -> Outcome:
     """Send the request to the origin and its answer to the visitor; map failures."""
     method: str = scope["method"]
     head = method == "HEAD"
-    try:
-        data = await request_body(receive, seen, route.behaviour.max_body)
-    except BodyTooLarge:
-        return Outcome(await send_error(send, 413, extra, head=head))
-    except ValueError:
-        return Outcome(await send_error(send, 400, extra, head=head))
-    except ClientGone:
-        return Outcome(CLIENT_GONE)
-    if isinstance(data, bytes):
-        length: int | None = len(data)
-    elif data is not None:
-        length = int(seen[b"content-length"])
-    else:
-        length = 0 if method not in RETRYABLE else None
-    if b"host" not in seen:
-        headers = [*headers, (b"host", route.host_header.encode("latin-1"))]
-    request = request_head(method, target, headers, length)
-    timeout = route.behaviour.timeout
+    data: bytes | AsyncIterator[bytes] | None = None
+    if b"content-length" in seen or b"transfer-encoding" in seen:
+        try:
+            data = await request_body(receive, seen, route.behaviour.max_body)
+        except BodyTooLarge:
+            return await _refuse(send, 413, extra, head=head, trace_id=trace_id)
+        except ValueError:
+            return await _refuse(send, 400, extra, head=head, trace_id=trace_id)
+        except ClientGone:
+            return Outcome(CLIENT_GONE)
     asked = time.perf_counter()
-    attempts = 2 if data is None and method in RETRYABLE else 1
-    response: Response | None = None
-    connection: Connection | None = None
+    body: bytes | None = None
     try:
-        for attempt in range(attempts):
-            connection = await route.pool.acquire(timeout, fresh=attempt > 0)
-            try:
-                response = await connection.send(request, data, timeout, no_body=head)
-                break
-            except StaleConnection:
-                # A kept-alive connection the origin had just closed: once more.
-                connection.close()
-                if attempt + 1 == attempts:
-                    raise
-            except BaseException:
-                connection.close()
-                raise
-    except BodyTooLarge:
-        return Outcome(await send_error(send, 413, extra, head=head))
-    except ClientGone:
-        return Outcome(CLIENT_GONE)
-    except UpstreamTimeout:
-        return Outcome(await send_error(send, 504, extra, head=head))
-    except (UpstreamError, OSError):
-        return Outcome(await send_error(send, 502, extra, head=head))
-    assert response is not None
-    assert connection is not None
-    origin_seconds = time.perf_counter() - asked
-    body = response.read_now()
-    if body is not None:
-        # All of it came with the headers: no generator, no waiting.
-        route.pool.release(connection)
-        return await _relay(response, None, body, send, extra, arrived, origin_seconds)
-    chunks = response.iter_body()
-    small = response.content_length is not None and response.content_length <= SMALL
-    try:
-        if small:
-            try:
-                body = b"".join([chunk async for chunk in chunks])
-            except UpstreamTimeout:
-                return Outcome(await send_error(send, 504, extra, head=head))
-            except (UpstreamError, OSError):
-                return Outcome(await send_error(send, 502, extra, head=head))
-        return await _relay(
-            response, chunks, body, send, extra, arrived, origin_seconds
+        # The path is normalised and stays percent-encoded as it came: no requoting.
+        response = await session.request(
+            method,
+            URL(route.origin_url + target, encoded=True),
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+            timeout=route.timeout,
         )
+    except TimeoutError:
+        return await _refuse(send, 504, extra, head=head, trace_id=trace_id)
+    except aiohttp.ClientError as error:
+        # A streamed request body that failed on our side is the error's cause.
+        if isinstance(error.__cause__, BodyTooLarge):
+            return await _refuse(send, 413, extra, head=head, trace_id=trace_id)
+        if isinstance(error.__cause__, ClientGone):
+            return Outcome(CLIENT_GONE)
+        return await _refuse(send, 502, extra, head=head, trace_id=trace_id)
+    except OSError:
+        return await _refuse(send, 502, extra, head=head, trace_id=trace_id)
+    try:
+        length = response.content_length
+        if length is not None and length <= SMALL:
+            try:
+                body = await response.read()
+            except TimeoutError:
+                return await _refuse(send, 504, extra, head=head, trace_id=trace_id)
+            except (aiohttp.ClientError, OSError):
+                return await _refuse(send, 502, extra, head=head, trace_id=trace_id)
+        origin_seconds = time.perf_counter() - asked
+        return await _relay(response, body, send, extra, arrived, origin_seconds)
     finally:
-        await chunks.aclose()
-        route.pool.release(connection)
+        response.release()
 
 
 def _timing(arrived: float, origin_seconds: float) -> tuple[bytes, bytes]:
@@ -226,8 +221,7 @@ def _timing(arrived: float, origin_seconds: float) -> tuple[bytes, bytes]:
 
 
 async def _relay(
-    response: Response,
-    chunks: AsyncGenerator[bytes, None] | None,
+    response: aiohttp.ClientResponse,
     body: bytes | None,
     send: Send,
     extra: list[tuple[bytes, bytes]],
@@ -236,21 +230,21 @@ async def _relay(
 ) -> Outcome:
     status = response.status
     headers = response_headers(
-        response.headers, [*extra, _timing(arrived, origin_seconds)]
+        response.raw_headers, [*extra, _timing(arrived, origin_seconds)]
     )
     await send({"type": "http.response.start", "status": status, "headers": headers})
     if body is not None:
         await send({"type": "http.response.body", "body": body})
         return Outcome(status, len(body), origin_seconds)
     sent = 0
-    assert chunks is not None
     try:
-        async for chunk in chunks:
+        async for chunk in response.content.iter_any():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             sent += len(chunk)
-    except (UpstreamError, UpstreamTimeout, OSError):
+    except (aiohttp.ClientError, TimeoutError, OSError):
         # The status is out already: leave the response unfinished, so the server
         # drops the connection and the visitor sees a truncated body, not a clean one.
+        response.close()
         return Outcome(status, sent, origin_seconds)
     await send({"type": "http.response.body", "body": b""})
     return Outcome(status, sent, origin_seconds)

@@ -11,6 +11,7 @@ import contextlib
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.proxy import Route
@@ -50,8 +51,8 @@ async def forward_websocket(
     receive: Receive,
     send: Send,
     *,
-    url: str,
-    headers: list[tuple[bytes, bytes]],
+    url: URL,
+    headers: list[tuple[str, str]],
     extra: list[tuple[bytes, bytes]],
 ) -> int:
     """Returns the status for the log: 101 once open, else the refusal's."""
@@ -62,9 +63,7 @@ async def forward_websocket(
         upstream = await asyncio.wait_for(
             session.ws_connect(
                 url,
-                headers=[
-                    (n.decode("latin-1"), v.decode("latin-1")) for n, v in headers
-                ],
+                headers=headers,
                 protocols=tuple(scope.get("subprotocols") or ()),
                 max_msg_size=MAX_MESSAGE,
                 autoping=True,

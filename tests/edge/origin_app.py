@@ -1,7 +1,7 @@
 """A small real origin for the edge's tests, run as its own uvicorn process.
 
     python -m tests.edge.origin_app --name orders --port 9101 [--reset-port 9102]
-        [--keep-alive SECONDS]
+        [--stale-port 9103] [--keep-alive SECONDS]
 
 Every path echoes the request as JSON (with `X-Origin: <name>`), except:
 
@@ -16,7 +16,10 @@ Every path echoes the request as JSON (with `X-Origin: <name>`), except:
     websocket, any path         echo; the text "close:CODE:REASON" closes with CODE
 
 `--reset-port` also listens on a raw TCP port that reads a request and resets the
-connection (RST), for the edge's 502.
+connection (RST), for the edge's 502. `--stale-port` listens on one that answers the
+first request of each connection and keeps it open, then closes it when the next
+request comes, unanswered: a server whose keep-alive ran out just as a request was
+sent. `GET /__stale/log` there lists the requests it saw and what it did with them.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from urllib.parse import parse_qs
 import uvicorn
 
 NAME = "origin"
-STATE: dict[str, Any] = {"inflight": 0, "ws_closes": []}
+STATE: dict[str, Any] = {"inflight": 0, "ws_closes": [], "stale_log": []}
 
 
 def _query(scope: dict[str, Any]) -> dict[str, str]:
@@ -192,10 +195,42 @@ async def _reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.transport.abort()
 
 
+async def _stale(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    answered = False
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            line = head.split(b"\r\n", 1)[0].decode("latin-1").rsplit(" ", 1)[0]
+            if line == "GET /__stale/log":
+                body = json.dumps(STATE["stale_log"]).encode()
+            elif answered:
+                STATE["stale_log"].append(f"{line} dropped")
+                return
+            else:
+                STATE["stale_log"].append(f"{line} answered")
+                body = json.dumps({"origin": "stale", "request": line}).encode()
+            for header in head.split(b"\r\n"):
+                name, _, value = header.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    await reader.readexactly(int(value))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            await writer.drain()
+            answered = True
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return
+    finally:
+        writer.close()
+
+
 async def main(args: argparse.Namespace) -> None:
     servers = []
     if args.reset_port:
         servers.append(await asyncio.start_server(_reset, "127.0.0.1", args.reset_port))
+    if args.stale_port:
+        servers.append(await asyncio.start_server(_stale, "127.0.0.1", args.stale_port))
     config = uvicorn.Config(
         app, host="127.0.0.1", port=args.port, lifespan="off", log_level="warning",
         timeout_keep_alive=args.keep_alive,
@@ -210,6 +245,7 @@ if __name__ == "__main__":
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--reset-port", type=int, default=0)
+    parser.add_argument("--stale-port", type=int, default=0)
     parser.add_argument("--keep-alive", type=float, default=30.0, help="seconds idle")
     arguments = parser.parse_args()
     NAME = arguments.name

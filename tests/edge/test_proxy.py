@@ -32,6 +32,7 @@ orders = { env = "ORDERS_URL", default = "http://127.0.0.1:8002" }
 refused = { env = "REFUSED_URL", default = "http://127.0.0.1:1" }
 reset = { env = "RESET_URL", default = "http://127.0.0.1:1" }
 brief = { env = "BRIEF_URL", default = "http://127.0.0.1:1" }
+stale = { env = "STALE_URL", default = "http://127.0.0.1:1" }
 
 [defaults]
 timeout = 5.0
@@ -72,6 +73,11 @@ path = "/brief/*"
 origin = "brief"
 
 [[profiles.legacy]]
+name = "stale"
+path = "/stale/*"
+origin = "stale"
+
+[[profiles.legacy]]
 name = "default"
 path = "/*"
 origin = "shop"
@@ -84,15 +90,25 @@ origin = "orders"
 
 
 @pytest.fixture(scope="module")
-def brief_origin() -> Iterator[Process]:
-    """An origin that closes idle kept-alive connections after 0.3 s."""
-    with origin_process("brief", keep_alive=0.3) as origin:
+def stale_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def brief_origin(stale_port: int) -> Iterator[Process]:
+    """An origin that closes idle kept-alive connections after 0.3 s; on
+    `stale_port`, one that closes them when the second request comes."""
+    with origin_process("brief", keep_alive=0.3, stale_port=stale_port) as origin:
         yield origin
 
 
 @pytest.fixture(scope="module")
 def limits_edge(
-    shop_origin: Process, orders_origin: Process, reset_port: int, brief_origin: Process
+    shop_origin: Process,
+    orders_origin: Process,
+    reset_port: int,
+    brief_origin: Process,
+    stale_port: int,
 ) -> Iterator[Process]:
     """An edge with small limits and broken origins, from a table of its own."""
     with tempfile.TemporaryDirectory() as folder:
@@ -105,6 +121,7 @@ def limits_edge(
             REFUSED_URL=f"http://127.0.0.1:{free_port()}",
             RESET_URL=f"http://127.0.0.1:{reset_port}",
             BRIEF_URL=brief_origin.url,
+            STALE_URL=f"http://127.0.0.1:{stale_port}",
         ) as edge:
             yield edge
 
@@ -145,9 +162,52 @@ def test_the_origin_gets_forwarding_headers_and_the_visitors_host(
     assert seen["x-forwarded-proto"] == ["http"]
     assert seen["host"] == [f"127.0.0.1:{edge.port}"]
     assert seen["x-forwarded-host"] == [f"127.0.0.1:{edge.port}"]
-    # and the same trace, with the edge as the parent span
+    # and the same trace, with the edge's call as the parent span, not the visitor's
     assert seen["traceparent"][0].startswith(f"00-{trace}-")
+    assert "-00f067aa0ba902b7-" not in seen["traceparent"][0]
     assert echo(answer)["query"] == "q=1"
+
+
+def test_with_tracing_off_the_visitors_trace_context_passes_untouched(
+    shop_origin: Process, orders_origin: Process
+) -> None:
+    # given an edge with tracing switched off
+    context = {
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "tracestate": "fishing=rod",
+    }
+    with edge_process(
+        shop_origin.url, orders_origin.url, OTEL_SDK_DISABLED="true"
+    ) as untraced:
+        # when a visitor with a trace asks for a page
+        answer = httpx.get(untraced.url + "/shop/", headers=context)
+    # then the origin gets the visitor's trace context as it was
+    seen = header_map(echo(answer))
+    assert seen["traceparent"] == [context["traceparent"]]
+    assert seen["tracestate"] == [context["tracestate"]]
+    # and the edge names no trace of its own
+    assert "x-trace-id" not in answer.headers
+
+
+def test_the_origin_gets_the_visitors_headers_and_none_of_the_clients_own(
+    edge: Process,
+) -> None:
+    # given visitors that send no User-Agent, Accept or Content-Type
+    for method, body in [("GET", None), ("POST", None), ("POST", b"a=1")]:
+        answer = raw_request(edge.port, method, "/shop/", body=body)
+        seen = header_map(answer.json())
+        # then the origin gets none that the edge's HTTP client would add itself
+        for name in ["user-agent", "accept", "content-type"]:
+            assert name not in seen, (method, body, name)
+        assert seen["accept-encoding"] == ["identity"]
+        # but the visitor's, a POST's length, the forwarding and trace headers
+        assert seen.pop("content-length", None) == (
+            None if method == "GET" else [str(len(body or b""))]
+        )
+        assert set(seen) == {
+            "host", "accept-encoding", "x-forwarded-for", "x-forwarded-proto",
+            "x-forwarded-host", "traceparent",
+        }  # fmt: skip
 
 
 def test_hop_by_hop_request_headers_stop_at_the_edge(edge: Process) -> None:
@@ -441,3 +501,30 @@ def test_an_origin_closing_idle_connections_costs_no_request(
             assert answer.status_code == 200
             assert echo(answer)["origin"] == "brief"
             time.sleep(0.6)
+
+
+def test_a_connection_the_origin_dropped_costs_a_get_nothing_and_a_post_a_502(
+    limits_edge: Process, stale_port: int
+) -> None:
+    # given an origin that answers once per connection, then drops it at the next
+    # request, and one visitor (one edge worker, so one pool)
+    with httpx.Client(base_url=limits_edge.url) as client:
+        first = client.get("/stale/first")
+        # when a GET meets the dropped connection
+        again = client.get("/stale/again")
+        # and a POST meets the connection the GET was answered on
+        post = client.post("/stale/order", content=b"{}")
+    # then the GET was sent once more, on a new connection, and answered
+    assert first.status_code == 200
+    assert again.status_code == 200
+    assert echo(again)["request"] == "GET /stale/again"
+    # and the POST was not: the visitor gets a 502, the origin saw it once
+    assert post.status_code == 502
+    assert post.text == "Bad gateway\n"
+    log = httpx.get(f"http://127.0.0.1:{stale_port}/__stale/log").json()
+    assert log == [
+        "GET /stale/first answered",
+        "GET /stale/again dropped",
+        "GET /stale/again answered",
+        "POST /stale/order dropped",
+    ]

@@ -91,7 +91,7 @@ def _running(
 
 @contextmanager
 def origin_process(
-    name: str, *, reset_port: int = 0, keep_alive: float = 30.0
+    name: str, *, reset_port: int = 0, stale_port: int = 0, keep_alive: float = 30.0
 ) -> Iterator[Process]:
     """tests/edge/origin_app.py: echoes, streams, stalls, resets, websockets."""
     port = free_port()
@@ -106,6 +106,8 @@ def origin_process(
     ]
     if reset_port:
         cmd += ["--reset-port", str(reset_port)]
+    if stale_port:
+        cmd += ["--stale-port", str(stale_port)]
     cmd += ["--keep-alive", str(keep_alive)]
     with _running(f"origin-{name}", cmd, port, {}, "/__origin/inflight") as service:
         yield service
@@ -121,7 +123,11 @@ def edge_command(port: int, *, workers: int = 2) -> list[str]:
 
 
 def edge_env(shop_url: str, orders_url: str, **extra: str) -> dict[str, str]:
+    """The edge's environment. It is traced, as it runs for real, but exports its
+    spans only when given a TRACES_DIR (tests.support.tracing.traced_env)."""
+    quiet = {} if "TRACES_DIR" in extra else {"OTEL_TRACES_EXPORTER": "none"}
     return {
+        **quiet,
         "SHOP_URL": shop_url,
         "ORDERS_URL": orders_url,
         "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
