@@ -188,7 +188,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             "content_type_conformance,response_headers_conformance,"
             "response_schema_conformance",
             "--phases", "examples,coverage,fuzzing",
-            "--max-examples", "40", "--seed", "4", "--workers", "2",
+            "--max-examples", "40", "--seed", "4",
+            # One worker: ast.parse in threads trips a CPython 3.11.7 bug
+            # (SystemError: AST constructor recursion depth mismatch).
+            "--workers", "1",
             "--report", "junit", "--report-dir", str(tmp_path),
         ],
         capture_output=True,
