@@ -27,13 +27,13 @@ class LoadOptions:
     mode: str
     run_tag: str
     out_dir: str
-    baseline_seconds: float = 25.0
+    baseline_seconds: float = 30.0
     ramp_seconds: float = 5.0
-    hold_seconds: float = 30.0
+    hold_seconds: float = 40.0
     fade_seconds: float = 10.0
-    browsers: int = 30
+    browsers: int = 40
     tourney_buyers: int = 3
-    peak_buyers: int = 80
+    peak_buyers: int = 60
     # Share of Muskie buyers who follow their order by websocket (the rest poll).
     websocket_share: float = 0.5
     follow_timeout: float = 60.0

@@ -6,8 +6,8 @@ Pick `FlashSaleShape` for the scripted sale (its phases come from the SALE_* var
 below), or pick user classes and numbers yourself. Flip the edge mode while it runs
 (`python manage.py edge mode strangler`) and watch the charts change.
 
-    SALE_BASELINE_SECONDS=25 SALE_RAMP_SECONDS=5 SALE_HOLD_SECONDS=600
-    SALE_FADE_SECONDS=10 SALE_BROWSERS=30 SALE_TOURNEY_BUYERS=3 SALE_PEAK_BUYERS=80
+    SALE_BASELINE_SECONDS=30 SALE_RAMP_SECONDS=5 SALE_HOLD_SECONDS=600
+    SALE_FADE_SECONDS=10 SALE_BROWSERS=40 SALE_TOURNEY_BUYERS=3 SALE_PEAK_BUYERS=60
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 
+from loadtest import identity
 from loadtest.config import LoadOptions
 from loadtest.shape import FlashSaleShape
 from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer
@@ -32,12 +33,13 @@ FlashSaleShape.options = LoadOptions(
     mode="ui",
     run_tag=f"ui{int(time.time())}",
     out_dir="",
-    baseline_seconds=_number("SALE_BASELINE_SECONDS", 25),
+    baseline_seconds=_number("SALE_BASELINE_SECONDS", 30),
     ramp_seconds=_number("SALE_RAMP_SECONDS", 5),
     hold_seconds=_number("SALE_HOLD_SECONDS", 600),
     fade_seconds=_number("SALE_FADE_SECONDS", 10),
-    browsers=int(_number("SALE_BROWSERS", 30)),
+    browsers=int(_number("SALE_BROWSERS", 40)),
     tourney_buyers=int(_number("SALE_TOURNEY_BUYERS", 3)),
-    peak_buyers=int(_number("SALE_PEAK_BUYERS", 80)),
+    peak_buyers=int(_number("SALE_PEAK_BUYERS", 60)),
+    source_addresses=identity.source_addresses_work(),
 )
 Sale.options = FlashSaleShape.options

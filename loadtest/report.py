@@ -28,6 +28,8 @@ ORDER_KEYS = (
 )  # fmt: skip
 INVARIANTS = ("lost", "duplicated", "oversold")
 STRANGLER_RATIO_GOAL = 2.0
+# The warehouse's order refs: MU- from the orders service's queue, LF- the shop's.
+QUEUE_SOURCE = "MU"
 
 
 def summary_build(
@@ -126,6 +128,13 @@ def goals(summary: dict[str, Any]) -> list[dict[str, Any]]:
             f"{w['fulfillment_concurrency']}, capacity {w['capacity']}), "
             f"refused {w['refused']}",
         )
+        queued = w.get("peak_in_flight_by_source", {}).get(QUEUE_SOURCE, 0)
+        goal(
+            "strangler: the queue's own orders (MU-) in flight ≤ fulfilment "
+            "concurrency (the Tourney buyers' legacy orders come on top)",
+            queued <= w["fulfillment_concurrency"] and w["refused"] == 0,
+            f"MU peak {queued}, by source {w.get('peak_in_flight_by_source', {})}",
+        )
     legacy = modes.get("legacy")
     if legacy and strangler:
         r_l, r_s = head["tourney_p99_ratio_legacy"], head["tourney_p99_ratio_strangler"]
@@ -220,6 +229,9 @@ def comparison_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
         row("Warehouse peak in flight / capacity",
             lambda f, _: f"{f['warehouse']['peak_in_flight']} / "
                          f"{f['warehouse']['capacity']}"),
+        row("Warehouse peak by caller (MU queue, LF shop)",
+            lambda f, _: ", ".join(f"{k} {v}" for k, v in sorted(
+                f["warehouse"].get("peak_in_flight_by_source", {}).items())) or "–"),
         row("Warehouse refused", lambda f, _: f["warehouse"]["refused"]),
         row("Queue peak depth / orders waiting",
             lambda f, _: f"{f['queue']['peak_depth']} / {f['queue']['peak_waiting']}"),

@@ -223,6 +223,10 @@ class SaleRun:
                 "peak_in_flight": warehouse["peak_in_flight"],
                 "refused": warehouse["refused"],
                 "fulfilled": warehouse["fulfilled"],
+                # MU: the orders service's (through the queue), LF: the legacy shop's.
+                "peak_in_flight_by_source": warehouse.get(
+                    "peak_in_flight_by_source", {}
+                ),
             },
             "queue": {
                 "peak_depth": max((s.queue_depth for s in sampler.samples), default=0),

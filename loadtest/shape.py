@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from locust import LoadTestShape
 
 from loadtest.config import LoadOptions
-from loadtest.users import Browser, MuskieBuyer, TourneyBuyer
+from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,12 @@ def phase_at(options: LoadOptions, elapsed: float) -> str:
 
 
 def configure_counts(options: LoadOptions) -> None:
-    """Browsers and Tourney buyers are a fixed crowd; the rest are Muskie buyers."""
+    """Browsers and Tourney buyers are a fixed crowd; the rest are Muskie buyers.
+
+    The three classes are given on every tick: Locust spawns fixed-count users only
+    when its class list is first set, so Tourney buyers are there from the start and
+    wait for the sale (Sale.phase) before buying.
+    """
     Browser.fixed_count = options.browsers
     TourneyBuyer.fixed_count = options.tourney_buyers
 
@@ -68,11 +73,11 @@ class FlashSaleShape(LoadTestShape):
         assert o is not None
         elapsed = self.get_run_time()
         phase = phase_at(o, elapsed)
-        crowd = o.browsers
-        if phase == "baseline":
-            return crowd, float(max(crowd, 1)), [Browser]
-        crowd += o.tourney_buyers
+        Sale.phase = phase
+        crowd = o.browsers + o.tourney_buyers
         everyone = [Browser, TourneyBuyer, MuskieBuyer]
+        if phase == "baseline":
+            return crowd, float(max(crowd, 1)), everyone
         if phase in {"ramp", "hold"}:
             rate = (o.tourney_buyers + o.peak_buyers) / max(o.ramp_seconds, 1.0)
             return crowd + o.peak_buyers, rate, everyone

@@ -67,6 +67,8 @@ class Sale:
     """What the users share in one Locust process: the options and the journal."""
 
     options: ClassVar[LoadOptions | None] = None
+    # Set by the shape each second: baseline, ramp, hold, fade, done.
+    phase: ClassVar[str] = "baseline"
     journal: ClassVar[Journal] = Journal()
     purchases: ClassVar[Group] = Group()
 
@@ -87,7 +89,7 @@ class Browser(FastHttpUser):
     """Someone looking around the shop, not buying: the Tourney rod most of all."""
 
     wait_time = between(0.5, 2.0)
-    fixed_count = 30
+    fixed_count = 40
 
     @task(6)
     def tourney(self) -> None:
@@ -123,6 +125,13 @@ class TourneyBuyer(FastHttpUser):
 
     @task
     def buy(self) -> None:
+        if Sale.phase == "baseline":
+            return  # the baseline is browsers only: these customers come later
+        purchase = gevent.spawn(self._purchase)
+        Sale.purchases.add(purchase)
+        purchase.join()
+
+    def _purchase(self) -> None:
         opts = Sale.opts()
         buyer = identity.next_buyer()
         record = Attempt(

@@ -115,6 +115,7 @@ def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
         "fulfilled": stats.fulfilled,
         "refused": stats.refused,
         "since": _iso(stats.since),
+        "peak_in_flight_by_source": stats.peak_in_flight_by_source,
     }
 
 

@@ -99,13 +99,13 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     summary = json.loads((report / "summary.json").read_text())
     # And summary.json keeps its contract
     assert set(summary["modes"]) == {"legacy", "strangler"}
-    assert HEADLINE <= set(summary["headline"])
+    assert set(summary["headline"]) >= HEADLINE
     for mode, figures in summary["modes"].items():
-        assert CONTRACT_FIGURES <= set(figures["baseline"]["tourney"]), mode
+        assert set(figures["baseline"]["tourney"]) >= CONTRACT_FIGURES, mode
         for block in ("tourney", "browse", "muskie_buy"):
-            assert CONTRACT_FIGURES <= set(figures["sale"][block]), (mode, block)
+            assert set(figures["sale"][block]) >= CONTRACT_FIGURES, (mode, block)
         orders = figures["orders"]
-        assert CONTRACT_ORDERS <= set(orders), mode
+        assert set(orders) >= CONTRACT_ORDERS, mode
         assert {"capacity", "peak_in_flight", "refused"} <= set(figures["warehouse"])
         assert "peak_depth" in figures["queue"]
         assert isinstance(figures["drain_seconds"], float | int)
@@ -120,16 +120,30 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     # And the strangler's queue never let the warehouse refuse
     assert summary["modes"]["strangler"]["warehouse"]["refused"] == 0
     # And every file of the report was written
-    for name in ("summary.md", "comparison.png", "tourney-latency.png",
-                 "muskie-accept.png", "warehouse.png", "queue.png", "orders.png"):
+    for name in (
+        "summary.md",
+        "comparison.png",
+        "tourney-latency.png",
+        "muskie-accept.png",
+        "warehouse.png",
+        "queue.png",
+        "orders.png",
+    ):
         assert (report / name).stat().st_size > 0, name  # fmt: skip
     for mode in ("legacy", "strangler"):
-        for name in ("locust.html", "locust_stats.csv", "locust_stats_history.csv",
-                     "samples.csv", "attempts.json", "reconcile-inputs.json"):
+        for name in (
+            "locust.html",
+            "locust_stats.csv",
+            "locust_stats_history.csv",
+            "samples.csv",
+            "attempts.json",
+            "reconcile-inputs.json",
+        ):
             assert (report / mode / name).stat().st_size > 0, (mode, name)  # fmt: skip
-    assert "| Lost / duplicated / oversold | 0 / 0 / 0 | 0 / 0 / 0 |" in (
-        report / "summary.md"
-    ).read_text()
+    assert (
+        "| Lost / duplicated / oversold | 0 / 0 / 0 | 0 / 0 / 0 |"
+        in (report / "summary.md").read_text()
+    )
 
 
 @pytest.mark.parametrize(

@@ -128,13 +128,13 @@ def _share(raw: str) -> float:
 
 # (option, type, default, help): the load of each mode; defaults fit a 2-core laptop.
 LOAD_ARGUMENTS: tuple[tuple[str, Any, Any, str], ...] = (
-    ("--baseline", _positive(float, 1), 25.0, "seconds of browsers only, no sale"),
+    ("--baseline", _positive(float, 1), 30.0, "seconds of browsers only, no sale"),
     ("--ramp", _positive(float, 1), 5.0, "seconds for Muskie buyers to reach the peak"),
-    ("--hold", _positive(float, 1), 30.0, "seconds at the peak"),
+    ("--hold", _positive(float, 1), 40.0, "seconds at the peak"),
     ("--fade", _positive(float, 0), 10.0, "seconds for the buyers to leave"),
-    ("--browsers", _positive(int, 0), 30, "customers browsing the shop"),
+    ("--browsers", _positive(int, 0), 40, "customers browsing the shop"),
     ("--tourney-buyers", _positive(int, 0), 3, "customers buying the Tourney rod"),
-    ("--peak-buyers", _positive(int, 1), 80, "Muskie buyers at the peak"),
+    ("--peak-buyers", _positive(int, 1), 60, "Muskie buyers at the peak"),
     ("--websocket-share", _share, 0.5, "share of buyers following by websocket"),
     ("--follow-timeout", _positive(float, 1), 60.0, "seconds a buyer follows an order"),
     ("--max-attempts", _positive(int, 1), 3, "tries per buyer after a refusal"),
