@@ -305,6 +305,10 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
                     f"| {name} | {s['count']} | {s['p50_ms']:.1f} | "
                     f"{s['p95_ms']:.1f} | {s['p99_ms']:.1f} |"
                 )
+        for mode in summary["modes"]:
+            if mode not in traces["percentiles_ms"]:
+                lines += ["", f"**{mode}**: no trace of this path in the store "
+                          "(its processes exported no spans)."]  # fmt: skip
     else:
         lines.append(f"No trace figures: {traces['error']}.")
     lines += ["", "## Charts", ""]
