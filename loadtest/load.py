@@ -93,7 +93,7 @@ def run(options: LoadOptions) -> int:
         )
     )
     _say(event="started", at=started)
-    while runner.shape_greenlet is not None or runner.state in {"spawning"}:
+    while runner.shape_greenlet is not None or runner.state == "spawning":
         elapsed = time.time() - started
         total = runner.stats.total
         _say(

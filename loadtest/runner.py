@@ -204,12 +204,21 @@ class SaleRun:
         sampler.start()
         try:
             load_peak = self._load(mode, options, out, sampler)
-            drain_seconds, drained = self._drain(mode, sampler)
+            _, drained = self._drain(mode, sampler)
         finally:
             sampler.stop()
         warehouse = self.stack.warehouse_stats()
         result = self._reconcile(mode, tag, out, since)
         phases = json.loads((out / "phases.json").read_text())
+        # From the end of the load (the fade's last buyer gone) until nothing waited:
+        # buyers still following their orders are part of the drain, not the load.
+        busy = [
+            s.at
+            for s in sampler.samples
+            if s.at >= phases["load_end"]
+            and (s.in_flight or s.queue_depth or (mode == "strangler" and s.waiting))
+        ]
+        drain_seconds = round(max(busy) - phases["load_end"], 2) if busy else 0.0
         (out / "watch.json").write_text(json.dumps(sampler.as_rows()))
         return {
             "mode": mode,
