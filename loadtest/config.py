@@ -27,7 +27,9 @@ class LoadOptions:
     mode: str
     run_tag: str
     out_dir: str
-    baseline_seconds: float = 30.0
+    # Browsers only, not measured: new connections, first renders, cold caches.
+    warmup_seconds: float = 5.0
+    baseline_seconds: float = 25.0
     ramp_seconds: float = 5.0
     hold_seconds: float = 40.0
     fade_seconds: float = 10.0

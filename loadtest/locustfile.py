@@ -6,8 +6,9 @@ Pick `FlashSaleShape` for the scripted sale (its phases come from the SALE_* var
 below), or pick user classes and numbers yourself. Flip the edge mode while it runs
 (`python manage.py edge mode strangler`) and watch the charts change.
 
-    SALE_BASELINE_SECONDS=30 SALE_RAMP_SECONDS=5 SALE_HOLD_SECONDS=600
-    SALE_FADE_SECONDS=10 SALE_BROWSERS=40 SALE_TOURNEY_BUYERS=3 SALE_PEAK_BUYERS=60
+    SALE_WARMUP_SECONDS=5 SALE_BASELINE_SECONDS=25 SALE_RAMP_SECONDS=5
+    SALE_HOLD_SECONDS=600 SALE_FADE_SECONDS=10 SALE_BROWSERS=40
+    SALE_TOURNEY_BUYERS=3 SALE_PEAK_BUYERS=60
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ FlashSaleShape.options = LoadOptions(
     mode="ui",
     run_tag=f"ui{int(time.time())}",
     out_dir="",
-    baseline_seconds=_number("SALE_BASELINE_SECONDS", 30),
+    warmup_seconds=_number("SALE_WARMUP_SECONDS", 5),
+    baseline_seconds=_number("SALE_BASELINE_SECONDS", 25),
     ramp_seconds=_number("SALE_RAMP_SECONDS", 5),
     hold_seconds=_number("SALE_HOLD_SECONDS", 600),
     fade_seconds=_number("SALE_FADE_SECONDS", 10),

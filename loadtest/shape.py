@@ -16,6 +16,9 @@ from locust import LoadTestShape
 from loadtest.config import LoadOptions
 from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer
 
+# Before the sale: browsers only (Tourney buyers are there, waiting for the sale).
+QUIET = frozenset({"warmup", "baseline"})
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -27,6 +30,7 @@ class Phase:
 def phases(options: LoadOptions) -> list[Phase]:
     """The phases' boundaries, in seconds from the start of the load."""
     spans = [
+        ("warmup", options.warmup_seconds),
         ("baseline", options.baseline_seconds),
         ("ramp", options.ramp_seconds),
         ("hold", options.hold_seconds),
@@ -76,7 +80,7 @@ class FlashSaleShape(LoadTestShape):
         Sale.phase = phase
         crowd = o.browsers + o.tourney_buyers
         everyone = [Browser, TourneyBuyer, MuskieBuyer]
-        if phase == "baseline":
+        if phase in QUIET:
             return crowd, float(max(crowd, 1)), everyone
         if phase in {"ramp", "hold"}:
             rate = (o.tourney_buyers + o.peak_buyers) / max(o.ramp_seconds, 1.0)

@@ -67,8 +67,8 @@ class Sale:
     """What the users share in one Locust process: the options and the journal."""
 
     options: ClassVar[LoadOptions | None] = None
-    # Set by the shape each second: baseline, ramp, hold, fade, done.
-    phase: ClassVar[str] = "baseline"
+    # Set by the shape each second: warmup, baseline, ramp, hold, fade, done.
+    phase: ClassVar[str] = "warmup"
     journal: ClassVar[Journal] = Journal()
     purchases: ClassVar[Group] = Group()
 
@@ -125,7 +125,7 @@ class TourneyBuyer(FastHttpUser):
 
     @task
     def buy(self) -> None:
-        if Sale.phase == "baseline":
+        if Sale.phase in {"warmup", "baseline"}:
             return  # the baseline is browsers only: these customers come later
         purchase = gevent.spawn(self._purchase)
         Sale.purchases.add(purchase)

@@ -87,8 +87,8 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     # When a miniature sale runs: a few browsers, a Tourney buyer, 8 Muskie buyers
     done = sale_run(
         stack, tmp_path,
-        "--units", str(UNITS), "--baseline", "3", "--ramp", "1", "--hold", "6",
-        "--fade", "1", "--browsers", "3", "--tourney-buyers", "1",
+        "--units", str(UNITS), "--warmup", "1", "--baseline", "3", "--ramp", "1",
+        "--hold", "6", "--fade", "1", "--browsers", "3", "--tourney-buyers", "1",
         "--peak-buyers", "8", "--drain-timeout", "60",
     )  # fmt: skip
 

@@ -128,7 +128,8 @@ def _share(raw: str) -> float:
 
 # (option, type, default, help): the load of each mode; defaults fit a 2-core laptop.
 LOAD_ARGUMENTS: tuple[tuple[str, Any, Any, str], ...] = (
-    ("--baseline", _positive(float, 1), 30.0, "seconds of browsers only, no sale"),
+    ("--warmup", _positive(float, 0), 5.0, "seconds of browsers before the baseline"),
+    ("--baseline", _positive(float, 1), 25.0, "seconds of browsers only, no sale"),
     ("--ramp", _positive(float, 1), 5.0, "seconds for Muskie buyers to reach the peak"),
     ("--hold", _positive(float, 1), 40.0, "seconds at the peak"),
     ("--fade", _positive(float, 0), 10.0, "seconds for the buyers to leave"),
@@ -207,4 +208,4 @@ def run_options_from(options: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def kind_is_time(flag: str) -> bool:
-    return flag in {"--baseline", "--ramp", "--hold", "--fade"}
+    return flag in {"--warmup", "--baseline", "--ramp", "--hold", "--fade"}
