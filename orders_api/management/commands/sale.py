@@ -13,6 +13,7 @@ meets the stack over HTTP and `manage.py` subprocesses, like an operator.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from typing import Any
 
@@ -52,6 +53,13 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.detail}") from None
 
     def do_run(self, options: dict[str, Any]) -> None:
+        needed = ("locust", "matplotlib")
+        missing = [m for m in needed if importlib.util.find_spec(m) is None]
+        if missing:
+            raise CommandError(
+                f"sale run needs {', '.join(missing)}: "
+                "pip install -r requirements/dev.in (make install does)"
+            )
         from loadtest import runner
 
         run_options, endpoints = run_options_from(options)
