@@ -134,6 +134,7 @@ def _share(raw: str) -> float:
     return float(value)
 
 
+PHASE_FLAGS = frozenset({"--warmup", "--baseline", "--ramp", "--hold", "--fade"})
 # (option, type, default, help): the load of each mode; defaults fit a 2-core laptop.
 LOAD_ARGUMENTS: tuple[tuple[str, Any, Any, str], ...] = (
     ("--warmup", _positive(float, 0), 5.0, "seconds of browsers before the baseline"),
@@ -188,13 +189,12 @@ def run_options_from(options: dict[str, Any]) -> tuple[Any, Any]:
     """The runner's RunOptions and Endpoints from the parsed command line."""
     from loadtest.config import MODES, Endpoints, RunOptions, fulfillment_concurrency
 
-    load = {
-        flag[2:].replace("-", "_")
-        + ("_seconds" if kind_is_time(flag) else ""): options[
-            flag[2:].replace("-", "_")
-        ]
-        for flag, *_ in LOAD_ARGUMENTS
-    }
+    load = {}
+    for flag, *_ in LOAD_ARGUMENTS:
+        name = flag[2:].replace("-", "_")
+        # --hold 40 is LoadOptions(hold_seconds=40); --browsers 40 is browsers=40.
+        field = f"{name}_seconds" if flag in PHASE_FLAGS else name
+        load[field] = options[name]
     load["source_addresses"] = not options["no_source_addresses"]
     endpoints = Endpoints.from_env().with_urls(
         edge=options["edge_url"],
@@ -213,7 +213,3 @@ def run_options_from(options: dict[str, Any]) -> tuple[Any, Any]:
         fulfillment_concurrency=fulfillment_concurrency(),
     )
     return run, endpoints
-
-
-def kind_is_time(flag: str) -> bool:
-    return flag in {"--warmup", "--baseline", "--ramp", "--hold", "--fade"}
