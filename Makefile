@@ -62,6 +62,13 @@ bench: install edge-tools ## benchmarks (bench/): memory, edge vs nginx, orders 
 	$(PY) -m common.devstack run $(PY) -m bench.orders
 	$(PY) -m common.devstack run $(PY) -m bench.tracing
 
+sale: install ## load-test the Muskie sale, legacy then strangler (starts the stack if none answers)
+	$(PY) manage.py sale run $(ARGS)
+
+sale-ui: install ## Locust's web UI on :8089 against the edge (the stack must be running)
+	$(VENV)/bin/locust -f loadtest/locustfile.py --class-picker --web-host 127.0.0.1 \
+	  --host $${EDGE_URL:-http://127.0.0.1:$${EDGE_PORT:-8000}} $(ARGS)
+
 traces: install ## compare a legacy and a strangler Muskie purchase, trace against trace
 	$(PY) manage.py traces compare $(ARGS)
 

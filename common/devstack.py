@@ -62,6 +62,8 @@ TEST_SUITES: tuple[tuple[str, str], ...] = (
     ("tests/e2e", "shop.settings"),
     ("tests/observability", "observability.settings"),
     ("tests/edge", "edge_router.settings"),
+    # The sale's load test: the runner under the `sale` command's settings.
+    ("tests/loadtest", "orders_api.settings"),
 )
 
 

@@ -126,6 +126,15 @@ def order_get_visible(
     return order
 
 
+def order_list_for_sale(*, sale: Sale, offset: int, limit: int) -> list[Order]:
+    """A page of a sale's orders, oldest first (a stable order: by time, then id)."""
+    return list(
+        Order.objects.filter(sale=sale).order_by("created_at", "pk")[
+            offset : offset + limit
+        ]
+    )
+
+
 def order_journey(*, order: Order) -> QuerySet[Event]:
     return Event.objects.filter(order=order).order_by("time", "recorded_at")
 

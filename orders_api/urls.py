@@ -33,6 +33,12 @@ page_patterns = [
 
 urlpatterns = [
     path("", include((page_patterns, "orders"))),
+    # For other services only (never routed by the edge: no /internal/ behaviour).
+    path(
+        "internal/sales/<slug:slug>/orders/",
+        apis.SaleOrderListApi.as_view(),
+        name="internal-sale-orders",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", views.healthz, name="healthz"),

@@ -1,7 +1,9 @@
 """The shop's internal JSON API, for other services only (never routed by the edge).
 
     POST /internal/stock/transfers/  {transfer_id, sku, units}  take or give back stock
+    POST /internal/stock/levels/     {transfer_id, sku, stock}  set the stock (a reset)
     GET  /internal/products/<sku>/                             a product snapshot
+    GET  /internal/orders/?sku=&since=[&after=&limit=]          orders of one product
 
 Every call carries `Authorization: Bearer <INTERNAL_API_TOKEN>`: none (or not Bearer)
 is 401, a wrong token is 403. Errors are `{"error": <code>, "detail": <message>}`.
@@ -14,20 +16,25 @@ import hmac
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from shop import selectors, services
 from shop.exceptions import ShopError
-from shop.models import Product, StockTransfer
+from shop.models import Order, Product, StockTransfer
 
 TRANSFER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_TRANSFER_UNITS = 1_000_000
 _TRANSFER_KEYS = frozenset({"transfer_id", "sku", "units"})
+_LEVEL_KEYS = frozenset({"transfer_id", "sku", "stock"})
+_ORDER_LIST_PARAMS = frozenset({"sku", "since", "after", "limit"})
+MAX_ORDERS_PER_PAGE = 5000
 
 View = Callable[..., HttpResponse]
 
@@ -109,20 +116,30 @@ def _json_object(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def _transfer_parse(data: dict[str, Any]) -> tuple[str, str, int]:
-    unknown = sorted(set(data) - _TRANSFER_KEYS)
-    missing = sorted(_TRANSFER_KEYS - set(data))
+def _keys_check(data: dict[str, Any], expected: frozenset[str]) -> None:
+    unknown = sorted(set(data) - expected)
+    missing = sorted(expected - set(data))
     if unknown or missing:
         parts = [f"unknown: {', '.join(unknown)}"] if unknown else []
         parts += [f"missing: {', '.join(missing)}"] if missing else []
         raise ShopError(f"Keys {'; '.join(parts)}.")
-    transfer_id, sku, units = data["transfer_id"], data["sku"], data["units"]
+
+
+def _id_and_sku(data: dict[str, Any]) -> tuple[str, str]:
+    transfer_id, sku = data["transfer_id"], data["sku"]
     if not isinstance(transfer_id, str) or not TRANSFER_ID_PATTERN.fullmatch(
         transfer_id
     ):
         raise ShopError("transfer_id must be 1 to 64 characters of A-Z a-z 0-9 . _ : -")
     if not isinstance(sku, str) or not 1 <= len(sku) <= 32:
         raise ShopError("sku must be a string of 1 to 32 characters.")
+    return transfer_id, sku
+
+
+def _transfer_parse(data: dict[str, Any]) -> tuple[str, str, int]:
+    _keys_check(data, _TRANSFER_KEYS)
+    transfer_id, sku = _id_and_sku(data)
+    units = data["units"]
     if (
         isinstance(units, bool)
         or not isinstance(units, int)
@@ -178,3 +195,98 @@ def product_detail_api(request: HttpRequest, sku: str) -> HttpResponse:
     if product is None:
         return _error(404, "not_found", f"No product has the SKU {sku!r}.")
     return JsonResponse(_product_json(product))
+
+
+def _level_parse(data: dict[str, Any]) -> tuple[str, str, int]:
+    _keys_check(data, _LEVEL_KEYS)
+    transfer_id, sku = _id_and_sku(data)
+    stock = data["stock"]
+    if (
+        isinstance(stock, bool)
+        or not isinstance(stock, int)
+        or not 0 <= stock <= MAX_TRANSFER_UNITS
+    ):
+        raise ShopError(f"stock must be a whole number from 0 to {MAX_TRANSFER_UNITS}.")
+    return transfer_id, sku, stock
+
+
+@internal_api("POST")
+def stock_level_api(request: HttpRequest) -> HttpResponse:
+    """Set a product's stock (a load test's reset); the change is a stock transfer."""
+    transfer_id, sku, stock = _level_parse(_json_object(request))
+    outcome = services.stock_level_set(transfer_id=transfer_id, sku=sku, stock=stock)
+    if outcome.transfer is None:
+        body: dict[str, Any] = {
+            "transfer_id": None,
+            "sku": outcome.sku,
+            "units": 0,
+            "stock_after": outcome.stock_after,
+            "created_at": None,
+        }
+        return JsonResponse(body, status=200)
+    if outcome.created:
+        return JsonResponse(_transfer_json(outcome.transfer), status=201)
+    return JsonResponse(
+        _transfer_json(outcome.transfer),
+        status=200,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def _whole_number(
+    query: QueryDict, name: str, default: int, low: int, high: int
+) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ShopError(f"{name} must be a whole number from {low} to {high}.")
+    return int(raw)
+
+
+def _order_list_parse(query: QueryDict) -> tuple[str, datetime, int, int]:
+    unknown = sorted(set(query) - _ORDER_LIST_PARAMS)
+    if unknown:
+        raise ShopError(f"Unknown parameters: {', '.join(unknown)}.")
+    if any(len(query.getlist(name)) > 1 for name in query):
+        raise ShopError("Give each parameter once.")
+    sku = query.get("sku", "")
+    if not 1 <= len(sku) <= 32:
+        raise ShopError("sku must be a string of 1 to 32 characters.")
+    try:
+        since = parse_datetime(query.get("since", ""))
+    except ValueError:
+        since = None
+    if since is None or since.tzinfo is None:
+        raise ShopError("since must be an ISO 8601 date and time with a time zone.")
+    after = _whole_number(query, "after", 0, 0, 2**62)
+    limit = _whole_number(query, "limit", 1000, 1, MAX_ORDERS_PER_PAGE)
+    return sku, since, after, limit
+
+
+def _order_json(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.pk,
+        "number": order.number,
+        "email": order.email,
+        "status": order.status,
+        "created_at": order.created_at.isoformat(),
+        "lines": [
+            {"sku": line.sku, "quantity": line.quantity} for line in order.lines.all()
+        ],
+    }
+
+
+@internal_api("GET")
+def order_list_api(request: HttpRequest) -> HttpResponse:
+    """Orders with a line of one product since a moment, a page at a time (by id)."""
+    sku, since, after, limit = _order_list_parse(request.GET)
+    orders = selectors.order_list_by_sku(
+        sku=sku, since=since, after_id=after, limit=limit
+    )
+    return JsonResponse(
+        {
+            "orders": [_order_json(order) for order in orders],
+            "next_after": orders[-1].pk if len(orders) == limit else None,
+        }
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from shop.catalogue import FLASH_SALE_CATEGORY, FLASH_SALE_SLUG
-from shop.models import Category, Order, Product
+from shop.models import Category, Order, OrderLine, Product
 from shop.services import ORDERS_SESSION_KEY, basket_items
 
 SEARCH_MAX_LENGTH = 100
@@ -146,3 +147,23 @@ def order_get_visible(*, number: str, user: Any, session: SessionBase) -> Order:
     if not (mine or this_session or (user.is_authenticated and user.is_staff)):
         raise Http404("No such order.")
     return order
+
+
+def order_list_by_sku(
+    *, sku: str, since: datetime, after_id: int, limit: int
+) -> list[Order]:
+    """Orders with a line of `sku` placed at or after `since`, by id, after `after_id`.
+
+    For other services only (the sale run's reconciliation, over the internal API).
+    """
+    ids = (
+        OrderLine.objects.filter(
+            sku=sku, order__created_at__gte=since, order_id__gt=after_id
+        )
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
+        .distinct()[:limit]
+    )
+    return list(
+        Order.objects.filter(pk__in=list(ids)).prefetch_related("lines").order_by("pk")
+    )

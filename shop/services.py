@@ -234,3 +234,58 @@ def stock_transfer(*, transfer_id: str, sku: str, units: int) -> TransferOutcome
             raise
         return _transfer_replay(existing, sku=sku, units=units)
     return TransferOutcome(transfer=transfer, created=True)
+
+
+@dataclass(frozen=True)
+class LevelOutcome:
+    """The stock of `sku` is now `stock_after`; `transfer` records the difference."""
+
+    sku: str
+    stock_after: int
+    # None when the stock already was at that level (nothing moved, nothing written).
+    transfer: StockTransfer | None
+    created: bool
+
+
+def stock_level_set(*, transfer_id: str, sku: str, stock: int) -> LevelOutcome:
+    """Bring a product's stock to `stock`, recorded as a stock transfer of the change.
+
+    What resets the shop for a load test: the difference goes into the transfer ledger
+    like any other stock movement (units > 0 taken out, < 0 put back), so the ledger
+    stays complete and a replay of `transfer_id` answers its first result.
+    """
+    existing = StockTransfer.objects.filter(transfer_id=transfer_id).first()
+    if existing is not None:
+        return _level_replay(existing, sku=sku, stock=stock)
+    try:
+        with transaction.atomic():
+            product = Product.objects.select_for_update().filter(sku=sku).first()
+            if product is None:
+                raise ProductNotFound(f"No product has the SKU {sku!r}.")
+            units = product.stock - stock
+            if units == 0:
+                return LevelOutcome(sku, stock, None, created=False)
+            product.stock = stock
+            product.save(update_fields=["stock", "updated_at"])
+            transfer = StockTransfer.objects.create(
+                transfer_id=transfer_id,
+                product=product,
+                sku=sku,
+                units=units,
+                stock_after=stock,
+            )
+    except IntegrityError:
+        existing = StockTransfer.objects.filter(transfer_id=transfer_id).first()
+        if existing is None:
+            raise
+        return _level_replay(existing, sku=sku, stock=stock)
+    return LevelOutcome(sku, stock, transfer, created=True)
+
+
+def _level_replay(existing: StockTransfer, *, sku: str, stock: int) -> LevelOutcome:
+    if existing.sku != sku or existing.stock_after != stock:
+        raise TransferConflict(
+            f"Transfer {existing.transfer_id!r} was already made with "
+            f"{existing.units:+d} × {existing.sku} (stock {existing.stock_after})."
+        )
+    return LevelOutcome(sku, stock, existing, created=False)

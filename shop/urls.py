@@ -42,6 +42,12 @@ internal_patterns = [
         name="stock_transfer",
     ),
     path(
+        "internal/stock/levels/",
+        internal_api.stock_level_api,
+        name="stock_level",
+    ),
+    path("internal/orders/", internal_api.order_list_api, name="order_list"),
+    path(
         "internal/products/<str:sku>/",
         internal_api.product_detail_api,
         name="product_snapshot",

@@ -13,8 +13,11 @@ A request over capacity is refused at once (503, Retry-After: 1); it never queue
 The stats are this process's too, counted here under the same lock as the gate, so one
 snapshot is always consistent: `fulfilled` counts orders this process newly fulfilled
 (HTTP 201, replays excluded) and `refused` counts 503s, both since `since` (process
-start, or the last reset). A reset keeps the fulfilments themselves (idempotency must
-survive it) and keeps `in_flight`, which is a live count, not a statistic.
+start, or the last reset). `peak_in_flight_by_source` splits the peak by the order
+ref's prefix (`MU` from the orders service's queue, `LF` from the legacy shop), so a
+load test can see what each caller did to the warehouse. A reset keeps the
+fulfilments themselves (idempotency must survive it) and keeps `in_flight`, which is
+a live count, not a statistic.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class AdmissionStats:
     fulfilled: int
     refused: int
     since: datetime
+    peak_in_flight_by_source: dict[str, int]
 
 
 class Admission:
@@ -49,8 +53,10 @@ class Admission:
         self._fulfilled = 0
         self._refused = 0
         self._since = datetime.now(UTC)
+        self._by_source: dict[str, int] = {}
+        self._peak_by_source: dict[str, int] = {}
 
-    def try_enter(self) -> bool:
+    def try_enter(self, source: str = "") -> bool:
         """Take a slot if one is free. A refusal is counted here, in the same lock."""
         with self._lock:
             if self._in_flight >= self.capacity:
@@ -58,13 +64,17 @@ class Admission:
                 return False
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
+            now = self._by_source.get(source, 0) + 1
+            self._by_source[source] = now
+            self._peak_by_source[source] = max(self._peak_by_source.get(source, 0), now)
             return True
 
-    def leave(self) -> None:
+    def leave(self, source: str = "") -> None:
         with self._lock:
-            if self._in_flight <= 0:
+            if self._in_flight <= 0 or self._by_source.get(source, 0) <= 0:
                 raise RuntimeError("leave() without a matching try_enter()")
             self._in_flight -= 1
+            self._by_source[source] -= 1
 
     def record_fulfilled(self) -> None:
         with self._lock:
@@ -79,12 +89,14 @@ class Admission:
                 fulfilled=self._fulfilled,
                 refused=self._refused,
                 since=self._since,
+                peak_in_flight_by_source=dict(self._peak_by_source),
             )
 
     def reset(self) -> AdmissionStats:
         """Start a new statistics window; returns the stats right after the reset."""
         with self._lock:
             self._peak = self._in_flight
+            self._peak_by_source = {k: v for k, v in self._by_source.items() if v}
             self._fulfilled = 0
             self._refused = 0
             self._since = datetime.now(UTC)
@@ -103,3 +115,9 @@ def admission_get() -> Admission:
             if _admission is None:
                 _admission = Admission(capacity=settings.WAREHOUSE_CAPACITY)
     return _admission
+
+
+def source_of(order_ref: str) -> str:
+    """`MU` of `MU-7KQ2...`: who sent the order (the ref's prefix), for the stats."""
+    prefix, dash, _ = order_ref.partition("-")
+    return prefix[:8] if dash and prefix.isalnum() else "other"

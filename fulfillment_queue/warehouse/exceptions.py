@@ -60,3 +60,19 @@ class AtCapacity(WarehouseError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class NotAuthenticated(WarehouseError):
+    """No bearer token on an endpoint that wants one."""
+
+    status = 401
+    code = "not_authenticated"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="warehouse"'}
+
+
+class Forbidden(WarehouseError):
+    status = 403
+    code = "forbidden"

@@ -14,7 +14,11 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 
-from fulfillment_queue.warehouse.admission import AdmissionStats, admission_get
+from fulfillment_queue.warehouse.admission import (
+    AdmissionStats,
+    admission_get,
+    source_of,
+)
 from fulfillment_queue.warehouse.exceptions import AtCapacity, OrderRefConflict
 from fulfillment_queue.warehouse.models import Fulfillment, Refusal
 from fulfillment_queue.warehouse.selectors import fulfillment_get_by_order_ref
@@ -100,7 +104,8 @@ def fulfillment_create(
         return _replay(existing, lines)
 
     admission = admission_get()
-    if not admission.try_enter():
+    source = source_of(order_ref)
+    if not admission.try_enter(source):
         refusal_record(order_ref=order_ref, capacity=admission.capacity)
         raise AtCapacity(
             f"The warehouse is packing {admission.capacity} orders, its capacity. "
@@ -112,7 +117,7 @@ def fulfillment_create(
             admission.record_fulfilled()
         return outcome
     finally:
-        admission.leave()
+        admission.leave(source)
 
 
 def stats_reset() -> AdmissionStats:

@@ -5,7 +5,7 @@ A JSON API between services: no sessions, no auth, no CSRF, no admin, no templat
 
 from __future__ import annotations
 
-from common.env import env_int, service_database
+from common.env import env_int, env_str, service_database
 from common.settings import *  # noqa: F403
 
 ROOT_URLCONF = "fulfillment_queue.warehouse.urls"
@@ -36,3 +36,8 @@ WAREHOUSE_HANDLING_MS = env_int("WAREHOUSE_HANDLING_MS", 50, minimum=0)
 # Part of the API contract, not a knob: a larger body is refused with 413.
 WAREHOUSE_MAX_BODY_BYTES = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = WAREHOUSE_MAX_BODY_BYTES
+
+# Bearer token of the read-only listing GET /fulfilments/ (the sale run reconciles
+# against it); the same internal token the shop's internal API wants.
+INTERNAL_API_TOKEN = env_str("INTERNAL_API_TOKEN", "demo-internal-token")
+MAX_FULFILMENTS_PER_PAGE = 5000

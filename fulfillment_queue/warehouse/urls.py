@@ -7,7 +7,7 @@ from django.urls import path
 from fulfillment_queue.warehouse import views
 
 urlpatterns = [
-    path("fulfilments/", views.fulfillment_create_api, name="fulfillment-create"),
+    path("fulfilments/", views.fulfilments_api, name="fulfilments"),
     path("stats/", views.stats_detail_api, name="stats-detail"),
     path("stats/reset", views.stats_reset_api, name="stats-reset"),
     path("healthz", views.healthz_api, name="healthz"),

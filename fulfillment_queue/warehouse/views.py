@@ -6,17 +6,22 @@ Every answer is JSON, errors included: `{"error": <code>, "detail": <message>}`.
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.utils.dateparse import parse_datetime
 
 from fulfillment_queue.warehouse import selectors, services
 from fulfillment_queue.warehouse.admission import AdmissionStats
 from fulfillment_queue.warehouse.exceptions import (
+    Forbidden,
+    InvalidRequest,
+    NotAuthenticated,
     PayloadTooLarge,
     UnsupportedMediaType,
     WarehouseError,
@@ -110,11 +115,19 @@ def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
         "fulfilled": stats.fulfilled,
         "refused": stats.refused,
         "since": _iso(stats.since),
+        "peak_in_flight_by_source": stats.peak_in_flight_by_source,
     }
 
 
-@api_view("POST")
-def fulfillment_create_api(request: HttpRequest) -> HttpResponse:
+@api_view("GET", "POST")
+def fulfilments_api(request: HttpRequest) -> HttpResponse:
+    """POST: fulfil an order. GET (bearer token): the fulfilments since a moment."""
+    if request.method == "GET":
+        return _fulfillment_list(request)
+    return _fulfillment_create(request)
+
+
+def _fulfillment_create(request: HttpRequest) -> HttpResponse:
     data = fulfillment_request_parse(body=_json_body(request))
     outcome = services.fulfillment_create(order_ref=data.order_ref, lines=data.lines)
     if outcome.created:
@@ -123,6 +136,58 @@ def fulfillment_create_api(request: HttpRequest) -> HttpResponse:
         _fulfillment_json(outcome.fulfillment),
         status=200,
         headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def _token_check(request: HttpRequest) -> None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("Send Authorization: Bearer <token>.")
+    expected = settings.INTERNAL_API_TOKEN.encode()
+    if not hmac.compare_digest(token.strip().encode(), expected):
+        raise Forbidden("That token is not valid here.")
+
+
+_LIST_PARAMS = frozenset({"since", "after", "limit"})
+
+
+def _whole_number(query: QueryDict, name: str, default: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    low = 1 if name == "limit" else 0
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise InvalidRequest(f"{name} must be a whole number from {low} to {high}.")
+    return int(raw)
+
+
+def _list_query_parse(query: QueryDict) -> tuple[datetime, int, int]:
+    unknown = sorted(set(query) - _LIST_PARAMS)
+    if unknown:
+        raise InvalidRequest(f"Unknown parameters: {', '.join(unknown)}.")
+    if any(len(query.getlist(name)) > 1 for name in query):
+        raise InvalidRequest("Give each parameter once.")
+    try:
+        since = parse_datetime(query.get("since", ""))
+    except ValueError:
+        since = None
+    if since is None or since.tzinfo is None:
+        raise InvalidRequest("since must be an ISO 8601 date and time with a zone.")
+    maximum = settings.MAX_FULFILMENTS_PER_PAGE
+    after = _whole_number(query, "after", 0, 2**62)
+    limit = _whole_number(query, "limit", 1000, maximum)
+    return since, after, limit
+
+
+def _fulfillment_list(request: HttpRequest) -> HttpResponse:
+    _token_check(request)
+    since, after, limit = _list_query_parse(request.GET)
+    found = selectors.fulfillment_list(since=since, after_id=after, limit=limit)
+    return JsonResponse(
+        {
+            "fulfilments": [_fulfillment_json(f) for f in found],
+            "next_after": found[-1].pk if len(found) == limit else None,
+        }
     )
 
 

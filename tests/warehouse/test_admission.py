@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from fulfillment_queue.warehouse.admission import Admission
+from fulfillment_queue.warehouse.admission import Admission, source_of
 
 
 def test_gate_admits_up_to_capacity_then_refuses_and_counts() -> None:
@@ -78,3 +78,26 @@ def test_leave_without_enter_is_a_bug() -> None:
 def test_capacity_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Admission(capacity=0)
+
+
+def test_the_peak_is_also_counted_per_caller() -> None:
+    # Given a gate of 8, and orders from the queue (MU-) and the legacy shop (LF-)
+    gate = Admission(capacity=8)
+    for _ in range(4):
+        assert gate.try_enter(source_of("MU-ABC123"))
+    assert gate.try_enter(source_of("LF-XYZ"))
+
+    # When they leave and a reset starts a new window with one MU order in flight
+    before = gate.snapshot()
+    for _ in range(3):
+        gate.leave("MU")
+    gate.leave("LF")
+    after = gate.reset()
+
+    # Then each caller's peak was its own, and the new window starts from now
+    assert before.peak_in_flight == 5
+    assert before.peak_in_flight_by_source == {"MU": 4, "LF": 1}
+    assert after.peak_in_flight_by_source == {"MU": 1}
+    assert source_of("no-prefix-here") == "no"
+    assert source_of("plain") == "other"
+    assert source_of("A B-1") == "other"

@@ -106,7 +106,7 @@ CASES: dict[str, Case] = {
         413,
         "payload_too_large",
     ),
-    "GET /fulfilments/": _no_method("GET", "/fulfilments/"),
+    "DELETE /fulfilments/": _no_method("DELETE", "/fulfilments/"),
     "PUT /fulfilments/": _no_method("PUT", "/fulfilments/"),
     "POST /stats/": _no_method("POST", "/stats/"),
     "GET /stats/reset": _no_method("GET", "/stats/reset"),

@@ -1,0 +1,119 @@
+"""The sale run's options and where the stack is, with defaults for a 2-core laptop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MODES = ("legacy", "strangler")
+MUSKIE_SLUG = "muskie-casting-rod"
+MUSKIE_SKU = "ROD-MUSKIE"
+TOURNEY_SKU = "ROD-TOURNEY"
+MUSKIE_PAGE = "/shop/rods/muskie-casting-rod/"
+MUSKIE_BUY = "/shop/rods/muskie-casting-rod/buy/"
+TOURNEY_PAGE = "/shop/rods/tourney-casting-rod/"
+TOURNEY_BUY = "/shop/rods/tourney-casting-rod/buy/"
+# Plenty, so no Tourney buyer is ever turned away: the Tourney rod is not on sale.
+TOURNEY_STOCK = 100_000
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the load generator does in one mode (sent to the Locust process as JSON)."""
+
+    host: str
+    mode: str
+    run_tag: str
+    out_dir: str
+    # Browsers only, not measured: new connections, first renders, cold caches.
+    warmup_seconds: float = 5.0
+    baseline_seconds: float = 25.0
+    ramp_seconds: float = 5.0
+    hold_seconds: float = 40.0
+    fade_seconds: float = 10.0
+    browsers: int = 40
+    tourney_buyers: int = 3
+    peak_buyers: int = 60
+    # Share of Muskie buyers who follow their order by websocket (the rest poll).
+    websocket_share: float = 0.5
+    follow_timeout: float = 60.0
+    poll_seconds: float = 1.0
+    max_attempts: int = 3
+    request_timeout: float = 15.0
+    # Each Muskie buyer connects from an address of its own (127.x.y.z).
+    source_addresses: bool = True
+
+    @property
+    def sale_seconds(self) -> float:
+        return self.ramp_seconds + self.hold_seconds + self.fade_seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoadOptions:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where each part of the stack answers; the load goes to the edge only."""
+
+    edge: str
+    shop: str
+    orders: str
+    warehouse: str
+    redis_url: str
+    fulfillment_queue: str
+    internal_token: str
+    edge_workers: int
+    traces_dir: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Endpoints:
+        env = os.environ if env is None else env
+
+        def url(name: str, port_name: str, port: int) -> str:
+            explicit = env.get(name, "")
+            return explicit.rstrip("/") or (
+                f"http://127.0.0.1:{env.get(port_name) or port}"
+            )
+
+        return cls(
+            edge=url("EDGE_URL", "EDGE_PORT", 8000),
+            shop=url("SHOP_URL", "SHOP_PORT", 8001),
+            orders=url("ORDERS_URL", "ORDERS_PORT", 8002),
+            warehouse=url("WAREHOUSE_URL", "WAREHOUSE_PORT", 8003),
+            redis_url=env.get("REDIS_URL", "") or "redis://127.0.0.1:6379/0",
+            fulfillment_queue=env.get("FULFILLMENT_QUEUE", "") or "fulfillment",
+            internal_token=env.get("INTERNAL_API_TOKEN", "") or "demo-internal-token",
+            edge_workers=int(env.get("EDGE_WORKERS", "") or 2),
+            traces_dir=env.get("TRACES_DIR", ""),
+        )
+
+    def with_urls(self, **urls: str | None) -> Endpoints:
+        given = {k: v.rstrip("/") for k, v in urls.items() if v}
+        return Endpoints(**{**asdict(self), **given})
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """One `sale run`: the modes, the load in each, and what to do around it."""
+
+    modes: tuple[str, ...] = MODES
+    units: int = 300
+    load: dict[str, Any] = field(default_factory=dict)
+    drain_timeout: float = 120.0
+    reports_dir: str = "reports"
+    start_stack: bool = True
+    traces: bool = True
+    fulfillment_concurrency: int = 4
+
+
+def fulfillment_concurrency(env: Mapping[str, str] | None = None) -> int:
+    """The queue's concurrency the strangler goal is checked against."""
+    env = os.environ if env is None else env
+    raw = env.get("FULFILLMENT_CONCURRENCY", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 4

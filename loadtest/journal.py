@@ -1,0 +1,85 @@
+"""What the load generator saw: every request (a sample) and every purchase attempt.
+
+Kept in the Locust process and written at the end as `samples.csv` and `attempts.json`;
+the runner computes the phases' figures and the reconciliation from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SAMPLE_FIELDS = ("start", "name", "status", "ms", "ok")
+
+
+@dataclass
+class Attempt:
+    """One press of Buy now (or a look at a page that no longer offered it)."""
+
+    kind: str  # "muskie" or "tourney"
+    buyer: int
+    attempt: int
+    email: str
+    started: float
+    # accepted | sold_out | rejected | sold_out_page | page_error
+    outcome: str = ""
+    status: int = 0
+    latency_ms: float = 0.0
+    reason: str = ""
+    order_number: str | None = None
+    order_id: str | None = None
+    # What following the order showed: fulfilled | failed | timeout | error | ""
+    final_status: str = ""
+    followed_by: str = ""
+    follow_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.samples: list[tuple[float, str, int, float, bool]] = []
+        self.attempts: list[Attempt] = []
+
+    def sample(self, start: float, name: str, status: int, ms: float, ok: bool) -> None:
+        self.samples.append((start, name, status, ms, ok))
+
+    def attempt(self, attempt: Attempt) -> None:
+        with self._lock:
+            self.attempts.append(attempt)
+
+    def accepted(self) -> int:
+        return sum(1 for a in self.attempts if a.outcome == "accepted")
+
+    def write(self, out_dir: Path) -> None:
+        with (out_dir / "samples.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(SAMPLE_FIELDS)
+            for start, name, status, ms, ok in self.samples:
+                writer.writerow([f"{start:.4f}", name, status, f"{ms:.2f}", int(ok)])
+        (out_dir / "attempts.json").write_text(
+            json.dumps([asdict(a) for a in self.attempts], indent=1)
+        )
+
+
+def samples_read(path: Path) -> list[tuple[float, str, int, float, bool]]:
+    with path.open(newline="") as handle:
+        rows = csv.DictReader(handle)
+        return [
+            (
+                float(r["start"]),
+                r["name"],
+                int(r["status"]),
+                float(r["ms"]),
+                r["ok"] == "1",
+            )
+            for r in rows
+        ]
+
+
+def attempts_read(path: Path) -> list[Attempt]:
+    return [Attempt(**row) for row in json.loads(path.read_text())]

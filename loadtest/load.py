@@ -1,0 +1,146 @@
+"""One mode's load, Locust as a library, in a process of its own:
+
+    python -m loadtest.load OPTIONS.json
+
+(gevent patches the whole process, so the runner keeps it away from its own threads.)
+Runs the flash-sale shape against the edge, prints a JSON progress line a second,
+waits for the purchases still under way, and writes into `out_dir`: Locust's CSV
+files (`locust_stats.csv`, `locust_stats_history.csv`, failures, exceptions) and its
+HTML report (`locust.html`), plus `samples.csv` (every request), `attempts.json`
+(every purchase attempt) and `phases.json` (the phases' wall-clock boundaries).
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gevent  # noqa: E402
+from locust.env import Environment  # noqa: E402
+from locust.html import get_html_report  # noqa: E402
+from locust.stats import (  # noqa: E402
+    PERCENTILES_TO_REPORT,
+    StatsCSVFileWriter,
+    stats_history,
+)
+
+from loadtest.config import LoadOptions  # noqa: E402
+from loadtest.journal import Journal  # noqa: E402
+from loadtest.shape import FlashSaleShape, phase_at, phases  # noqa: E402
+from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer  # noqa: E402
+
+
+def _say(**fields: Any) -> None:
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+def run(options: LoadOptions) -> int:
+    out = Path(options.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    journal = Journal()
+    Sale.configure(options, journal)
+    shape = FlashSaleShape(options)
+    for user_class in (Browser, TourneyBuyer, MuskieBuyer):
+        user_class.host = options.host
+    env = Environment(
+        user_classes=[Browser, TourneyBuyer, MuskieBuyer],
+        shape_class=shape,
+        host=options.host,
+        stop_timeout=None,
+    )
+
+    def on_request(
+        request_type: str,
+        name: str,
+        response_time: float,
+        response: Any = None,
+        exception: Any = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
+        status = int(getattr(response, "status_code", 0) or 0)
+        started = start_time if start_time else time.time() - response_time / 1000
+        journal.sample(started, name, status, float(response_time), exception is None)
+
+    env.events.request.add_listener(on_request)
+    runner = env.create_local_runner()
+    writer = StatsCSVFileWriter(
+        env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True
+    )
+    greenlets = [gevent.spawn(writer.stats_writer), gevent.spawn(stats_history, runner)]
+    started = time.time()
+    runner.start_shape()
+    planned = phases(options)
+    (out / "phases.json").write_text(
+        json.dumps(
+            {
+                "started": started,
+                "phases": [
+                    {"name": p.name, "start": started + p.start, "end": started + p.end}
+                    for p in planned
+                ],
+            },
+            indent=1,
+        )
+    )
+    _say(event="started", at=started)
+    while runner.shape_greenlet is not None or runner.state == "spawning":
+        elapsed = time.time() - started
+        total = runner.stats.total
+        _say(
+            event="progress",
+            at=time.time(),
+            phase=phase_at(options, elapsed),
+            users=runner.user_count,
+            rps=round(total.current_rps, 1),
+            fail_ratio=round(total.fail_ratio, 4),
+            accepted=journal.accepted(),
+            purchases=len(Sale.purchases),
+        )
+        gevent.sleep(1.0)
+    load_end = time.time()
+    # Purchases under way when their buyer was stopped still finish (or time out).
+    waited = options.follow_timeout + 2 * options.request_timeout
+    while len(Sale.purchases) and time.time() - load_end < waited:
+        _say(event="finishing", at=time.time(), purchases=len(Sale.purchases))
+        gevent.sleep(1.0)
+    Sale.purchases.kill(block=True, timeout=5)
+    runner.quit()
+    gevent.sleep(1.1)  # one last round of the CSV writer
+    for greenlet in greenlets:
+        greenlet.kill(block=True, timeout=5)
+    writer.requests_flush()
+    writer.stats_history_flush()
+    writer.failures_flush()
+    writer.exceptions_flush()
+    writer.close_files()
+    (out / "locust.html").write_text(get_html_report(env, show_download_link=False))
+    journal.write(out)
+    phases_file = json.loads((out / "phases.json").read_text())
+    phases_file["load_end"] = load_end
+    phases_file["ended"] = time.time()
+    (out / "phases.json").write_text(json.dumps(phases_file, indent=1))
+    _say(event="done", at=time.time(), requests=runner.stats.total.num_requests)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m loadtest.load OPTIONS.json\n")
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    options = LoadOptions.from_json(json.loads(Path(argv[0]).read_text()))
+    return run(options)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

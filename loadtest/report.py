@@ -1,0 +1,348 @@
+"""The sale run's report: summary.json (the contract), summary.md, the terminal table.
+
+summary.json keeps these keys (other tools read them); more may be added beside them:
+
+    {"modes": {"legacy"|"strangler": {
+        "baseline": {"tourney": {requests, failures, rps, p50_ms, p95_ms, p99_ms}},
+        "sale": {"tourney": {...}, "browse": {...}, "muskie_buy": {...}},
+        "orders": {attempted, accepted, sold_out, rejected, fulfilled, failed,
+                   lost, duplicated, oversold},
+        "warehouse": {capacity, peak_in_flight, refused},
+        "queue": {peak_depth}, "drain_seconds"}},
+     "headline": {tourney_p99_ratio_legacy, tourney_p99_ratio_strangler,
+                  muskie_accept_p99_ms_legacy, muskie_accept_p99_ms_strangler}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loadtest.stats import ratio
+
+ORDER_KEYS = (
+    "attempted", "accepted", "sold_out", "rejected", "fulfilled", "failed",
+    "lost", "duplicated", "oversold",
+)  # fmt: skip
+INVARIANTS = ("lost", "duplicated", "oversold")
+STRANGLER_RATIO_GOAL = 2.0
+# The warehouse's order refs: MU- from the orders service's queue, LF- the shop's.
+QUEUE_SOURCE = "MU"
+
+
+def summary_build(
+    results: dict[str, dict[str, Any]],
+    *,
+    run: dict[str, Any],
+    traces: dict[str, Any] | None,
+) -> dict[str, Any]:
+    modes: dict[str, Any] = {}
+    headline: dict[str, Any] = {}
+    for mode, result in results.items():
+        figures = result["figures"]
+        orders = result["orders"]
+        modes[mode] = {
+            "baseline": figures["baseline"],
+            "sale": figures["sale"],
+            "orders": {
+                **{key: orders[key] for key in ORDER_KEYS},
+                "unconfirmed": orders["unconfirmed"],
+                "sold_out_page": orders["sold_out_page"],
+                "rejected_by_status": orders["rejected_by_status"],
+                "units_sold": orders["units_sold"],
+                "allocation": orders["allocation"],
+                "problems": orders["problems"],
+            },
+            "tourney_orders": {
+                key: result["tourney_orders"][key]
+                for key in (
+                    *ORDER_KEYS[:3],
+                    "rejected",
+                    "fulfilled",
+                    *INVARIANTS,
+                    "unconfirmed",
+                    "problems",
+                )
+            },
+            "warehouse": {
+                **result["warehouse"],
+                "fulfillment_concurrency": run["fulfillment_concurrency"],
+            },
+            "queue": result["queue"],
+            "drain_seconds": result["drain_seconds"],
+            "drained": result["drained"],
+            "muskie_accept": figures["muskie_accept"],
+            "load_average": result["load_average"],
+            "phases": result["phases"],
+            "run_tag": result["run_tag"],
+        }
+        headline[f"tourney_p99_ratio_{mode}"] = ratio(
+            figures["sale"]["tourney"]["p99_ms"],
+            figures["baseline"]["tourney"]["p99_ms"],
+        )
+        headline[f"muskie_accept_p99_ms_{mode}"] = figures["muskie_accept"]["p99_ms"]
+    for mode in ("legacy", "strangler"):
+        headline.setdefault(f"tourney_p99_ratio_{mode}", None)
+        headline.setdefault(f"muskie_accept_p99_ms_{mode}", None)
+    summary: dict[str, Any] = {"modes": modes, "headline": headline, "run": run}
+    summary["goals"] = goals(summary)
+    summary["traces"] = _traces_digest(traces)
+    return summary
+
+
+def invariants_broken(summary: dict[str, Any]) -> list[str]:
+    broken = []
+    for mode, figures in summary["modes"].items():
+        for block in ("orders", "tourney_orders"):
+            for key in INVARIANTS:
+                if figures[block][key]:
+                    what = "Muskie" if block == "orders" else "Tourney"
+                    broken.append(f"{mode}: {figures[block][key]} {what} {key}")
+    return broken
+
+
+def goals(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's goals, each checked against this run's figures."""
+    modes, head = summary["modes"], summary["headline"]
+    out: list[dict[str, Any]] = []
+
+    def goal(text: str, met: bool | None, figure: str) -> None:
+        out.append({"goal": text, "met": met, "figure": figure})
+
+    strangler = modes.get("strangler")
+    if strangler:
+        r = head["tourney_p99_ratio_strangler"]
+        goal(
+            f"strangler: Tourney p99 during the sale ≤ {STRANGLER_RATIO_GOAL:g}× "
+            "its baseline",
+            None if r is None else r <= STRANGLER_RATIO_GOAL,
+            f"{r}×",
+        )
+        w = strangler["warehouse"]
+        goal(
+            "strangler: warehouse peak in flight ≤ fulfilment concurrency, refused 0",
+            w["peak_in_flight"] <= w["fulfillment_concurrency"] and w["refused"] == 0,
+            f"peak {w['peak_in_flight']} (concurrency "
+            f"{w['fulfillment_concurrency']}, capacity {w['capacity']}), "
+            f"refused {w['refused']}",
+        )
+        queued = w.get("peak_in_flight_by_source", {}).get(QUEUE_SOURCE, 0)
+        goal(
+            "strangler: the queue's own orders (MU-) in flight ≤ fulfilment "
+            "concurrency (the Tourney buyers' legacy orders come on top)",
+            queued <= w["fulfillment_concurrency"] and w["refused"] == 0,
+            f"MU peak {queued}, by source {w.get('peak_in_flight_by_source', {})}",
+        )
+    legacy = modes.get("legacy")
+    if legacy and strangler:
+        r_l, r_s = head["tourney_p99_ratio_legacy"], head["tourney_p99_ratio_strangler"]
+        goal(
+            "legacy shows the problem: Tourney p99 ratio far above the strangler's",
+            None if r_l is None or r_s is None else r_l >= 2 * r_s,
+            f"{r_l}× vs {r_s}×",
+        )
+    if legacy:
+        w = legacy["warehouse"]
+        goal(
+            "legacy: warehouse refusals or peak at/above capacity",
+            w["refused"] > 0 or w["peak_in_flight"] >= w["capacity"],
+            f"peak {w['peak_in_flight']} of {w['capacity']}, refused {w['refused']}",
+        )
+    for mode, figures in modes.items():
+        o = figures["orders"]
+        goal(
+            f"{mode}: no order lost, duplicated or oversold",
+            not any(o[k] for k in INVARIANTS)
+            and not any(figures["tourney_orders"][k] for k in INVARIANTS),
+            f"lost {o['lost']}, duplicated {o['duplicated']}, oversold {o['oversold']}",
+        )
+    return out
+
+
+def _traces_digest(traces: dict[str, Any] | None) -> dict[str, Any]:
+    if traces is None:
+        return {"ok": False, "error": "not asked for (--no-traces)"}
+    if not traces.get("ok"):
+        return {"ok": False, "error": traces.get("error", "unknown")}
+    return {
+        "ok": True,
+        "traces": traces.get("traces", 0),
+        "source": traces.get("source", ""),
+        "percentiles_ms": traces.get("percentiles_ms", {}),
+    }
+
+
+# --- the table ----------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def comparison_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
+    modes = list(summary["modes"])
+    m = summary["modes"]
+    head = summary["headline"]
+
+    def row(label: str, get: Callable[[dict[str, Any], str], Any]) -> tuple[str, ...]:
+        return (label, *(str(get(m[mode], mode)) for mode in modes))
+
+    def t(block: str, phase: str, key: str) -> Callable[[dict[str, Any], str], Any]:
+        return lambda f, _: _ms(f[phase][block][key])
+
+    return [
+        ("", *modes),
+        row("Tourney p50 / p99 baseline (ms)",
+            lambda f, _: f"{_ms(f['baseline']['tourney']['p50_ms'])} / "
+                         f"{_ms(f['baseline']['tourney']['p99_ms'])}"),
+        row("Tourney p50 / p99 sale (ms)",
+            lambda f, _: f"{_ms(f['sale']['tourney']['p50_ms'])} / "
+                         f"{_ms(f['sale']['tourney']['p99_ms'])}"),
+        row("Tourney p99 ratio (sale / baseline)",
+            lambda f, mode: f"{head[f'tourney_p99_ratio_{mode}']}×"),
+        row("Tourney page failures in the sale",
+            lambda f, _: f"{f['sale']['tourney']['failures']} of "
+                         f"{f['sale']['tourney']['requests']}"),
+        row("Browse p99 sale (ms)", t("browse", "sale", "p99_ms")),
+        row("Muskie buy p50 / p99, all answers (ms)",
+            lambda f, _: f"{_ms(f['sale']['muskie_buy']['p50_ms'])} / "
+                         f"{_ms(f['sale']['muskie_buy']['p99_ms'])}"),
+        row("Muskie accept p50 / p99 (ms)",
+            lambda f, _: f"{_ms(f['muskie_accept']['p50_ms'])} / "
+                         f"{_ms(f['muskie_accept']['p99_ms'])}"),
+        row("Buy attempts: accepted / sold out / rejected",
+            lambda f, _: f"{f['orders']['accepted']} / {f['orders']['sold_out']} / "
+                         f"{f['orders']['rejected']}"),
+        row("Rejected by status",
+            lambda f, _: ", ".join(f"{k}: {v}" for k, v in
+                                   sorted(f["orders"]["rejected_by_status"].items()))
+                         or "–"),
+        row("Fulfilled / failed",
+            lambda f, _: f"{f['orders']['fulfilled']} / {f['orders']['failed']}"),
+        row("Lost / duplicated / oversold",
+            lambda f, _: f"{f['orders']['lost']} / {f['orders']['duplicated']} / "
+                         f"{f['orders']['oversold']}"),
+        row("Unconfirmed (told error, order made)",
+            lambda f, _: f["orders"]["unconfirmed"]),
+        row("Warehouse peak in flight / capacity",
+            lambda f, _: f"{f['warehouse']['peak_in_flight']} / "
+                         f"{f['warehouse']['capacity']}"),
+        row("Warehouse peak by caller (MU queue, LF shop)",
+            lambda f, _: ", ".join(f"{k} {v}" for k, v in sorted(
+                f["warehouse"].get("peak_in_flight_by_source", {}).items())) or "–"),
+        row("Warehouse refused", lambda f, _: f["warehouse"]["refused"]),
+        row("Queue peak depth / orders waiting",
+            lambda f, _: f"{f['queue']['peak_depth']} / {f['queue']['peak_waiting']}"),
+        row("Drain (s)", lambda f, _: f"{f['drain_seconds']:.1f}"
+            + ("" if f["drained"] else " (timed out)")),
+        row("Load average before → peak (1 min)",
+            lambda f, _: f"{f['load_average']['before'][0]} → "
+                         f"{f['load_average']['peak_1m']}"),
+    ]  # fmt: skip
+
+
+def table_text(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def table_markdown(rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |"]
+    lines.append("|" + "---|" * len(rows[0]))
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def markdown(summary: dict[str, Any], charts: list[str]) -> str:
+    run, head = summary["run"], summary["headline"]
+    lines = [
+        f"# Flash sale of the Muskie rod: {', '.join(summary['modes'])}",
+        "",
+        f"Run {run['started']} → {run['finished']} on {run['cpus']} CPUs; "
+        f"{run['units']} Muskie rods for sale in each mode; load "
+        f"{json.dumps(run['load'])}.",
+        "",
+        table_markdown(comparison_rows(summary)),
+        "",
+        "Headline: " + ", ".join(f"`{k}` = {v}" for k, v in head.items()),
+        "",
+        "## Goals",
+        "",
+    ]
+    for g in summary["goals"]:
+        mark = {True: "met", False: "**not met**", None: "n/a"}[g["met"]]
+        lines.append(f"- {g['goal']}: {mark} ({g['figure']})")
+    lines += ["", "## Orders", ""]
+    for mode, f in summary["modes"].items():
+        problems = f["orders"]["problems"] + f["tourney_orders"]["problems"]
+        tourney = f["tourney_orders"]
+        lines.append(
+            f"- **{mode}**: Tourney orders accepted {tourney['accepted']}, fulfilled "
+            f"{tourney['fulfilled']}, lost {tourney['lost']}, duplicated "
+            f"{tourney['duplicated']}; Muskie units sold {f['orders']['units_sold']} "
+            f"of {f['orders']['allocation']}."
+            + (" Notes: " + "; ".join(problems) if problems else "")
+        )
+    lines += ["", "## Traces", ""]
+    traces = summary["traces"]
+    if traces["ok"]:
+        lines.append(
+            f"{traces['traces']} traces of the Muskie path ({traces['source']}): "
+            "p50 / p95 / p99 per segment (ms)."
+        )
+        for mode, segments in traces["percentiles_ms"].items():
+            lines += ["", f"**{mode}**", "", "| segment | n | p50 | p95 | p99 |",
+                      "|---|---|---|---|---|"]  # fmt: skip
+            for name, s in segments.items():
+                lines.append(
+                    f"| {name} | {s['count']} | {s['p50_ms']:.1f} | "
+                    f"{s['p95_ms']:.1f} | {s['p99_ms']:.1f} |"
+                )
+        for mode in summary["modes"]:
+            if mode not in traces["percentiles_ms"]:
+                lines += ["", f"**{mode}**: no trace of this path in the store "
+                          "(its processes exported no spans)."]  # fmt: skip
+    else:
+        lines.append(f"No trace figures: {traces['error']}.")
+    lines += ["", "## Charts", ""]
+    lines += [f"![{name}]({name})" for name in charts]
+    lines += [
+        "",
+        "Per mode: `<mode>/locust.html` (Locust's report), `<mode>/locust_*.csv`, "
+        "`<mode>/samples.csv` (every request), `<mode>/attempts.json` (every buy "
+        "attempt), `<mode>/reconcile-inputs.json` (the stores and fulfilments "
+        "reconciled), `<mode>/watch.json` (warehouse and queue samples).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_all(
+    directory: Path,
+    summary: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    *,
+    say: Callable[[str], None],
+) -> None:
+    from loadtest import charts
+
+    names = charts.write_all(directory, results, summary)
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
+    (directory / "summary.md").write_text(markdown(summary, names))
+    say("")
+    say(table_text(comparison_rows(summary)))
+    say("")
+    for key, value in summary["headline"].items():
+        say(f"{key} = {value}")
+    for g in summary["goals"]:
+        mark = {True: "met", False: "NOT MET", None: "n/a"}[g["met"]]
+        say(f"goal {mark:7}  {g['goal']} ({g['figure']})")
+    if not summary["traces"]["ok"]:
+        say(f"traces: none in the report ({summary['traces']['error']})")
+    say(f"report: {directory / 'summary.md'}")

@@ -1,0 +1,92 @@
+"""The flash sale's load shape: quiet browsing, the sale opens, buyers rush in, fade.
+
+baseline   browsers only (the "no sale" reference for the Tourney page)
+ramp       Muskie buyers arrive: 0 → peak within `ramp_seconds`
+hold       the peak, with Tourney buyers and the browsers still there
+fade       Muskie buyers leave, linearly, over `fade_seconds`
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from locust import LoadTestShape
+
+from loadtest.config import LoadOptions
+from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer
+
+# Before the sale: browsers only (Tourney buyers are there, waiting for the sale).
+QUIET = frozenset({"warmup", "baseline"})
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start: float
+    end: float
+
+
+def phases(options: LoadOptions) -> list[Phase]:
+    """The phases' boundaries, in seconds from the start of the load."""
+    spans = [
+        ("warmup", options.warmup_seconds),
+        ("baseline", options.baseline_seconds),
+        ("ramp", options.ramp_seconds),
+        ("hold", options.hold_seconds),
+        ("fade", options.fade_seconds),
+    ]
+    out, start = [], 0.0
+    for name, seconds in spans:
+        out.append(Phase(name, start, start + seconds))
+        start += seconds
+    return out
+
+
+def phase_at(options: LoadOptions, elapsed: float) -> str:
+    for phase in phases(options):
+        if elapsed < phase.end:
+            return phase.name
+    return "done"
+
+
+def configure_counts(options: LoadOptions) -> None:
+    """Browsers and Tourney buyers are a fixed crowd; the rest are Muskie buyers.
+
+    The three classes are given on every tick: Locust spawns fixed-count users only
+    when its class list is first set, so Tourney buyers are there from the start and
+    wait for the sale (Sale.phase) before buying.
+    """
+    Browser.fixed_count = options.browsers
+    TourneyBuyer.fixed_count = options.tourney_buyers
+
+
+class FlashSaleShape(LoadTestShape):
+    options: LoadOptions | None = None
+
+    def __init__(self, options: LoadOptions | None = None) -> None:
+        super().__init__()
+        if options is not None:
+            self.options = options
+        if self.options is None:
+            self.options = LoadOptions(host="", mode="ui", run_tag="ui", out_dir="")
+        configure_counts(self.options)
+
+    def tick(self) -> tuple[int, float, list[type]] | None:
+        o = self.options
+        assert o is not None
+        elapsed = self.get_run_time()
+        phase = phase_at(o, elapsed)
+        Sale.phase = phase
+        crowd = o.browsers + o.tourney_buyers
+        everyone = [Browser, TourneyBuyer, MuskieBuyer]
+        if phase in QUIET:
+            return crowd, float(max(crowd, 1)), everyone
+        if phase in {"ramp", "hold"}:
+            rate = (o.tourney_buyers + o.peak_buyers) / max(o.ramp_seconds, 1.0)
+            return crowd + o.peak_buyers, rate, everyone
+        if phase == "fade":
+            left = phases(o)[-1].end - elapsed
+            buyers = math.ceil(o.peak_buyers * left / max(o.fade_seconds, 1.0))
+            return crowd + max(buyers, 0), 100.0, everyone
+        return None

@@ -1,0 +1,171 @@
+"""A miniature sale, end to end: `manage.py sale run` against the real stack.
+
+Every process is real (warehouse, shop, orders service, relay, both Celery workers,
+the edge in front), each on a database and Redis names of its own. The run resets,
+flips the edge, loads it through Locust, drains and reconciles, in both modes. The
+test checks what must hold whatever the machine's speed: the report's contract keys,
+its files, and no order lost, duplicated or oversold. Not its timings.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.edge import Process, edge_process
+from tests.support.orders_stack import OrdersStack, orders_stack
+from tests.support.processes import ROOT
+
+pytestmark = pytest.mark.stack
+
+CONTRACT_FIGURES = {"requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms"}
+CONTRACT_ORDERS = {
+    "attempted", "accepted", "sold_out", "rejected", "fulfilled", "failed",
+    "lost", "duplicated", "oversold",
+}  # fmt: skip
+HEADLINE = {
+    "tourney_p99_ratio_legacy",
+    "tourney_p99_ratio_strangler",
+    "muskie_accept_p99_ms_legacy",
+    "muskie_accept_p99_ms_strangler",
+}
+UNITS = 12
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[OrdersStack, Process]]:
+    with orders_stack("loadtest", warehouse_handling_ms=20) as running:
+        running.fulfillment_worker(FULFILLMENT_CONCURRENCY="2")
+        with edge_process(
+            running.shop.url, running.orders.url, REDIS_URL=running.env["REDIS_URL"]
+        ) as edge:
+            yield running, edge
+
+
+def sale_run(
+    stack: tuple[OrdersStack, Process], reports: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    running, edge = stack
+    env = {
+        **running.env,
+        "EDGE_MODE_KEY": edge.env["EDGE_MODE_KEY"],
+        "EDGE_URL": edge.url,
+        "SHOP_URL": running.shop.url,
+        "ORDERS_URL": running.orders.url,
+        "WAREHOUSE_URL": running.warehouse_url,
+        "FULFILLMENT_CONCURRENCY": "2",
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    return subprocess.run(
+        [
+            sys.executable, "manage.py", "sale", "run", "--no-start", "--no-traces",
+            "--reports-dir", str(reports), *args,
+        ],
+        cwd=ROOT,
+        env={**_base_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+
+
+def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
+    stack: tuple[OrdersStack, Process], tmp_path: Path
+) -> None:
+    # Given the whole stack, the edge in front, and a sale of 12 rods in each mode
+    # When a miniature sale runs: a few browsers, a Tourney buyer, 8 Muskie buyers
+    done = sale_run(
+        stack, tmp_path,
+        "--units", str(UNITS), "--warmup", "1", "--baseline", "3", "--ramp", "1",
+        "--hold", "6", "--fade", "1", "--browsers", "3", "--tourney-buyers", "1",
+        "--peak-buyers", "8", "--drain-timeout", "60",
+    )  # fmt: skip
+
+    # Then it succeeds and says every order is accounted for
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "none lost, duplicated or oversold" in done.stdout
+    (report,) = tmp_path.glob("sale-*")
+    summary = json.loads((report / "summary.json").read_text())
+    # And summary.json keeps its contract
+    assert set(summary["modes"]) == {"legacy", "strangler"}
+    assert set(summary["headline"]) >= HEADLINE
+    for mode, figures in summary["modes"].items():
+        assert set(figures["baseline"]["tourney"]) >= CONTRACT_FIGURES, mode
+        for block in ("tourney", "browse", "muskie_buy"):
+            assert set(figures["sale"][block]) >= CONTRACT_FIGURES, (mode, block)
+        orders = figures["orders"]
+        assert set(orders) >= CONTRACT_ORDERS, mode
+        assert {"capacity", "peak_in_flight", "refused"} <= set(figures["warehouse"])
+        assert "peak_depth" in figures["queue"]
+        assert isinstance(figures["drain_seconds"], float | int)
+        # And nothing was lost, duplicated or oversold; every accepted order packed
+        assert (orders["lost"], orders["duplicated"], orders["oversold"]) == (0, 0, 0)
+        assert orders["accepted"] > 0, mode
+        assert orders["fulfilled"] + orders["failed"] == orders["accepted"], mode
+        assert orders["accepted"] <= UNITS
+        tourney = figures["tourney_orders"]
+        assert (tourney["lost"], tourney["duplicated"]) == (0, 0), mode
+        assert figures["drained"], mode
+    # And the strangler's queue never let the warehouse refuse
+    assert summary["modes"]["strangler"]["warehouse"]["refused"] == 0
+    # And every file of the report was written
+    for name in (
+        "summary.md",
+        "comparison.png",
+        "tourney-latency.png",
+        "muskie-accept.png",
+        "warehouse.png",
+        "queue.png",
+        "orders.png",
+    ):
+        assert (report / name).stat().st_size > 0, name  # fmt: skip
+    for mode in ("legacy", "strangler"):
+        for name in (
+            "locust.html",
+            "locust_stats.csv",
+            "locust_stats_history.csv",
+            "samples.csv",
+            "attempts.json",
+            "reconcile-inputs.json",
+        ):
+            assert (report / mode / name).stat().st_size > 0, (mode, name)  # fmt: skip
+    assert (
+        "| Lost / duplicated / oversold | 0 / 0 / 0 | 0 / 0 / 0 |"
+        in (report / "summary.md").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--units", "0"), "--units"),
+        (("--peak-buyers", "zero"), "--peak-buyers"),
+        (("--websocket-share", "1.5"), "--websocket-share"),
+        (("--hold", "-3"), "--hold"),
+        (("--mode", "canary"), "--mode"),
+    ],
+    ids=["units-0", "buyers-word", "share-above-1", "hold-negative", "mode-unknown"],
+)
+def test_bad_options_are_refused_before_anything_runs(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "sale", "run", "--reports-dir", str(tmp_path),
+         *args],
+        cwd=ROOT, env=_base_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert not list(tmp_path.iterdir())
