@@ -1,4 +1,4 @@
-"""Every service's migrations match its models and form one line (no conflicting leaves)."""
+"""Every service's migrations match its models and form one line (no two leaves)."""
 
 from __future__ import annotations
 
