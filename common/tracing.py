@@ -21,7 +21,8 @@ Which call each process makes (each is idempotent and a no-op with tracing off):
 A trace starts where something comes in (a request, a message) or where our code
 names the work; a bare outgoing call with no parent (a worker polling its broker, the
 relay's housekeeping queries every half second) starts none: the default sampler
-drops such root client spans, so the store holds purchases, not polls.
+(and `parentbased_traceidratio`) drops such root client spans, so the store holds
+purchases, not polls.
 
 Configuration is the standard `OTEL_*` environment: `OTEL_SDK_DISABLED=true` turns it
 all off (nothing is patched), `OTEL_SERVICE_NAME` overrides the name, the SDK reads
@@ -55,6 +56,7 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
+    TraceIdRatioBased,
 )
 
 from common.otlp_files import JsonLinesSpanExporter
@@ -109,11 +111,16 @@ def _resource(service_name: str, edge_mode: str | None) -> Resource:
 
 
 class NoBareClientRoots(Sampler):
-    """Samples every root span but a CLIENT one: an outgoing call with no parent.
+    """Drops a root CLIENT span (an outgoing call with no parent); asks `then` about
+    every other root (all of them by default, or a ratio of them).
 
     Under ParentBased, children follow their parent as the standard sampler does;
-    only where a trace would begin does this differ from `parentbased_always_on`.
+    only where a trace would begin does this differ from `parentbased_always_on`
+    (or `parentbased_traceidratio`).
     """
+
+    def __init__(self, then: Sampler = ALWAYS_ON) -> None:
+        self.then = then
 
     def should_sample(
         self,
@@ -127,19 +134,28 @@ class NoBareClientRoots(Sampler):
     ) -> SamplingResult:
         if kind == trace.SpanKind.CLIENT:
             return SamplingResult(Decision.DROP, None, trace_state)
-        return ALWAYS_ON.should_sample(
+        return self.then.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
 
     def get_description(self) -> str:
-        return "NoBareClientRoots"
+        return f"NoBareClientRoots{{{self.then.get_description()}}}"
 
 
 def _sampler() -> Sampler | None:
-    """Ours unless OTEL_TRACES_SAMPLER names one (the SDK then reads it itself)."""
-    if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
-        return None
-    return ParentBased(root=NoBareClientRoots())
+    """Ours, by default and for `parentbased_traceidratio` (a share of the traces, as
+    for a sale at full tilt); any other OTEL_TRACES_SAMPLER the SDK reads itself."""
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if not name:
+        return ParentBased(root=NoBareClientRoots())
+    if name == "parentbased_traceidratio":
+        try:
+            ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+        except ValueError:
+            ratio = 1.0
+        ratio = ratio if 0.0 <= ratio <= 1.0 else 1.0
+        return ParentBased(root=NoBareClientRoots(TraceIdRatioBased(ratio)))
+    return None
 
 
 def _exporter(service_name: str) -> tuple[SpanExporter | None, int | None]:

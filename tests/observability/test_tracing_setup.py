@@ -235,3 +235,37 @@ def test_a_sampler_named_in_the_environment_wins(tmp_path):
     assert result.returncode == 0, result.stderr
     names = {span.name for span in FileSpanStore(tmp_path).spans()}
     assert "SELECT pending" in names
+
+
+MANY_ROOTS = """
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from common.tracing import tracing_setup
+tracing_setup("orders-api")
+tracer = trace.get_tracer("test")
+for n in range(2000):
+    with tracer.start_as_current_span(f"request {n}", kind=SpanKind.SERVER):
+        with tracer.start_as_current_span("INSERT", kind=SpanKind.CLIENT):
+            pass
+    with tracer.start_as_current_span("poll", kind=SpanKind.CLIENT):
+        pass
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_a_share_of_the_traces_whole_and_still_no_polls(tmp_path):
+    # when a tenth of the traces is asked for
+    env = {
+        **traced_env(tmp_path),
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    result = _run(MANY_ROOTS, env=env)
+    assert result.returncode == 0, result.stderr
+    spans = list(FileSpanStore(tmp_path).spans())
+    requests = [s for s in spans if s.name.startswith("request")]
+    # then about a tenth of the requests are kept, each with its child
+    assert 100 <= len(requests) <= 300
+    assert sum(1 for s in spans if s.name == "INSERT") == len(requests)
+    # and no poll at all
+    assert not [s for s in spans if s.name == "poll"]
