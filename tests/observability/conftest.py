@@ -29,6 +29,9 @@ from tests.support.tracing import traced_env
 
 # Enough for every purchase of the session, from the shop's 100 Muskie rods.
 SALE_UNITS = 40
+# The demo's pick-and-pack time: the report's screenshot shows the real trade (the
+# legacy buyer waits for it, the strangler buyer does not).
+WAREHOUSE_HANDLING_MS = 50
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,9 @@ def store(traces_dir) -> FileSpanStore:
 def stack(traces_dir) -> Iterator[OrdersStack]:
     """Every process of both paths but the edge, traced, with a Muskie sale open."""
     with orders_stack(
-        "obs", env=traced_env(traces_dir), warehouse_handling_ms=5
+        "obs",
+        env=traced_env(traces_dir),
+        warehouse_handling_ms=WAREHOUSE_HANDLING_MS,
     ) as running:
         running.fulfillment_worker()
         running.sale_reopen(SALE_UNITS)
