@@ -1,4 +1,4 @@
-"""Every service's migrations match its models and form one line (no two leaves)."""
+"""Every service's migrations match its models and have one leaf per app."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.support.processes import ROOT, free_port, traces_quiet_env
+from tests.support.processes import ROOT, free_port
 
 ADMIN_TOKEN = "test-admin-token"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -63,7 +63,7 @@ def _running(
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the finally below
         prefix=f"{name}-", suffix=".log", delete=False
     )
-    full_env = traces_quiet_env(env)
+    full_env = {**os.environ, **env}
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
     )
