@@ -37,8 +37,6 @@ EDGE_ORIGINS = {"legacy": "shop", "strangler": "orders"}
 MODE_FOLLOW_SECONDS = 5.0
 # The orders service's session cookie: it remembers the orders a browser placed.
 ORDERS_SESSION_COOKIE = "orders_sessionid"
-# The orders worker names the event it applied on its task's span.
-FULFILLED_EVENT = "fulfillment.order-fulfilled"
 
 
 class StackUnavailable(RuntimeError):
@@ -264,10 +262,4 @@ def purchase_trace_complete(trace: Trace, purchase: Purchase) -> bool:
     sent = {purchase.traceparent.span_id, trace.root.parent_id} - {""}
     if not trace.missing_parents() <= sent or trace.fulfilled_ns is None:
         return False
-    if purchase.path != "strangler":
-        return True
-    return any(
-        s.service == "orders-worker"
-        and s.attributes.get("orders.event.type") == FULFILLED_EVENT
-        for s in trace.spans
-    )
+    return purchase.path != "strangler" or trace.completion is not None
