@@ -1,41 +1,54 @@
-"""Tracing overhead: the shop's throughput with tracing on vs off, in the same run.
+"""Tracing overhead: throughput with tracing on vs off, in the same run, on both paths.
 
     python -m common.devstack run python -m bench.tracing [--seconds 8] [--rounds 2]
 
-Starts the warehouse and the shop under gunicorn (as the Procfile does, on free
-ports, on databases of their own) once with tracing on (the default: every process
-instrumented, spans to the local span store in a temporary TRACES_DIR) and once with
-`OTEL_SDK_DISABLED=true`, alternating for --rounds rounds. Each time it measures:
+Starts the services as the Procfile runs them (on free ports, on databases of their
+own) once with tracing on (the default: every process instrumented, spans to the
+local span store in a temporary TRACES_DIR) and once with `OTEL_SDK_DISABLED=true`,
+alternating for --rounds rounds. Each time it measures:
 
 - `buy now`: POST buy now for the Muskie rod, the legacy order path end to end
   (shop view, PostgreSQL, Redis, the warehouse call). The warehouse runs with no
   handling time and room for every request, so the shop, not the warehouse's pace,
   sets the rate; the stock is topped up before each measurement.
 - `product page`: GET the Muskie page, a cheap read.
+- `orders accept`: POST /api/orders/ (a fresh Idempotency-Key each) on the orders
+  service (gunicorn, 3 uvicorn workers), with the outbox relay publishing what it
+  accepts to the queue, as in a sale: the accept path, traced end to end (Django,
+  Redis admission, PostgreSQL, the relay's publish). No fulfillment worker runs: the
+  accepted orders wait in the queue, which costs the accept nothing.
 
-Clients are threads with a connection each, as many as the shop's threads, for
---seconds after a one-second warm-up. Prints each rate, the on/off ratio (the median
-round of each mode) and writes `reports/bench-tracing-<timestamp>.json`.
+Clients are threads with a connection each (16: the shop's threads), for --seconds
+after a one-second warm-up. Prints each rate and the servers' CPU time per request
+(user + system of the processes on the path and their children: shop and warehouse,
+or orders service and relay), the on/off ratios (the median round of each mode), the
+load average, and writes `reports/bench-tracing-<timestamp>.json`. On a shared
+machine the CPU per request is the steadier figure: the rate moves with whatever
+else runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import statistics
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
+from tests.support.orders_stack import orders_stack
 from tests.support.processes import database_url
 from tests.support.stack import shop_process, warehouse_process
 
@@ -44,6 +57,9 @@ REPORTS = ROOT / "reports"
 MUSKIE = "/shop/rods/muskie-casting-rod/"
 SHOP_DB, WAREHOUSE_DB = "bench_tracing_shop", "bench_tracing_fulfillment"
 CLIENTS = 16  # the shop's 2 workers, 8 threads each
+SCENARIOS = ("buy now", "product page", "orders accept")
+ORDERS_WORKERS = 3  # the Procfile's
+SALE_UNITS = 1_000_000
 
 
 @dataclass
@@ -54,10 +70,17 @@ class Measurement:
     requests: int
     errors: int
     seconds: float
+    # CPU time (user + system) of the servers on the path, per answered request: a
+    # figure that the other work on a shared machine moves far less than the rate.
+    server_cpu_ms: float
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.server_cpu_ms / self.requests if self.requests else float("nan")
 
 
 def _client(base_url: str) -> tuple[httpx.Client, str]:
@@ -87,6 +110,15 @@ def _buy(base_url: str) -> Callable[[httpx.Client, str], bool]:
 
 def _page(client: httpx.Client, _token: str) -> bool:
     return client.get(MUSKIE).status_code == 200
+
+
+def _accept(client: httpx.Client, _token: str) -> bool:
+    answer = client.post(
+        "/api/orders/",
+        json={"sku": "ROD-MUSKIE", "quantity": 1, "email": "b@example.com"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    return answer.status_code == 202
 
 
 def _load(base_url: str, action: Callable[[httpx.Client, str], bool], seconds: float):
@@ -123,6 +155,42 @@ def _stock_top_up() -> None:
         conn.execute("UPDATE shop_product SET stock = 1000000 WHERE sku = 'ROD-MUSKIE'")
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU time of server processes and all their children (user + system)."""
+    total = 0.0
+    for pid in pids:
+        parent = psutil.Process(pid)
+        for proc in [parent, *parent.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+    return total
+
+
+def _measured(
+    mode: str,
+    number: int,
+    scenario: str,
+    servers: list[int],
+    base_url: str,
+    action: Callable[[httpx.Client, str], bool],
+    seconds: float,
+) -> Measurement:
+    cpu_before = _cpu_seconds(servers)
+    done, errors, elapsed = _load(base_url, action, seconds)
+    cpu = (_cpu_seconds(servers) - cpu_before) * 1000
+    result = Measurement(mode, number, scenario, done, errors, elapsed, cpu)
+    print(
+        f"  tracing {mode:3}  round {number}  {scenario:13}  "
+        f"{result.per_second:8.1f} req/s  {result.cpu_ms_per_request:6.2f} ms CPU/req"
+        f"  ({done} ok, {errors} errors)",
+        flush=True,
+    )
+    return result
+
+
 def _round(
     mode: str, number: int, seconds: float, traces_dir: Path
 ) -> list[Measurement]:
@@ -137,16 +205,25 @@ def _round(
         ) as warehouse,
         shop_process(SHOP_DB, warehouse_url=warehouse.url, env=env) as shop,
     ):
+        servers = [shop.process.pid, warehouse.process.pid]
         for scenario, action in (("buy now", _buy(shop.url)), ("product page", _page)):
             _stock_top_up()
-            done, errors, elapsed = _load(shop.url, action, seconds)
-            result = Measurement(mode, number, scenario, done, errors, elapsed)
-            print(
-                f"  tracing {mode:3}  round {number}  {scenario:12}  "
-                f"{result.per_second:8.1f} req/s  ({done} ok, {errors} errors)",
-                flush=True,
+            results.append(
+                _measured(mode, number, scenario, servers, shop.url, action, seconds)
             )
-            results.append(result)
+    with orders_stack("bench-tracing", env=env, orders_workers=ORDERS_WORKERS) as stack:
+        stack.shop_stock_add(SALE_UNITS)
+        stack.orders_manage(
+            "sale", "open", "muskie-casting-rod", "--units", str(SALE_UNITS)
+        )
+        assert stack.relay.process is not None
+        servers = [stack.orders.process.pid, stack.relay.process.pid]
+        results.append(
+            _measured(
+                mode, number, "orders accept", servers, stack.orders.url, _accept,
+                seconds,
+            )
+        )  # fmt: skip
     return results
 
 
@@ -162,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 measurements += _round(mode, number, args.seconds, Path(traces_dir))
         spans_written = sum(p.stat().st_size for p in Path(traces_dir).glob("*.jsonl"))
     summary = {}
-    for scenario in ("buy now", "product page"):
+    for scenario in SCENARIOS:
         rates = {
             mode: [
                 m.per_second
@@ -175,6 +252,14 @@ def main(argv: list[str] | None = None) -> int:
         # machine moves it less than it moves the best or the mean.
         median = {mode: statistics.median(values) for mode, values in rates.items()}
         ratio = median["on"] / median["off"]
+        cpu = {
+            mode: statistics.median(
+                m.cpu_ms_per_request
+                for m in measurements
+                if m.mode == mode and m.scenario == scenario
+            )
+            for mode in ("on", "off")
+        }
         summary[scenario] = {
             "on_per_second_median": round(median["on"], 1),
             "off_per_second_median": round(median["off"], 1),
@@ -182,36 +267,46 @@ def main(argv: list[str] | None = None) -> int:
             "off_per_second_rounds": [round(v, 1) for v in rates["off"]],
             "ratio_on_off": round(ratio, 3),
             "overhead_percent": round((1 - ratio) * 100, 1),
+            "on_cpu_ms_per_request_median": round(cpu["on"], 3),
+            "off_cpu_ms_per_request_median": round(cpu["off"], 3),
+            "cpu_overhead_percent": round((cpu["on"] / cpu["off"] - 1) * 100, 1),
         }
         print(
-            f"{scenario:12}  median on {median['on']:7.1f}/s  "
+            f"{scenario:13}  median on {median['on']:7.1f}/s  "
             f"off {median['off']:7.1f}/s  ratio {ratio:.3f}  "
-            f"overhead {(1 - ratio) * 100:.1f}%"
+            f"overhead {(1 - ratio) * 100:.1f}%  |  server CPU/request "
+            f"on {cpu['on']:.2f} ms  off {cpu['off']:.2f} ms  "
+            f"(+{(cpu['on'] / cpu['off'] - 1) * 100:.0f}%)"
         )
+    load = os.getloadavg()
+    print(
+        f"machine load average (1/5/15 min) at the end: "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores"
+    )
     REPORTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     path = REPORTS / f"bench-tracing-{stamp}.json"
     report = {
         "generated": stamp,
-        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count() or 0,
+            "load_average_at_end": [round(x, 2) for x in load],
+        },
         "clients": CLIENTS,
         "seconds": args.seconds,
         "rounds": args.rounds,
         "span_bytes_written": spans_written,
         "summary": summary,
         "measurements": [
-            asdict(m) | {"per_second": m.per_second} for m in measurements
+            asdict(m)
+            | {"per_second": m.per_second, "cpu_ms_per_request": m.cpu_ms_per_request}
+            for m in measurements
         ],
     }
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {path.relative_to(ROOT)}")
     return 0
-
-
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 if __name__ == "__main__":

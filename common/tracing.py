@@ -16,6 +16,14 @@ Which call each process makes (each is idempotent and a no-op with tracing off):
 - outbox-relay (and commands): `instrument_process("outbox-relay")` at start; the
   relay publishes inside `span_from_carrier(name, carrier)`, with the carrier that
   `trace_carrier()` gave the accept request, stored in the outbox row
+- work done for the current trace that no instrumentation sees (a channels push):
+  `span_in_trace(name)`, which makes nothing outside a trace
+
+A trace starts where something comes in (a request, a message) or where our code
+names the work; a bare outgoing call with no parent (a worker polling its broker, the
+relay's housekeeping queries every half second) starts none: the default sampler
+(and `parentbased_traceidratio`) drops such root client spans, so the store holds
+purchases, not polls.
 
 Configuration is the standard `OTEL_*` environment: `OTEL_SDK_DISABLED=true` turns it
 all off (nothing is patched), `OTEL_SERVICE_NAME` overrides the name, the SDK reads
@@ -43,6 +51,14 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 
 from common.otlp_files import JsonLinesSpanExporter
 
@@ -95,6 +111,54 @@ def _resource(service_name: str, edge_mode: str | None) -> Resource:
     return Resource.create(attributes).merge(OTELResourceDetector().detect())
 
 
+class NoBareClientRoots(Sampler):
+    """Drops a root CLIENT span (an outgoing call with no parent); asks `then` about
+    every other root (all of them by default, or a ratio of them).
+
+    Under ParentBased, children follow their parent as the standard sampler does;
+    only where a trace would begin does this differ from `parentbased_always_on`
+    (or `parentbased_traceidratio`).
+    """
+
+    def __init__(self, then: Sampler = ALWAYS_ON) -> None:
+        self.then = then
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        if kind == trace.SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP, None, trace_state)
+        return self.then.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"NoBareClientRoots{{{self.then.get_description()}}}"
+
+
+def _sampler() -> Sampler | None:
+    """Ours, by default and for `parentbased_traceidratio` (a share of the traces, as
+    for a sale at full tilt); any other OTEL_TRACES_SAMPLER the SDK reads itself."""
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if not name:
+        return ParentBased(root=NoBareClientRoots())
+    if name == "parentbased_traceidratio":
+        try:
+            ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+        except ValueError:
+            ratio = 1.0
+        ratio = ratio if 0.0 <= ratio <= 1.0 else 1.0
+        return ParentBased(root=NoBareClientRoots(TraceIdRatioBased(ratio)))
+    return None
+
+
 def _exporter(service_name: str) -> tuple[SpanExporter | None, int | None]:
     """The exporter the environment asks for, and the batch delay it wants."""
     if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
@@ -119,6 +183,10 @@ def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
     A provider inherited from a parent that set up before forking carries on (the
     SDK restarts its batch thread after a fork and the file exporter opens a file of
     its own), since OpenTelemetry lets a process set its provider only once.
+
+    Threads may call it at once (a Celery thread pool's first tasks): the pid is
+    recorded only once the provider is in place, so no caller goes on to make spans
+    against a provider still being built (they would not be recorded).
     """
     global _setup_pid
     pid = os.getpid()
@@ -132,17 +200,18 @@ def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
                 f"unknown service {service_name!r}: one of {sorted(SERVICE_NAMES)}"
             )
         inherited = _setup_pid is not None
-        _setup_pid = pid
-        if inherited or not tracing_enabled():
-            return
-        provider = TracerProvider(resource=_resource(service_name, edge_mode))
-        exporter, delay = _exporter(service_name)
-        if exporter is not None:
-            provider.add_span_processor(
-                BatchSpanProcessor(exporter, schedule_delay_millis=delay)
+        if not inherited and tracing_enabled():
+            provider = TracerProvider(
+                resource=_resource(service_name, edge_mode), sampler=_sampler()
             )
-        trace.set_tracer_provider(provider)
-        logger.debug("tracing set up for %s (pid %s)", service_name, pid)
+            exporter, delay = _exporter(service_name)
+            if exporter is not None:
+                provider.add_span_processor(
+                    BatchSpanProcessor(exporter, schedule_delay_millis=delay)
+                )
+            trace.set_tracer_provider(provider)
+            logger.debug("tracing set up for %s (pid %s)", service_name, pid)
+        _setup_pid = pid
 
 
 # --- official instrumentations: patches only, safe before a fork --------------------
@@ -335,21 +404,49 @@ def span_from_carrier(
     *,
     link: bool = False,
     kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+    attributes: Mapping[str, str | int | float | bool] | None = None,
 ) -> Iterator[trace.Span]:
     """A span continuing the context stored in `carrier` (see trace_carrier).
 
     As a child by default, so the accept request and the work it queued are one
     trace; with `link=True`, a new trace whose span links back to the stored one.
+    An empty or unreadable carrier starts a new trace.
     """
     stored = propagate.extract(dict(carrier))
     tracer = trace.get_tracer(__name__)
+    extra = dict(attributes or {})
     if link:
         linked = trace.get_current_span(stored).get_span_context()
         links = [trace.Link(linked)] if linked.is_valid else []
         with tracer.start_as_current_span(
-            name, context=otel_context.Context(), kind=kind, links=links
+            name,
+            context=otel_context.Context(),
+            kind=kind,
+            links=links,
+            attributes=extra,
         ) as span:
             yield span
     else:
-        with tracer.start_as_current_span(name, context=stored, kind=kind) as span:
+        with tracer.start_as_current_span(
+            name, context=stored, kind=kind, attributes=extra
+        ) as span:
             yield span
+
+
+@contextmanager
+def span_in_trace(
+    name: str,
+    *,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+    attributes: Mapping[str, str | int | float | bool] | None = None,
+) -> Iterator[trace.Span | None]:
+    """A child of the current span, for work no instrumentation sees; outside a
+    trace (a periodic board push that no request asked for) nothing at all."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        yield None
+        return
+    tracer = trace.get_tracer(__name__)
+    with tracer.start_as_current_span(
+        name, kind=kind, attributes=dict(attributes or {})
+    ) as span:
+        yield span

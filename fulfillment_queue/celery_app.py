@@ -2,6 +2,10 @@
 
     celery -A fulfillment_queue.celery_app worker -Q fulfillment \
         --concurrency 4 --prefetch-multiplier 1 --pool threads
+
+Traced as `fulfillment-worker`: a task continues the trace of the message that
+brought it (the relay's publish of the accepted order), and its call to the
+warehouse and the events it sends back are in that trace too.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ import os
 
 from celery import Celery
 
+from common.tracing import instrument_celery_worker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment_queue.settings")
 
 app = Celery("fulfillment_queue", include=["fulfillment_queue.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
+instrument_celery_worker("fulfillment-worker")

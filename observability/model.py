@@ -5,11 +5,17 @@ tree follows parent ids, and links where a span has no parent in the trace (a
 consumer that starts a trace of its own but links back to the producer).
 
 Where the time went is read off the critical path, as Jaeger computes it: walking back
-from the end, each instant belongs to the deepest span the trace was waiting on. Time
-after a span ended while work it started was still going on (an accepted order in a
-queue) is waiting time. So the segments add up exactly to the trace's window, from
-the first request until the last span ended, and a segment is the wall-clock time
-the customer's order spent there.
+from the end of the purchase, each instant belongs to the deepest span the purchase was
+waiting on. The end is the shop's answer (legacy) or the orders worker recording the
+order fulfilled (strangler), even when other work (the `order-started` event applied
+late) ran on after it. A span waits for the calls it makes, not for work it hands over
+(a message, the outbox): the fulfillment task waits for the warehouse, not for the
+orders worker applying the event it sent on the way. Time after a span ended while
+work it started was still going on is waiting time. `outbox` is the relay's part:
+waiting for it after the answer, and its publish (it may publish before the answer
+has left, as it wakes at the commit); `queue` runs from a publish until the task
+started. So the segments add up exactly to the purchase's window, and a segment is
+the wall-clock time the customer's order spent there.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ SEGMENTS: tuple[tuple[str, str], ...] = (
     ("db", "DB (PostgreSQL)"),
     ("redis", "Redis"),
     ("warehouse", "warehouse wait"),
-    ("queue", "queue wait"),
+    ("outbox", "outbox (answer → relay publish)"),
+    ("queue", "queue wait (publish → task start)"),
     ("worker", "worker"),
     ("other", "other"),
 )
@@ -41,10 +48,16 @@ SERVICE_SEGMENTS = {
     "orders-api": "view",
     "fulfillment-worker": "worker",
     "orders-worker": "worker",
-    "outbox-relay": "worker",
+    "outbox-relay": "outbox",
     "warehouse": "warehouse",
 }
 WAREHOUSE_SERVICE = "warehouse"
+OUTBOX_SERVICE = "outbox-relay"
+STRANGLER_SERVICE = "orders-api"
+# The orders worker names on its task's span the event it applied: this one is the
+# strangler purchase's last step (the order is fulfilled for the customer to see).
+EVENT_TYPE_ATTRIBUTE = "orders.event.type"
+FULFILLED_EVENT = "fulfillment.order-fulfilled"
 # The warehouse's API path: a call to it counts as warehouse wait even when the
 # warehouse itself sent no spans.
 WAREHOUSE_API_PATH = "/fulfilments/"
@@ -107,7 +120,10 @@ class Span:
     @property
     def label(self) -> str:
         if self.db_system:
-            statement = str(self.attribute("db.statement", "db.query.text") or "")
+            # A Redis pipeline's statement has a line per command: one line here.
+            statement = " ".join(
+                str(self.attribute("db.statement", "db.query.text") or "").split()
+            )
             if statement.upper().startswith(self.name.upper()):
                 return statement[:80]
             return f"{self.name} {statement[:80]}".strip()
@@ -204,15 +220,21 @@ class Trace:
         return list(seen)
 
     @property
+    def path(self) -> str:
+        """The way the purchase went: "strangler" through the orders service, else
+        "legacy", whatever the edge's mode (a canary edge sends some each way)."""
+        if any(s.service == STRANGLER_SERVICE for s in self.spans):
+            return "strangler"
+        return "legacy"
+
+    @property
     def mode(self) -> str:
         """The edge's mode (span or resource `edge.mode`), else the path it took."""
         for span in self.spans:
             mode = span.attributes.get("edge.mode") or span.resource.get("edge.mode")
             if mode:
                 return str(mode)
-        if any(s.service == "orders-api" for s in self.spans):
-            return "strangler"
-        return "legacy"
+        return self.path
 
     # --- timings ---------------------------------------------------------------------
 
@@ -249,18 +271,79 @@ class Trace:
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
 
+    @cached_property
+    def completion(self) -> Span | None:
+        """The purchase's last step when it is not the trace's last span: the orders
+        worker recording the order fulfilled (strangler). Work still going on beside
+        it (the `order-started` event applied late) is not the purchase's."""
+        recorded = [
+            s
+            for s in self.spans
+            if s.kind == "consumer"
+            and s.attributes.get(EVENT_TYPE_ATTRIBUTE) == FULFILLED_EVENT
+            and self._reaches_root(s)
+        ]
+        return min(recorded, key=lambda s: s.end_ns) if recorded else None
+
+    @property
+    def completed_ns(self) -> int:
+        """Until the purchase was complete: the answer and everything it waited for
+        (legacy), the order recorded fulfilled (strangler). The segments add up to
+        this; it is the trace's whole window unless other work ran on after it."""
+        end = self.completion.end_ns if self.completion else self.end_ns
+        return end - self.start_ns
+
+    def _reaches_root(self, span: Span) -> bool:
+        seen: set[str] = set()
+        current: Span | None = span
+        while current is not None and current.span_id not in seen:
+            if current is self.root:
+                return True
+            seen.add(current.span_id)
+            current = self.parent_of(current)
+        return False
+
+    def handed_over(self, span: Span) -> bool:
+        """Whether the span's parent handed it work rather than waited for it: a
+        link, a message's consumer, or another service that the parent did not
+        call (the relay continuing the accept request's stored context)."""
+        parent = self.parent_of(span)
+        if parent is None:
+            return False
+        return (
+            self.relation.get(span.span_id) == "link"
+            or (parent.kind == "producer" and span.kind == "consumer")
+            or (parent.service != span.service and parent.kind != "client")
+        )
+
     def _effective_end(self, span: Span) -> int:
-        return self._effective_ends[span.span_id]
+        """When the span and all the work it started, handed over or not, ended."""
+        return self._ends[0][span.span_id]
+
+    def _blocking_end(self, span: Span) -> int:
+        """When the span and the work it waited for ended (no hand-over)."""
+        return self._ends[1][span.span_id]
 
     @cached_property
-    def _effective_ends(self) -> dict[str, int]:
-        ends: dict[str, int] = {}
+    def _ends(self) -> tuple[dict[str, int], dict[str, int]]:
+        effective: dict[str, int] = {}
+        blocking: dict[str, int] = {}
         for span, _ in reversed(list(self.walk())):
             kids = self.children[span.span_id]
-            ends[span.span_id] = max(
-                [span.end_ns, *(ends.get(k.span_id, k.end_ns) for k in kids)]
+            effective[span.span_id] = max(
+                [span.end_ns, *(effective.get(k.span_id, k.end_ns) for k in kids)]
             )
-        return ends
+            blocking[span.span_id] = max(
+                [
+                    span.end_ns,
+                    *(
+                        blocking.get(k.span_id, k.end_ns)
+                        for k in kids
+                        if not self.handed_over(k)
+                    ),
+                ]
+            )
+        return effective, blocking
 
     @cached_property
     def _warehouse_calls(self) -> set[str]:
@@ -294,36 +377,77 @@ class Trace:
     def critical_path(self) -> list[Piece]:
         pieces: list[Piece] = []
 
-        def own(span: Span, start: int, end: int) -> None:
+        def own(span: Span, start: int, end: int, awaited: Span | None) -> None:
             if start < span.end_ns:
                 stop = min(end, span.end_ns)
                 pieces.append(Piece(span, start, stop, False, self.segment_of(span)))
             if end > span.end_ns:
                 begin = max(start, span.end_ns)
-                pieces.append(Piece(span, begin, end, True, "queue"))
+                waiting = self._waiting_segment(awaited)
+                pieces.append(Piece(span, begin, end, True, waiting))
+
+        # The path to the purchase's last step: walking back from it, each span on
+        # the way is what its parent was waiting for first.
+        toward: dict[str, Span] = {}
+        step = self.completion
+        while step is not None and (parent := self.parent_of(step)) is not None:
+            toward[parent.span_id] = step
+            step = parent
 
         def walk(span: Span, cursor: int) -> None:
-            kids = sorted(
-                self.children[span.span_id], key=self._effective_end, reverse=True
-            )
-            for kid in kids:
-                if cursor <= span.start_ns:
-                    break
-                if kid.start_ns >= cursor:
-                    continue  # ran beside a later child: not what the trace waited on
-                kid_end = min(self._effective_end(kid), cursor)
+            remaining = list(self.children[span.span_id])
+            awaited: Span | None = None  # the child that starts where cursor is
+            forced = toward.get(span.span_id)
+            if forced is not None:
+                remaining.remove(forced)
+                kid_end = min(self._effective_end(forced), cursor)
                 if kid_end < cursor:
-                    own(span, kid_end, cursor)
+                    own(span, kid_end, cursor, None)
+                walk(forced, kid_end)
+                cursor = max(forced.start_ns, span.start_ns)
+                awaited = forced
+            while cursor > span.start_ns:
+                # While the span ran, it waited only for what it did not hand over,
+                # and only until that ended; after it ended, the trace waited for
+                # whatever work it had started (an order in the outbox, a queue).
+                alive = cursor <= span.end_ns
+                end_of = self._blocking_end if alive else self._effective_end
+                candidates = [
+                    kid
+                    for kid in remaining
+                    # one that started later ran beside a child already counted
+                    if kid.start_ns < cursor and not (alive and self.handed_over(kid))
+                ]
+                if not candidates:
+                    break
+                kid = max(candidates, key=end_of)
+                remaining.remove(kid)
+                kid_end = min(end_of(kid), cursor)
+                if kid_end < cursor:
+                    own(span, kid_end, cursor, awaited)
                 walk(kid, kid_end)
                 cursor = max(kid.start_ns, span.start_ns)
+                awaited = kid
             if cursor > span.start_ns:
-                own(span, span.start_ns, cursor)
+                own(span, span.start_ns, cursor, awaited)
 
-        walk(self.root, self.end_ns)
+        walk(self.root, self.start_ns + self.completed_ns)
         return sorted(pieces, key=lambda p: p.start_ns)
 
+    @staticmethod
+    def _waiting_segment(awaited: Span | None) -> str:
+        """Waiting for the outbox relay to publish, or for a queued task to start."""
+        if (
+            awaited is not None
+            and awaited.service == OUTBOX_SERVICE
+            and awaited.kind != "consumer"
+        ):
+            return "outbox"
+        return "queue"
+
     def segment_times(self) -> dict[str, int]:
-        """Nanoseconds of the critical path per segment; they add up to the window."""
+        """Nanoseconds of the critical path per segment; they add up to
+        `completed_ns`, the purchase's window."""
         times = dict.fromkeys(SEGMENT_LABELS, 0)
         for piece in self.critical_path:
             times[piece.segment] += piece.duration_ns

@@ -5,28 +5,38 @@ before anything answers, then read the trace back from the span store.
 
 - legacy: POST buy now to the edge in legacy mode (or straight to the shop when no
   edge runs); the shop answers after the warehouse did, 303 to /orders/<number>/.
-- strangler: `manage.py edge mode strangler`, the same POST through the edge; the
-  orders service answers 303 to /shop/rods/muskie-casting-rod/orders/<id>/?token=...
-  and we watch /api/orders/<id>/?token=... until the order is fulfilled.
+- strangler: the edge in strangler mode, the same POST through it; the orders
+  service answers 303 to /shop/rods/muskie-casting-rod/orders/<id>/?token=... and we
+  watch /api/orders/<id>/?token=... until the order is fulfilled.
+
+The edge's mode is switched through its admin API (`/_edge/mode`, Bearer
+EDGE_ADMIN_TOKEN), which answers from the very edge at EDGE_URL; `edge_mode_get`
+first, so the caller can put the mode back afterwards.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
+from observability.model import Trace
 
 MUSKIE_PATH = "/shop/rods/muskie-casting-rod/"
 LEGACY_ORDER = re.compile(r"/orders/(?P<number>[A-Z0-9-]+)/$")
 STRANGLER_ORDER = re.compile(re.escape(MUSKIE_PATH) + r"orders/(?P<id>[^/?]+)/$")
 FINAL_STATUSES = {"fulfilled", "failed", "rejected", "cancelled"}
+# Which origin the edge sends the Muskie pages to in each path (X-Edge-Origin).
+EDGE_ORIGINS = {"legacy": "shop", "strangler": "orders"}
+# How long an edge worker may take to follow a mode change (it polls every 0.5 s).
+MODE_FOLLOW_SECONDS = 5.0
+# The orders service's session cookie: it remembers the orders a browser placed.
+ORDERS_SESSION_COOKIE = "orders_sessionid"
 
 
 class StackUnavailable(RuntimeError):
@@ -77,15 +87,39 @@ def _csrf_token(page: str) -> str:
     return match.group(1)
 
 
+def _product_page(
+    client: httpx.Client, base_url: str, expect_origin: str | None
+) -> httpx.Response:
+    """The Muskie page; through an edge, from `expect_origin` once the edge worker
+    on this connection follows the mode just set (the POST reuses the connection)."""
+    deadline = time.monotonic() + MODE_FOLLOW_SECONDS
+    while True:
+        page = client.get(MUSKIE_PATH)
+        origin = page.headers.get("x-edge-origin")
+        if expect_origin is None or origin in (None, expect_origin):
+            break
+        if time.monotonic() > deadline:
+            raise StackUnavailable(
+                f"the edge at {base_url} still sends {MUSKIE_PATH} to {origin}, "
+                f"not {expect_origin}, {MODE_FOLLOW_SECONDS:.0f}s after the switch"
+            )
+        time.sleep(0.1)
+    if page.status_code != 200:
+        raise StackUnavailable(
+            f"GET {base_url}{MUSKIE_PATH} answered {page.status_code}"
+        )
+    return page
+
+
 def _buy(
-    client: httpx.Client, base_url: str, traceparent: Traceparent
+    client: httpx.Client,
+    base_url: str,
+    traceparent: Traceparent,
+    *,
+    expect_origin: str | None = None,
 ) -> httpx.Response:
     try:
-        page = client.get(MUSKIE_PATH)
-        if page.status_code != 200:
-            raise StackUnavailable(
-                f"GET {base_url}{MUSKIE_PATH} answered {page.status_code}"
-            )
+        page = _product_page(client, base_url, expect_origin)
         return client.post(
             MUSKIE_PATH + "buy/",
             data={
@@ -110,11 +144,14 @@ def _refused(answer: httpx.Response) -> StackUnavailable:
     )
 
 
-def purchase_legacy(base_url: str, *, timeout: float = 30.0) -> Purchase:
+def purchase_legacy(
+    base_url: str, *, timeout: float = 30.0, through_edge: bool = False
+) -> Purchase:
     """Buy one Muskie rod the monolith's way; it is fulfilled when the shop answers."""
     traceparent = Traceparent.new()
+    expect = EDGE_ORIGINS["legacy"] if through_edge else None
     with httpx.Client(base_url=base_url, timeout=timeout) as client:
-        answer = _buy(client, base_url, traceparent)
+        answer = _buy(client, base_url, traceparent, expect_origin=expect)
     location = answer.headers.get("location", "")
     if answer.status_code != 303 or not LEGACY_ORDER.search(urlsplit(location).path):
         raise _refused(answer)
@@ -123,49 +160,83 @@ def purchase_legacy(base_url: str, *, timeout: float = 30.0) -> Purchase:
     )
 
 
-def edge_mode_set(mode: str, *, manage_py: Path, timeout: float = 30.0) -> None:
-    """`python manage.py edge mode <mode>`: the edge's own switch."""
+def _edge_admin(
+    edge_url: str, token: str, method: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     try:
-        result = subprocess.run(  # noqa: S603 - our own manage.py, fixed arguments
-            [sys.executable, str(manage_py), "edge", "mode", mode],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=manage_py.parent,
+        answer = httpx.request(
+            method,
+            edge_url.rstrip("/") + "/_edge/mode",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10.0,
         )
-    except subprocess.TimeoutExpired:
-        raise StackUnavailable(f"`manage.py edge mode {mode}` hung") from None
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
+    except httpx.HTTPError as error:
         raise StackUnavailable(
-            f"`manage.py edge mode {mode}` failed: "
-            f"{detail[-1] if detail else 'exit ' + str(result.returncode)}"
+            f"the edge at {edge_url} did not answer: {error}"
+        ) from None
+    if answer.status_code == 401:
+        raise StackUnavailable(
+            f"the edge at {edge_url} refused the admin token: set EDGE_ADMIN_TOKEN "
+            "to the edge's"
         )
+    if answer.status_code != 200:
+        raise StackUnavailable(
+            f"{method} {edge_url}/_edge/mode answered {answer.status_code}: "
+            f"{answer.text[:200]}"
+        )
+    return dict(answer.json())
+
+
+def edge_mode_get(edge_url: str, *, token: str) -> dict[str, Any]:
+    """The mode in force: {"mode", "percent", "version"}."""
+    return _edge_admin(edge_url, token, "GET")
+
+
+def edge_mode_set(
+    edge_url: str, mode: str, *, token: str, percent: int | None = None
+) -> dict[str, Any]:
+    """Switch the edge's mode (every worker follows within its poll interval)."""
+    body: dict[str, Any] = {"mode": mode}
+    if mode == "canary":
+        body["percent"] = percent or 0
+    return _edge_admin(edge_url, token, "POST", body)
 
 
 def purchase_strangler(
     edge_url: str, orders_url: str, *, timeout: float = 60.0, poll: float = 0.2
 ) -> Purchase:
-    """Buy one Muskie rod through the edge in strangler mode; wait until fulfilled."""
+    """Buy one Muskie rod through the edge in strangler mode; wait until fulfilled.
+
+    The orders service answers 303 to the order's page and remembers the order in
+    its session cookie; that cookie (or a `?token=` on the page's URL) lets us read
+    the order's status from the orders service's JSON API.
+    """
     traceparent = Traceparent.new()
     with httpx.Client(base_url=edge_url, timeout=30.0) as client:
-        answer = _buy(client, edge_url, traceparent)
+        answer = _buy(
+            client, edge_url, traceparent, expect_origin=EDGE_ORIGINS["strangler"]
+        )
+        session = client.cookies.get(ORDERS_SESSION_COOKIE)
     location = answer.headers.get("location", "")
     found = STRANGLER_ORDER.search(urlsplit(location).path)
     token = parse_qs(urlsplit(location).query).get("token", [""])[0]
-    if answer.status_code != 303 or not found or not token:
+    if answer.status_code != 303 or not found or not (token or session):
         raise StackUnavailable(
             f"the strangler path answered {answer.status_code} "
             f"{location or '(no Location)'}: not 303 to "
-            f"{MUSKIE_PATH}orders/<id>/?token=... Is the edge in strangler mode?"
+            f"{MUSKIE_PATH}orders/<id>/ with the orders session. Is the edge in "
+            "strangler mode?"
         )
     status_url = f"{orders_url.rstrip('/')}/api/orders/{found['id']}/"
+    params = {"token": token} if token else {}
+    cookies = {} if token else {ORDERS_SESSION_COOKIE: str(session)}
     deadline = time.monotonic() + timeout
     status = ""
-    with httpx.Client(timeout=10.0) as client:
+    with httpx.Client(timeout=10.0, cookies=cookies) as client:
         while time.monotonic() < deadline:
             try:
-                reply = client.get(status_url, params={"token": token})
+                reply = client.get(status_url, params=params)
             except httpx.HTTPError as error:
                 raise StackUnavailable(
                     f"{status_url} did not answer: {error}"
@@ -182,3 +253,13 @@ def purchase_strangler(
             "not fulfilled: is the fulfillment worker running?"
         )
     return Purchase("strangler", edge_url, traceparent, 303, location, status)
+
+
+def purchase_trace_complete(trace: Trace, purchase: Purchase) -> bool:
+    """Every span of the purchase is in: nothing is missing but the parents that
+    sent no span (our traceparent, an untraced proxy's), the warehouse answered, and
+    on the strangler path the orders worker applied the fulfilled event."""
+    sent = {purchase.traceparent.span_id, trace.root.parent_id} - {""}
+    if not trace.missing_parents() <= sent or trace.fulfilled_ns is None:
+        return False
+    return purchase.path != "strangler" or trace.completion is not None

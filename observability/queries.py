@@ -13,6 +13,8 @@ from observability.model import SEGMENTS, Trace
 _WINDOW = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?P<unit>s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 PERCENTILES = (50, 95, 99)
+# Where a purchase is placed: the Muskie buy-now form (either path) and the JSON API.
+PURCHASE_PATHS = ("/shop/rods/muskie-casting-rod/", "/api/orders/")
 
 
 def window_start_ns(last: str, *, now_ns: int | None = None) -> int:
@@ -39,14 +41,43 @@ def entry_status(trace: Trace) -> int | None:
     return None
 
 
+def entry_method(trace: Trace) -> str:
+    for span, _ in trace.walk():
+        if span.kind == "server":
+            return span.http_method
+    return ""
+
+
 def trace_matches(trace: Trace, *, path: str = "", mode: str = "") -> bool:
-    return entry_path(trace).startswith(path) and (not mode or trace.mode == mode)
+    """The request's path starts with `path`; `mode` is the edge's mode or the
+    path the purchase took (legacy, strangler)."""
+    return entry_path(trace).startswith(path) and (
+        not mode or mode in (trace.mode, trace.path)
+    )
 
 
 def traces_find(
     traces: Iterable[Trace], *, path: str = "", mode: str = ""
 ) -> list[Trace]:
     return [t for t in traces if trace_matches(t, path=path, mode=mode)]
+
+
+def purchases_find(
+    traces: Iterable[Trace], *, paths: Sequence[str]
+) -> tuple[list[Trace], list[Trace]]:
+    """(accepted, refused): POSTs to one of `paths`, answered below 400 or not.
+
+    A sale's load test also reads pages (GET): they are not purchases.
+    """
+    accepted, refused = [], []
+    for trace in traces:
+        if entry_method(trace) != "POST" or not any(
+            entry_path(trace).startswith(path) for path in paths
+        ):
+            continue
+        status = entry_status(trace)
+        (accepted if status is not None and status < 400 else refused).append(trace)
+    return accepted, refused
 
 
 @dataclass(frozen=True)
@@ -71,10 +102,10 @@ def _stats(values_ns: Sequence[int]) -> SegmentStats:
 
 
 def segment_percentiles(traces: Iterable[Trace]) -> dict[str, dict[str, SegmentStats]]:
-    """Per mode (legacy, strangler): p50/p95/p99 of every segment and of the totals."""
+    """Per path (legacy, strangler): p50/p95/p99 of every segment and of the totals."""
     samples: dict[str, dict[str, list[int]]] = {}
     for trace in traces:
-        by_name = samples.setdefault(trace.mode, {})
+        by_name = samples.setdefault(trace.path, {})
         by_name.setdefault("customer-facing latency", []).append(
             trace.customer_latency_ns
         )

@@ -258,6 +258,7 @@ def render_html(
     timing_rows: list[tuple[str, list[float | None]]] = [
         ("customer-facing latency", [i.trace.customer_latency_ns for i in items]),
         ("time until fulfilled", [i.trace.fulfilled_ns for i in items]),
+        ("purchase complete", [i.trace.completed_ns for i in items]),
         ("whole trace", [i.trace.duration_ns for i in items]),
     ]
     segment_times = [i.trace.segment_times() for i in items]
@@ -274,13 +275,15 @@ def render_html(
     from_source = f" from {escape(source)}" if source else ""
     latency_table = _table(
         "latency",
-        "request until answer, and until the warehouse fulfilled",
+        "request until answer; until the warehouse packed the order; until the "
+        "purchase was complete (answered, or recorded fulfilled); the last span",
         timing_rows,
         items,
     )
     segments_table = _table(
         "segments",
-        "wall-clock time on the critical path; the segments add up to the whole trace",
+        "wall-clock time on the critical path; the segments add up to the purchase "
+        "complete",
         segment_rows,
         items,
     )

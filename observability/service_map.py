@@ -88,12 +88,9 @@ def service_map(trace: Trace) -> ServiceMap:
         elif parent.service != span.service:
             caller_waited = parent.kind == "client"
             latency = parent.duration_ns if caller_waited else span.duration_ns
-            # Handed over: through a queue, by a link, or after the caller had ended.
-            asynchronous = (
-                parent.kind == "producer"
-                or trace.relation.get(span.span_id) == "link"
-                or span.start_ns >= parent.end_ns
-            )
+            # Handed over (through a queue or the outbox, by a link), or run after
+            # the caller had ended.
+            asynchronous = trace.handed_over(span) or span.start_ns >= parent.end_ns
             add(parent.service, span.service, latency, asynchronous)
         if span.db_system:
             name, kind = _store_node(span)

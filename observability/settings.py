@@ -15,8 +15,10 @@ LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "httpx": {"level": "WARN
 TRACES_DIR = env_str("TRACES_DIR", "") or str(BASE_DIR / ".data" / "traces")
 JAEGER_QUERY_URL = env_str("JAEGER_QUERY_URL", "")
 
-# Where `traces compare` places its purchases.
+# Where `traces compare` places its purchases, and the edge's admin token (it
+# switches the edge's mode for each purchase, then puts it back).
 EDGE_URL = env_str("EDGE_URL", "http://127.0.0.1:8000")
+EDGE_ADMIN_TOKEN = env_str("EDGE_ADMIN_TOKEN", "edge-demo-token")
 SHOP_URL = env_str("SHOP_URL", f"http://127.0.0.1:{SHOP_PORT}")
 ORDERS_URL = env_str("ORDERS_URL", f"http://127.0.0.1:{ORDERS_PORT}")
 REPORTS_DIR = BASE_DIR / "reports"

@@ -121,7 +121,7 @@ class OrderCreateApi(APIView):
         )
         if slug is None:
             raise NotFound(f"There is no sale of {data['sku']!r}.")
-        trace_id = events.trace_id_from(request.headers.get("traceparent"))
+        trace_id = events.trace_id_of_request(request.headers.get("traceparent"))
 
         def place(record: Any) -> StoredResponse:
             placed = services.order_place(

@@ -1,6 +1,9 @@
 """ASGI entry point of the orders service: HTTP → Django, websockets → consumers.
 
 gunicorn orders_api.asgi:application -k uvicorn_worker.UvicornWorker
+
+Traced (common/tracing.py) as `orders-api`: Django's views, psycopg, Redis and the
+shop client through the Django instrumentation, websockets through the ASGI one.
 """
 
 from __future__ import annotations
@@ -18,15 +21,22 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from common.tracing import (  # noqa: E402
+    instrument_asgi_app,
+    traced_django_asgi_application,
+)
 from orders_api import consumers  # noqa: E402
 from orders_api.concurrency import ConcurrencyLimit  # noqa: E402
 
+SERVICE_NAME = "orders-api"
+
 # Static files (/static/orders/) are answered ahead of Django's middleware, from the
-# apps' static folders (no collectstatic step).
-django_application = ASGIStaticFilesHandler(ASGIHandler())
+# apps' static folders (no collectstatic step), and untraced.
+django_application = ASGIStaticFilesHandler(
+    traced_django_asgi_application(SERVICE_NAME)
+)
 
 websocket_urlpatterns = [
     path("ws/orders/<uuid:order_id>/", consumers.OrderStatusConsumer.as_asgi()),
@@ -39,8 +49,11 @@ application = ProtocolTypeRouter(
             django_application, limit=settings.ORDERS_MAX_CONCURRENT_REQUESTS
         ),
         # Browsers send Origin: only pages from our own hosts may open a socket.
-        "websocket": AllowedHostsOriginValidator(
-            SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": instrument_asgi_app(
+            AllowedHostsOriginValidator(
+                SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+            SERVICE_NAME,
         ),
     }
 )

@@ -2,18 +2,26 @@
 
 Best effort: a websocket client that misses a push gets the current state when it
 (re)connects, so a failed push never fails the work that caused it.
+
+Traced: each group_send is an `orders.push` span (its Redis PUBLISH below it) in the
+trace of the work that caused it: the task's (orders-worker), or the purchase's own
+stored context (the relay's "queued"). A board push on the relay's timer belongs to
+no purchase and makes no span.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from opentelemetry.trace import SpanKind
 
+from common.tracing import span_from_carrier, span_in_trace
 from orders_api import admission, selectors
 from orders_api.models import Order, Sale
 
@@ -28,13 +36,37 @@ def sale_group(slug: str) -> str:
     return f"sale.{slug}"
 
 
-async def _send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
+# (group, message, the trace context to push in: None for the current one)
+Push = tuple[str, dict[str, Any], Mapping[str, str] | None]
+
+
+@contextlib.contextmanager
+def _push_span(group: str, carrier: Mapping[str, str] | None) -> Iterator[None]:
+    attributes = {
+        "messaging.system": "channels",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": group,
+    }
+    if carrier:
+        with span_from_carrier(
+            "orders.push", carrier, kind=SpanKind.PRODUCER, attributes=attributes
+        ):
+            yield
+    else:
+        with span_in_trace(
+            "orders.push", kind=SpanKind.PRODUCER, attributes=attributes
+        ):
+            yield
+
+
+async def _send_all(messages: list[Push]) -> None:
     layer = get_channel_layer()
-    for group, message in messages:
-        await layer.group_send(group, message)
+    for group, message, carrier in messages:
+        with _push_span(group, carrier):
+            await layer.group_send(group, message)
 
 
-def _send(messages: list[tuple[str, dict[str, Any]]]) -> None:
+def _send(messages: list[Push]) -> None:
     if not messages:
         return
     try:
@@ -51,12 +83,21 @@ def board_message(sale: Sale) -> dict[str, Any]:
     return {"type": "board.state", "board": selectors.sale_board(sale=sale)}
 
 
-def orders_push(orders: Iterable[Order]) -> None:
-    """Each order's new state to its group; its sale's board is marked for a push."""
-    messages: list[tuple[str, dict[str, Any]]] = []
+def orders_push(
+    orders: Iterable[Order], *, traces: Mapping[Any, Mapping[str, str]] | None = None
+) -> None:
+    """Each order's new state to its group; its sale's board is marked for a push.
+
+    `traces`: order id → the trace context to push that order's state in (else the
+    current trace, if any).
+    """
+    traces = traces or {}
+    messages: list[Push] = []
     slugs: set[str] = set()
     for order in orders:
-        messages.append((order_group(order.pk), order_message(order)))
+        messages.append(
+            (order_group(order.pk), order_message(order), traces.get(order.pk))
+        )
         slugs.add(order.sale.slug)
     _send(messages)
     boards_mark_dirty(slugs)
@@ -82,6 +123,6 @@ def boards_push_dirty() -> int:
     for slug in slugs:
         sale = selectors.sale_current(slug=slug)
         if sale is not None:
-            messages.append((sale_group(slug), board_message(sale)))
+            messages.append((sale_group(slug), board_message(sale), None))
     _send(messages)
     return len(messages)

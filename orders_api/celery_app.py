@@ -2,6 +2,9 @@
 
 It consumes `orders-events` (results coming back from the fulfillment queue) and is
 the relay's publisher. Configuration comes from orders_api.settings (`CELERY_*`).
+A worker of this app is traced as `orders-worker`: each event it applies continues
+the fulfillment worker's trace through the message (the relay, which only publishes,
+names itself `outbox-relay` first).
 
     celery -A orders_api.celery_app worker -Q orders-events
 """
@@ -12,7 +15,10 @@ import os
 
 from celery import Celery
 
+from common.tracing import instrument_celery_worker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
 
 app = Celery("orders_api", include=["orders_api.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
+instrument_celery_worker("orders-worker")

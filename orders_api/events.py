@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from common.tracing import current_trace_id
 from orders_api.exceptions import InvalidEvent
 
 ORDER_ACCEPTED = "orders.order-accepted"
@@ -60,6 +61,12 @@ def trace_id_from(traceparent: str | None) -> str:
         if len(parts) == 4 and _TRACE_ID.fullmatch(parts[1]) and set(parts[1]) != {"0"}:
             return parts[1]
     return trace_id_new()
+
+
+def trace_id_of_request(traceparent: str | None) -> str:
+    """The trace the request runs in: its span's (a hostile or malformed header
+    started a new one), else, with tracing off, the header's or a new id."""
+    return current_trace_id() or trace_id_from(traceparent)
 
 
 def envelope_new(*, type_: str, data: dict[str, Any], trace_id: str) -> Envelope:

@@ -138,6 +138,10 @@ class Event(models.Model):
     outbox_pending = models.BooleanField(default=False)
     published_at = models.DateTimeField(null=True, blank=True)
     publish_count = models.PositiveIntegerField(default=0)
+    # The W3C trace context (`traceparent`, `tracestate`) of the request that wrote
+    # the event, so the relay's publish continues that request's trace. Not part of
+    # the envelope: the message carries its own context in its headers.
+    trace_context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["time", "recorded_at"]

@@ -4,6 +4,15 @@ Crash-safe: a batch is taken with `SELECT ... FOR UPDATE SKIP LOCKED`, published
 marked sent in the same transaction. A relay that dies after publishing and before
 committing publishes that batch again on restart: consumers are idempotent (event ids,
 the warehouse's order_ref), so at-least-once is enough.
+
+Traced: each event is published inside an `outbox publish` span continuing the trace
+context stored beside it (`Event.trace_context`). The first publish of an accepted
+order is the accept request's CHILD, so the purchase is one trace from the click to
+the warehouse; the Celery producer span inside it carries the context on in the
+message's headers. Any other publish (a redelivery, `events replay`, hours later
+perhaps) is a new trace LINKED to the stored context instead: as a child it would
+stretch the purchase's waterfall over the hours in between. The relay's own polling
+belongs to no trace.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from common.tracing import span_from_carrier
 from orders_api import broadcast, events, services
 from orders_api.models import Event, Order, Sale
 
@@ -49,21 +59,37 @@ def outbox_publish_batch(*, publish: Publisher, limit: int) -> int:
             return 0
         for event in batch:
             task, queue = events.route_for(event.type)
-            publish(event.envelope(), task, queue)
+            first = event.publish_count == 0 and event.type == events.ORDER_ACCEPTED
+            with span_from_carrier(
+                "outbox publish",
+                event.trace_context,
+                link=not first,
+                attributes={
+                    "messaging.destination.name": queue,
+                    "orders.event.id": str(event.pk),
+                    "orders.event.type": event.type,
+                    "orders.event.publish_count": event.publish_count + 1,
+                },
+            ):
+                publish(event.envelope(), task, queue)
         Event.objects.filter(pk__in=[e.pk for e in batch]).update(
             outbox_pending=False,
             published_at=timezone.now(),
             publish_count=F("publish_count") + 1,
         )
         accepted = [
-            e.order_id
+            e
             for e in batch
             if e.type == events.ORDER_ACCEPTED and e.order_id is not None
         ]
-        services.orders_mark_queued(order_ids=accepted)
+        order_ids = [e.order_id for e in accepted]
+        services.orders_mark_queued(order_ids=order_ids)
     if accepted:
+        # "queued" is pushed in the purchase's trace, on the first publish only.
+        traces = {e.order_id: e.trace_context for e in accepted if not e.publish_count}
         broadcast.orders_push(
-            Order.objects.filter(pk__in=accepted).select_related("sale")
+            Order.objects.filter(pk__in=order_ids).select_related("sale"),
+            traces=traces,
         )
     return len(batch)
 

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from common.tracing import trace_carrier
 from orders_api import admission, events, sales, selectors
 from orders_api.exceptions import (
     InvalidEvent,
@@ -215,6 +216,8 @@ def _accepted_event_write(*, order: Order, trace_id: str) -> Event:
         data=envelope.data,
         order=order,
         outbox_pending=True,
+        # The relay publishes inside this request's trace (see outbox.py).
+        trace_context=trace_carrier(),
     )
 
 
@@ -271,6 +274,8 @@ def fulfillment_event_record(*, raw: Any) -> EventOutcome:
                 data=envelope.data,
                 order=order,
                 applied=applied,
+                # The task's context: a replay of this event links back to it.
+                trace_context=trace_carrier(),
             )
     except IntegrityError:
         # The same event recorded concurrently by another worker: a duplicate.

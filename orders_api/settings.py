@@ -26,8 +26,11 @@ INSTALLED_APPS = [
 ]
 
 # Every middleware here runs async as well as sync: under ASGI a request then crosses
-# into a thread once (for the view), not once per sync-only middleware.
+# into a thread once (for the view), not once per sync-only middleware. The trace id
+# goes first, so every answer names its trace (the tracing middleware, inserted at
+# start-up, sits before it).
 MIDDLEWARE = [
+    "common.middleware.TraceIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

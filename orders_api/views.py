@@ -122,7 +122,7 @@ def product_buy(request: HttpRequest, category: str, slug: str) -> HttpResponse:
 
 
 def _place(request: HttpRequest, *, sale: Sale, data: dict[str, Any]) -> StoredResponse:
-    trace_id = events.trace_id_from(request.headers.get("traceparent"))
+    trace_id = events.trace_id_of_request(request.headers.get("traceparent"))
 
     def place(record: Any) -> StoredResponse:
         placed = services.order_place(

@@ -1,14 +1,18 @@
-"""`manage.py traces compare | find | sale` against the running shop and warehouse."""
+"""`manage.py traces compare | find | sale` in process, against the running stack
+(no edge: compare then places the legacy purchase straight at the shop)."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
+import uuid
 
+import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.support.orders_stack import wait_until
 from tests.support.processes import free_port
 
 
@@ -119,13 +123,47 @@ def test_find_refuses_a_window_it_cannot_read(stack_settings):
         _traces("find", "--last", "ten minutes")
 
 
-def test_sale_writes_per_segment_percentiles_per_path(stack_settings, legacy, tmp_path):
+def test_sale_writes_per_segment_percentiles_per_path(
+    stack_settings, stack, legacy, strangler, tmp_path
+):
+    # given a purchase on each path in the window, and one the orders API refused
+    refused = httpx.post(
+        stack.orders.url + "/api/orders/",
+        json={"sku": "ROD-MUSKIE", "quantity": 0, "email": "traces@example.com"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        timeout=10,
+    )
+    assert refused.status_code == 400
+    wait_until(
+        lambda: refused.headers["X-Trace-Id"] in _traces("find", "--last", "10m"),
+        timeout=10,
+        what="the refused request's trace",
+    )
+    # when the sale's load test asks for the window's percentiles
     output = _traces("sale", "--report", str(tmp_path / "sale"), "--last", "10m")
+    # then each path has p50 <= p95 <= p99 for its segments and both latencies
     data = json.loads((tmp_path / "sale" / "trace-segments.json").read_text())
-    legacy_stats = data["percentiles_ms"]["legacy"]
-    assert data["traces"] >= 1
-    assert legacy_stats["warehouse"]["count"] == data["traces"]
-    for name in ("customer-facing latency", "time until fulfilled", "db", "view"):
-        stats = legacy_stats[name]
-        assert 0 < stats["p50_ms"] <= stats["p95_ms"] <= stats["p99_ms"]
+    assert data["paths"] == ["/shop/rods/muskie-casting-rod/", "/api/orders/"]
+    per_path = data["traces_per_path"]
+    assert set(per_path) == set(data["percentiles_ms"]) == {"legacy", "strangler"}
+    assert data["traces"] == per_path["legacy"] + per_path["strangler"]
+    expected = {
+        "legacy": ("view", "db", "redis", "warehouse"),
+        "strangler": ("view", "db", "redis", "outbox", "queue", "worker", "warehouse"),
+    }
+    for path, segments in expected.items():
+        stats = data["percentiles_ms"][path]
+        assert stats["warehouse"]["count"] == per_path[path]
+        for name in ("customer-facing latency", "time until fulfilled", *segments):
+            assert 0 < stats[name]["p50_ms"] <= stats[name]["p95_ms"], (path, name)
+            assert stats[name]["p95_ms"] <= stats[name]["p99_ms"], (path, name)
+    # the strangler's customer waited less than it took to fulfil
+    strangler_stats = data["percentiles_ms"]["strangler"]
+    assert (
+        strangler_stats["customer-facing latency"]["p50_ms"]
+        < strangler_stats["time until fulfilled"]["p50_ms"]
+    )
+    # and the refusal is counted apart, not in the percentiles
+    assert data["refused_per_path"]["strangler"]["400"] >= 1
     assert "legacy: per-segment latency" in output
+    assert "strangler: per-segment latency" in output

@@ -72,7 +72,7 @@ def test_the_warehouse_server_span_is_the_child_of_the_shops_httpx_span(legacy):
     assert call.start_ns <= served.start_ns <= served.end_ns <= call.end_ns
 
 
-def test_the_warehouse_writes_its_own_db_spans_under_its_server_span(legacy):
+def test_the_warehouse_writes_its_own_db_spans_under_its_server_span(legacy, stack):
     trace = legacy.trace
     served = _only(
         [s for s in trace.spans if s.service == "warehouse" and s.kind == "server"]
@@ -86,7 +86,9 @@ def test_the_warehouse_writes_its_own_db_spans_under_its_server_span(legacy):
         for s in db
     )
     # the warehouse's database, not the shop's
-    assert {s.attribute("db.name") for s in db} == {scoped("obs_fulfillment")}
+    assert {s.attribute("db.name") for s in db} == {
+        scoped(stack.databases["warehouse"])
+    }
 
 
 def test_the_processes_name_themselves_in_their_resource(legacy):

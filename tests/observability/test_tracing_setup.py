@@ -166,3 +166,106 @@ def test_several_processes_write_at_once_and_every_span_reads_back(tmp_path):
     assert len(spans) == 4 * 1000
     assert len({(s.trace_id, s.span_id) for s in spans}) == 4000
     assert len(list(tmp_path.glob("shop-*.jsonl"))) == 4
+
+
+THREADS_AT_ONCE = """
+import threading
+from opentelemetry import trace
+from common.tracing import tracing_setup
+
+# As an instrumentation does: its tracer is taken before any set-up.
+tracer = trace.get_tracer("test")
+start = threading.Barrier(16)
+
+def first_task(n):
+    start.wait()
+    tracing_setup("orders-worker")
+    with tracer.start_as_current_span(f"task {n}"):
+        pass
+
+threads = [threading.Thread(target=first_task, args=(n,)) for n in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_threads_that_set_up_at_once_all_record_their_first_span(tmp_path):
+    # when sixteen threads of a worker start their first task at the same moment
+    result = _run(THREADS_AT_ONCE, env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    # then the set-up was done once, before any of them made its span: all recorded
+    names = {span.name for span in FileSpanStore(tmp_path).spans()}
+    assert names == {f"task {n}" for n in range(16)}
+    assert len(list(tmp_path.glob("orders-worker-*.jsonl"))) == 1
+
+
+SAMPLED = """
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from common.tracing import tracing_setup
+tracing_setup("outbox-relay")
+tracer = trace.get_tracer("test")
+with tracer.start_as_current_span("SELECT pending", kind=SpanKind.CLIENT):
+    pass  # a poll: an outgoing call with no parent
+with tracer.start_as_current_span("outbox publish"):
+    with tracer.start_as_current_span("LPUSH", kind=SpanKind.CLIENT):
+        pass
+with tracer.start_as_current_span("GET /healthz", kind=SpanKind.SERVER):
+    pass
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_a_bare_outgoing_call_starts_no_trace_but_is_kept_inside_one(tmp_path):
+    # when a process polls (a client span, no parent), works, and serves a request
+    result = _run(SAMPLED, env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    # then the poll made no trace; the work and its call, and the request, did
+    spans = {span.name: span for span in FileSpanStore(tmp_path).spans()}
+    assert set(spans) == {"outbox publish", "LPUSH", "GET /healthz"}
+    assert spans["LPUSH"].parent_id == spans["outbox publish"].span_id
+
+
+def test_a_sampler_named_in_the_environment_wins(tmp_path):
+    env = {**traced_env(tmp_path), "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+    result = _run(SAMPLED, env=env)
+    assert result.returncode == 0, result.stderr
+    names = {span.name for span in FileSpanStore(tmp_path).spans()}
+    assert "SELECT pending" in names
+
+
+MANY_ROOTS = """
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from common.tracing import tracing_setup
+tracing_setup("orders-api")
+tracer = trace.get_tracer("test")
+for n in range(2000):
+    with tracer.start_as_current_span(f"request {n}", kind=SpanKind.SERVER):
+        with tracer.start_as_current_span("INSERT", kind=SpanKind.CLIENT):
+            pass
+    with tracer.start_as_current_span("poll", kind=SpanKind.CLIENT):
+        pass
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_a_share_of_the_traces_whole_and_still_no_polls(tmp_path):
+    # when a tenth of the traces is asked for
+    env = {
+        **traced_env(tmp_path),
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    result = _run(MANY_ROOTS, env=env)
+    assert result.returncode == 0, result.stderr
+    spans = list(FileSpanStore(tmp_path).spans())
+    requests = [s for s in spans if s.name.startswith("request")]
+    # then about a tenth of the requests are kept, each with its child
+    assert 100 <= len(requests) <= 300
+    assert sum(1 for s in spans if s.name == "INSERT") == len(requests)
+    # and no poll at all
+    assert not [s for s in spans if s.name == "poll"]

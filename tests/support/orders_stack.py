@@ -214,7 +214,7 @@ def orders_stack(
         stack.callback(warehouse.close)
         warehouse.start()
         shop = stack.enter_context(
-            shop_process(databases["shop"], warehouse_url=warehouse_url)
+            shop_process(databases["shop"], warehouse_url=warehouse_url, env=env)
         )
         common["SHOP_URL"] = shop.url
         orders_env = {**common, "DJANGO_SETTINGS_MODULE": ORDERS_SETTINGS}

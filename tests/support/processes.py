@@ -28,19 +28,19 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SUFFIX = os.environ.get("TEST_DATABASE_SUFFIX", "")
 
 
-def process_env(env: Mapping[str, str], settings_module: str) -> dict[str, str]:
-    """A test process's environment: ours, then `env`, then its settings module.
+def traces_quiet_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Ours, then `env`; traced, but exporting nowhere unless `env` has a TRACES_DIR.
 
-    Processes stay traced (the code path is the real one) but export nowhere unless
-    a test gives them a TRACES_DIR: test spans never land in the developer's store.
+    Processes stay traced (the code path is the real one), yet test spans never land
+    in the developer's store (.data/traces/).
     """
     quiet = {} if "TRACES_DIR" in env else {"OTEL_TRACES_EXPORTER": "none"}
-    return {
-        **os.environ,
-        **quiet,
-        **env,
-        "DJANGO_SETTINGS_MODULE": settings_module,
-    }
+    return {**os.environ, **quiet, **env}
+
+
+def process_env(env: Mapping[str, str], settings_module: str) -> dict[str, str]:
+    """A test process's environment: ours, then `env`, then its settings module."""
+    return {**traces_quiet_env(env), "DJANGO_SETTINGS_MODULE": settings_module}
 
 
 def scoped(name: str) -> str:
@@ -212,7 +212,7 @@ class BackgroundProcess:
         self.name = name
         self.ready_url = ready_url
         self.cmd = cmd
-        self.env = {**os.environ, **env}
+        self.env = traces_quiet_env(env)
         self.ready_text = ready_text
         self.process: subprocess.Popen[bytes] | None = None
         log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - removed in close()

@@ -5,6 +5,9 @@ traces compare --path legacy        only the legacy one (no edge/orders needed)
 traces compare TRACE_A TRACE_B      two traces already in the store
 traces find --path /shop/rods/muskie-casting-rod/ --mode legacy --last 10m
 traces sale --report reports/sale-<ts>/ --last 15m
+
+`traces sale` is what the sale's load test calls: keep its arguments and its
+`trace-segments.json` as the README's Traces section describes them.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from observability.model import Trace
 from observability.purchase import (
     Purchase,
     StackUnavailable,
+    edge_mode_get,
     edge_mode_set,
     purchase_legacy,
     purchase_strangler,
+    purchase_trace_complete,
     url_answers,
 )
 from observability.queries import (
+    PURCHASE_PATHS,
     entry_path,
     entry_status,
+    purchases_find,
     segment_percentiles,
     traces_find,
     window_start_ns,
@@ -76,7 +83,13 @@ class Command(BaseCommand):
         find.add_argument("--last", default="10m", help="window: 30s, 10m, 2h, 1d")
         sale = actions.add_parser("sale", help="per-segment p50/p95/p99 per path")
         sale.add_argument("--report", type=Path, required=True, metavar="DIR")
-        sale.add_argument("--path", default="/shop/rods/muskie-casting-rod/")
+        sale.add_argument(
+            "--path",
+            action="append",
+            help="a path prefix of the purchases, repeatable (default: "
+            + " and ".join(PURCHASE_PATHS)
+            + ")",
+        )
         sale.add_argument("--last", default="15m", help="the load test's window")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -104,8 +117,8 @@ class Command(BaseCommand):
         failure = ""
         if trace_ids:
             items = [Compared(tid[:8], self.store.trace(tid)) for tid in trace_ids]
-            if len(items) == 2 and items[0].trace.mode != items[1].trace.mode:
-                items = [Compared(i.trace.mode, i.trace) for i in items]
+            if len(items) == 2 and items[0].trace.path != items[1].trace.path:
+                items = [Compared(i.trace.path, i.trace) for i in items]
         else:
             items, failure = self._purchases(path or list(PATHS))
             if failure:
@@ -123,7 +136,6 @@ class Command(BaseCommand):
 
     def _purchases(self, paths: list[str]) -> tuple[list[Compared], str]:
         edge_up = url_answers(settings.EDGE_URL)
-        manage_py = Path(settings.BASE_DIR) / "manage.py"
         items: list[Compared] = []
         failure = ""
         if "strangler" in paths:
@@ -139,25 +151,41 @@ class Command(BaseCommand):
                     + ". Start the whole stack (`make demo`), or compare the legacy "
                     "path alone: `python manage.py traces compare --path legacy`."
                 )
-        if "legacy" in paths:
-            if edge_up:
-                edge_mode_set("legacy", manage_py=manage_py)
-                base = settings.EDGE_URL
-            elif url_answers(settings.SHOP_URL):
-                base = settings.SHOP_URL
-            else:
-                raise StackUnavailable(
-                    f"nothing answers on the edge (EDGE_URL={settings.EDGE_URL}) nor "
-                    f"on the shop (SHOP_URL={settings.SHOP_URL}): start the stack "
-                    "with `make demo`"
-                )
-            purchase = purchase_legacy(base)
-            items.append(Compared("legacy", self._trace_of(purchase)))
-        if "strangler" in paths and not failure:
-            edge_mode_set("strangler", manage_py=manage_py)
-            purchase = purchase_strangler(settings.EDGE_URL, settings.ORDERS_URL)
-            items.append(Compared("strangler", self._trace_of(purchase)))
-            self.stdout.write("the edge is left in strangler mode")
+        if not edge_up:
+            if "legacy" in paths:
+                if not url_answers(settings.SHOP_URL):
+                    raise StackUnavailable(
+                        f"nothing answers on the edge (EDGE_URL={settings.EDGE_URL}) "
+                        f"nor on the shop (SHOP_URL={settings.SHOP_URL}): start the "
+                        "stack with `make demo`"
+                    )
+                purchase = purchase_legacy(settings.SHOP_URL)
+                items.append(Compared("legacy", self._trace_of(purchase)))
+            if not items:
+                raise StackUnavailable(failure)
+            return items, failure
+        token = settings.EDGE_ADMIN_TOKEN
+        before = edge_mode_get(settings.EDGE_URL, token=token)
+        try:
+            if "legacy" in paths:
+                edge_mode_set(settings.EDGE_URL, "legacy", token=token)
+                purchase = purchase_legacy(settings.EDGE_URL, through_edge=True)
+                items.append(Compared("legacy", self._trace_of(purchase)))
+            if "strangler" in paths and not failure:
+                edge_mode_set(settings.EDGE_URL, "strangler", token=token)
+                purchase = purchase_strangler(settings.EDGE_URL, settings.ORDERS_URL)
+                items.append(Compared("strangler", self._trace_of(purchase)))
+        finally:
+            restored = edge_mode_set(
+                settings.EDGE_URL,
+                before["mode"],
+                token=token,
+                percent=before.get("percent"),
+            )
+            mode = restored["mode"]
+            if mode == "canary":
+                mode = f"canary {restored.get('percent')}%"
+            self.stdout.write(f"the edge is back in {mode} mode")
         if not items:
             raise StackUnavailable(failure)
         return items, failure
@@ -167,19 +195,10 @@ class Command(BaseCommand):
             f"{purchase.path}: {purchase.status_code} {purchase.order_url} "
             f"(trace {purchase.trace_id})"
         )
-
-        def complete(trace: Trace) -> bool:
-            # Every parent arrived (but ours: we sent the traceparent, not a span),
-            # and the warehouse's answer is in.
-            return (
-                trace.missing_parents() <= {purchase.traceparent.span_id}
-                and trace.fulfilled_ns is not None
-            )
-
         return trace_wait(
             self.store,
             purchase.trace_id,
-            complete=complete,
+            complete=lambda trace: purchase_trace_complete(trace, purchase),
             timeout=settings.TRACES_WAIT_SECONDS,
         )
 
@@ -211,35 +230,53 @@ class Command(BaseCommand):
 
     # --- sale ------------------------------------------------------------------------
 
-    def _sale(self, *, report: Path, path: str, last: str, **_: Any) -> None:
+    def _sale(
+        self, *, report: Path, path: list[str] | None, last: str, **_: Any
+    ) -> None:
         since = window_start_ns(last)
-        found = traces_find(self.store.traces(since_ns=since), path=path)
-        stats = segment_percentiles(found)
+        paths = path or list(PURCHASE_PATHS)
+        accepted, refused = purchases_find(
+            self.store.traces(since_ns=since), paths=paths
+        )
+        stats = segment_percentiles(accepted)
         report.mkdir(parents=True, exist_ok=True)
         out = report / "trace-segments.json"
+        by_path = {name: sum(1 for t in accepted if t.path == name) for name in stats}
+        refusals: dict[str, dict[str, int]] = {}
+        for trace in refused:
+            codes = refusals.setdefault(trace.path, {})
+            code = str(entry_status(trace) or "none")
+            codes[code] = codes.get(code, 0) + 1
         out.write_text(
             json.dumps(
                 {
                     "window_start_ns": since,
-                    "path": path,
+                    "path": paths[0],
+                    "paths": paths,
                     "source": self.store.describe(),
-                    "traces": len(found),
+                    "traces": len(accepted),
+                    "traces_per_path": by_path,
+                    "refused_per_path": refusals,
                     "percentiles_ms": {
-                        mode: {name: asdict(s) for name, s in by_name.items()}
-                        for mode, by_name in stats.items()
+                        name: {segment: asdict(s) for segment, s in by_name.items()}
+                        for name, by_name in stats.items()
                     },
                 },
                 indent=2,
             )
+            + "\n"
         )
-        for mode, by_name in stats.items():
-            table = Table(title=f"{mode}: per-segment latency (ms)")
+        for name, by_name in stats.items():
+            table = Table(title=f"{name}: per-segment latency (ms)")
             for column in ("segment", "n", "p50", "p95", "p99"):
                 table.add_column(
                     column, justify="left" if column == "segment" else "right"
                 )
-            for name, s in by_name.items():
-                table.add_row(name, str(s.count), f"{s.p50_ms:.1f}", f"{s.p95_ms:.1f}",
-                              f"{s.p99_ms:.1f}")  # fmt: skip
+            for segment, s in by_name.items():
+                table.add_row(segment, str(s.count), f"{s.p50_ms:.1f}",
+                              f"{s.p95_ms:.1f}", f"{s.p99_ms:.1f}")  # fmt: skip
             self.console.print(table)
-        self.stdout.write(f"{len(found)} traces; percentiles written to {out}")
+        self.stdout.write(
+            f"{len(accepted)} purchases ({len(refused)} refused); percentiles "
+            f"written to {out}"
+        )

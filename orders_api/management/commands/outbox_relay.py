@@ -5,6 +5,9 @@ loop: publish pending events (woken at once by a committed order, else polling),
 fold accepted orders into their sale's units_sold, push changed sale boards (twice a
 second at most), re-publish orders that heard
 nothing from the queue for ORDERS_REDELIVER_SECONDS, sweep expired idempotency keys.
+
+Traced as `outbox-relay` (see orders_api/outbox.py for how a publish joins the
+purchase's trace).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 
+from common.tracing import instrument_process
 from orders_api import admission, broadcast, idempotency, outbox, sales
 
 logger = logging.getLogger("orders_api.relay")
@@ -37,6 +41,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Before the first connection is opened, so psycopg and Redis are patched.
+        instrument_process("outbox-relay")
         self.running = True
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
