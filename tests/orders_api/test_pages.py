@@ -43,7 +43,9 @@ def test_the_product_page_shows_live_stock_and_buy_it_now(
     assert "Buy it now!" in html
     assert "10 left" in html
     assert "$149.99" in html
-    # Its own static files only, nothing from the shop's or a CDN
+    # Its own static files only (the shared look under its own prefix), nothing
+    # from the shop's or a CDN
+    assert "/static/orders/common/site.css" in html
     assert "/static/orders/css/orders.css" in html
     assert "/static/orders/js/live.js" in html
     assert "/static/shop/" not in html

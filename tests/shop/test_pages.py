@@ -40,7 +40,7 @@ def test_home_shows_the_sale_featured_products_and_categories(
     assert "Staff picks" in page
     for category in CATEGORIES:
         assert f'href="/shop/{category.slug}/"' in page
-    assert "/static/shop/shop.css" in page
+    assert "/static/common/site.css" in page
 
 
 @pytest.mark.parametrize("category", [c.slug for c in CATEGORIES])
@@ -294,7 +294,7 @@ def test_admin_lists_catalogue_and_orders(
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [
-        ("/static/shop/shop.css", "text/css"),
+        ("/static/common/site.css", "text/css"),
         ("/static/shop/img/muskie-casting-rod.svg", "image/svg+xml"),
         ("/static/shop/img/logo.svg", "image/svg+xml"),
     ],
