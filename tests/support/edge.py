@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import free_port, served
 
 ADMIN_TOKEN = "test-admin-token"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -47,46 +47,14 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextmanager
 def _running(
     name: str, cmd: list[str], port: int, env: Mapping[str, str], ready_path: str
 ) -> Iterator[Process]:
-    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the finally below
-        prefix=f"{name}-", suffix=".log", delete=False
-    )
-    full_env = {**os.environ, **env}
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
-    )
-    service = Process(name, port, proc, Path(log.name), dict(env))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited at start:\n{service.log()}")
-            try:
-                httpx.get(service.url + ready_path, timeout=1.0)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{name} did not start:\n{service.log()}"
-                    ) from None
-                time.sleep(0.1)
-        yield service
-    finally:
-        _stop(proc)
-        log.close()
-        os.unlink(log.name)
+    with served(
+        name, cmd, port=port, env={**os.environ, **env}, ready_path=ready_path
+    ) as service:
+        yield Process(name, port, service.process, service.log_path, dict(env))
 
 
 @contextmanager

@@ -136,38 +136,19 @@ class RunningService:
 
 
 @contextmanager
-def gunicorn_service(
-    name: str,
-    wsgi_app: str,
-    *,
-    settings_module: str,
-    env: Mapping[str, str],
-    workers: int = 1,
-    threads: int = 8,
-    ready_path: str = "/",
-    port: int | None = None,
-    extra_args: tuple[str, ...] = (),
-    worker_class: str = "gthread",
+def served(
+    name: str, cmd: list[str], *, port: int, env: Mapping[str, str], ready_path: str
 ) -> Iterator[RunningService]:
-    """Run `wsgi_app` (or an ASGI app with an ASGI worker class) under gunicorn on a
-    free port until the block ends."""
-    port = port or free_port()
+    """Run a server command until the block ends, once `ready_path` answers.
+
+    Its output goes to a log file the failure messages quote; it is stopped with
+    SIGTERM (SIGKILL after 10 s) whatever happens in the block.
+    """
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the finally below
         prefix=f"{name}-", suffix=".log", delete=False
     )
-    cmd = [
-        sys.executable, "-m", "gunicorn", wsgi_app,
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--threads", str(threads),
-        "--worker-class", worker_class, "--timeout", "30", "--no-control-socket",
-        "--graceful-timeout", "2", *extra_args,
-    ]  # fmt: skip
     proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=process_env(env, settings_module),
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        cmd, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT
     )
     service = RunningService(name, port, proc, Path(log.name))
     try:
@@ -194,6 +175,40 @@ def gunicorn_service(
             proc.wait()
         log.close()
         os.unlink(log.name)
+
+
+@contextmanager
+def gunicorn_service(
+    name: str,
+    wsgi_app: str,
+    *,
+    settings_module: str,
+    env: Mapping[str, str],
+    workers: int = 1,
+    threads: int = 8,
+    ready_path: str = "/",
+    port: int | None = None,
+    extra_args: tuple[str, ...] = (),
+    worker_class: str = "gthread",
+) -> Iterator[RunningService]:
+    """Run `wsgi_app` (or an ASGI app with an ASGI worker class) under gunicorn on a
+    free port until the block ends."""
+    port = port or free_port()
+    cmd = [
+        sys.executable, "-m", "gunicorn", wsgi_app,
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", str(threads),
+        "--worker-class", worker_class, "--timeout", "30", "--no-control-socket",
+        "--graceful-timeout", "2", *extra_args,
+    ]  # fmt: skip
+    with served(
+        name,
+        cmd,
+        port=port,
+        env=process_env(env, settings_module),
+        ready_path=ready_path,
+    ) as service:
+        yield service
 
 
 class BackgroundProcess:
