@@ -28,14 +28,16 @@ from common.tracing import (  # noqa: E402
     traced_django_asgi_application,
 )
 from orders_api import consumers  # noqa: E402
-from orders_api.concurrency import ConcurrencyLimit  # noqa: E402
 
 SERVICE_NAME = "orders-api"
 
 # Static files (/static/orders/) are answered ahead of Django's middleware, from the
-# apps' static folders (no collectstatic step), and untraced.
+# apps' static folders (no collectstatic step), and untraced. Every other HTTP request
+# runs on one of ORDERS_MAX_CONCURRENT_REQUESTS threads; more wait on the event loop.
 django_application = ASGIStaticFilesHandler(
-    traced_django_asgi_application(SERVICE_NAME)
+    traced_django_asgi_application(
+        SERVICE_NAME, threads=settings.ORDERS_MAX_CONCURRENT_REQUESTS
+    )
 )
 
 websocket_urlpatterns = [
@@ -45,9 +47,7 @@ websocket_urlpatterns = [
 
 application = ProtocolTypeRouter(
     {
-        "http": ConcurrencyLimit(
-            django_application, limit=settings.ORDERS_MAX_CONCURRENT_REQUESTS
-        ),
+        "http": django_application,
         # Browsers send Origin: only pages from our own hosts may open a socket.
         "websocket": instrument_asgi_app(
             AllowedHostsOriginValidator(

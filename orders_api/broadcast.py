@@ -11,14 +11,17 @@ no purchase and makes no span.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import redis
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from common.tracing import span_from_carrier, span_in_trace
@@ -59,18 +62,53 @@ def _push_span(group: str, carrier: Mapping[str, str] | None) -> Iterator[None]:
             yield
 
 
-async def _send_all(messages: list[Push]) -> None:
-    layer = get_channel_layer()
-    for group, message, carrier in messages:
-        with _push_span(group, carrier):
-            await layer.group_send(group, message)
+# How long a caller waits for its pushes; a push is best effort (module docstring).
+PUSH_TIMEOUT_SECONDS = 10.0
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+_loop_lock = threading.Lock()
+
+
+def _push_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a thread of its own, for every push.
+
+    The callers are sync (Celery threads, the relay). `async_to_sync` would give each
+    call a new loop on a new thread, and channels-redis a new Redis connection per
+    loop: a TCP connect and close per push. Here the layer's connections live as long
+    as the process. Made again after a fork.
+    """
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid() or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="websocket-push", daemon=True
+            ).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
+
+
+async def _send_all(messages: list[Push], caller: otel_context.Context) -> None:
+    # The caller's trace context: a push span belongs to the work that caused it.
+    token = otel_context.attach(caller)
+    try:
+        layer = get_channel_layer()
+        for group, message, carrier in messages:
+            with _push_span(group, carrier):
+                await layer.group_send(group, message)
+    finally:
+        otel_context.detach(token)
 
 
 def _send(messages: list[Push]) -> None:
     if not messages:
         return
     try:
-        async_to_sync(_send_all)(messages)
+        future = asyncio.run_coroutine_threadsafe(
+            _send_all(messages, otel_context.get_current()), _push_loop()
+        )
+        future.result(timeout=PUSH_TIMEOUT_SECONDS)
     except Exception:  # a push must never fail the caller (see module docstring)
         logger.warning("websocket push failed", exc_info=True)
 

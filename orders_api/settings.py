@@ -52,8 +52,8 @@ TEMPLATES = [
     },
 ]
 
-# Under ASGI every request runs its sync code in a thread of its own, so connections
-# come from a pool per process (psycopg_pool) rather than one per thread.
+# HTTP requests run on a fixed pool of threads and websocket consumers on asgiref's,
+# so connections come from a pool per process (psycopg_pool) rather than one per thread.
 ORDERS_DB_POOL_SIZE = env_int("ORDERS_DB_POOL_SIZE", 16, minimum=0)
 DATABASES = {
     "default": service_database("orders", conn_max_age=0 if ORDERS_DB_POOL_SIZE else 60)
@@ -64,8 +64,8 @@ if ORDERS_DB_POOL_SIZE:
         "max_size": ORDERS_DB_POOL_SIZE,
         "timeout": 10,
     }
-# HTTP requests handled at once per process; more wait their turn on the event loop
-# (never refused). Keeps threads and database connections bounded under a flood.
+# Threads per process running HTTP requests (asgi.py); more requests wait their turn
+# on the event loop (never refused). Bounds threads and connections under a flood.
 ORDERS_MAX_CONCURRENT_REQUESTS = env_int(
     "ORDERS_MAX_CONCURRENT_REQUESTS", 16, minimum=1
 )

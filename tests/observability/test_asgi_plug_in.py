@@ -19,12 +19,13 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
 
 DRIVE = """
-import asyncio, json, sys
+import asyncio, json, sys, urllib.parse
 
 async def drive(app, path):
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-        "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+        "method": "GET", "scheme": "http", "path": path,
+        "raw_path": urllib.parse.quote(path).encode(),
         "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 50000),
         "headers": [
@@ -77,15 +78,15 @@ from opentelemetry import trace
 from common.tracing import traced_django_asgi_application
 
 app = traced_django_asgi_application("orders-api")
-asyncio.run(drive(app, "/nowhere"))
+asyncio.run(drive(app, sys.argv[1] if len(sys.argv) > 1 else "/nowhere"))
 trace.get_tracer_provider().force_flush()
 """
 )
 
 
-def _run(code: str, env: dict[str, str]) -> str:
+def _run(code: str, env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *args],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
@@ -122,3 +123,14 @@ def test_the_django_asgi_plug_in_traces_the_request_and_names_the_trace(tmp_path
     assert span.service == "orders-api"
     assert span.scope == "opentelemetry.instrumentation.django"
     assert span.http_status == 404
+
+
+def test_a_path_outside_latin_1_is_a_404_not_a_server_error(tmp_path):
+    # when the traced Django app gets a path with a character beyond latin-1
+    # (a fuzzer's `%F1%97%AB%AE`; the WSGI instrumentation once raised on it)
+    output = _run(DJANGO, traced_env(tmp_path), "/api/sales/\U00057aee/")
+    # then it is an ordinary "not found", traced as one
+    assert '"status": 404' in output
+    span = next(s for s in FileSpanStore(tmp_path).spans() if s.kind == "server")
+    assert span.http_status == 404
+    assert span.trace_id == TRACE
