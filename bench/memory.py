@@ -82,6 +82,8 @@ def procfile_targets() -> dict[str, str]:
             continue
         name, _, command = line.partition(":")
         words = shlex.split(command)
+        if words[:2] == ["nice", "-n"]:
+            words = words[3:]  # the queue's consumers run niced (see the Procfile)
         targets[name.strip()] = next(w for w in words[1:] if not w.startswith("-"))
     return targets
 
