@@ -1,11 +1,14 @@
-"""Resident memory of the whole idle demo stack, embedded databases included.
+"""Resident memory of the whole demo stack, idle and at the peak of a sale.
 
     python -m bench.memory [--settle 5] [--timeout 120] [--goal-mib 1024] [--keep]
+                           [--sale none|legacy|strangler|both] [--every 2]
 
 Starts `python -m common.devstack demo` with embedded PostgreSQL and Redis in a
 temporary data directory and on free ports, waits until the shop and the warehouse
-answer, lets the stack settle, sums the memory of every process of it, writes
-`reports/bench-memory-<timestamp>.json` and stops the stack again.
+answer, lets the stack settle and sums the memory of every process of it (idle).
+Then runs `manage.py sale run --no-start --mode strangler` against that same stack
+and samples it every `--every` seconds: the sample with the largest PSS is the
+peak. Writes `reports/bench-memory-<timestamp>.json` and stops the stack again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -313,12 +317,80 @@ def write_report(report: dict[str, object]) -> Path:
     return path
 
 
+@dataclass
+class SalePeak:
+    groups: list[Group]
+    samples: int
+    at_seconds: float
+    exit_code: int
+
+
+def _pss_or_rss(groups: list[Group]) -> int:
+    pss = [g.total("pss") for g in groups]
+    if all(value is not None for value in pss):
+        return sum(value or 0 for value in pss)
+    return sum(g.total("rss") or 0 for g in groups)
+
+
+def sale_peak(
+    mode: str,
+    *,
+    env: dict[str, str],
+    workdir: Path,
+    every: float,
+    sample: Callable[[], list[Group]],
+) -> SalePeak:
+    """Run `manage.py sale run` against the measured stack; keep its fullest moment."""
+    command = [sys.executable, "manage.py", "sale", "run", "--no-start"]
+    command += ["--no-traces", "--reports-dir", str(workdir / "reports")]
+    if mode != "both":
+        command += ["--mode", mode]
+    print(f"==> {' '.join(command[1:])}  (memory every {every:.0f}s)", flush=True)
+    sale_log = workdir / "sale.log"
+    started = time.monotonic()
+    best: list[Group] = []
+    best_at, count = 0.0, 0
+    with sale_log.open("wb") as log:
+        sale = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+        last_said = 0.0
+        while sale.poll() is None:
+            groups = sample()
+            count += 1
+            if not best or _pss_or_rss(groups) > _pss_or_rss(best):
+                best, best_at = groups, time.monotonic() - started
+            if time.monotonic() - last_said >= 15:
+                last_said = time.monotonic()
+                print(
+                    f"    {time.monotonic() - started:5.0f}s  now "
+                    f"{mib(_pss_or_rss(groups))} MiB, peak {mib(_pss_or_rss(best))} "
+                    f"MiB (PSS)",
+                    flush=True,
+                )
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                sale.wait(every)
+    if sale.returncode not in (0, 1):  # 1: the run found lost/duplicated orders
+        raise RuntimeError(
+            f"the sale run failed ({sale.returncode}):\n" + log_tail(sale_log)
+        )
+    return SalePeak(best, count, best_at, sale.returncode)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle first")
     parser.add_argument("--timeout", type=float, default=120.0, help="start-up limit")
     parser.add_argument("--goal-mib", type=float, default=1024.0, help="peak budget")
     parser.add_argument("--keep", action="store_true", help="keep data dir and log")
+    parser.add_argument(
+        "--sale",
+        choices=["none", "legacy", "strangler", "both"],
+        default="strangler",
+        help="after the idle figure, run `manage.py sale run` in this mode against "
+        "the same stack and report the peak (none: idle only)",
+    )
+    parser.add_argument(
+        "--every", type=float, default=2.0, help="seconds between samples in the sale"
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
@@ -371,11 +443,27 @@ def main(argv: list[str] | None = None) -> int:
             start_new_session=True,  # its own process group: one SIGINT stops it all
         )
     exit_code = 0
+    peak: SalePeak | None = None
     try:
         startup = wait_until_ready(proc, urls, args.timeout, log_path)
         print(f"==> settling for {args.settle:.0f}s", flush=True)
         time.sleep(args.settle)
         groups = collect(proc.pid, pgdata, redis_port)
+        if args.sale != "none":
+            peak = sale_peak(
+                args.sale,
+                env={
+                    **env,
+                    # The servers the launcher started (common/devstack.py's URLs).
+                    "DATABASE_URL": "postgresql://postgres:@"
+                    + str(pgdata).replace("/", "%2F")
+                    + "/postgres",
+                    "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                },
+                workdir=workdir,
+                every=args.every,
+                sample=lambda: collect(proc.pid, pgdata, redis_port),
+            )
     except RuntimeError as error:
         print(f"!! {error}", file=sys.stderr)
         exit_code = 1
@@ -401,9 +489,24 @@ def main(argv: list[str] | None = None) -> int:
         f"goal: {mib(goal)} MiB at the peak of a sale; idle RSS uses "
         f"{100 * rss / goal:.0f}% of it"
     )
+    if peak is not None:
+        peak_all = Group("total", [p for g in peak.groups for p in g.processes])
+        peak_rss, peak_pss = peak_all.total("rss") or 0, peak_all.total("pss")
+        print()
+        print(
+            f"at the peak of the sale ({args.sale}; {peak.samples} samples, the "
+            f"largest PSS taken, {peak.at_seconds:.0f}s into the run):"
+        )
+        print_table(peak.groups, peak_all)
+        print()
+        print(f"sale peak:  {mib(peak_rss)} MiB RSS (sum)")
+        if peak_pss is not None:
+            verdict = "within" if peak_pss <= goal else "ABOVE"
+            print(f"            {mib(peak_pss)} MiB PSS -> {verdict} the goal")
+        print(f"            the sale's exit code: {peak.exit_code}")
     report = {
         "benchmark": "memory",
-        "state": "idle",
+        "state": "idle" if peak is None else f"idle and sale ({args.sale})",
         "command": "python -m common.devstack demo (DEVSTACK_EMBEDDED=1)",
         "settle_seconds": args.settle,
         "startup_seconds": round(startup, 2),
@@ -431,6 +534,25 @@ def main(argv: list[str] | None = None) -> int:
             }
             for g in groups
         ],
+        "sale_peak": None
+        if peak is None
+        else {
+            "mode": args.sale,
+            "samples": peak.samples,
+            "at_seconds": round(peak.at_seconds, 1),
+            "sale_exit_code": peak.exit_code,
+            "processes": sum(len(g.processes) for g in peak.groups),
+            "rss_bytes": sum(g.total("rss") or 0 for g in peak.groups),
+            "pss_bytes": sum(g.total("pss") or 0 for g in peak.groups),
+            "groups": [
+                {
+                    "name": g.name,
+                    "rss_bytes": g.total("rss"),
+                    "pss_bytes": g.total("pss"),
+                }
+                for g in peak.groups
+            ],
+        },
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
