@@ -15,6 +15,8 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )  # fmt: skip
+# `Connection` values that name no header but hop-by-hop ones: nothing more to drop.
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
 # Replaced by the edge rather than passed on.
 _REPLACED = frozenset({b"x-forwarded-proto", b"x-forwarded-host"})
 # Written by the tracing instrumentation from the edge's own span, when tracing is on.
@@ -86,7 +88,7 @@ def request_headers(
     for name, value in scope_headers:
         if name in _READ:
             seen[name] = value
-            if name == b"connection":
+            if name == b"connection" and value.lower() not in _PLAIN_CONNECTION:
                 dropped = dropped | _connection_tokens(value)
     for name, value in scope_headers:
         if name in dropped or name in skip or name in _REPLACED:
@@ -126,7 +128,7 @@ def response_headers(
                 connection = value
             continue
         out.append((name, value))
-    if connection is not None:
+    if connection is not None and connection.lower() not in _PLAIN_CONNECTION:
         named = _connection_tokens(connection)
         out = [(n, v) for n, v in out if n not in named]
     out.extend(extra)
