@@ -143,12 +143,18 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
 
 def otlp_json_line(spans: Sequence[ReadableSpan]) -> bytes:
     """One OTLP/JSON `ExportTraceServiceRequest` line for `spans`."""
-    by_resource: dict[Any, dict[Any, list[dict[str, Any]]]] = {}
+    # Grouped by the resource object, not its value: Resource.__hash__ serialises
+    # every attribute to JSON, per span (a tenth of a Celery worker's CPU). A process
+    # has one resource, so equal resources are the same object here.
+    by_resource: dict[int, tuple[Any, dict[Any, list[dict[str, Any]]]]] = {}
     for span in spans:
-        scopes = by_resource.setdefault(span.resource, {})
+        group = by_resource.get(id(span.resource))
+        if group is None:
+            group = by_resource[id(span.resource)] = (span.resource, {})
+        scopes = group[1]
         scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
     resource_spans = []
-    for resource, scopes in by_resource.items():
+    for resource, scopes in by_resource.values():
         scope_spans = []
         for scope, encoded in scopes.items():
             scope_doc: dict[str, Any] = {}

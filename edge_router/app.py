@@ -124,7 +124,7 @@ class Edge:
         await self.follower.stop()
         await self.session.close()
         await self.redis.aclose()
-        self.log.flush()
+        self.log.close()
         metrics.worker_exit()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
