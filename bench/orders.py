@@ -1,7 +1,7 @@
 """Orders accepted per second, and accept latency, on the new order path vs the legacy
 shop's buy now, for the same product, in the same run, at 64 concurrent buyers.
 
-    python -m bench.orders [--buyers 64] [--seconds 10] [--orders-workers 3]
+    python -m bench.orders [--buyers 64] [--seconds 10] [--orders-workers 2]
 
 Starts the whole stack as the Procfile runs it (warehouse: capacity 8, 50 ms per order;
 shop: 2 workers x 8 threads; orders: gunicorn + uvicorn workers; relay; orders-worker;
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buyers", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--orders-workers", type=int, default=3)
+    parser.add_argument("--orders-workers", type=int, default=2)
     parser.add_argument(
         "--paced-ratio",
         type=float,

@@ -13,7 +13,7 @@ alternating for --rounds rounds. Each time it measures:
   sets the rate; the stock is topped up before each measurement.
 - `product page`: GET the Muskie page, a cheap read.
 - `orders accept`: POST /api/orders/ (a fresh Idempotency-Key each) on the orders
-  service (gunicorn, 3 uvicorn workers), with the outbox relay publishing what it
+  service (gunicorn, 2 uvicorn workers), with the outbox relay publishing what it
   accepts to the queue, as in a sale: the accept path, traced end to end (Django,
   Redis admission, PostgreSQL, the relay's publish). No fulfillment worker runs: the
   accepted orders wait in the queue, which costs the accept nothing.
@@ -58,7 +58,7 @@ MUSKIE = "/shop/rods/muskie-casting-rod/"
 SHOP_DB, WAREHOUSE_DB = "bench_tracing_shop", "bench_tracing_fulfillment"
 CLIENTS = 16  # the shop's 2 workers, 8 threads each
 SCENARIOS = ("buy now", "product page", "orders accept")
-ORDERS_WORKERS = 3  # the Procfile's
+ORDERS_WORKERS = 2  # the Procfile's
 SALE_UNITS = 1_000_000
 
 
