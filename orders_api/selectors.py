@@ -41,6 +41,19 @@ def sale_current_cached(*, slug: str, fresh: bool = False) -> Sale | None:
     return sale
 
 
+def sale_current_open_cached(*, slug: str) -> Sale | None:
+    """The live sale from the per-process cache while it is open; else read afresh.
+
+    For the hot paths (buyers' page views, buys, orders): an open sale is read at
+    most once per SALE_CACHE_SECONDS, and a closed or missing one is never trusted
+    from the cache.
+    """
+    sale = sale_current_cached(slug=slug)
+    if sale is None or sale.status != Sale.Status.OPEN:
+        sale = sale_current_cached(slug=slug, fresh=True)
+    return sale
+
+
 def sale_remaining_in_db(*, sale_id: int) -> int:
     """allocated - sold - pending, in ONE statement (one snapshot)."""
     with connection.cursor() as cursor:

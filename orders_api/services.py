@@ -110,9 +110,11 @@ def _admit(*, sale: Sale, units: int) -> admission.Ticket:
 
 
 def _sale_for_order(*, slug: str, fresh: bool = False) -> Sale:
-    sale = selectors.sale_current_cached(slug=slug, fresh=fresh)
-    if sale is not None and sale.status != Sale.Status.OPEN and not fresh:
-        sale = selectors.sale_current_cached(slug=slug, fresh=True)
+    sale = (
+        selectors.sale_current_cached(slug=slug, fresh=True)
+        if fresh
+        else selectors.sale_current_open_cached(slug=slug)
+    )
     if sale is None:
         raise NotFound("There is no sale of that product.")
     if sale.status != Sale.Status.OPEN:
