@@ -8,6 +8,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MODES = ("legacy", "strangler")
+# Who one Locust process plays. A sale run starts two: the shoppers the run watches
+# (browsers and Tourney buyers) and the flash-sale buyers, so the rush's own load
+# generating never delays the requests the run measures. Locust's web UI plays all.
+CROWDS = ("shoppers", "buyers")
+EVERYONE = "everyone"
 MUSKIE_SLUG = "muskie-casting-rod"
 MUSKIE_SKU = "ROD-MUSKIE"
 TOURNEY_SKU = "ROD-TOURNEY"
@@ -44,6 +49,11 @@ class LoadOptions:
     request_timeout: float = 15.0
     # Each Muskie buyer connects from an address of its own (127.x.y.z).
     source_addresses: bool = True
+    # shoppers | buyers | everyone (see CROWDS)
+    crowd: str = EVERYONE
+    # Wall-clock second the load starts at, so both crowds keep the same phases
+    # (0: as soon as the process is ready).
+    start_at: float = 0.0
 
     @property
     def sale_seconds(self) -> float:

@@ -55,15 +55,24 @@ class Journal:
     def accepted(self) -> int:
         return sum(1 for a in self.attempts if a.outcome == "accepted")
 
-    def write(self, out_dir: Path) -> None:
-        with (out_dir / "samples.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(SAMPLE_FIELDS)
-            for start, name, status, ms, ok in self.samples:
-                writer.writerow([f"{start:.4f}", name, status, f"{ms:.2f}", int(ok)])
-        (out_dir / "attempts.json").write_text(
-            json.dumps([asdict(a) for a in self.attempts], indent=1)
-        )
+    def write(self, out_dir: Path, *, suffix: str = "") -> None:
+        """`samples<suffix>.csv` and `attempts<suffix>.json`."""
+        samples_write(out_dir / f"samples{suffix}.csv", self.samples)
+        attempts_write(out_dir / f"attempts{suffix}.json", self.attempts)
+
+
+def samples_write(
+    path: Path, samples: list[tuple[float, str, int, float, bool]]
+) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SAMPLE_FIELDS)
+        for start, name, status, ms, ok in samples:
+            writer.writerow([f"{start:.4f}", name, status, f"{ms:.2f}", int(ok)])
+
+
+def attempts_write(path: Path, attempts: list[Attempt]) -> None:
+    path.write_text(json.dumps([asdict(a) for a in attempts], indent=1))
 
 
 def samples_read(path: Path) -> list[tuple[float, str, int, float, bool]]:

@@ -3,11 +3,15 @@
     python -m loadtest.load OPTIONS.json
 
 (gevent patches the whole process, so the runner keeps it away from its own threads.)
-Runs the flash-sale shape against the edge, prints a JSON progress line a second,
-waits for the purchases still under way, and writes into `out_dir`: Locust's CSV
-files (`locust_stats.csv`, `locust_stats_history.csv`, failures, exceptions) and its
-HTML report (`locust.html`), plus `samples.csv` (every request), `attempts.json`
-(every purchase attempt) and `phases.json` (the phases' wall-clock boundaries).
+Plays one crowd (`options.crowd`: the shoppers the run watches, the flash-sale
+buyers, or everyone) through the flash-sale shape against the edge, from
+`options.start_at`; prints a JSON progress line a second, waits for the purchases
+still under way, and writes into `out_dir`, each name ending in the crowd: Locust's CSV
+files (`locust-<crowd>_stats.csv`, `_stats_history.csv`, failures, exceptions) and
+its HTML report (`locust-<crowd>.html`), plus `samples-<crowd>.csv` (every request),
+`attempts-<crowd>.json` (every purchase attempt) and `phases-<crowd>.json` (the
+phases' wall-clock boundaries). The runner merges the crowds' samples, attempts
+and phases.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from locust.stats import (  # noqa: E402
     stats_history,
 )
 
-from loadtest.config import LoadOptions  # noqa: E402
+from loadtest.config import EVERYONE, LoadOptions  # noqa: E402
 from loadtest.journal import Journal  # noqa: E402
 from loadtest.shape import FlashSaleShape, phase_at, phases  # noqa: E402
 from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer  # noqa: E402
@@ -43,16 +47,25 @@ def _say(**fields: Any) -> None:
     sys.stdout.flush()
 
 
+CROWD_CLASSES: dict[str, list[type]] = {
+    "shoppers": [Browser, TourneyBuyer],
+    "buyers": [MuskieBuyer],
+    EVERYONE: [Browser, TourneyBuyer, MuskieBuyer],
+}
+
+
 def run(options: LoadOptions) -> int:
     out = Path(options.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    crowd = options.crowd
     journal = Journal()
     Sale.configure(options, journal)
     shape = FlashSaleShape(options)
-    for user_class in (Browser, TourneyBuyer, MuskieBuyer):
+    user_classes = CROWD_CLASSES[crowd]
+    for user_class in user_classes:
         user_class.host = options.host
     env = Environment(
-        user_classes=[Browser, TourneyBuyer, MuskieBuyer],
+        user_classes=user_classes,
         shape_class=shape,
         host=options.host,
         stop_timeout=None,
@@ -74,13 +87,16 @@ def run(options: LoadOptions) -> int:
     env.events.request.add_listener(on_request)
     runner = env.create_local_runner()
     writer = StatsCSVFileWriter(
-        env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True
+        env, PERCENTILES_TO_REPORT, str(out / f"locust-{crowd}"), full_history=True
     )
+    if options.start_at:
+        gevent.sleep(max(0.0, options.start_at - time.time()))
     greenlets = [gevent.spawn(writer.stats_writer), gevent.spawn(stats_history, runner)]
     started = time.time()
     runner.start_shape()
     planned = phases(options)
-    (out / "phases.json").write_text(
+    phases_path = out / f"phases-{crowd}.json"
+    phases_path.write_text(
         json.dumps(
             {
                 "started": started,
@@ -92,12 +108,13 @@ def run(options: LoadOptions) -> int:
             indent=1,
         )
     )
-    _say(event="started", at=started)
+    _say(event="started", at=started, crowd=crowd)
     while runner.shape_greenlet is not None or runner.state == "spawning":
         elapsed = time.time() - started
         total = runner.stats.total
         _say(
             event="progress",
+            crowd=crowd,
             at=time.time(),
             phase=phase_at(options, elapsed),
             users=runner.user_count,
@@ -111,7 +128,12 @@ def run(options: LoadOptions) -> int:
     # Purchases under way when their buyer was stopped still finish (or time out).
     waited = options.follow_timeout + 2 * options.request_timeout
     while len(Sale.purchases) and time.time() - load_end < waited:
-        _say(event="finishing", at=time.time(), purchases=len(Sale.purchases))
+        _say(
+            event="finishing",
+            crowd=crowd,
+            at=time.time(),
+            purchases=len(Sale.purchases),
+        )
         gevent.sleep(1.0)
     Sale.purchases.kill(block=True, timeout=5)
     runner.quit()
@@ -123,13 +145,20 @@ def run(options: LoadOptions) -> int:
     writer.failures_flush()
     writer.exceptions_flush()
     writer.close_files()
-    (out / "locust.html").write_text(get_html_report(env, show_download_link=False))
-    journal.write(out)
-    phases_file = json.loads((out / "phases.json").read_text())
+    (out / f"locust-{crowd}.html").write_text(
+        get_html_report(env, show_download_link=False)
+    )
+    journal.write(out, suffix=f"-{crowd}")
+    phases_file = json.loads(phases_path.read_text())
     phases_file["load_end"] = load_end
     phases_file["ended"] = time.time()
-    (out / "phases.json").write_text(json.dumps(phases_file, indent=1))
-    _say(event="done", at=time.time(), requests=runner.stats.total.num_requests)
+    phases_path.write_text(json.dumps(phases_file, indent=1))
+    _say(
+        event="done",
+        crowd=crowd,
+        at=time.time(),
+        requests=runner.stats.total.num_requests,
+    )
     return 0
 
 

@@ -315,7 +315,9 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
     lines += [f"![{name}]({name})" for name in charts]
     lines += [
         "",
-        "Per mode: `<mode>/locust.html` (Locust's report), `<mode>/locust_*.csv`, "
+        "Per mode and crowd (`shoppers`: browsers and Tourney buyers, the customers "
+        "watched; `buyers`: the flash sale's): `<mode>/locust-<crowd>.html` "
+        "(Locust's report), `<mode>/locust-<crowd>_*.csv`; per mode: "
         "`<mode>/samples.csv` (every request), `<mode>/attempts.json` (every buy "
         "attempt), `<mode>/reconcile-inputs.json` (the stores and fulfilments "
         "reconciled), `<mode>/watch.json` (warehouse and queue samples).",

@@ -13,8 +13,10 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,13 +26,19 @@ from typing import Any
 
 from loadtest import identity, report
 from loadtest.config import (
+    CROWDS,
     MUSKIE_SKU,
     TOURNEY_SKU,
     Endpoints,
     LoadOptions,
     RunOptions,
 )
-from loadtest.journal import attempts_read, samples_read
+from loadtest.journal import (
+    attempts_read,
+    attempts_write,
+    samples_read,
+    samples_write,
+)
 from loadtest.operations import ROOT, Stack, StackError, manage
 from loadtest.reconcile import orders_store, reconcile, shop_store
 from loadtest.sampler import Sampler
@@ -38,6 +46,9 @@ from loadtest.stack import StartedStack, stack_start
 from loadtest.stats import figures, is_browse, is_muskie_buy, is_tourney, percentile
 
 Say = Callable[[str], None]
+# The crowds' processes are given this long to start (import Locust, build users)
+# before the load starts, for both at the same second.
+LOAD_START_SECONDS = 3.0
 EXIT_OK, EXIT_INVARIANT, EXIT_ERROR = 0, 1, 2
 
 
@@ -254,42 +265,113 @@ class SaleRun:
     def _load(
         self, mode: str, options: LoadOptions, out: Path, sampler: Sampler
     ) -> float:
-        """Run the Locust process; print progress; the peak 1-minute load average."""
-        options_file = out / "load-options.json"
-        options_file.write_text(json.dumps(options.to_json(), indent=1))
-        log = (out / "locust.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.load", str(options_file)],
-            cwd=ROOT,
-            env={**self.env, "PYTHONUNBUFFERED": "1"},
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
+        """Run one Locust process per crowd; print progress; the peak load average.
+
+        The shoppers the run watches and the flash-sale buyers are played by two
+        processes, started together on the same clock: a single gevent loop busy
+        with 60 buyers delayed the very Tourney requests the run times.
+        """
+        start_at = time.time() + LOAD_START_SECONDS
+        processes: dict[str, subprocess.Popen[str]] = {}
+        logs = []
+        lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        try:
+            for crowd in CROWDS:
+                crowd_options = replace(options, crowd=crowd, start_at=start_at)
+                options_file = out / f"load-options-{crowd}.json"
+                options_file.write_text(json.dumps(crowd_options.to_json(), indent=1))
+                log = (out / f"locust-{crowd}.log").open("wb")
+                logs.append(log)
+                process = subprocess.Popen(
+                    [*self._cpus_prefix(crowd), sys.executable, "-m", "loadtest.load",
+                     str(options_file)],  # fmt: skip
+                    cwd=ROOT,
+                    env={**self.env, "PYTHONUNBUFFERED": "1"},
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                )
+                processes[crowd] = process
+                threading.Thread(
+                    target=_lines_into, args=(crowd, process, lines), daemon=True
+                ).start()
+            peak_load = self._follow_load(mode, processes, lines, sampler)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+            for log in logs:
+                log.close()
+        for crowd, process in processes.items():
+            if process.returncode != 0:
+                raise StackError(
+                    f"the load generator ({crowd}) failed ({process.returncode}); "
+                    f"see {out}/locust-{crowd}.log"
+                )
+        self._merge_crowds(out)
+        return peak_load
+
+    def _cpus_prefix(self, crowd: str) -> list[str]:
+        cpus = self.env.get("SALE_PATH_CPUS", "").strip()
+        if crowd != "buyers" or not cpus:
+            return []
+        return ["taskset", "-c", cpus]
+
+    def _follow_load(
+        self,
+        mode: str,
+        processes: dict[str, subprocess.Popen[str]],
+        lines: queue.Queue[tuple[str, str | None]],
+        sampler: Sampler,
+    ) -> float:
+        """Until every crowd's process is done (or one has failed)."""
         peak_load = 0.0
         last_said = 0.0
-        assert process.stdout is not None
-        try:
-            for line in process.stdout:
-                with contextlib.suppress(ValueError):
-                    event = json.loads(line)
-                    peak_load = max(peak_load, os.getloadavg()[0])
-                    if event.get("event") not in {"progress", "finishing"}:
-                        continue
-                    if time.monotonic() - last_said >= 2.0:
-                        self.say(self._progress(mode, event, sampler))
-                        last_said = time.monotonic()
-            code = process.wait()
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
-        if code != 0:
-            raise StackError(
-                f"the load generator failed ({code}); see {out}/locust.log"
-            )
+        latest: dict[str, dict[str, Any]] = {}
+        running = set(processes)
+        while running:
+            crowd, line = lines.get()
+            if line is None:
+                running.discard(crowd)
+                if processes[crowd].wait() != 0:
+                    return peak_load  # _load reports it and stops the others
+                continue
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                peak_load = max(peak_load, os.getloadavg()[0])
+                if event.get("event") not in {"progress", "finishing"}:
+                    continue
+                latest[crowd] = event
+                if time.monotonic() - last_said >= 2.0:
+                    self.say(self._progress(mode, _crowds_joined(latest), sampler))
+                    last_said = time.monotonic()
         return peak_load
+
+    def _merge_crowds(self, out: Path) -> None:
+        """The crowds' samples, attempts and phases as one: samples.csv,
+        attempts.json, phases.json (phases as the shoppers kept them; the load
+        ended when the last crowd's did)."""
+        samples: list[tuple[float, str, int, float, bool]] = []
+        attempts = []
+        kept = {}
+        for crowd in CROWDS:
+            samples += samples_read(out / f"samples-{crowd}.csv")
+            attempts += attempts_read(out / f"attempts-{crowd}.json")
+            kept[crowd] = json.loads((out / f"phases-{crowd}.json").read_text())
+        samples.sort(key=lambda sample: sample[0])
+        samples_write(out / "samples.csv", samples)
+        attempts_write(out / "attempts.json", attempts)
+        phases = {
+            **kept[CROWDS[0]],
+            "load_end": max(p["load_end"] for p in kept.values()),
+            "ended": max(p["ended"] for p in kept.values()),
+            "crowds": {
+                crowd: {k: p[k] for k in ("started", "load_end", "ended")}
+                for crowd, p in kept.items()
+            },
+        }
+        (out / "phases.json").write_text(json.dumps(phases, indent=1))
 
     def _progress(self, mode: str, event: dict[str, Any], sampler: Sampler) -> str:
         latest = sampler.latest()
@@ -437,6 +519,36 @@ class SaleRun:
             error = (done.stderr or done.stdout).strip().splitlines()
             return {"ok": False, "error": error[-1] if error else f"exit {done.code}"}
         return {"ok": True, **json.loads(segments.read_text())}
+
+
+def _lines_into(
+    crowd: str,
+    process: subprocess.Popen[str],
+    lines: queue.Queue[tuple[str, str | None]],
+) -> None:
+    """Each line the crowd's process prints, then None when it stops printing."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.put((crowd, line))
+    lines.put((crowd, None))
+
+
+def _crowds_joined(latest: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One progress event from the crowds' latest: phase, users, rps, failures."""
+    events = list(latest.values())
+    rps = sum(float(e.get("rps", 0) or 0) for e in events)
+    failed = sum(float(e.get("rps", 0) or 0) * e.get("fail_ratio", 0) for e in events)
+    finishing = [e for e in events if e.get("event") == "finishing"]
+    phases = [e["phase"] for e in events if e.get("phase")]
+    return {
+        "event": "finishing" if finishing else "progress",
+        "phase": phases[0] if phases else "",
+        "users": sum(int(e.get("users", 0) or 0) for e in events),
+        "rps": round(rps, 1),
+        "fail_ratio": failed / rps if rps else 0.0,
+        "accepted": sum(int(e.get("accepted", 0) or 0) for e in events),
+        "purchases": sum(int(e.get("purchases", 0) or 0) for e in events),
+    }
 
 
 def _r(value: float | None) -> float | None:

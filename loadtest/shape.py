@@ -78,15 +78,30 @@ class FlashSaleShape(LoadTestShape):
         elapsed = self.get_run_time()
         phase = phase_at(o, elapsed)
         Sale.phase = phase
+        if phase == "done":
+            return None
         crowd = o.browsers + o.tourney_buyers
+        if o.crowd == "shoppers":
+            return crowd, float(max(crowd, 1)), [Browser, TourneyBuyer]
+        buyers = self._buyers(phase, elapsed)
+        if o.crowd == "buyers":
+            rate = 100.0 if phase == "fade" else o.peak_buyers / max(o.ramp_seconds, 1)
+            return buyers, max(rate, 1.0), [MuskieBuyer]
         everyone = [Browser, TourneyBuyer, MuskieBuyer]
         if phase in QUIET:
             return crowd, float(max(crowd, 1)), everyone
         if phase in {"ramp", "hold"}:
             rate = (o.tourney_buyers + o.peak_buyers) / max(o.ramp_seconds, 1.0)
-            return crowd + o.peak_buyers, rate, everyone
-        if phase == "fade":
-            left = phases(o)[-1].end - elapsed
-            buyers = math.ceil(o.peak_buyers * left / max(o.fade_seconds, 1.0))
-            return crowd + max(buyers, 0), 100.0, everyone
-        return None
+            return crowd + buyers, rate, everyone
+        return crowd + buyers, 100.0, everyone
+
+    def _buyers(self, phase: str, elapsed: float) -> int:
+        """Muskie buyers wanted now: none before the sale, the peak, then fewer."""
+        o = self.options
+        assert o is not None
+        if phase in QUIET:
+            return 0
+        if phase in {"ramp", "hold"}:
+            return o.peak_buyers
+        left = phases(o)[-1].end - elapsed
+        return max(math.ceil(o.peak_buyers * left / max(o.fade_seconds, 1.0)), 0)

@@ -132,9 +132,12 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         assert (report / name).stat().st_size > 0, name  # fmt: skip
     for mode in ("legacy", "strangler"):
         for name in (
-            "locust.html",
-            "locust_stats.csv",
-            "locust_stats_history.csv",
+            "locust-shoppers.html",
+            "locust-shoppers_stats.csv",
+            "locust-shoppers_stats_history.csv",
+            "locust-buyers.html",
+            "locust-buyers_stats.csv",
+            "locust-buyers_stats_history.csv",
             "samples.csv",
             "attempts.json",
             "reconcile-inputs.json",
