@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -85,6 +86,8 @@ def procfile_targets() -> dict[str, str]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         name, _, command = line.partition(":")
+        # The new path's bulkhead prefix (`${SALE_PATH_CPUS:+taskset -c ...}`).
+        command = re.sub(r"^\s*\$\{SALE_PATH_CPUS:\+[^}]*\}", "", command)
         words = shlex.split(command)
         if words[:2] == ["nice", "-n"]:
             words = words[3:]  # the queue's consumers run niced (see the Procfile)

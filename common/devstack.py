@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import cpus
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DEVSTACK_DATA_DIR", ROOT / ".data"))
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
@@ -217,6 +219,13 @@ def demo(backing: Backing) -> int:
     env.setdefault("SHOP_URL", f"http://127.0.0.1:{shop_port}")
     env.setdefault("ORDERS_URL", f"http://127.0.0.1:{orders_port}")
     env.setdefault("ORDERS_TRUST_X_FORWARDED_FOR", "1")
+    try:
+        env["SALE_PATH_CPUS"] = cpus.sale_path_cpus(env)
+    except cpus.CpusError as error:
+        _say(str(error))
+        return 2
+    path_cpus = cpus.describe(env["SALE_PATH_CPUS"])
+    _say(f"the new path (orders, relay, workers) {path_cpus}")
     edge = f"http://127.0.0.1:{env.get('EDGE_PORT', '8000')}"
     _say("starting every process (Ctrl-C stops them all)")
     _say(f"open the shop through the edge: \033[1m{edge}/\033[0m")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common import cpus
 from loadtest import identity, report
 from loadtest.config import (
     CROWDS,
@@ -90,6 +91,8 @@ class SaleRun:
         self.run_id = format(int(self.started), "x")[-6:]
         self.stack = Stack(endpoints, self.env)
         self.started_stack: StartedStack | None = None
+        # As the launcher resolves it for the stack (checked by `sale run` first).
+        self.sale_path_cpus = cpus.sale_path_cpus(self.env)
         self.source_addresses = identity.source_addresses_work(
             endpoints.edge.split("//", 1)[-1]
         )
@@ -176,6 +179,7 @@ class SaleRun:
             "fulfillment_concurrency": self.options.fulfillment_concurrency,
             "source_addresses": self.source_addresses,
             "cpus": os.cpu_count(),
+            "sale_path_cpus": self.sale_path_cpus or "off",
             "python": sys.version.split()[0],
             "endpoints": {
                 "edge": self.endpoints.edge,
@@ -283,8 +287,10 @@ class SaleRun:
                 log = (out / f"locust-{crowd}.log").open("wb")
                 logs.append(log)
                 process = subprocess.Popen(
-                    [*self._cpus_prefix(crowd), sys.executable, "-m", "loadtest.load",
-                     str(options_file)],  # fmt: skip
+                    [
+                        *self._cpus_prefix(crowd),
+                        *(sys.executable, "-m", "loadtest.load", str(options_file)),
+                    ],
                     cwd=ROOT,
                     env={**self.env, "PYTHONUNBUFFERED": "1"},
                     stdout=subprocess.PIPE,
@@ -313,10 +319,11 @@ class SaleRun:
         return peak_load
 
     def _cpus_prefix(self, crowd: str) -> list[str]:
-        cpus = self.env.get("SALE_PATH_CPUS", "").strip()
-        if crowd != "buyers" or not cpus:
+        """The flash-sale buyers stand for customers' own devices: on the sale
+        path's CPUs (SALE_PATH_CPUS), not on the ones the shop is left with."""
+        if crowd != "buyers" or not self.sale_path_cpus:
             return []
-        return ["taskset", "-c", cpus]
+        return ["taskset", "-c", self.sale_path_cpus]
 
     def _follow_load(
         self,

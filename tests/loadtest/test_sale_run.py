@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from common import cpus
 from tests.support.edge import Process, edge_process
 from tests.support.orders_stack import OrdersStack, orders_stack
 from tests.support.processes import ROOT
@@ -171,4 +172,22 @@ def test_bad_options_are_refused_before_anything_runs(
 
     assert done.returncode != 0
     assert message in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(not cpus.supported(), reason="SALE_PATH_CPUS is Linux's (taskset)")
+def test_a_sale_path_cpu_list_that_names_no_cpu_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "sale", "run", "--reports-dir", str(tmp_path)],
+        cwd=ROOT,
+        env={**_base_env(), "SALE_PATH_CPUS": "1-0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode != 0
+    assert "SALE_PATH_CPUS" in done.stderr
     assert not list(tmp_path.iterdir())

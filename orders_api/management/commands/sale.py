@@ -60,8 +60,13 @@ class Command(BaseCommand):
                 f"sale run needs {', '.join(missing)}: "
                 "pip install -r requirements/dev.in (make install does)"
             )
+        from common import cpus
         from loadtest import runner
 
+        try:
+            cpus.sale_path_cpus()
+        except cpus.CpusError as error:
+            raise CommandError(str(error)) from None
         run_options, endpoints = run_options_from(options)
         code = runner.run(run_options, endpoints, say=self._say)
         if code:
