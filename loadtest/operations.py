@@ -87,9 +87,11 @@ class Stack:
     def sale_close(self) -> str:
         """Close the Muskie sale if one is open (unsold units go back to the shop)."""
         result = manage("sale", "close", MUSKIE_SLUG, env=self.env)
-        if result.code != 0 and "not_open" not in result.stderr + result.stdout:
+        if result.code != 0:
+            if "not_open" in result.stderr + result.stdout:
+                return "Muskie Casting Rod: no sale open, nothing to close"
             raise StackError(f"sale close failed: {result.stderr.strip()}")
-        return (result.stdout or result.stderr).strip()
+        return result.stdout.strip()
 
     def sale_open(self, units: int) -> str:
         result = manage(

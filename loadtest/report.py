@@ -265,7 +265,8 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
     lines = [
         f"# Flash sale of the Muskie rod: {', '.join(summary['modes'])}",
         "",
-        f"Run {run['started']} → {run['finished']} on {run['cpus']} CPUs; "
+        f"Run {run['started']} → {run['finished']} on {run['cpus']} CPUs "
+        f"(the new path's: {run.get('sale_path_cpus', 'off')}); "
         f"{run['units']} Muskie rods for sale in each mode; load "
         f"{json.dumps(run['load'])}.",
         "",
