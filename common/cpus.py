@@ -84,5 +84,6 @@ def sale_path_cpus(env: Mapping[str, str] | None = None) -> str:
 
 def describe(cpus: str) -> str:
     if not cpus:
-        return "shares every CPU with the rest of the stack (SALE_PATH_CPUS=off)"
+        why = "SALE_PATH_CPUS=off" if supported() else "no taskset here"
+        return f"shares every CPU with the rest of the stack ({why})"
     return f"runs on CPU {cpus} (SALE_PATH_CPUS; the rest of the stack may use all)"

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -309,12 +310,15 @@ class SaleRun:
                 process.wait()
             for log in logs:
                 log.close()
-        for crowd, process in processes.items():
-            if process.returncode != 0:
-                raise StackError(
-                    f"the load generator ({crowd}) failed ({process.returncode}); "
-                    f"see {out}/locust-{crowd}.log"
-                )
+        failed = [(c, p.returncode) for c, p in processes.items() if p.returncode]
+        # The one that failed first, not the one stopped because of it (SIGKILL).
+        failed.sort(key=lambda failure: failure[1] == -signal.SIGKILL)
+        if failed:
+            crowd, code = failed[0]
+            raise StackError(
+                f"the load generator ({crowd}) failed ({code}); "
+                f"see {out}/locust-{crowd}.log"
+            )
         self._merge_crowds(out)
         return peak_load
 
