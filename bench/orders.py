@@ -43,6 +43,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.cpu import cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 PRODUCT = "/shop/rods/muskie-casting-rod/"
@@ -173,21 +175,6 @@ async def _drive(name: str, buyers: int, seconds: float, make: Any) -> Result:
     return result
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of a server process and its workers (user + system)."""
-    import psutil
-
-    parent = psutil.Process(pid)
-    total = 0.0
-    for proc in [parent, *parent.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
 def run_paths(
     urls: dict[str, str], pids: dict[str, int], buyers: int, seconds: float
 ) -> list[Result]:
@@ -209,9 +196,9 @@ def run_paths(
     ]
     results = []
     for name, server, make in plans:
-        cpu_before = _cpu_seconds(pids[server])
+        cpu_before = cpu_seconds([pids[server]])
         result = asyncio.run(_drive(name, buyers, seconds, make))
-        cpu = _cpu_seconds(pids[server]) - cpu_before
+        cpu = cpu_seconds([pids[server]]) - cpu_before
         result.server_cpu_ms_per_order = (
             round(cpu * 1000 / result.accepted, 2) if result.accepted else None
         )

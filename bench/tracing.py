@@ -45,9 +45,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import psutil
 import psycopg
 
+from bench.cpu import cpu_seconds
 from tests.support.orders_stack import orders_stack
 from tests.support.processes import database_url
 from tests.support.stack import shop_process, warehouse_process
@@ -155,20 +155,6 @@ def _stock_top_up() -> None:
         conn.execute("UPDATE shop_product SET stock = 1000000 WHERE sku = 'ROD-MUSKIE'")
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """CPU time of server processes and all their children (user + system)."""
-    total = 0.0
-    for pid in pids:
-        parent = psutil.Process(pid)
-        for proc in [parent, *parent.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-    return total
-
-
 def _measured(
     mode: str,
     number: int,
@@ -178,9 +164,9 @@ def _measured(
     action: Callable[[httpx.Client, str], bool],
     seconds: float,
 ) -> Measurement:
-    cpu_before = _cpu_seconds(servers)
+    cpu_before = cpu_seconds(servers)
     done, errors, elapsed = _load(base_url, action, seconds)
-    cpu = (_cpu_seconds(servers) - cpu_before) * 1000
+    cpu = (cpu_seconds(servers) - cpu_before) * 1000
     result = Measurement(mode, number, scenario, done, errors, elapsed, cpu)
     print(
         f"  tracing {mode:3}  round {number}  {scenario:13}  "
