@@ -63,14 +63,17 @@ def sale_path_cpus(env: Mapping[str, str] | None = None) -> str:
     """The CPU list the sale path runs on, for `taskset -c`; "" when it is off."""
     env = os.environ if env is None else env
     raw = env.get("SALE_PATH_CPUS", "").strip().lower()
-    if raw in OFF or not supported():
+    if raw in OFF:
+        return ""
+    # A list that names no CPU is an error everywhere, taskset or not.
+    wanted = parse(raw) if raw else []
+    if not supported():
         return ""
     mine = available()
     if not raw:
         if len(mine) < 2:
             return ""
         return ",".join(str(cpu) for cpu in mine[len(mine) // 2 :])
-    wanted = parse(raw)
     missing = [cpu for cpu in wanted if cpu not in mine]
     if missing:
         raise CpusError(

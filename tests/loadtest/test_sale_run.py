@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from common import cpus
 from tests.support.edge import Process, edge_process
 from tests.support.orders_stack import OrdersStack, orders_stack
 from tests.support.processes import ROOT
@@ -175,7 +174,6 @@ def test_bad_options_are_refused_before_anything_runs(
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.skipif(not cpus.supported(), reason="SALE_PATH_CPUS is Linux's (taskset)")
 def test_a_sale_path_cpu_list_that_names_no_cpu_is_refused_before_anything_runs(
     tmp_path: Path,
 ) -> None:

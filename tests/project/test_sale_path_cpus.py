@@ -23,10 +23,13 @@ SALE_PATH = {"orders", "relay", "orders-worker", "fulfillment-worker"}
 PREFIX = "${SALE_PATH_CPUS:+taskset -c $SALE_PATH_CPUS} "
 REPORT_CPUS = f"{sys.executable} -c 'import os, json; print(json.dumps(sorted(os.sched_getaffinity(0))))'"  # noqa: E501
 
-needs_two_cpus = pytest.mark.skipif(
-    len(cpus.available()) < 2 or not cpus.supported(),
-    reason="a bulkhead needs Linux, taskset and two CPUs",
-)
+
+@pytest.fixture
+def four_cpus(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A Linux machine with taskset and CPUs 0-3, whatever this one has."""
+    monkeypatch.setattr(cpus, "available", lambda: [0, 1, 2, 3])
+    monkeypatch.setattr(cpus, "supported", lambda: True)
+    return [0, 1, 2, 3]
 
 
 def procfile() -> dict[str, str]:
@@ -53,28 +56,38 @@ def test_a_list_that_names_no_cpu_is_refused_with_the_reason(text: str) -> None:
         cpus.parse(text)
 
 
-@needs_two_cpus
-def test_unset_it_is_the_upper_half_of_the_cpus() -> None:
-    mine = cpus.available()
-    upper = mine[len(mine) // 2 :]
-    assert cpus.sale_path_cpus({}) == ",".join(map(str, upper))
-    assert cpus.parse(cpus.sale_path_cpus({})) == upper
+def test_unset_it_is_the_upper_half_of_the_cpus(four_cpus: list[int]) -> None:
+    assert cpus.sale_path_cpus({}) == "2,3"
 
 
-@needs_two_cpus
 @pytest.mark.parametrize("off", ["off", "OFF", "none", "no"])
-def test_off_shares_every_cpu(off: str) -> None:
+def test_off_shares_every_cpu(four_cpus: list[int], off: str) -> None:
     assert cpus.sale_path_cpus({"SALE_PATH_CPUS": off}) == ""
 
 
-@needs_two_cpus
-def test_every_cpu_is_no_bulkhead_and_a_missing_one_is_an_error() -> None:
-    mine = cpus.available()
-    every = ",".join(map(str, mine))
-    assert cpus.sale_path_cpus({"SALE_PATH_CPUS": every}) == ""
-    assert cpus.sale_path_cpus({"SALE_PATH_CPUS": str(mine[0])}) == str(mine[0])
-    with pytest.raises(cpus.CpusError, match="not among this machine's"):
-        cpus.sale_path_cpus({"SALE_PATH_CPUS": str(max(mine) + 1)})
+def test_every_cpu_is_no_bulkhead_and_a_missing_one_is_an_error(
+    four_cpus: list[int],
+) -> None:
+    assert cpus.sale_path_cpus({"SALE_PATH_CPUS": "0-3"}) == ""
+    assert cpus.sale_path_cpus({"SALE_PATH_CPUS": "1,3"}) == "1,3"
+    with pytest.raises(cpus.CpusError, match="CPU 4 is not among this machine's"):
+        cpus.sale_path_cpus({"SALE_PATH_CPUS": "3-4"})
+
+
+def test_one_cpu_has_no_bulkhead_to_make(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpus, "available", lambda: [0])
+    monkeypatch.setattr(cpus, "supported", lambda: True)
+    assert cpus.sale_path_cpus({}) == ""
+
+
+def test_without_taskset_it_is_off_but_a_bad_list_is_still_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cpus, "supported", lambda: False)
+    assert cpus.sale_path_cpus({}) == ""
+    assert cpus.sale_path_cpus({"SALE_PATH_CPUS": "1"}) == ""
+    with pytest.raises(cpus.CpusError, match="runs backwards"):
+        cpus.sale_path_cpus({"SALE_PATH_CPUS": "1-0"})
 
 
 def test_the_new_path_and_only_it_carries_the_bulkhead_prefix() -> None:
@@ -105,7 +118,6 @@ def cpus_under_prefix(value: str | None) -> list[int]:
     return json.loads(done.stdout)
 
 
-@needs_two_cpus
 def test_the_prefix_pins_the_process_and_empty_leaves_it_free() -> None:
     mine = cpus.available()
     assert cpus_under_prefix(str(mine[-1])) == [mine[-1]]
