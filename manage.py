@@ -2,7 +2,7 @@
 """One Django project, several services: DJANGO_SETTINGS_MODULE picks the service.
 
     DJANGO_SETTINGS_MODULE=shop.settings python manage.py migrate
-    DJANGO_SETTINGS_MODULE=fulfillment_queue.warehouse.settings python manage.py migrate
+    DJANGO_SETTINGS_MODULE=warehouse.settings python manage.py migrate
     DJANGO_SETTINGS_MODULE=orders_api.settings python manage.py migrate
 
 Commands that belong to one service pick that service's settings by themselves (see

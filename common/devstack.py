@@ -46,7 +46,7 @@ class Service:
 
 SERVICES: tuple[Service, ...] = (
     Service("shop", "shop.settings", (("seed_catalogue",),)),
-    Service("warehouse", "fulfillment_queue.warehouse.settings"),
+    Service("warehouse", "warehouse.settings"),
     Service("orders", "orders_api.settings"),
     Service("fulfillment-queue", "fulfillment_queue.settings"),
 )
@@ -57,7 +57,7 @@ DEMO_SALE = ("sale", "open", "muskie-casting-rod", "--units", "50", "--unless-op
 # Test suites, one pytest run each: every service is tested under its own settings.
 TEST_SUITES: tuple[tuple[str, str], ...] = (
     ("tests/shop", "shop.settings"),
-    ("tests/warehouse", "fulfillment_queue.warehouse.settings"),
+    ("tests/warehouse", "warehouse.settings"),
     ("tests/orders_api", "orders_api.settings"),
     ("tests/fulfillment_queue", "fulfillment_queue.settings"),
     ("tests/project", "shop.settings"),

@@ -73,7 +73,7 @@ DJANGO = (
     DRIVE
     + """
 import os
-os.environ["DJANGO_SETTINGS_MODULE"] = "fulfillment_queue.warehouse.settings"
+os.environ["DJANGO_SETTINGS_MODULE"] = "warehouse.settings"
 from opentelemetry import trace
 from common.tracing import traced_django_asgi_application
 

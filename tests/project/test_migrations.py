@@ -14,7 +14,7 @@ SERVICE_SETTINGS = [
     "shop.settings",
     "orders_api.settings",
     "fulfillment_queue.settings",
-    "fulfillment_queue.warehouse.settings",
+    "warehouse.settings",
 ]
 
 

@@ -33,7 +33,7 @@ from tests.support.stack import shop_process
 
 ORDERS_SETTINGS = "orders_api.settings"
 QUEUE_SETTINGS = "fulfillment_queue.settings"
-WAREHOUSE_SETTINGS = "fulfillment_queue.warehouse.settings"
+WAREHOUSE_SETTINGS = "warehouse.settings"
 MUSKIE = "muskie-casting-rod"
 TOKEN = "demo-internal-token"
 
@@ -203,7 +203,7 @@ def orders_stack(
         warehouse = BackgroundProcess(
             f"warehouse-{tag}",
             [
-                sys.executable, "-m", "gunicorn", "fulfillment_queue.warehouse.wsgi",
+                sys.executable, "-m", "gunicorn", "warehouse.wsgi",
                 "--bind", f"127.0.0.1:{warehouse_port}", "--workers", "1",
                 "--threads", "32", "--worker-class", "gthread",
                 "--graceful-timeout", "1",

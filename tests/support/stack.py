@@ -16,7 +16,7 @@ from tests.support.processes import (
     manage,
 )
 
-WAREHOUSE_SETTINGS = "fulfillment_queue.warehouse.settings"
+WAREHOUSE_SETTINGS = "warehouse.settings"
 SHOP_SETTINGS = "shop.settings"
 
 
@@ -50,7 +50,7 @@ def warehouse_process(
             manage(WAREHOUSE_SETTINGS, "migrate", "--no-input", "-v", "0", env=env)
         with gunicorn_service(
             f"warehouse-{db_name}",
-            "fulfillment_queue.warehouse.wsgi",
+            "warehouse.wsgi",
             settings_module=WAREHOUSE_SETTINGS,
             env=env,
             threads=threads,

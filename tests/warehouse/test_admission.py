@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from fulfillment_queue.warehouse.admission import Admission, source_of
+from warehouse.admission import Admission, source_of
 
 
 def test_gate_admits_up_to_capacity_then_refuses_and_counts() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from fulfillment_queue.warehouse.models import Fulfillment
+from warehouse.models import Fulfillment
 
 pytestmark = pytest.mark.django_db
 

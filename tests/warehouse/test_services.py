@@ -8,11 +8,11 @@ import pytest
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from fulfillment_queue.warehouse import admission, services
-from fulfillment_queue.warehouse.admission import Admission
-from fulfillment_queue.warehouse.exceptions import AtCapacity, OrderRefConflict
-from fulfillment_queue.warehouse.models import Fulfillment, Refusal
-from fulfillment_queue.warehouse.validation import (
+from warehouse import admission, services
+from warehouse.admission import Admission
+from warehouse.exceptions import AtCapacity, OrderRefConflict
+from warehouse.models import Fulfillment, Refusal
+from warehouse.validation import (
     FulfillmentLine,
     fulfillment_request_parse,
 )

@@ -14,15 +14,15 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 
-from fulfillment_queue.warehouse.admission import (
+from warehouse.admission import (
     AdmissionStats,
     admission_get,
     source_of,
 )
-from fulfillment_queue.warehouse.exceptions import AtCapacity, OrderRefConflict
-from fulfillment_queue.warehouse.models import Fulfillment, Refusal
-from fulfillment_queue.warehouse.selectors import fulfillment_get_by_order_ref
-from fulfillment_queue.warehouse.validation import FulfillmentLine
+from warehouse.exceptions import AtCapacity, OrderRefConflict
+from warehouse.models import Fulfillment, Refusal
+from warehouse.selectors import fulfillment_get_by_order_ref
+from warehouse.validation import FulfillmentLine
 
 logger = logging.getLogger(__name__)
 

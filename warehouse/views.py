@@ -16,9 +16,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.utils.dateparse import parse_datetime
 
-from fulfillment_queue.warehouse import selectors, services
-from fulfillment_queue.warehouse.admission import AdmissionStats
-from fulfillment_queue.warehouse.exceptions import (
+from warehouse import selectors, services
+from warehouse.admission import AdmissionStats
+from warehouse.exceptions import (
     Forbidden,
     InvalidRequest,
     NotAuthenticated,
@@ -26,8 +26,8 @@ from fulfillment_queue.warehouse.exceptions import (
     UnsupportedMediaType,
     WarehouseError,
 )
-from fulfillment_queue.warehouse.models import Fulfillment
-from fulfillment_queue.warehouse.validation import fulfillment_request_parse
+from warehouse.models import Fulfillment
+from warehouse.validation import fulfillment_request_parse
 
 View = Callable[[HttpRequest], HttpResponse]
 

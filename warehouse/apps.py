@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class WarehouseConfig(AppConfig):
-    name = "fulfillment_queue.warehouse"
+    name = "warehouse"
     label = "warehouse"
     verbose_name = "Warehouse (capacity-limited fulfillment)"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fulfillment_queue.warehouse.exceptions import InvalidRequest, MalformedJson
+from warehouse.exceptions import InvalidRequest, MalformedJson
 
 ORDER_REF_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_LINES = 50

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from fulfillment_queue.warehouse import views
+from warehouse import views
 
 urlpatterns = [
     path("fulfilments/", views.fulfilments_api, name="fulfilments"),
@@ -13,7 +13,7 @@ urlpatterns = [
     path("healthz", views.healthz_api, name="healthz"),
 ]
 
-handler400 = "fulfillment_queue.warehouse.views.bad_request"
-handler403 = "fulfillment_queue.warehouse.views.permission_denied"
-handler404 = "fulfillment_queue.warehouse.views.not_found"
-handler500 = "fulfillment_queue.warehouse.views.server_error"
+handler400 = "warehouse.views.bad_request"
+handler403 = "warehouse.views.permission_denied"
+handler404 = "warehouse.views.not_found"
+handler500 = "warehouse.views.server_error"

@@ -1,4 +1,4 @@
-"""WSGI entry point of the warehouse: `gunicorn fulfillment_queue.warehouse.wsgi`.
+"""WSGI entry point of the warehouse: `gunicorn warehouse.wsgi`.
 
 Run it as ONE process with many threads (`--workers 1 --threads 32`, see Procfile):
 the capacity limit is counted inside the process (see admission.py). Traced like the
@@ -9,6 +9,6 @@ import os
 
 from common.tracing import traced_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment_queue.warehouse.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "warehouse.settings")
 
 application = traced_wsgi_application("warehouse")

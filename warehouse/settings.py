@@ -8,13 +8,13 @@ from __future__ import annotations
 from common.env import env_int, env_str, service_database
 from common.settings import *  # noqa: F403
 
-ROOT_URLCONF = "fulfillment_queue.warehouse.urls"
-WSGI_APPLICATION = "fulfillment_queue.warehouse.wsgi.application"
+ROOT_URLCONF = "warehouse.urls"
+WSGI_APPLICATION = "warehouse.wsgi.application"
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "common",
-    "fulfillment_queue.warehouse",
+    "warehouse",
 ]
 
 # CommonMiddleware validates the Host header against ALLOWED_HOSTS.

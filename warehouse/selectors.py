@@ -6,8 +6,8 @@ from datetime import datetime
 
 from django.db import DatabaseError, connection
 
-from fulfillment_queue.warehouse.admission import AdmissionStats, admission_get
-from fulfillment_queue.warehouse.models import Fulfillment
+from warehouse.admission import AdmissionStats, admission_get
+from warehouse.models import Fulfillment
 
 
 def fulfillment_get_by_order_ref(*, order_ref: str) -> Fulfillment | None:
