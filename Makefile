@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install demo setup test lint format bench browser edge-tools lock clean sale sale-ui traces
+.PHONY: help install demo setup test lint format bench browser edge-tools lock clean sale sale-ui traces docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -47,10 +47,11 @@ edge-tools: ## make sure Debian's nginx (edge export tests, bench) and wrk (benc
 test: install browser edge-tools ## run every test suite against real PostgreSQL and Redis
 	CHROMIUM=$(CHROMIUM) $(PY) -m common.devstack test $(ARGS)
 
-lint: install ## ruff check, ruff format --check, import contracts
+lint: install ## ruff check, ruff format --check, import contracts, the docs site (strict)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mkdocs build --strict --site-dir /tmp/strangler-docs-site
 
 format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -68,6 +69,9 @@ sale: install ## load-test the Muskie sale, legacy then strangler (starts the st
 sale-ui: install ## Locust's web UI on :8089 against the edge (the stack must be running)
 	$(VENV)/bin/locust -f loadtest/locustfile.py --class-picker --web-host 127.0.0.1 \
 	  --host $${EDGE_URL:-http://127.0.0.1:$${EDGE_PORT:-8000}} $(ARGS)
+
+docs: install ## serve the docs site on :8008
+	$(VENV)/bin/mkdocs serve -a 127.0.0.1:8008
 
 traces: install ## compare a legacy and a strangler Muskie purchase, trace against trace
 	$(PY) manage.py traces compare $(ARGS)
