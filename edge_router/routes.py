@@ -125,6 +125,20 @@ class RouteTable:
         }
 
 
+def wildcard_regex(text: str) -> str:
+    """A regex body for a pattern's text: `*` any run, `?` one character, the rest
+    literal (not anchored)."""
+    parts = []
+    for char in text:
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return "".join(parts)
+
+
 def compile_pattern(pattern: str) -> tuple[str, bool, re.Pattern[str] | None]:
     """(prefix, exact, regex) for a CloudFront-style pattern, in match-key terms.
 
@@ -136,15 +150,7 @@ def compile_pattern(pattern: str) -> tuple[str, bool, re.Pattern[str] | None]:
         return (lowered if lowered.endswith("/") else lowered + "/"), True, None
     if "?" not in lowered and lowered.count("*") == 1 and lowered.endswith("*"):
         return lowered[:-1], False, None
-    parts = []
-    for char in lowered:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    body = "".join(parts)
+    body = wildcard_regex(lowered)
     if not lowered.endswith(("/", "*")):
         body += "/"
     return "", False, re.compile(body + r"\Z", re.DOTALL)
