@@ -22,12 +22,11 @@ from edge_router import admin, metrics
 from edge_router.accesslog import AccessLog, wall_clock
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.config import EdgeConfig, config_from_env
-from edge_router.errors import send_error
 from edge_router.headers import WEBSOCKET_HANDSHAKE, request_headers
 from edge_router.modes import Mode, ModeFollower
 from edge_router.paths import BadPath, match_key, normalise
-from edge_router.proxy import CLIENT_GONE, Outcome, Route, forward, trace_header
-from edge_router.routes import Profile, RouteTable, load_table
+from edge_router.proxy import CLIENT_GONE, Exchange, Outcome, Route, forward, refuse
+from edge_router.routes import RouteTable, load_table
 from edge_router.selection import profile_for
 from edge_router.tracing import EdgeTracing
 from edge_router.upstream import session_create
@@ -169,13 +168,15 @@ class Edge:
             scheme=scope.get("scheme", "http"),
             skip=tracing.skip(trace_id),
         )
+        request = Exchange(
+            scope, receive, send, method, client, headers, seen, arrived, trace_id
+        )
         route: Route | None = None
         route_name, origin_name = "none", "none"
         try:
             path = self._normalise(raw)
         except BadPath:
-            extra = [*NO_ROUTE, *trace_header(trace_id)]
-            outcome = Outcome(await send_error(send, 400, extra, head=method == "HEAD"))
+            outcome = await refuse(request, 400, NO_ROUTE)
             path = raw
         else:
             if path.startswith(admin.PREFIX):
@@ -185,35 +186,16 @@ class Edge:
                 )
                 outcome = Outcome(status, sent)
             else:
-                mode = self.follower.current
-                profile, new_cookie = profile_for(mode, self.table, seen.get(b"cookie"))
-                route = self._route(profile, method, path)
-                route_name = route.behaviour.name
-                origin_name = route.behaviour.origin.name
-                tracing.annotate(
-                    route.span_attributes,
-                    mode.percent if mode.mode == "canary" else None,
-                )
+                route, new_cookie = self._route(method, path, seen.get(b"cookie"))
                 extra = route.edge_headers
                 if new_cookie is not None:
                     extra = [*extra, new_cookie]
-                outcome = await self._proxy(
-                    route,
-                    scope,
-                    receive,
-                    send,
-                    path,
-                    headers,
-                    seen,
-                    extra,
-                    client,
-                    arrived,
-                    trace_id,
-                )
+                outcome = await self._proxy(route, request, path, extra)
         duration = time.perf_counter() - arrived
         if route is not None:
             route.metrics.count(outcome.status)
             route.metrics.latency.observe(duration)
+            route_name, origin_name = route.behaviour.name, route.behaviour.origin.name
         self.log.record(
             started_wall=wall,
             client=client,
@@ -237,8 +219,13 @@ class Edge:
             self._paths[raw] = path
         return path
 
-    def _route(self, profile: Profile, method: str, path: str) -> Route:
-        """The profile's behaviour for a normalised path, remembered."""
+    def _route(
+        self, method: str, path: str, cookie: bytes | None
+    ) -> tuple[Route, tuple[bytes, bytes] | None]:
+        """The behaviour for a normalised path in the current mode's profile
+        (remembered), said on the server span; and a canary cookie to set, if any."""
+        mode = self.follower.current
+        profile, new_cookie = profile_for(mode, self.table, cookie)
         key = (profile.name, method, path)
         route = self._routed.get(key)
         if route is None:
@@ -246,47 +233,29 @@ class Edge:
             if len(self._routed) >= ROUTING_MEMORY:
                 self._routed.clear()
             self._routed[key] = route
-        return route
+        self.tracing.annotate(
+            route.span_attributes, mode.percent if mode.mode == "canary" else None
+        )
+        return route, new_cookie
 
     async def _proxy(
         self,
         route: Route,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
+        request: Exchange,
         path: str,
-        headers: list[tuple[str, str]],
-        seen: dict[bytes, bytes],
         extra: list[tuple[bytes, bytes]],
-        client: str,
-        arrived: float,
-        trace_id: str,
     ) -> Outcome:
-        head = scope["method"] == "HEAD"
         if route.buckets is not None:
-            wait = route.buckets.take(client)
+            wait = route.buckets.take(request.client)
             if wait:
-                refusal = [*extra, (b"retry-after", str(wait).encode())]
-                refusal.extend(trace_header(trace_id))
-                return Outcome(await send_error(send, 429, refusal, head=head))
-        query: bytes = scope.get("query_string", b"")
+                retry = (b"retry-after", str(wait).encode())
+                return await refuse(request, 429, [*extra, retry])
+        query: bytes = request.scope.get("query_string", b"")
         target = path + "?" + query.decode("latin-1") if query else path
         route.metrics.active += 1
         try:
-            call = forward(
-                self.session,
-                route,
-                scope,
-                receive,
-                send,
-                target=target,
-                headers=headers,
-                seen=seen,
-                extra=extra,
-                arrived=arrived,
-                trace_id=trace_id,
-            )
-            if self.tracing.without_client_span(trace_id):
+            call = forward(self.session, route, request, target=target, extra=extra)
+            if self.tracing.without_client_span(request.trace_id):
                 with self.tracing.suppressed():
                     return await call
             return await call
@@ -315,12 +284,7 @@ class Edge:
         except BadPath:
             await send({"type": "websocket.close", "code": 1008})
             return
-        mode = self.follower.current
-        profile, _ = profile_for(mode, self.table, seen.get(b"cookie"))
-        route = self._route(profile, "GET", path)
-        tracing.annotate(
-            route.span_attributes, mode.percent if mode.mode == "canary" else None
-        )
+        route, _ = self._route("GET", path, seen.get(b"cookie"))
         query: bytes = scope.get("query_string", b"")
         target = path + ("?" + query.decode("latin-1") if query else "")
         route.metrics.active += 1

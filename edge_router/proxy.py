@@ -73,21 +73,20 @@ class Outcome:
     origin_seconds: float = 0.0
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
+@dataclass(slots=True)
+class Exchange:
+    """One HTTP request through the edge: what answering it needs, read once."""
+
+    scope: Scope
+    receive: Receive
+    send: Send
+    method: str
+    client: str
+    # What goes on to the origin; and the visitor's headers by lower-case name.
+    headers: list[tuple[str, str]]
+    seen: dict[bytes, bytes]
+    arrived: float
+    trace_id: str
 
 
 async def _stream_body(receive: Receive, limit: int) -> AsyncIterator[bytes]:
@@ -104,6 +103,21 @@ async def _stream_body(receive: Receive, limit: int) -> AsyncIterator[bytes]:
         if chunk:
             yield chunk
         more = message.get("more_body", False)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    # A small body nearly always comes in one message: that one is read without an
+    # async generator (which costs a microsecond a request); the rest is streamed.
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    first: bytes = message.get("body", b"")
+    if len(first) > limit:
+        raise BodyTooLarge
+    if not message.get("more_body", False):
+        return first
+    rest = [chunk async for chunk in _stream_body(receive, limit - len(first))]
+    return b"".join([first, *rest])
 
 
 async def request_body(
@@ -135,79 +149,66 @@ def trace_header(trace_id: str) -> list[tuple[bytes, bytes]]:
     return [(b"x-trace-id", trace_id.encode())] if trace_id else []
 
 
-async def _refuse(
-    send: Send,
-    status: int,
-    extra: list[tuple[bytes, bytes]],
-    *,
-    head: bool,
-    trace_id: str,
+async def refuse(
+    request: Exchange, status: int, extra: list[tuple[bytes, bytes]]
 ) -> Outcome:
-    headers = [*extra, *trace_header(trace_id)]
-    return Outcome(await send_error(send, status, headers, head=head))
+    """The edge's own error answer to the request."""
+    headers = [*extra, *trace_header(request.trace_id)]
+    head = request.method == "HEAD"
+    return Outcome(await send_error(request.send, status, headers, head=head))
+
+
+def _failure_status(error: aiohttp.ClientError | OSError) -> int:
+    """The answer for a request the origin never answered (CLIENT_GONE: none)."""
+    if isinstance(error, TimeoutError):
+        return 504
+    # A streamed request body that failed on our side is the error's cause.
+    if isinstance(error, aiohttp.ClientError):
+        if isinstance(error.__cause__, BodyTooLarge):
+            return 413
+        if isinstance(error.__cause__, ClientGone):
+            return CLIENT_GONE
+    return 502
 
 
 async def forward(
     session: aiohttp.ClientSession,
     route: Route,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
+    request: Exchange,
     *,
     target: str,
-    headers: list[tuple[str, str]],
-    seen: dict[bytes, bytes],
     extra: list[tuple[bytes, bytes]],
-    arrived: float,
-    trace_id: str,
 ) -> Outcome:
     """Send the request to the origin and its answer to the visitor; map failures."""
-    method: str = scope["method"]
-    head = method == "HEAD"
+    seen = request.seen
     data: bytes | AsyncIterator[bytes] | None = None
     if b"content-length" in seen or b"transfer-encoding" in seen:
         try:
-            data = await request_body(receive, seen, route.behaviour.max_body)
+            data = await request_body(request.receive, seen, route.behaviour.max_body)
         except BodyTooLarge:
-            return await _refuse(send, 413, extra, head=head, trace_id=trace_id)
+            return await refuse(request, 413, extra)
         except ValueError:
-            return await _refuse(send, 400, extra, head=head, trace_id=trace_id)
+            return await refuse(request, 400, extra)
         except ClientGone:
             return Outcome(CLIENT_GONE)
     asked = time.perf_counter()
-    body: bytes | None = None
     try:
         # The path is normalised and stays percent-encoded as it came: no requoting.
         response = await session.request(
-            method,
+            request.method,
             URL(route.origin_url + target, encoded=True),
-            headers=headers,
+            headers=request.headers,
             data=data,
             allow_redirects=False,
             timeout=route.timeout,
         )
-    except TimeoutError:
-        return await _refuse(send, 504, extra, head=head, trace_id=trace_id)
-    except aiohttp.ClientError as error:
-        # A streamed request body that failed on our side is the error's cause.
-        if isinstance(error.__cause__, BodyTooLarge):
-            return await _refuse(send, 413, extra, head=head, trace_id=trace_id)
-        if isinstance(error.__cause__, ClientGone):
+    except (aiohttp.ClientError, OSError) as error:  # TimeoutError is an OSError
+        status = _failure_status(error)
+        if status == CLIENT_GONE:
             return Outcome(CLIENT_GONE)
-        return await _refuse(send, 502, extra, head=head, trace_id=trace_id)
-    except OSError:
-        return await _refuse(send, 502, extra, head=head, trace_id=trace_id)
+        return await refuse(request, status, extra)
     try:
-        length = response.content_length
-        if length is not None and length <= SMALL:
-            try:
-                body = await response.read()
-            except TimeoutError:
-                return await _refuse(send, 504, extra, head=head, trace_id=trace_id)
-            except (aiohttp.ClientError, OSError):
-                return await _refuse(send, 502, extra, head=head, trace_id=trace_id)
-        origin_seconds = time.perf_counter() - asked
-        return await _relay(response, body, send, extra, arrived, origin_seconds)
+        return await _relay(response, request, extra, asked)
     finally:
         response.release()
 
@@ -222,16 +223,25 @@ def _timing(arrived: float, origin_seconds: float) -> tuple[bytes, bytes]:
 
 async def _relay(
     response: aiohttp.ClientResponse,
-    body: bytes | None,
-    send: Send,
+    request: Exchange,
     extra: list[tuple[bytes, bytes]],
-    arrived: float,
-    origin_seconds: float,
+    asked: float,
 ) -> Outcome:
+    body: bytes | None = None
+    length = response.content_length
+    if length is not None and length <= SMALL:
+        try:
+            body = await response.read()
+        except TimeoutError:
+            return await refuse(request, 504, extra)
+        except (aiohttp.ClientError, OSError):
+            return await refuse(request, 502, extra)
+    origin_seconds = time.perf_counter() - asked
     status = response.status
     headers = response_headers(
-        response.raw_headers, [*extra, _timing(arrived, origin_seconds)]
+        response.raw_headers, [*extra, _timing(request.arrived, origin_seconds)]
     )
+    send = request.send
     await send({"type": "http.response.start", "status": status, "headers": headers})
     if body is not None:
         await send({"type": "http.response.body", "body": body})

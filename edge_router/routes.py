@@ -125,6 +125,20 @@ class RouteTable:
         }
 
 
+def wildcard_regex(text: str) -> str:
+    """A regex body for a pattern's text: `*` any run, `?` one character, the rest
+    literal (not anchored)."""
+    parts = []
+    for char in text:
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return "".join(parts)
+
+
 def compile_pattern(pattern: str) -> tuple[str, bool, re.Pattern[str] | None]:
     """(prefix, exact, regex) for a CloudFront-style pattern, in match-key terms.
 
@@ -136,15 +150,7 @@ def compile_pattern(pattern: str) -> tuple[str, bool, re.Pattern[str] | None]:
         return (lowered if lowered.endswith("/") else lowered + "/"), True, None
     if "?" not in lowered and lowered.count("*") == 1 and lowered.endswith("*"):
         return lowered[:-1], False, None
-    parts = []
-    for char in lowered:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    body = "".join(parts)
+    body = wildcard_regex(lowered)
     if not lowered.endswith(("/", "*")):
         body += "/"
     return "", False, re.compile(body + r"\Z", re.DOTALL)
@@ -196,6 +202,56 @@ def _number(value: Any, kind: type, where: str, problems: list[str]) -> Any:
     return kind(value)
 
 
+def _pattern(spec: dict[str, Any], where: str, problems: list[str]) -> str | None:
+    pattern = spec.get("path")
+    if not isinstance(pattern, str) or not _PATTERN_CHARS.match(pattern):
+        problems.append(
+            f"{where}: path must start with / and hold only letters, digits, "
+            f"/ _ . ~ - and the wildcards * ?; got {pattern!r}"
+        )
+        return None
+    if "/../" in pattern + "/" or "/./" in pattern + "/" or "//" in pattern:
+        problems.append(f"{where}: path {pattern!r} is not normalised")
+        return None
+    return pattern
+
+
+def _methods(
+    spec: dict[str, Any], where: str, problems: list[str]
+) -> frozenset[str] | None:
+    """The methods a behaviour takes (GET brings HEAD), or None for all of them."""
+    if "methods" not in spec:
+        return None
+    raw = spec["methods"]
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, str) for m in raw):
+        problems.append(f"{where}: methods must be a non-empty list of strings")
+        return None
+    unknown = sorted({m for m in raw if m.upper() not in HTTP_METHODS})
+    if unknown:
+        problems.append(f"{where}: unknown methods {unknown}")
+    methods = frozenset(m.upper() for m in raw)
+    if "GET" in methods:
+        methods |= {"HEAD"}
+    return methods
+
+
+def _rate(spec: dict[str, Any], where: str, problems: list[str]) -> Rate | None:
+    burst = spec.get("burst")
+    if burst is not None and (
+        isinstance(burst, bool) or not isinstance(burst, int) or burst < 1
+    ):
+        problems.append(f"{where}: burst must be a whole number above zero")
+        burst = None
+    if "rate" in spec:
+        try:
+            return parse_rate(str(spec["rate"]), burst)
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+    elif burst is not None:
+        problems.append(f"{where}: burst without a rate")
+    return None
+
+
 def _behaviour(
     profile: str,
     index: int,
@@ -216,57 +272,20 @@ def _behaviour(
         name = f"#{index}"
     for key in sorted(set(spec) - _BEHAVIOUR_KEYS):
         problems.append(f"{where}: unknown key {key!r}")
-    pattern = spec.get("path")
-    if not isinstance(pattern, str) or not _PATTERN_CHARS.match(pattern):
-        problems.append(
-            f"{where}: path must start with / and hold only letters, digits, "
-            f"/ _ . ~ - and the wildcards * ?; got {pattern!r}"
-        )
-        pattern = None
-    elif "/../" in pattern + "/" or "/./" in pattern + "/" or "//" in pattern:
-        problems.append(f"{where}: path {pattern!r} is not normalised")
-        pattern = None
+    pattern = _pattern(spec, where, problems)
     origin_name = spec.get("origin")
     origin = origins.get(origin_name) if isinstance(origin_name, str) else None
     if origin is None:
         known = ", ".join(sorted(origins)) or "none"
         problems.append(f"{where}: origin {origin_name!r} is not one of: {known}")
-    methods: frozenset[str] | None = None
-    if "methods" in spec:
-        raw = spec["methods"]
-        if (
-            not isinstance(raw, list)
-            or not raw
-            or not all(isinstance(m, str) for m in raw)
-        ):
-            problems.append(f"{where}: methods must be a non-empty list of strings")
-        else:
-            unknown = sorted({m for m in raw if m.upper() not in HTTP_METHODS})
-            if unknown:
-                problems.append(f"{where}: unknown methods {unknown}")
-            methods = frozenset(m.upper() for m in raw)
-            if "GET" in methods:
-                methods |= {"HEAD"}
+    methods = _methods(spec, where, problems)
     limits = {
         key: spec.get(key, defaults.get(key, BUILT_IN_LIMITS[key]))
         for key in _LIMIT_KEYS
     }
     timeout = _number(limits["timeout"], float, f"{where}: timeout", problems)
     max_body = _number(limits["max_body"], int, f"{where}: max_body", problems)
-    rate: Rate | None = None
-    burst = spec.get("burst")
-    if burst is not None and (
-        isinstance(burst, bool) or not isinstance(burst, int) or burst < 1
-    ):
-        problems.append(f"{where}: burst must be a whole number above zero")
-        burst = None
-    if "rate" in spec:
-        try:
-            rate = parse_rate(str(spec["rate"]), burst)
-        except ValueError as error:
-            problems.append(f"{where}: {error}")
-    elif burst is not None:
-        problems.append(f"{where}: burst without a rate")
+    rate = _rate(spec, where, problems)
     if pattern is None or origin is None or timeout is None or max_body is None:
         return None
     prefix, exact, regex = compile_pattern(pattern)
@@ -275,65 +294,87 @@ def _behaviour(
     )
 
 
+def _origins(
+    raw_origins: Any, env: Mapping[str, str], problems: list[str]
+) -> dict[str, Origin]:
+    if not isinstance(raw_origins, dict) or not raw_origins:
+        problems.append("[origins] must name at least one origin")
+        return {}
+    origins: dict[str, Origin] = {}
+    for name, spec in raw_origins.items():
+        if not _NAME.match(name):
+            problems.append(f"origin name {name!r}: use lower-case letters")
+        origins[name] = _origin(name, spec, env, problems)
+    return origins
+
+
+def _defaults(defaults: Any, problems: list[str]) -> dict[str, Any]:
+    if not isinstance(defaults, dict):
+        problems.append("[defaults] must be a table")
+        defaults = {}
+    for key in sorted(set(defaults) - _LIMIT_KEYS):
+        problems.append(f"[defaults]: unknown key {key!r}")
+    return defaults
+
+
+def _profile(
+    profile: str,
+    specs: list[Any],
+    origins: dict[str, Origin],
+    defaults: dict[str, Any],
+    problems: list[str],
+) -> Profile | None:
+    """The profile, or None when one of its behaviours cannot be used."""
+    behaviours = [
+        _behaviour(profile, i, spec, origins, defaults, problems)
+        for i, spec in enumerate(specs)
+    ]
+    names = [s.get("name") for s in specs if isinstance(s, dict)]
+    for name in sorted({n for n in names if isinstance(n, str) and names.count(n) > 1}):
+        problems.append(f"profile {profile!r}: name {name!r} twice")
+    last = behaviours[-1]
+    if last is not None and (last.pattern != "/*" or last.methods is not None):
+        problems.append(
+            f"profile {profile!r}: the last behaviour must be the default, "
+            f'path "/*" with no methods (it is {last.name!r})'
+        )
+    for i, behaviour in enumerate(behaviours[:-1]):
+        if (
+            behaviour is not None
+            and behaviour.pattern == "/*"
+            and not behaviour.methods
+        ):
+            problems.append(
+                f"profile {profile!r}: {behaviour.name!r} matches everything, "
+                f"so the {len(behaviours) - 1 - i} behaviour(s) after it never do"
+            )
+    if not all(b is not None for b in behaviours):
+        return None
+    return Profile(profile, tuple(b for b in behaviours if b))
+
+
 def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable:
     problems: list[str] = []
     if not isinstance(data, dict):
         raise RouteTableError(source, ["the table must be a TOML document"])
     for key in sorted(set(data) - {"origins", "defaults", "profiles"}):
         problems.append(f"unknown top-level key {key!r}")
-    raw_origins = data.get("origins")
-    origins: dict[str, Origin] = {}
-    if not isinstance(raw_origins, dict) or not raw_origins:
-        problems.append("[origins] must name at least one origin")
-    else:
-        for name, spec in raw_origins.items():
-            if not _NAME.match(name):
-                problems.append(f"origin name {name!r}: use lower-case letters")
-            origins[name] = _origin(name, spec, env, problems)
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        problems.append("[defaults] must be a table")
-        defaults = {}
-    for key in sorted(set(defaults) - _LIMIT_KEYS):
-        problems.append(f"[defaults]: unknown key {key!r}")
+    origins = _origins(data.get("origins"), env, problems)
+    defaults = _defaults(data.get("defaults", {}), problems)
     raw_profiles = data.get("profiles")
     if not isinstance(raw_profiles, dict):
         raw_profiles = {}
     for name in sorted(set(raw_profiles) - set(PROFILES)):
         problems.append(f"unknown profile {name!r} (profiles: {', '.join(PROFILES)})")
     profiles: dict[str, Profile] = {}
-    for profile in PROFILES:
-        specs = raw_profiles.get(profile)
+    for name in PROFILES:
+        specs = raw_profiles.get(name)
         if not isinstance(specs, list) or not specs:
-            problems.append(f"profile {profile!r} has no behaviours")
+            problems.append(f"profile {name!r} has no behaviours")
             continue
-        behaviours = [
-            _behaviour(profile, i, spec, origins, defaults, problems)
-            for i, spec in enumerate(specs)
-        ]
-        names = [s.get("name") for s in specs if isinstance(s, dict)]
-        for name in sorted(
-            {n for n in names if isinstance(n, str) and names.count(n) > 1}
-        ):
-            problems.append(f"profile {profile!r}: name {name!r} twice")
-        last = behaviours[-1]
-        if last is not None and (last.pattern != "/*" or last.methods is not None):
-            problems.append(
-                f"profile {profile!r}: the last behaviour must be the default, "
-                f'path "/*" with no methods (it is {last.name!r})'
-            )
-        for i, behaviour in enumerate(behaviours[:-1]):
-            if (
-                behaviour is not None
-                and behaviour.pattern == "/*"
-                and not behaviour.methods
-            ):
-                problems.append(
-                    f"profile {profile!r}: {behaviour.name!r} matches everything, "
-                    f"so the {len(behaviours) - 1 - i} behaviour(s) after it never do"
-                )
-        if all(b is not None for b in behaviours):
-            profiles[profile] = Profile(profile, tuple(b for b in behaviours if b))
+        profile = _profile(name, specs, origins, defaults, problems)
+        if profile is not None:
+            profiles[name] = profile
     if problems:
         raise RouteTableError(source, problems)
     return RouteTable(source, origins, profiles)

@@ -84,11 +84,55 @@ def reconcile(
     accepted = [a for a in mine if a.outcome == "accepted"]
     rejected = [a for a in mine if a.outcome == "rejected"]
     problems: list[str] = []
-    by_id = {o.order_id: o for o in store if o.order_id}
     by_number = {o.number: o for o in store}
     packed = Counter(str(f["order_ref"]) for f in fulfilments)
-    packed_units = {str(f["order_ref"]): int(f["units"]) for f in fulfilments}
+    fates, told = _accepted_fates(accepted, store, packed, problems)
+    ours = [o for o in store if _of_run(o.email, kind, run_tag)]
+    per_attempt = Counter(o.email for o in ours)
+    duplicated = (
+        sum(n - 1 for n in per_attempt.values() if n > 1)
+        + sum(n - 1 for n in told.values() if n > 1)
+        + sum(n - 1 for n in Counter(o.number for o in store).values() if n > 1)
+        + sum(n - 1 for ref, n in packed.items() if n > 1 and ref in by_number)
+    )
+    if duplicated:
+        problems.append(f"duplicated: {duplicated} (attempts {dict(per_attempt)})")
+    accepted_keys = {a.email for a in accepted}
+    unconfirmed = [o for o in ours if o.email not in accepted_keys]
+    for order in unconfirmed[:5]:
+        problems.append(
+            f"unconfirmed: {order.number} of {order.email} ({order.status})"
+        )
+    units = _units(store, fulfilments, allocation, problems)
+    return {
+        "attempted": sum(1 for a in mine if a.outcome in POSTED),
+        "accepted": len(accepted),
+        "sold_out": sum(1 for a in mine if a.outcome == "sold_out"),
+        "rejected": len(rejected),
+        **fates,
+        "duplicated": duplicated,
+        "oversold": units["oversold"],
+        "unconfirmed": len(unconfirmed),
+        "sold_out_page": sum(1 for a in mine if a.outcome == "sold_out_page"),
+        "page_errors": sum(1 for a in mine if a.outcome == "page_error"),
+        "rejected_by_status": dict(Counter(a.reason for a in rejected)),
+        "units_sold": units["units_sold"],
+        "units_packed": units["units_packed"],
+        "allocation": allocation,
+        "problems": problems[:MAX_PROBLEMS],
+    }
 
+
+def _accepted_fates(
+    accepted: Sequence[Attempt],
+    store: Sequence[StoreOrder],
+    packed: Counter[str],
+    problems: list[str],
+) -> tuple[dict[str, int], Counter[str]]:
+    """How many accepted orders were fulfilled, failed in the open or lost; and how
+    many attempts were told about each order number."""
+    by_id = {o.order_id: o for o in store if o.order_id}
+    by_number = {o.number: o for o in store}
     fulfilled = failed = lost = 0
     told: Counter[str] = Counter()
     for attempt in accepted:
@@ -113,24 +157,18 @@ def reconcile(
         else:
             lost += 1
             problems.append(f"lost: {order.number} ({order.status}) was never packed")
+    return {"fulfilled": fulfilled, "failed": failed, "lost": lost}, told
 
-    ours = [o for o in store if _of_run(o.email, kind, run_tag)]
-    per_attempt = Counter(o.email for o in ours)
-    duplicated = (
-        sum(n - 1 for n in per_attempt.values() if n > 1)
-        + sum(n - 1 for n in told.values() if n > 1)
-        + sum(n - 1 for n in Counter(o.number for o in store).values() if n > 1)
-        + sum(n - 1 for ref, n in packed.items() if n > 1 and ref in by_number)
-    )
-    if duplicated:
-        problems.append(f"duplicated: {duplicated} (attempts {dict(per_attempt)})")
-    accepted_keys = {a.email for a in accepted}
-    unconfirmed = [o for o in ours if o.email not in accepted_keys]
-    for order in unconfirmed[:5]:
-        problems.append(
-            f"unconfirmed: {order.number} of {order.email} ({order.status})"
-        )
 
+def _units(
+    store: Sequence[StoreOrder],
+    fulfilments: Sequence[Mapping[str, Any]],
+    allocation: int | None,
+    problems: list[str],
+) -> dict[str, int]:
+    """Units sold (the store) and packed (the warehouse), and how far either went
+    past the allocation."""
+    packed_units = {str(f["order_ref"]): int(f["units"]) for f in fulfilments}
     units_sold = sum(o.units for o in store)
     units_packed = sum(packed_units.get(o.number, 0) for o in store)
     oversold = 0
@@ -142,23 +180,9 @@ def reconcile(
                 f"allocation {allocation}"
             )
     return {
-        "attempted": sum(1 for a in mine if a.outcome in POSTED),
-        "accepted": len(accepted),
-        "sold_out": sum(1 for a in mine if a.outcome == "sold_out"),
-        "rejected": len(rejected),
-        "fulfilled": fulfilled,
-        "failed": failed,
-        "lost": lost,
-        "duplicated": duplicated,
-        "oversold": oversold,
-        "unconfirmed": len(unconfirmed),
-        "sold_out_page": sum(1 for a in mine if a.outcome == "sold_out_page"),
-        "page_errors": sum(1 for a in mine if a.outcome == "page_error"),
-        "rejected_by_status": dict(Counter(a.reason for a in rejected)),
         "units_sold": units_sold,
         "units_packed": units_packed,
-        "allocation": allocation,
-        "problems": problems[:MAX_PROBLEMS],
+        "oversold": oversold,
     }
 
 

@@ -260,6 +260,48 @@ def table_markdown(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+def _orders_markdown(summary: dict[str, Any]) -> list[str]:
+    """One line per mode: what became of the Tourney orders and the Muskie units."""
+    lines: list[str] = []
+    for mode, f in summary["modes"].items():
+        problems = f["orders"]["problems"] + f["tourney_orders"]["problems"]
+        tourney = f["tourney_orders"]
+        lines.append(
+            f"- **{mode}**: Tourney orders accepted {tourney['accepted']}, fulfilled "
+            f"{tourney['fulfilled']}, lost {tourney['lost']}, duplicated "
+            f"{tourney['duplicated']}; Muskie units sold {f['orders']['units_sold']} "
+            f"of {f['orders']['allocation']}."
+            + (" Notes: " + "; ".join(problems) if problems else "")
+        )
+    return lines
+
+
+def _traces_markdown(summary: dict[str, Any]) -> list[str]:
+    """Per mode, the Muskie path's segment percentiles; or why there are none."""
+    lines: list[str] = []
+    traces = summary["traces"]
+    if traces["ok"]:
+        lines.append(
+            f"{traces['traces']} traces of the Muskie path ({traces['source']}): "
+            "p50 / p95 / p99 per segment (ms)."
+        )
+        for mode, segments in traces["percentiles_ms"].items():
+            lines += ["", f"**{mode}**", "", "| segment | n | p50 | p95 | p99 |",
+                      "|---|---|---|---|---|"]  # fmt: skip
+            for name, s in segments.items():
+                lines.append(
+                    f"| {name} | {s['count']} | {s['p50_ms']:.1f} | "
+                    f"{s['p95_ms']:.1f} | {s['p99_ms']:.1f} |"
+                )
+        for mode in summary["modes"]:
+            if mode not in traces["percentiles_ms"]:
+                lines += ["", f"**{mode}**: no trace of this path in the store "
+                          "(its processes exported no spans)."]  # fmt: skip
+    else:
+        lines.append(f"No trace figures: {traces['error']}.")
+    return lines
+
+
 def markdown(summary: dict[str, Any], charts: list[str]) -> str:
     run, head = summary["run"], summary["headline"]
     lines = [
@@ -281,37 +323,9 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
         mark = {True: "met", False: "**not met**", None: "n/a"}[g["met"]]
         lines.append(f"- {g['goal']}: {mark} ({g['figure']})")
     lines += ["", "## Orders", ""]
-    for mode, f in summary["modes"].items():
-        problems = f["orders"]["problems"] + f["tourney_orders"]["problems"]
-        tourney = f["tourney_orders"]
-        lines.append(
-            f"- **{mode}**: Tourney orders accepted {tourney['accepted']}, fulfilled "
-            f"{tourney['fulfilled']}, lost {tourney['lost']}, duplicated "
-            f"{tourney['duplicated']}; Muskie units sold {f['orders']['units_sold']} "
-            f"of {f['orders']['allocation']}."
-            + (" Notes: " + "; ".join(problems) if problems else "")
-        )
+    lines += _orders_markdown(summary)
     lines += ["", "## Traces", ""]
-    traces = summary["traces"]
-    if traces["ok"]:
-        lines.append(
-            f"{traces['traces']} traces of the Muskie path ({traces['source']}): "
-            "p50 / p95 / p99 per segment (ms)."
-        )
-        for mode, segments in traces["percentiles_ms"].items():
-            lines += ["", f"**{mode}**", "", "| segment | n | p50 | p95 | p99 |",
-                      "|---|---|---|---|---|"]  # fmt: skip
-            for name, s in segments.items():
-                lines.append(
-                    f"| {name} | {s['count']} | {s['p50_ms']:.1f} | "
-                    f"{s['p95_ms']:.1f} | {s['p99_ms']:.1f} |"
-                )
-        for mode in summary["modes"]:
-            if mode not in traces["percentiles_ms"]:
-                lines += ["", f"**{mode}**: no trace of this path in the store "
-                          "(its processes exported no spans)."]  # fmt: skip
-    else:
-        lines.append(f"No trace figures: {traces['error']}.")
+    lines += _traces_markdown(summary)
     lines += ["", "## Charts", ""]
     lines += [f"![{name}]({name})" for name in charts]
     lines += [

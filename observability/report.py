@@ -224,14 +224,9 @@ def _table(
     )
 
 
-def render_html(
-    items: Sequence[Compared], *, notes: Sequence[str] = (), source: str = ""
-) -> str:
-    if not items:
-        raise ValueError("nothing to report: no trace")
-    scale = max(i.trace.duration_ns for i in items) or 1
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    cards = "".join(
+def _cards(items: Sequence[Compared]) -> str:
+    """One summary card per trace: its two headline figures."""
+    return "".join(
         f"<div class='card'><h3>{escape(i.label)} <span class='muted small'>"
         f"mode {escape(i.trace.mode)}</span></h3>"
         f"<div class='muted small'>trace <code>{i.trace.trace_id}</code></div>"
@@ -243,18 +238,10 @@ def render_html(
         f"{escape(', '.join(i.trace.services))}</div></div>"
         for i in items
     )
-    legend = "".join(
-        f"<span><i style='background:{colour}'></i>{escape(name)}</span>"
-        for name, colour in SERVICE_COLOURS.items()
-    )
-    waterfalls = "".join(
-        f"<h3>{escape(i.label)}</h3>{waterfall_svg(i, scale)}" for i in items
-    )
-    maps = "".join(
-        f"<div><h3>{escape(i.label)}</h3>{service_map_svg(i, service_map(i.trace))}"
-        "</div>"
-        for i in items
-    )
+
+
+def _tables(items: Sequence[Compared]) -> tuple[str, str, str]:
+    """The latency, per-segment and per-service tables, trace against trace."""
     timing_rows: list[tuple[str, list[float | None]]] = [
         ("customer-facing latency", [i.trace.customer_latency_ns for i in items]),
         ("time until fulfilled", [i.trace.fulfilled_ns for i in items]),
@@ -272,7 +259,6 @@ def render_html(
     service_rows: list[tuple[str, list[float | None]]] = [
         (name, [times.get(name, 0) for times in busy]) for name in services
     ]
-    from_source = f" from {escape(source)}" if source else ""
     latency_table = _table(
         "latency",
         "request until answer; until the warehouse packed the order; until the "
@@ -293,6 +279,31 @@ def render_html(
         service_rows,
         items,
     )
+    return latency_table, segments_table, services_table
+
+
+def render_html(
+    items: Sequence[Compared], *, notes: Sequence[str] = (), source: str = ""
+) -> str:
+    if not items:
+        raise ValueError("nothing to report: no trace")
+    scale = max(i.trace.duration_ns for i in items) or 1
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    cards = _cards(items)
+    legend = "".join(
+        f"<span><i style='background:{colour}'></i>{escape(name)}</span>"
+        for name, colour in SERVICE_COLOURS.items()
+    )
+    waterfalls = "".join(
+        f"<h3>{escape(i.label)}</h3>{waterfall_svg(i, scale)}" for i in items
+    )
+    maps = "".join(
+        f"<div><h3>{escape(i.label)}</h3>{service_map_svg(i, service_map(i.trace))}"
+        "</div>"
+        for i in items
+    )
+    latency_table, segments_table, services_table = _tables(items)
+    from_source = f" from {escape(source)}" if source else ""
     note_html = "".join(f"<p class='note'>{escape(note)}</p>" for note in notes)
     title = " vs ".join(i.label for i in items)
     return f"""<!doctype html>

@@ -102,6 +102,67 @@ def _order_number() -> str:
     return "LF-" + "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(8))
 
 
+def _order_wanted(items: Sequence[OrderItem]) -> dict[int, int]:
+    """Quantity per product (a product listed twice is summed), each one checked."""
+    if not items:
+        raise EmptyBasket("Your basket is empty.")
+    wanted: dict[int, int] = {}
+    for item in items:
+        wanted[item.product_id] = wanted.get(item.product_id, 0) + item.quantity
+    for quantity in wanted.values():
+        quantity_check(quantity)
+    return wanted
+
+
+def _products_lock(wanted: dict[int, int]) -> list[Product]:
+    """The wanted products' rows, locked in primary-key order (so two orders never
+    wait on each other), each with enough stock. Inside the order's transaction."""
+    products = list(
+        Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
+    )
+    if len(products) != len(wanted):
+        raise ProductNotFound("One of the products no longer exists.")
+    for product in products:
+        if product.stock < wanted[product.pk]:
+            raise OutOfStock(
+                f"Sorry, only {product.stock} × {product.name} left in stock."
+                if product.stock
+                else f"Sorry, {product.name} is sold out.",
+                sku=product.sku,
+                available=product.stock,
+            )
+    return products
+
+
+def _order_write(
+    *, products: list[Product], wanted: dict[int, int], email: str, user: Any
+) -> Order:
+    """The order and its lines, the stock taken. Inside the order's transaction,
+    on rows `_products_lock` holds."""
+    total = sum((p.price * wanted[p.pk] for p in products), Decimal("0"))
+    order = Order.objects.create(
+        number=_order_number(),
+        user=user if user is not None and user.is_authenticated else None,
+        email=email,
+        status=Order.Status.FULFILLED,
+        total=total,
+        trace_id=current_trace_id(),
+    )
+    for product in products:
+        Product.objects.filter(pk=product.pk).update(
+            stock=F("stock") - wanted[product.pk]
+        )
+        OrderLine.objects.create(
+            order=order,
+            product=product,
+            sku=product.sku,
+            name=product.name,
+            unit_price=product.price,
+            quantity=wanted[product.pk],
+        )
+    return order
+
+
 def order_place(
     *,
     items: Sequence[OrderItem],
@@ -116,50 +177,10 @@ def order_place(
     rolls everything back: stock is unchanged and no order exists.
     """
     started = time.perf_counter()
-    if not items:
-        raise EmptyBasket("Your basket is empty.")
-    wanted: dict[int, int] = {}
-    for item in items:
-        wanted[item.product_id] = wanted.get(item.product_id, 0) + item.quantity
-    for quantity in wanted.values():
-        quantity_check(quantity)
-
+    wanted = _order_wanted(items)
     with transaction.atomic():
-        products = list(
-            Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
-        )
-        if len(products) != len(wanted):
-            raise ProductNotFound("One of the products no longer exists.")
-        for product in products:
-            if product.stock < wanted[product.pk]:
-                raise OutOfStock(
-                    f"Sorry, only {product.stock} × {product.name} left in stock."
-                    if product.stock
-                    else f"Sorry, {product.name} is sold out.",
-                    sku=product.sku,
-                    available=product.stock,
-                )
-        total = sum((p.price * wanted[p.pk] for p in products), Decimal("0"))
-        order = Order.objects.create(
-            number=_order_number(),
-            user=user if user is not None and user.is_authenticated else None,
-            email=email,
-            status=Order.Status.FULFILLED,
-            total=total,
-            trace_id=current_trace_id(),
-        )
-        for product in products:
-            Product.objects.filter(pk=product.pk).update(
-                stock=F("stock") - wanted[product.pk]
-            )
-            OrderLine.objects.create(
-                order=order,
-                product=product,
-                sku=product.sku,
-                name=product.name,
-                unit_price=product.price,
-                quantity=wanted[product.pk],
-            )
+        products = _products_lock(wanted)
+        order = _order_write(products=products, wanted=wanted, email=email, user=user)
         receipt = fulfillment_request(
             order_ref=order.number,
             lines=[FulfillmentLine(p.sku, wanted[p.pk]) for p in products],
