@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from rest_framework import exceptions as drf
-from rest_framework.response import Response
+
+if TYPE_CHECKING:
+    # DRF is imported when its handler runs: settings modules import the event
+    # contract (and so this module), and DRF's modules read settings.
+    from rest_framework.exceptions import APIException
+    from rest_framework.response import Response
 
 View = Callable[..., HttpResponse]
 
@@ -147,16 +151,17 @@ def json_view(
     return decorate
 
 
-_DRF_CODES: dict[type[drf.APIException], str] = {
-    drf.ParseError: "malformed_json",
-    drf.UnsupportedMediaType: "unsupported_media_type",
-    drf.MethodNotAllowed: "method_not_allowed",
-    drf.NotAcceptable: "not_acceptable",
-    drf.NotFound: "not_found",
-    drf.Throttled: "rate_limited",
-    drf.NotAuthenticated: "not_authenticated",
-    drf.AuthenticationFailed: "not_authenticated",
-    drf.PermissionDenied: "forbidden",
+# DRF's own errors, by class name, and the code of the one body for each.
+_DRF_CODES = {
+    "ParseError": "malformed_json",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "MethodNotAllowed": "method_not_allowed",
+    "NotAcceptable": "not_acceptable",
+    "NotFound": "not_found",
+    "Throttled": "rate_limited",
+    "NotAuthenticated": "not_authenticated",
+    "AuthenticationFailed": "not_authenticated",
+    "PermissionDenied": "forbidden",
 }
 
 
@@ -168,7 +173,10 @@ def _flatten(detail: Any) -> str:
     return str(detail)
 
 
-def _drf_error(exc: drf.APIException, context: dict[str, Any]) -> Response:
+def _drf_error(exc: APIException, context: dict[str, Any]) -> Response:
+    from rest_framework import exceptions as drf
+    from rest_framework.response import Response
+
     if isinstance(exc, drf.ValidationError):
         detail = exc.detail
         extra = {"fields": detail} if isinstance(detail, dict) else {}
@@ -179,19 +187,22 @@ def _drf_error(exc: drf.APIException, context: dict[str, Any]) -> Response:
         view = context.get("view")
         if view is not None:
             headers["Allow"] = ", ".join(view.allowed_methods)
-    code = _DRF_CODES.get(type(exc), "error")
+    code = _DRF_CODES.get(type(exc).__name__, "error")
     body = error_body(code=code, detail=_flatten(exc.detail))
     return Response(body, status=exc.status_code, headers=headers)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: one JSON shape for every error; None → a real 500."""
+    from rest_framework.exceptions import APIException
+    from rest_framework.response import Response
+
     if isinstance(exc, ApplicationError):
         return Response(exc.body(), status=exc.status_code, headers=exc.headers)
     if isinstance(exc, Http404):
         return Response(error_body(code="not_found", detail="Not found."), status=404)
     if isinstance(exc, PermissionDenied):
         return Response(error_body(code="forbidden", detail="Forbidden."), status=403)
-    if isinstance(exc, drf.APIException):
+    if isinstance(exc, APIException):
         return _drf_error(exc, context)
     return None
