@@ -27,7 +27,7 @@ from common.tracing import (  # noqa: E402
     instrument_asgi_app,
     traced_django_asgi_application,
 )
-from orders_api import consumers  # noqa: E402
+from orders_api.live import consumers  # noqa: E402
 
 SERVICE_NAME = "orders-api"
 

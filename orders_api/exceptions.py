@@ -100,6 +100,13 @@ class InvalidOrderStatus(ApplicationError):
     code = "invalid_order_status"
 
 
+class InvalidSaleStatus(ApplicationError):
+    """A status change the sale's life cycle does not allow."""
+
+    status_code = 409
+    code = "invalid_sale_status"
+
+
 class RateLimited(ApplicationError):
     status_code = 429
     code = "rate_limited"

@@ -46,7 +46,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
-                "orders_api.context_processors.orders_context",
+                "orders_api.web.context_processors.orders_context",
             ],
         },
     },
@@ -82,7 +82,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_NAME = "orders_sessionid"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_FAILURE_VIEW = "orders_api.views.csrf_failure"
+CSRF_FAILURE_VIEW = "orders_api.web.errors.csrf_failure"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

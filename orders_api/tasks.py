@@ -8,10 +8,11 @@ from typing import Any
 from celery import Task
 
 from common.tracing import span_annotate
-from orders_api import broadcast, services
 from orders_api.celery_app import app
 from orders_api.events import HANDLE_FULFILLMENT_EVENT
 from orders_api.exceptions import InvalidEvent, NotFound
+from orders_api.live import broadcast
+from orders_api.ordering.life_cycle import fulfillment_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def handle_fulfillment_event(self: Task, envelope: Any) -> str:
 
 def _event_handle(envelope: Any) -> str:
     try:
-        outcome = services.fulfillment_event_record(raw=envelope)
+        outcome = fulfillment_event_record(raw=envelope)
     except InvalidEvent as exc:
         logger.error("dropping an invalid event: %s", exc.detail)
         return "invalid"

@@ -28,8 +28,10 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from common.tracing import span_from_carrier
-from orders_api import broadcast, events, services
+from orders_api import events
+from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
+from orders_api.ordering.life_cycle import orders_mark_queued
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def outbox_publish_batch(*, publish: Publisher, limit: int) -> int:
             if e.type == events.ORDER_ACCEPTED and e.order_id is not None
         ]
         order_ids = [e.order_id for e in accepted]
-        services.orders_mark_queued(order_ids=order_ids)
+        orders_mark_queued(order_ids=order_ids)
     if accepted:
         # "queued" is pushed in the purchase's trace, on the first publish only.
         traces = {e.order_id: e.trace_context for e in accepted if not e.publish_count}
