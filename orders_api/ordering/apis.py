@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orders_api.exceptions import NotFound
-from orders_api.models import Order
+from orders_api.models import Event, Order
 from orders_api.ordering import selectors
 from orders_api.ordering.clients import client_key, session_orders
 from orders_api.ordering.idempotency import fingerprint_of, idempotency_key_check
@@ -149,15 +149,22 @@ class OrderDetailApi(APIView):
 
 
 class OrderJourneyApi(APIView):
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.UUIDField()
-        type = serializers.CharField()
-        source = serializers.CharField()
-        time = serializers.DateTimeField()
-        trace_id = serializers.CharField()
-        version = serializers.IntegerField()
+    class OutputSerializer(serializers.ModelSerializer):
+        # Each event in its envelope, and whether it changed the order's status.
         data = serializers.DictField()
-        applied = serializers.BooleanField()
+
+        class Meta:
+            model = Event
+            fields = [
+                "id",
+                "type",
+                "source",
+                "time",
+                "trace_id",
+                "version",
+                "data",
+                "applied",
+            ]
 
     @extend_schema(
         operation_id="order_journey",
