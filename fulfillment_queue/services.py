@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,24 +19,18 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common import events
+from common.events import Publisher
+from common.http_client import LazyClient
 from fulfillment_queue.models import DeadLetter
 
 logger = logging.getLogger(__name__)
 
-ORDER_ACCEPTED = "orders.order-accepted"
-ORDER_STARTED = "fulfillment.order-started"
-ORDER_FULFILLED = "fulfillment.order-fulfilled"
-ORDER_FAILED = "fulfillment.order-failed"
-HANDLE_ORDER_ACCEPTED = "fulfillment.handle_order_accepted"
-HANDLE_FULFILLMENT_EVENT = "orders.handle_fulfillment_event"
-SOURCE = "fulfillment"
 # Event ids are uuid5(namespace, "<order_ref>:<step>"): the same step, the same id.
 EVENT_NAMESPACE = uuid.UUID("6f1c3b9e-5d0a-4c47-9a53-6f2b7e1d8c40")
 _ORDER_REF = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
-
-# publish(task_name, envelope, queue)
-Publisher = Callable[[str, dict[str, Any], str], None]
+# One pool per worker process, shared by its task threads.
+_client = LazyClient(max_connections=32, max_keepalive_connections=16)
 
 
 class WarehouseBusy(Exception):
@@ -61,16 +53,13 @@ class AcceptedOrder:
 def celery_publisher() -> Publisher:
     from fulfillment_queue.celery_app import app
 
-    def publish(task: str, envelope: dict[str, Any], queue: str) -> None:
-        app.send_task(task, args=[envelope], queue=queue)
-
-    return publish
+    return events.celery_publisher(app)
 
 
 def accepted_order_parse(raw: Any) -> AcceptedOrder:
-    if not isinstance(raw, dict) or raw.get("type") != ORDER_ACCEPTED:
+    if not isinstance(raw, dict) or raw.get("type") != events.ORDER_ACCEPTED:
         raise PermanentFailure("not an orders.order-accepted event")
-    if raw.get("version") != 1:
+    if raw.get("version") != events.VERSION:
         raise PermanentFailure(f"unknown event version {raw.get('version')!r}")
     data = raw.get("data")
     if not isinstance(data, dict):
@@ -81,46 +70,27 @@ def accepted_order_parse(raw: Any) -> AcceptedOrder:
         raise PermanentFailure(f"bad order_number {ref!r}")
     if not isinstance(sku, str) or not isinstance(quantity, int) or quantity < 1:
         raise PermanentFailure("bad sku or quantity")
-    if not isinstance(trace_id, str) or not _TRACE_ID.fullmatch(trace_id):
-        trace_id = uuid.uuid4().hex
+    if not events.trace_id_valid(trace_id):
+        trace_id = events.trace_id_new()
     return AcceptedOrder(str(raw.get("id")), ref, sku, quantity, trace_id)
 
 
 def event_envelope(
     *, type_: str, order: AcceptedOrder, step: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid5(EVENT_NAMESPACE, f"{order.order_ref}:{step}")),
-        "type": type_,
-        "source": SOURCE,
-        "time": timezone.now().isoformat(),
-        "trace_id": order.trace_id,
-        "version": 1,
-        "data": {"order_number": order.order_ref, **data},
-    }
-
-
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
-
-
-def _http() -> httpx.Client:
-    global _client
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                _client = httpx.Client(
-                    limits=httpx.Limits(
-                        max_connections=32, max_keepalive_connections=16
-                    )
-                )
-    return _client
+    return events.envelope_new(
+        type_=type_,
+        source=events.FULFILLMENT_SOURCE,
+        data={"order_number": order.order_ref, **data},
+        trace_id=order.trace_id,
+        event_id=uuid.uuid5(EVENT_NAMESPACE, f"{order.order_ref}:{step}"),
+    ).as_json()
 
 
 def warehouse_fulfil(*, order: AcceptedOrder) -> dict[str, Any]:
     """POST the order to the warehouse. Not done: WarehouseBusy or PermanentFailure."""
     try:
-        response = _http().post(
+        response = _client.get().post(
             settings.WAREHOUSE_URL.rstrip("/") + "/fulfilments/",
             json={
                 "order_ref": order.order_ref,
@@ -145,17 +115,19 @@ def order_fulfill(*, raw: Any, publish: Publisher) -> str:
     order = accepted_order_parse(raw)
     queue = settings.ORDERS_EVENTS_QUEUE
     publish(
-        HANDLE_FULFILLMENT_EVENT,
-        event_envelope(type_=ORDER_STARTED, order=order, step="started", data={}),
-        queue,
+        task=events.HANDLE_FULFILLMENT_EVENT,
+        envelope=event_envelope(
+            type_=events.ORDER_STARTED, order=order, step="started", data={}
+        ),
+        queue=queue,
     )
     receipt = warehouse_fulfil(order=order)
     publish(
-        HANDLE_FULFILLMENT_EVENT,
-        event_envelope(
-            type_=ORDER_FULFILLED, order=order, step="fulfilled", data=receipt
+        task=events.HANDLE_FULFILLMENT_EVENT,
+        envelope=event_envelope(
+            type_=events.ORDER_FULFILLED, order=order, step="fulfilled", data=receipt
         ),
-        queue,
+        queue=queue,
     )
     return order.order_ref
 
@@ -196,14 +168,14 @@ def dead_letter_record(
     except PermanentFailure:
         return letter
     publish(
-        HANDLE_FULFILLMENT_EVENT,
-        event_envelope(
-            type_=ORDER_FAILED,
+        task=events.HANDLE_FULFILLMENT_EVENT,
+        envelope=event_envelope(
+            type_=events.ORDER_FAILED,
             order=order,
             step=f"failed:{letter.pk}",
             data={"reason": reason, "attempts": attempts},
         ),
-        settings.ORDERS_EVENTS_QUEUE,
+        queue=settings.ORDERS_EVENTS_QUEUE,
     )
     return letter
 
@@ -217,7 +189,11 @@ def dead_letters_replay(
         letters = letters.filter(pk__in=ids)
     replayed = []
     for letter in letters.order_by("pk"):
-        publish(HANDLE_ORDER_ACCEPTED, letter.envelope, settings.FULFILLMENT_QUEUE)
+        publish(
+            task=events.HANDLE_ORDER_ACCEPTED,
+            envelope=letter.envelope,
+            queue=settings.FULFILLMENT_QUEUE,
+        )
         DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now())
         replayed.append(letter)
     return replayed

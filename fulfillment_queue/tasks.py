@@ -7,11 +7,12 @@ from typing import Any
 from celery import Task
 from django.conf import settings
 
+from common import events
 from fulfillment_queue import services
 from fulfillment_queue.celery_app import app
 
 
-@app.task(bind=True, name=services.HANDLE_ORDER_ACCEPTED, max_retries=None)
+@app.task(bind=True, name=events.HANDLE_ORDER_ACCEPTED, max_retries=None)
 def handle_order_accepted(self: Task, envelope: Any) -> str:
     """Fulfil one accepted order; retry while the warehouse is busy; dead-letter."""
     publish = services.celery_publisher()

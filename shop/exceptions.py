@@ -1,18 +1,17 @@
-"""Domain errors of the legacy shop. Views map each one to a precise HTTP answer."""
+"""Domain errors of the legacy shop. Views map each one to a precise HTTP answer:
+a page for a visitor, the one JSON error body (common/errors.py) for the internal API.
+"""
 
 from __future__ import annotations
 
+from common.errors import ApplicationError
 
-class ShopError(Exception):
+
+class ShopError(ApplicationError):
     """Base class: a request the shop understood but cannot carry out."""
 
     status_code = 400
-    # The machine-readable name of the error in the internal JSON API.
     code = "invalid_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class InvalidQuantity(ShopError):
@@ -31,8 +30,8 @@ class EmptyBasket(ShopError):
 class OutOfStock(ShopError):
     status_code = 409
 
-    def __init__(self, message: str, *, sku: str, available: int) -> None:
-        super().__init__(message)
+    def __init__(self, detail: str, *, sku: str, available: int) -> None:
+        super().__init__(detail, sku=sku, available=available)
         self.sku = sku
         self.available = available
 
@@ -41,10 +40,7 @@ class WarehouseUnavailable(ShopError):
     """The warehouse refused (flooded) or did not answer in time: nothing ordered."""
 
     status_code = 503
-
-    def __init__(self, message: str, *, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    retry_after = 1
 
 
 class TransferConflict(ShopError):

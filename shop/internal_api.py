@@ -11,20 +11,25 @@ is 401, a wrong token is 403. Errors are `{"error": <code>, "detail": <message>}
 
 from __future__ import annotations
 
-import functools
-import hmac
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
+from common.auth import bearer_token_check
+from common.errors import (
+    MalformedJson,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    json_view,
+)
+from common.paging import Page, next_after, page_parse
 from shop import selectors, services
 from shop.exceptions import ShopError
 from shop.models import Order, Product, StockTransfer
@@ -33,84 +38,35 @@ TRANSFER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_TRANSFER_UNITS = 1_000_000
 _TRANSFER_KEYS = frozenset({"transfer_id", "sku", "units"})
 _LEVEL_KEYS = frozenset({"transfer_id", "sku", "stock"})
-_ORDER_LIST_PARAMS = frozenset({"sku", "since", "after", "limit"})
 MAX_ORDERS_PER_PAGE = 5000
 
 View = Callable[..., HttpResponse]
 
 
-def _error(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None
-) -> JsonResponse:
-    return JsonResponse(
-        {"error": code, "detail": detail}, status=status, headers=headers
+def _token_check(request: HttpRequest) -> None:
+    bearer_token_check(
+        request=request, expected=settings.INTERNAL_API_TOKEN, realm="shop-internal"
     )
-
-
-def _authorized(request: HttpRequest) -> HttpResponse | None:
-    """None when the bearer token is right; else the precise 401 or 403 answer."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return _error(
-            401,
-            "not_authenticated",
-            "Send Authorization: Bearer <token>.",
-            headers={"WWW-Authenticate": 'Bearer realm="shop-internal"'},
-        )
-    expected = settings.INTERNAL_API_TOKEN.encode()
-    if not hmac.compare_digest(token.strip().encode(), expected):
-        return _error(403, "forbidden", "That token is not valid here.")
-    return None
 
 
 def internal_api(*methods: str) -> Callable[[View], View]:
     """Token first, then the method (405), then the view; ShopErrors become JSON."""
 
     def decorate(view: View) -> View:
-        @csrf_exempt
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            refused = _authorized(request)
-            if refused is not None:
-                return refused
-            if request.method not in methods:
-                allowed = ", ".join(methods)
-                return _error(
-                    405,
-                    "method_not_allowed",
-                    f"{request.method} is not allowed here; use {allowed}.",
-                    headers={"Allow": allowed},
-                )
-            try:
-                return view(request, *args, **kwargs)
-            except ShopError as exc:
-                return _error(exc.status_code, exc.code, exc.message)
-
-        return wrapper
+        return csrf_exempt(json_view(*methods, auth=_token_check)(view))
 
     return decorate
 
 
-class _UnsupportedMediaType(ShopError):
-    status_code = 415
-    code = "unsupported_media_type"
-
-
-class _PayloadTooLarge(ShopError):
-    status_code = 413
-    code = "payload_too_large"
-
-
 def _json_object(request: HttpRequest) -> dict[str, Any]:
     if request.content_type != "application/json":
-        raise _UnsupportedMediaType("Send Content-Type: application/json.")
+        raise UnsupportedMediaType("Send Content-Type: application/json.")
     try:
         data = json.loads(request.body)
     except RequestDataTooBig:
-        raise _PayloadTooLarge("The body is too large.") from None
+        raise PayloadTooLarge("The body is too large.") from None
     except (ValueError, RecursionError):
-        raise ShopError("The body is not valid JSON.") from None
+        raise MalformedJson("The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ShopError("The body must be a JSON object.")
     return data
@@ -193,7 +149,7 @@ def _product_json(product: Product) -> dict[str, Any]:
 def product_detail_api(request: HttpRequest, sku: str) -> HttpResponse:
     product = selectors.product_find_by_sku(sku=sku)
     if product is None:
-        return _error(404, "not_found", f"No product has the SKU {sku!r}.")
+        raise NotFound(f"No product has the SKU {sku!r}.")
     return JsonResponse(_product_json(product))
 
 
@@ -233,35 +189,14 @@ def stock_level_api(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _whole_number(
-    query: QueryDict, name: str, default: int, low: int, high: int
-) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise ShopError(f"{name} must be a whole number from {low} to {high}.")
-    return int(raw)
-
-
-def _order_list_parse(query: QueryDict) -> tuple[str, datetime, int, int]:
-    unknown = sorted(set(query) - _ORDER_LIST_PARAMS)
-    if unknown:
-        raise ShopError(f"Unknown parameters: {', '.join(unknown)}.")
-    if any(len(query.getlist(name)) > 1 for name in query):
-        raise ShopError("Give each parameter once.")
+def _order_list_parse(query: QueryDict) -> tuple[str, Page]:
+    page = page_parse(
+        query, max_limit=MAX_ORDERS_PER_PAGE, other_params=frozenset({"sku"})
+    )
     sku = query.get("sku", "")
     if not 1 <= len(sku) <= 32:
         raise ShopError("sku must be a string of 1 to 32 characters.")
-    try:
-        since = parse_datetime(query.get("since", ""))
-    except ValueError:
-        since = None
-    if since is None or since.tzinfo is None:
-        raise ShopError("since must be an ISO 8601 date and time with a time zone.")
-    after = _whole_number(query, "after", 0, 0, 2**62)
-    limit = _whole_number(query, "limit", 1000, 1, MAX_ORDERS_PER_PAGE)
-    return sku, since, after, limit
+    return sku, page
 
 
 def _order_json(order: Order) -> dict[str, Any]:
@@ -280,13 +215,13 @@ def _order_json(order: Order) -> dict[str, Any]:
 @internal_api("GET")
 def order_list_api(request: HttpRequest) -> HttpResponse:
     """Orders with a line of one product since a moment, a page at a time (by id)."""
-    sku, since, after, limit = _order_list_parse(request.GET)
+    sku, page = _order_list_parse(request.GET)
     orders = selectors.order_list_by_sku(
-        sku=sku, since=since, after_id=after, limit=limit
+        sku=sku, since=page.since, after_id=page.after, limit=page.limit
     )
     return JsonResponse(
         {
             "orders": [_order_json(order) for order in orders],
-            "next_after": orders[-1].pk if len(orders) == limit else None,
+            "next_after": next_after([order.pk for order in orders], page=page),
         }
     )

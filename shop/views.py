@@ -23,7 +23,7 @@ from django.views.decorators.http import (
 )
 
 from shop import selectors, services
-from shop.exceptions import ShopError, WarehouseUnavailable
+from shop.exceptions import ShopError
 from shop.forms import (
     BasketAddForm,
     BasketUpdateForm,
@@ -44,10 +44,10 @@ class SeeOther(HttpResponseRedirect):
 def _error_response(
     request: HttpRequest, template: str, context: dict[str, Any], error: ShopError
 ) -> HttpResponse:
-    response = render(request, template, {**context, "error": error.message})
+    response = render(request, template, {**context, "error": error.detail})
     response.status_code = error.status_code
-    if isinstance(error, WarehouseUnavailable):
-        response["Retry-After"] = str(error.retry_after)
+    for name, value in error.headers.items():
+        response[name] = value
     return response
 
 

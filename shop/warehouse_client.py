@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
 
+from common.http_client import LazyClient
 from shop.exceptions import WarehouseUnavailable
 
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
+# One pooled client per process, shared by gunicorn's threads.
+_client = LazyClient(max_connections=64, max_keepalive_connections=16)
 
 
 @dataclass(frozen=True)
@@ -28,20 +28,6 @@ class FulfillmentReceipt:
     replayed: bool
 
 
-def _http() -> httpx.Client:
-    global _client
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                # One pooled client per process; never a cookie jar between visitors.
-                _client = httpx.Client(
-                    limits=httpx.Limits(
-                        max_connections=64, max_keepalive_connections=16
-                    ),
-                )
-    return _client
-
-
 def fulfillment_request(
     *, order_ref: str, lines: Sequence[FulfillmentLine]
 ) -> FulfillmentReceipt:
@@ -51,7 +37,7 @@ def fulfillment_request(
         "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
     }
     try:
-        response = _http().post(
+        response = _client.get().post(
             settings.WAREHOUSE_URL.rstrip("/") + "/fulfilments/",
             json=payload,
             timeout=settings.WAREHOUSE_TIMEOUT_SECONDS,

@@ -5,68 +5,25 @@ Every answer is JSON, errors included: `{"error": <code>, "detail": <message>}`.
 
 from __future__ import annotations
 
-import functools
-import hmac
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
-from django.utils.dateparse import parse_datetime
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from common.auth import bearer_token_check
+from common.errors import error_body, json_view
+from common.paging import next_after, page_parse
 from warehouse import selectors, services
 from warehouse.admission import AdmissionStats
-from warehouse.exceptions import (
-    Forbidden,
-    InvalidRequest,
-    NotAuthenticated,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    WarehouseError,
-)
+from warehouse.exceptions import PayloadTooLarge, UnsupportedMediaType
 from warehouse.models import Fulfillment
 from warehouse.validation import fulfillment_request_parse
 
-View = Callable[[HttpRequest], HttpResponse]
 
-
-def error_response(
-    *, status: int, code: str, detail: str, headers: dict[str, str] | None = None
-) -> JsonResponse:
-    return JsonResponse(
-        {"error": code, "detail": detail}, status=status, headers=headers
-    )
-
-
-def api_view(*methods: str) -> Callable[[View], View]:
-    """Allow only `methods` (405 otherwise) and answer WarehouseErrors as JSON."""
-
-    def decorate(view: View) -> View:
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest) -> HttpResponse:
-            if request.method not in methods:
-                allowed = ", ".join(methods)
-                return error_response(
-                    status=405,
-                    code="method_not_allowed",
-                    detail=f"{request.method} is not allowed here; use {allowed}.",
-                    headers={"Allow": allowed},
-                )
-            try:
-                return view(request)
-            except WarehouseError as exc:
-                return error_response(
-                    status=exc.status,
-                    code=exc.code,
-                    detail=exc.detail,
-                    headers=exc.headers,
-                )
-
-        return wrapper
-
-    return decorate
+def error_response(*, status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse(error_body(code=code, detail=detail), status=status)
 
 
 def _iso(value: datetime) -> str:
@@ -119,7 +76,7 @@ def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
     }
 
 
-@api_view("GET", "POST")
+@json_view("GET", "POST")
 def fulfilments_api(request: HttpRequest) -> HttpResponse:
     """POST: fulfil an order. GET (bearer token): the fulfilments since a moment."""
     if request.method == "GET":
@@ -139,69 +96,33 @@ def _fulfillment_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _token_check(request: HttpRequest) -> None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("Send Authorization: Bearer <token>.")
-    expected = settings.INTERNAL_API_TOKEN.encode()
-    if not hmac.compare_digest(token.strip().encode(), expected):
-        raise Forbidden("That token is not valid here.")
-
-
-_LIST_PARAMS = frozenset({"since", "after", "limit"})
-
-
-def _whole_number(query: QueryDict, name: str, default: int, high: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    low = 1 if name == "limit" else 0
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise InvalidRequest(f"{name} must be a whole number from {low} to {high}.")
-    return int(raw)
-
-
-def _list_query_parse(query: QueryDict) -> tuple[datetime, int, int]:
-    unknown = sorted(set(query) - _LIST_PARAMS)
-    if unknown:
-        raise InvalidRequest(f"Unknown parameters: {', '.join(unknown)}.")
-    if any(len(query.getlist(name)) > 1 for name in query):
-        raise InvalidRequest("Give each parameter once.")
-    try:
-        since = parse_datetime(query.get("since", ""))
-    except ValueError:
-        since = None
-    if since is None or since.tzinfo is None:
-        raise InvalidRequest("since must be an ISO 8601 date and time with a zone.")
-    maximum = settings.MAX_FULFILMENTS_PER_PAGE
-    after = _whole_number(query, "after", 0, 2**62)
-    limit = _whole_number(query, "limit", 1000, maximum)
-    return since, after, limit
-
-
 def _fulfillment_list(request: HttpRequest) -> HttpResponse:
-    _token_check(request)
-    since, after, limit = _list_query_parse(request.GET)
-    found = selectors.fulfillment_list(since=since, after_id=after, limit=limit)
+    bearer_token_check(
+        request=request, expected=settings.INTERNAL_API_TOKEN, realm="warehouse"
+    )
+    page = page_parse(request.GET, max_limit=settings.MAX_FULFILMENTS_PER_PAGE)
+    found = selectors.fulfillment_list(
+        since=page.since, after_id=page.after, limit=page.limit
+    )
     return JsonResponse(
         {
             "fulfilments": [_fulfillment_json(f) for f in found],
-            "next_after": found[-1].pk if len(found) == limit else None,
+            "next_after": next_after([f.pk for f in found], page=page),
         }
     )
 
 
-@api_view("GET")
+@json_view("GET")
 def stats_detail_api(request: HttpRequest) -> HttpResponse:
     return JsonResponse(_stats_json(selectors.stats_get()))
 
 
-@api_view("POST")
+@json_view("POST")
 def stats_reset_api(request: HttpRequest) -> HttpResponse:
     return JsonResponse(_stats_json(services.stats_reset()))
 
 
-@api_view("GET")
+@json_view("GET")
 def healthz_api(request: HttpRequest) -> HttpResponse:
     if selectors.database_ping():
         return JsonResponse({"status": "ok"})

@@ -59,5 +59,5 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any], str]] = []
 
-    def __call__(self, task: str, envelope: dict[str, Any], queue: str) -> None:
+    def __call__(self, *, task: str, envelope: dict[str, Any], queue: str) -> None:
         self.sent.append((task, envelope, queue))

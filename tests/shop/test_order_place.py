@@ -113,7 +113,7 @@ def test_a_refusing_warehouse_rolls_the_whole_order_back(settings):
         occupier.join()
         refs = fulfillment_refs("test_shop_wh_busy")
     # then nothing was ordered and the stock is untouched
-    assert "capacity" in refused.value.message
+    assert "capacity" in refused.value.detail
     assert refused.value.retry_after >= 1
     rod.refresh_from_db()
     assert rod.stock == 5
