@@ -7,10 +7,10 @@ from typing import Any
 
 from celery import Task
 
+from common.errors import InvalidEvent, NotFound
+from common.events import EVENT_TYPE_ATTRIBUTE, HANDLE_FULFILLMENT_EVENT
 from common.tracing import span_annotate
 from orders_api.celery_app import app
-from orders_api.events import HANDLE_FULFILLMENT_EVENT
-from orders_api.exceptions import InvalidEvent, NotFound
 from orders_api.live import broadcast
 from orders_api.ordering.life_cycle import fulfillment_event_record
 
@@ -24,7 +24,7 @@ def handle_fulfillment_event(self: Task, envelope: Any) -> str:
     # On the task's span, for `traces`: which event this was and what it did.
     kind = envelope.get("type") if isinstance(envelope, dict) else None
     span_annotate(
-        {"orders.event.type": str(kind or "?"), "orders.event.outcome": outcome}
+        {EVENT_TYPE_ATTRIBUTE: str(kind or "?"), "orders.event.outcome": outcome}
     )
     return outcome
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from orders_api.exceptions import ApplicationError
+from common.errors import ApplicationError
 from orders_api.live import broadcast
 from orders_api.ordering.clients import ORDERS_SESSION_KEY
 from orders_api.ordering.presentation import order_state

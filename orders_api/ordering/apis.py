@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders_api.exceptions import NotFound
+from common.errors import NotFound
 from orders_api.models import Event, Order
 from orders_api.ordering import selectors
 from orders_api.ordering.clients import client_key, session_orders

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from common.events import Envelope
 from common.tracing import trace_carrier
-from orders_api.events import Envelope
 from orders_api.models import Event, Order
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orders_api import events
+from common import events
 from orders_api.admission.rate_limit import rate_limit_check
 from orders_api.ordering.idempotency import StoredResponse, idempotent_call
 from orders_api.ordering.presentation import order_accepted_body

@@ -15,8 +15,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders_api import events
-from orders_api.exceptions import InvalidEvent, InvalidOrderStatus, NotFound
+from common import events
+from common.errors import InvalidEvent, NotFound
+from orders_api.exceptions import InvalidOrderStatus
 from orders_api.models import Event, Order
 from orders_api.ordering.event_log import event_log_write
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from django.db import DatabaseError
 from django.db.models import QuerySet
 
-from orders_api.exceptions import Forbidden, NotAuthenticated, NotFound
+from common.errors import Forbidden, NotAuthenticated, NotFound
 from orders_api.models import Event, Order
 
 

@@ -12,15 +12,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from orders_api import events
+from common import events
+from common.errors import InvalidRequest, NotFound
 from orders_api.admission import counter, scripts
-from orders_api.exceptions import (
-    InvalidInput,
-    NotFound,
-    SaleNotOpen,
-    ServiceBusy,
-    SoldOut,
-)
+from orders_api.exceptions import SaleNotOpen, ServiceBusy, SoldOut
 from orders_api.models import IdempotencyKey, Order, Sale
 from orders_api.ordering.event_log import event_log_write
 from orders_api.ordering.idempotency import StoredResponse, idempotency_complete
@@ -96,7 +91,7 @@ def order_place(
     """
     maximum = settings.MAX_QUANTITY_PER_ORDER
     if isinstance(quantity, bool) or not 1 <= quantity <= maximum:
-        raise InvalidInput(f"Quantity must be between 1 and {maximum}.")
+        raise InvalidRequest(f"Quantity must be between 1 and {maximum}.")
     sale = _sale_for_order(slug=slug)
     for _ in range(ADMIT_ATTEMPTS):
         ticket = _admit(sale=sale, units=quantity)
@@ -154,6 +149,7 @@ def _order_write(
 def _accepted_event_write(*, order: Order, trace_id: str) -> None:
     envelope = events.envelope_new(
         type_=events.ORDER_ACCEPTED,
+        source=events.ORDERS_SOURCE,
         trace_id=trace_id,
         data={
             "order_id": str(order.pk),

@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from orders_api.exceptions import ApplicationError, NotFound
+from common.errors import ApplicationError, NotFound
 from orders_api.models import Sale
 from orders_api.ordering import selectors
 from orders_api.ordering.clients import (

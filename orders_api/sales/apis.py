@@ -5,8 +5,6 @@ Thin, like ordering/apis.py: one selector each, errors mapped by exceptions.py.
 
 from __future__ import annotations
 
-import hmac
-
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,7 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders_api.exceptions import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from common.auth import bearer_token_check
+from common.errors import InvalidRequest, NotFound
 from orders_api.models import Sale
 from orders_api.sales import selectors
 from orders_api.web.schema import error_responses
@@ -55,16 +54,6 @@ class SaleDetailApi(APIView):
 MAX_ORDERS_PER_PAGE = 5000
 
 
-def internal_token_check(request: Request) -> None:
-    """The internal token (shared with the shop's internal API): 401 none, 403 wrong."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("Send Authorization: Bearer <token>.")
-    expected = settings.INTERNAL_API_TOKEN.encode()
-    if not hmac.compare_digest(token.strip().encode(), expected):
-        raise Forbidden("That token is not valid here.")
-
-
 class SaleOrderListApi(APIView):
     """The current sale's orders, for other services (the sale run's reconciliation).
 
@@ -97,10 +86,13 @@ class SaleOrderListApi(APIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request, slug: str) -> Response:
-        internal_token_check(request)
+        # The token the shop's internal API takes too: 401 none, 403 a wrong one.
+        bearer_token_check(
+            request=request, expected=settings.INTERNAL_API_TOKEN, realm="orders"
+        )
         unknown = sorted(set(request.query_params) - {"offset", "limit"})
         if unknown:
-            raise InvalidInput(f"Unknown parameters: {', '.join(unknown)}.")
+            raise InvalidRequest(f"Unknown parameters: {', '.join(unknown)}.")
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         offset, limit = query.validated_data["offset"], query.validated_data["limit"]

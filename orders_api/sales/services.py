@@ -17,13 +17,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from redis.exceptions import LockError
 
+from common.errors import ApplicationError, InvalidRequest
 from orders_api.admission import counter
-from orders_api.exceptions import (
-    ApplicationError,
-    InvalidInput,
-    InvalidSaleStatus,
-    SaleNotOpen,
-)
+from orders_api.exceptions import InvalidSaleStatus, SaleNotOpen
 from orders_api.models import Order, Sale
 from orders_api.sales import selectors, shop_client
 
@@ -109,7 +105,7 @@ def _sku_for(slug: str, sku: str | None) -> str:
     try:
         return settings.SALE_PRODUCTS[slug]
     except KeyError:
-        raise InvalidInput(
+        raise InvalidRequest(
             f"No SKU known for {slug!r}; pass --sku (known: "
             f"{', '.join(sorted(settings.SALE_PRODUCTS))})."
         ) from None
@@ -122,7 +118,7 @@ def sale_open(*, slug: str, units: int, sku: str | None = None) -> Sale:
     SaleAlreadyOpen, ShopRefused (not enough stock: nothing taken), ShopUnavailable.
     """
     if units < 1:
-        raise InvalidInput("A sale needs at least one unit.")
+        raise InvalidRequest("A sale needs at least one unit.")
     live = selectors.sales_live(slug=slug).first()
     if live is not None and live.status != Sale.Status.OPENING:
         raise SaleAlreadyOpen(f"The {live.name} sale is already {live.status}.")
@@ -153,7 +149,9 @@ def sale_open(*, slug: str, units: int, sku: str | None = None) -> Sale:
 def _sale_create(*, slug: str, units: int, sku: str) -> Sale:
     snapshot = shop_client.product_snapshot_get(sku=sku)
     if snapshot.slug != slug:
-        raise InvalidInput(f"SKU {sku} is the shop's {snapshot.slug!r}, not {slug!r}.")
+        raise InvalidRequest(
+            f"SKU {sku} is the shop's {snapshot.slug!r}, not {slug!r}."
+        )
     try:
         return Sale.objects.create(
             slug=slug,

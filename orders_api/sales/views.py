@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from orders_api.exceptions import NotFound
+from common.errors import NotFound
 from orders_api.sales import selectors
 from orders_api.web.errors import error_page
 

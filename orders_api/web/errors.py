@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from orders_api.exceptions import ApplicationError
+from common.errors import ApplicationError
 
 
 def error_page(request: HttpRequest, error: ApplicationError) -> HttpResponse:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from orders_api import events
-from orders_api.exceptions import InvalidEvent, InvalidOrderStatus, NotFound
+from common import events
+from common.errors import InvalidEvent, NotFound
+from orders_api.exceptions import InvalidOrderStatus
 from orders_api.models import Event, Order, Sale
 from orders_api.ordering import life_cycle, services
 from orders_api.outbox import relay as outbox

@@ -8,9 +8,10 @@ import threading
 import pytest
 from django.db import connection
 
-from orders_api import events
+from common import events
+from common.errors import InvalidRequest
 from orders_api.admission import counter, keys, redis_client
-from orders_api.exceptions import InvalidInput, SaleNotOpen, SoldOut
+from orders_api.exceptions import SaleNotOpen, SoldOut
 from orders_api.models import Event, Order, Sale
 from orders_api.ordering import services
 from orders_api.outbox import relay as outbox
@@ -139,7 +140,7 @@ def test_a_closed_sale_takes_no_orders(transactional_db: None) -> None:
 
 @pytest.mark.parametrize("quantity", [0, -1, 11, True])
 def test_a_quantity_outside_1_to_10_is_refused(sale: Sale, quantity: int) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidRequest):
         place(quantity=quantity)
     assert Order.objects.count() == 0
     assert counter.counter_read(slug=sale.slug) == (10, True)

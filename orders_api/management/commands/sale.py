@@ -19,7 +19,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orders_api.exceptions import ApplicationError
+from common.errors import ApplicationError
 from orders_api.sales import selectors
 from orders_api.sales import services as sales
 
