@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from common.errors import InvalidEvent
-from common.tracing import current_trace_id
+from common.tracing.core import current_trace_id
 
 ORDER_ACCEPTED = "orders.order-accepted"
 ORDER_STARTED = "fulfillment.order-started"

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
-from common.tracing import current_trace_id
+from common.tracing.core import current_trace_id
 
 TRACE_ID_HEADER = "X-Trace-Id"
 

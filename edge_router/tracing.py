@@ -1,4 +1,4 @@
-"""The edge in the stack's traces, through common/tracing.py.
+"""The edge in the stack's traces, through common/tracing/.
 
 Each proxied request is a server span (the ASGI instrumentation: it continues the
 visitor's W3C `traceparent`, or starts a new trace when there is none or it is
@@ -24,10 +24,10 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
-from common.tracing import (
+from common.tracing.asgi import instrument_asgi_app
+from common.tracing.core import (
     current_trace_id,
     instrument_aiohttp_client,
-    instrument_asgi_app,
     span_annotate,
     tracing_enabled,
 )

@@ -14,7 +14,7 @@ import os
 
 from celery import Celery
 
-from common.tracing import instrument_celery_worker
+from common.tracing.celery import instrument_celery_worker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment_queue.settings")
 

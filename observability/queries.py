@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from observability.model import SEGMENTS, Trace
+from observability.model import Trace
+from observability.spans import SEGMENTS
 
 _WINDOW = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?P<unit>s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

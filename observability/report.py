@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
-from observability.model import SEGMENTS, Trace
+from observability.model import Trace
 from observability.service_map import ServiceMap, service_map
+from observability.spans import SEGMENTS
 
 SERVICE_COLOURS = {
     "client": "#64748b",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from observability.model import Span, Trace
+from observability.model import Trace
+from observability.spans import Span
 
 CLIENT = "client"
 

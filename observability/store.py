@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from observability.model import KIND_NAMES, STATUS_NAMES, Span, Trace
+from observability.model import Trace
+from observability.spans import KIND_NAMES, STATUS_NAMES, Span
 
 
 class TraceNotFound(LookupError):

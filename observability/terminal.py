@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from observability.model import SEGMENTS
 from observability.report import SERVICE_COLOURS, Compared, ms
+from observability.spans import SEGMENTS
 
 
 def waterfall_table(

@@ -17,7 +17,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from common.tracing import current_trace_id
+from common.tracing.core import current_trace_id
 from shop.exceptions import (
     EmptyBasket,
     InsufficientStock,

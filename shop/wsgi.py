@@ -1,12 +1,12 @@
 """WSGI entry point of the legacy shop: `gunicorn shop.wsgi`.
 
-Traced (common/tracing.py): instrumented at import, tracing set up in each worker
+Traced (common/tracing/): instrumented at import, tracing set up in each worker
 at its first request, which is right with and without gunicorn's --preload.
 """
 
 import os
 
-from common.tracing import traced_wsgi_application
+from common.tracing.django import traced_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 

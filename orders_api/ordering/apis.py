@@ -1,7 +1,7 @@
 """The orders JSON API (DRF): place an order, read it and its journey.
 
 Thin: validate with an InputSerializer, call one service, render with an
-OutputSerializer. Errors are mapped by exceptions.exception_handler.
+OutputSerializer. Errors are mapped by common.errors.exception_handler.
 """
 
 from __future__ import annotations

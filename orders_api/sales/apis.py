@@ -1,6 +1,6 @@
 """The sale's JSON API: its board's figures (public) and its orders (internal).
 
-Thin, like ordering/apis.py: one selector each, errors mapped by exceptions.py.
+Thin, like ordering/apis.py: one selector each; errors mapped by common.errors.
 """
 
 from __future__ import annotations

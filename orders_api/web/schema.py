@@ -1,4 +1,4 @@
-"""What the OpenAPI schema says of every error: one JSON body (see exceptions.py)."""
+"""What the OpenAPI schema says of every error: the one body of common.errors."""
 
 from __future__ import annotations
 

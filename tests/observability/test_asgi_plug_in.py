@@ -54,7 +54,8 @@ EDGE = (
     DRIVE
     + """
 from opentelemetry import trace
-from common.tracing import instrument_asgi_app, span_annotate
+from common.tracing.asgi import instrument_asgi_app
+from common.tracing.core import span_annotate
 
 async def edge(scope, receive, send):
     if scope["type"] != "http":
@@ -73,9 +74,9 @@ DJANGO = (
     DRIVE
     + """
 import os
-os.environ["DJANGO_SETTINGS_MODULE"] = "warehouse.settings"
+os.environ["DJANGO_SETTINGS_MODULE"] = "orders_api.settings"
 from opentelemetry import trace
-from common.tracing import traced_django_asgi_application
+from orders_api.asgi import traced_django_asgi_application
 
 app = traced_django_asgi_application("orders-api")
 asyncio.run(drive(app, sys.argv[1] if len(sys.argv) > 1 else "/nowhere"))

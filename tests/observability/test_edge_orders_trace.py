@@ -12,8 +12,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from observability.model import Span, Trace
+from observability.model import Trace
 from observability.purchase import MUSKIE_PATH, Traceparent, purchase_strangler
+from observability.spans import Span
 from tests.observability.conftest import placed_trace
 from tests.support.edge import set_mode
 

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from observability.model import Span, Trace
+from observability.model import Trace
 from observability.purchase import MUSKIE_PATH, Traceparent, purchase_legacy
+from observability.spans import Span
 from observability.store import FileSpanStore, trace_wait
 from tests.observability.conftest import Placed
 from tests.support.edge import Process, edge_process

@@ -7,7 +7,8 @@ psycopg spans. Every span is a child by parent id; none is left over.
 
 from __future__ import annotations
 
-from observability.model import Span, Trace
+from observability.model import Trace
+from observability.spans import Span
 from tests.support.processes import scoped
 
 

@@ -6,8 +6,9 @@ path is checked on a real one in test_strangler_trace.py.
 
 from __future__ import annotations
 
-from observability.model import SEGMENT_LABELS, Span, Trace
+from observability.model import Trace
 from observability.service_map import service_map
+from observability.spans import SEGMENT_LABELS, Span
 
 
 def _shop_root(trace: Trace) -> Span:

@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from observability.model import Span, Trace
+from observability.model import Trace
 from observability.service_map import service_map
+from observability.spans import Span
 from observability.store import trace_wait
 from tests.observability.conftest import ApiPlaced, api_placed
 from tests.support.orders_stack import OrdersStack

@@ -1,4 +1,4 @@
-"""common/tracing.py in real processes: the environment it reads, what it writes.
+"""common/tracing/ in real processes: the environment it reads, what it writes.
 
 Each case runs a fresh Python process (a tracer provider is set once per process),
 which makes spans through the real SDK and exits; the spans are read back from the
@@ -21,7 +21,7 @@ from tests.support.tracing import traced_env
 MAKE_SPANS = """
 import os, sys
 from opentelemetry import trace
-from common.tracing import tracing_setup, current_trace_id
+from common.tracing.core import tracing_setup, current_trace_id
 tracing_setup(sys.argv[1], edge_mode=(sys.argv[2] or None))
 tracing_setup(sys.argv[1])  # idempotent: the second call changes nothing
 tracer = trace.get_tracer("test")
@@ -110,7 +110,7 @@ def test_an_unknown_service_name_is_refused(tmp_path):
 FORK_AFTER_SETUP = """
 import os
 from opentelemetry import trace
-from common.tracing import tracing_setup
+from common.tracing.core import tracing_setup
 tracing_setup("fulfillment-worker")
 tracer = trace.get_tracer("test")
 with tracer.start_as_current_span("before fork"):
@@ -139,7 +139,7 @@ def test_a_process_forked_after_set_up_writes_its_own_file(tmp_path):
 
 MANY_BATCHES = """
 from opentelemetry import trace
-from common.tracing import tracing_setup
+from common.tracing.core import tracing_setup
 tracing_setup("shop")
 tracer = trace.get_tracer("test")
 for batch in range(40):
@@ -171,7 +171,7 @@ def test_several_processes_write_at_once_and_every_span_reads_back(tmp_path):
 THREADS_AT_ONCE = """
 import threading
 from opentelemetry import trace
-from common.tracing import tracing_setup
+from common.tracing.core import tracing_setup
 
 # As an instrumentation does: its tracer is taken before any set-up.
 tracer = trace.get_tracer("test")
@@ -205,7 +205,7 @@ def test_threads_that_set_up_at_once_all_record_their_first_span(tmp_path):
 SAMPLED = """
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from common.tracing import tracing_setup
+from common.tracing.core import tracing_setup
 tracing_setup("outbox-relay")
 tracer = trace.get_tracer("test")
 with tracer.start_as_current_span("SELECT pending", kind=SpanKind.CLIENT):
@@ -240,7 +240,7 @@ def test_a_sampler_named_in_the_environment_wins(tmp_path):
 MANY_ROOTS = """
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from common.tracing import tracing_setup
+from common.tracing.core import tracing_setup
 tracing_setup("orders-api")
 tracer = trace.get_tracer("test")
 for n in range(2000):

@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from observability.model import Span
+from observability.spans import Span
 from tests.support.stack import shop_process, warehouse_process
 from tests.support.tracing import span_store, traced_env
 

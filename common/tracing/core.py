@@ -1,38 +1,6 @@
-"""OpenTelemetry for every process of the stack: one call per process, official parts.
-
-Which call each process makes (each is idempotent and a no-op with tracing off):
-
-- shop, warehouse (Django WSGI), in wsgi.py:
-  `application = traced_wsgi_application("shop")`
-- orders-api (Django ASGI), in asgi.py, instead of get_asgi_application():
-  `traced_django_asgi_application("orders-api")`; a channels websocket app is
-  wrapped with `instrument_asgi_app(app, "orders-api")`
-- edge (ASGI, no Django): `app = instrument_asgi_app(app, "edge", edge_mode=mode)`
-  and `instrument_aiohttp_client()` for its aiohttp client (`instrument_clients()`
-  would trace its Redis mode polls too); `span_annotate({"edge.mode": mode})` per
-  request, as the mode can change at run time
-- fulfillment-worker, orders-worker, where the Celery app is built:
-  `instrument_celery_worker("fulfillment-worker")`
-- outbox-relay (and commands): `instrument_process("outbox-relay")` at start; the
-  relay publishes inside `span_from_carrier(name, carrier)`, with the carrier that
-  `trace_carrier()` gave the accept request, stored in the outbox row
-- work done for the current trace that no instrumentation sees (a channels push):
-  `span_in_trace(name)`, which makes nothing outside a trace
-
-A trace starts where something comes in (a request, a message) or where our code
-names the work; a bare outgoing call with no parent (a worker polling its broker, the
-relay's housekeeping queries every half second) starts none: the default sampler
-(and `parentbased_traceidratio`) drops such root client spans, so the store holds
-purchases, not polls.
-
-Configuration is the standard `OTEL_*` environment: `OTEL_SDK_DISABLED=true` turns it
-all off (nothing is patched), `OTEL_SERVICE_NAME` overrides the name, the SDK reads
-`OTEL_TRACES_SAMPLER`/`OTEL_BSP_*`/`OTEL_RESOURCE_ATTRIBUTES` itself, and
-`OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` sends spans over OTLP http/protobuf (Jaeger in
-docker compose). Without an endpoint, spans go to the local span store: OTLP/JSON lines
-under `TRACES_DIR` (default `.data/traces/`, see common/otlp_files.py).
-
-This module imports no Django at module level: the edge imports it too.
+"""Tracing's core, free of Django and Celery: the provider, sampler and exporter of a
+process, the official client instrumentations, and the helpers that read and carry
+the current trace. The edge (no Django) imports it; so does every service.
 """
 
 from __future__ import annotations
@@ -64,7 +32,7 @@ from common.otlp_files import JsonLinesSpanExporter
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVICE_NAMES = frozenset(
     {
         "edge",
@@ -217,7 +185,7 @@ def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
 # --- official instrumentations: patches only, safe before a fork --------------------
 
 
-def _excluded_urls() -> str | None:
+def excluded_urls() -> str | None:
     if os.environ.get("OTEL_PYTHON_EXCLUDED_URLS") or os.environ.get(
         "OTEL_PYTHON_DJANGO_EXCLUDED_URLS"
     ):
@@ -225,16 +193,9 @@ def _excluded_urls() -> str | None:
     return DEFAULT_EXCLUDED_URLS
 
 
-def _instrument(instrumentor: Any, **kwargs: Any) -> None:
+def instrument_once(instrumentor: Any, **kwargs: Any) -> None:
     if tracing_enabled() and not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(**kwargs)
-
-
-def instrument_django() -> None:
-    """Server spans for Django views. Call before get_wsgi/asgi_application()."""
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
-
-    _instrument(DjangoInstrumentor(), excluded_urls=_excluded_urls())
 
 
 def instrument_clients() -> None:
@@ -243,9 +204,9 @@ def instrument_clients() -> None:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    _instrument(PsycopgInstrumentor())
-    _instrument(RedisInstrumentor())
-    _instrument(HTTPXClientInstrumentor())
+    instrument_once(PsycopgInstrumentor())
+    instrument_once(RedisInstrumentor())
+    instrument_once(HTTPXClientInstrumentor())
     try:
         import aiohttp  # noqa: F401 - only the edge has it
     except ImportError:
@@ -261,131 +222,7 @@ def instrument_aiohttp_client() -> None:
     """
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
-    _instrument(AioHttpClientInstrumentor())
-
-
-def instrument_celery() -> None:
-    """Producer spans on publish and consumer spans on run, linked by the message."""
-    from opentelemetry.instrumentation.celery import CeleryInstrumentor
-
-    _instrument(CeleryInstrumentor())
-
-
-# --- one call per process ------------------------------------------------------------
-
-
-def traced_wsgi_application(service_name: str) -> WSGIApp:
-    """Django's WSGI application, instrumented, for a service's wsgi.py.
-
-    Patching happens here, at import, which is safe even in a gunicorn master that
-    preloads the app: it starts no thread and opens no file or socket. The provider
-    and exporter are set up at the first request of each worker instead: with
-    `--preload` the master imports this module once and forks, and a batch thread or
-    an exporter connection made before the fork would be shared or lost. Without
-    `--preload` each worker imports this module itself; the first request is still
-    the right place, and gunicorn needs no config hook that only it would call.
-    """
-    from django.core.wsgi import get_wsgi_application
-
-    instrument_django()
-    instrument_clients()
-    django_app = get_wsgi_application()
-    if not tracing_enabled():
-        return django_app
-
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        tracing_setup(service_name)
-        return django_app(environ, start_response)
-
-    return application
-
-
-def traced_django_asgi_application(service_name: str, *, threads: int = 16) -> ASGIApp:
-    """Django for an ASGI server: its WSGI handler, instrumented, on `threads` threads.
-
-    Django's own ASGIHandler runs a sync view behind sync middleware (Django's are)
-    with a thread hop per middleware method, on a thread made afresh per request
-    (asgiref's ThreadSensitiveContext). On the orders accept that was half the
-    service's CPU (`python -m bench.orders`: 8.4 -> 4.0 ms per order). a2wsgi runs
-    the whole request on one thread of a fixed pool instead; requests beyond
-    `threads` wait on the event loop, which also bounds database connections.
-    Websockets stay native ASGI (channels) beside it.
-    """
-    from a2wsgi import WSGIMiddleware
-
-    instrument_celery()
-    django_app = traced_wsgi_application(service_name)
-
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        # The request target as sent, as gunicorn gives it (a2wsgi does not). Without
-        # it the WSGI instrumentation rebuilds the URL from PATH_INFO, which Django has
-        # replaced by its decoded text, and a path outside latin-1 raises
-        # (opentelemetry-python-contrib#3237).
-        scope = environ.get("asgi.scope")
-        if scope is not None and "RAW_URI" not in environ:
-            target = scope.get("raw_path") or scope["path"].encode()
-            if scope.get("query_string"):
-                target += b"?" + scope["query_string"]
-            environ["RAW_URI"] = target.decode("latin1")
-        return django_app(environ, start_response)
-
-    return WSGIMiddleware(application, workers=threads)
-
-
-def instrument_asgi_app(
-    app: ASGIApp,
-    service_name: str,
-    *,
-    edge_mode: str | None = None,
-    event_spans: bool = True,
-) -> ASGIApp:
-    """Server spans around any ASGI app (the edge, channels websockets).
-
-    `event_spans=False` leaves out the span the instrumentation makes for every
-    ASGI receive and send (a proxy streaming a download would make one per chunk).
-    """
-    if not tracing_enabled():
-        return app
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-    traced = OpenTelemetryMiddleware(
-        app,
-        excluded_urls=_excluded_urls(),
-        exclude_spans=None if event_spans else ["receive", "send"],
-    )
-
-    async def application(scope: Any, receive: Any, send: Any) -> None:
-        tracing_setup(service_name, edge_mode=edge_mode)
-        await traced(scope, receive, send)
-
-    return application
-
-
-def instrument_celery_worker(service_name: str) -> None:
-    """Tracing for a Celery worker: call where the Celery app is built.
-
-    Prefork children set up in `worker_process_init` (after the fork, see
-    tracing_setup); solo and thread pools on their first `task_prerun`, a receiver
-    connected before the instrumentation's own so the first task is traced too.
-    """
-    if not tracing_enabled():
-        return
-    from celery import signals
-
-    def setup(**_: Any) -> None:
-        tracing_setup(service_name)
-
-    signals.worker_process_init.connect(setup, weak=False)
-    signals.task_prerun.connect(setup, weak=False)
-    instrument_clients()
-    instrument_celery()
-
-
-def instrument_process(service_name: str, *, edge_mode: str | None = None) -> None:
-    """A plain process that does not fork (outbox relay, a command): all at once."""
-    tracing_setup(service_name, edge_mode=edge_mode)
-    instrument_clients()
-    instrument_celery()
+    instrument_once(AioHttpClientInstrumentor())
 
 
 # --- the current trace ---------------------------------------------------------------

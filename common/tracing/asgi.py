@@ -1,0 +1,41 @@
+"""Tracing for any ASGI app (the edge, channels websockets): no Django import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.tracing.core import (
+    ASGIApp,
+    excluded_urls,
+    tracing_enabled,
+    tracing_setup,
+)
+
+
+def instrument_asgi_app(
+    app: ASGIApp,
+    service_name: str,
+    *,
+    edge_mode: str | None = None,
+    event_spans: bool = True,
+) -> ASGIApp:
+    """Server spans around any ASGI app (the edge, channels websockets).
+
+    `event_spans=False` leaves out the span the instrumentation makes for every
+    ASGI receive and send (a proxy streaming a download would make one per chunk).
+    """
+    if not tracing_enabled():
+        return app
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    traced = OpenTelemetryMiddleware(
+        app,
+        excluded_urls=excluded_urls(),
+        exclude_spans=None if event_spans else ["receive", "send"],
+    )
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        tracing_setup(service_name, edge_mode=edge_mode)
+        await traced(scope, receive, send)
+
+    return application
