@@ -33,7 +33,7 @@ from common.tracing.asgi import instrument_asgi_app  # noqa: E402
 from common.tracing.celery import instrument_celery  # noqa: E402
 from common.tracing.core import ASGIApp  # noqa: E402
 from common.tracing.django import traced_wsgi_application  # noqa: E402
-from orders_api import consumers  # noqa: E402
+from orders_api.live import consumers  # noqa: E402
 
 SERVICE_NAME = "orders-api"
 

@@ -1,49 +1,25 @@
-"""Domain errors of the orders service and the ONE DRF handler that maps them to HTTP.
+"""Domain errors of the orders service, on the common kit's ApplicationError.
 
-Every error body is `{"error": <code>, "detail": <message>}` (plus `fields` for
-validation errors), whatever raised it: a service, DRF or Django.
+Every error body is the kit's one shape, `{"error": <code>, "detail": <message>}`
+(plus `fields` for validation errors), whatever raised it; DRF's handler is
+common.errors.exception_handler. The generic ones (InvalidRequest, NotAuthenticated,
+Forbidden, NotFound, InvalidEvent) are the kit's own: import them from common.errors.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from rest_framework import exceptions as drf
-from rest_framework.response import Response
+from common.errors import ApplicationError
 
 
-class ApplicationError(Exception):
-    """A request the service understood but will not carry out."""
+class Replayable(ApplicationError):
+    """A deterministic refusal: stored as its Idempotency-Key's response, replayed."""
 
-    status_code = 400
-    code = "invalid_request"
-    # Stored as the response of an Idempotency-Key (a deterministic outcome).
-    replayable = False
-    retry_after: int | None = None
-
-    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if retry_after is not None:
-            self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(self.retry_after)}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.code, "detail": self.detail}
-
-
-class InvalidInput(ApplicationError):
-    code = "invalid_request"
+    status_code = 409
 
 
 class IdempotencyKeyMissing(ApplicationError):
+    """POST /api/orders/ without an Idempotency-Key: a retry could order twice."""
+
     code = "idempotency_key_missing"
 
 
@@ -66,31 +42,15 @@ class IdempotencyInProgress(ApplicationError):
     retry_after = 1
 
 
-class NotAuthenticated(ApplicationError):
-    status_code = 401
-    code = "not_authenticated"
+class SaleNotOpen(Replayable):
+    """No sale of the product is open (not yet, or closed): the same answer on a
+    replay, even once one opens, as the first attempt was refused."""
 
-
-class Forbidden(ApplicationError):
-    status_code = 403
-    code = "forbidden"
-
-
-class NotFound(ApplicationError):
-    status_code = 404
-    code = "not_found"
-
-
-class SaleNotOpen(ApplicationError):
-    status_code = 409
     code = "sale_not_open"
-    replayable = True
 
 
-class SoldOut(ApplicationError):
-    status_code = 409
+class SoldOut(Replayable):
     code = "sold_out"
-    replayable = True
 
 
 class InvalidOrderStatus(ApplicationError):
@@ -100,12 +60,23 @@ class InvalidOrderStatus(ApplicationError):
     code = "invalid_order_status"
 
 
+class InvalidSaleStatus(ApplicationError):
+    """A status change the sale's life cycle does not allow."""
+
+    status_code = 409
+    code = "invalid_sale_status"
+
+
 class RateLimited(ApplicationError):
+    """Too many order attempts from one client in the window (Retry-After says when)."""
+
     status_code = 429
     code = "rate_limited"
 
 
 class ServiceBusy(ApplicationError):
+    """The counter kept being rebuilt under the request: try again in a moment."""
+
     status_code = 503
     code = "busy"
     retry_after = 1
@@ -121,56 +92,3 @@ class ShopUnavailable(ApplicationError):
 class ShopRefused(ApplicationError):
     status_code = 409
     code = "shop_refused"
-
-
-class InvalidEvent(ApplicationError):
-    """An event envelope that is not one this service understands."""
-
-    code = "invalid_event"
-
-
-_DRF_CODES: dict[type[drf.APIException], str] = {
-    drf.ParseError: "malformed_json",
-    drf.UnsupportedMediaType: "unsupported_media_type",
-    drf.MethodNotAllowed: "method_not_allowed",
-    drf.NotAcceptable: "not_acceptable",
-    drf.NotFound: "not_found",
-    drf.Throttled: "rate_limited",
-}
-
-
-def _flatten(detail: Any) -> str:
-    if isinstance(detail, list):
-        return " ".join(_flatten(item) for item in detail)
-    if isinstance(detail, dict):
-        return " ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
-    return str(detail)
-
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's EXCEPTION_HANDLER: one JSON shape for every error; None → a real 500."""
-    if isinstance(exc, ApplicationError):
-        return Response(exc.body(), status=exc.status_code, headers=exc.headers)
-    if isinstance(exc, Http404):
-        return Response({"error": "not_found", "detail": "Not found."}, status=404)
-    if isinstance(exc, PermissionDenied):
-        return Response({"error": "forbidden", "detail": "Forbidden."}, status=403)
-    if isinstance(exc, drf.ValidationError):
-        detail = exc.detail
-        body: dict[str, Any] = {"error": "invalid_request", "detail": _flatten(detail)}
-        if isinstance(detail, dict):
-            body["fields"] = detail
-        return Response(body, status=400)
-    if isinstance(exc, drf.APIException):
-        code = _DRF_CODES.get(type(exc), "error")
-        headers = {}
-        if isinstance(exc, drf.MethodNotAllowed):
-            view = context.get("view")
-            if view is not None:
-                headers["Allow"] = ", ".join(view.allowed_methods)
-        return Response(
-            {"error": code, "detail": _flatten(exc.detail)},
-            status=exc.status_code,
-            headers=headers,
-        )
-    return None

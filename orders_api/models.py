@@ -11,6 +11,10 @@ from typing import Any
 
 from django.db import models
 
+# A live sale holds shop stock: at most one a product (a unique constraint), and the
+# one definition the selectors use (sales.selectors.sales_live).
+LIVE_SALE_STATUSES = ["opening", "open", "closing"]
+
 
 class TimeStamped(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
@@ -61,7 +65,7 @@ class Sale(TimeStamped):
             ),
             models.UniqueConstraint(
                 fields=["slug"],
-                condition=models.Q(status__in=["opening", "open", "closing"]),
+                condition=models.Q(status__in=LIVE_SALE_STATUSES),
                 name="sale_one_live_per_slug",
             ),
         ]

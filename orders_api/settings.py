@@ -7,6 +7,8 @@ fulfillment queue. It never imports the shop's or the queue's code.
 
 from __future__ import annotations
 
+from common import events
+from common.celery_settings import celery_settings
 from common.env import env_bool, env_float, env_int, env_str, service_database
 from common.settings import *  # noqa: F403
 from common.settings import REDIS_URL, SHOP_PORT
@@ -46,7 +48,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
-                "orders_api.context_processors.orders_context",
+                "orders_api.web.context_processors.orders_context",
             ],
         },
     },
@@ -82,7 +84,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_NAME = "orders_sessionid"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_FAILURE_VIEW = "orders_api.views.csrf_failure"
+CSRF_FAILURE_VIEW = "orders_api.web.errors.csrf_failure"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -91,7 +93,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "orders_api.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "common.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "lee.fishing orders API",
@@ -144,20 +146,10 @@ ORDERS_SWEEP_SECONDS = env_int("ORDERS_SWEEP_SECONDS", 600, minimum=1)
 ORDERS_RELAY_HEARTBEAT_FILE = env_str("ORDERS_RELAY_HEARTBEAT_FILE", "")
 
 # Queues (Celery on Redis). Tasks are sent by name: no service imports another.
-FULFILLMENT_QUEUE = env_str("FULFILLMENT_QUEUE", "fulfillment")
-ORDERS_EVENTS_QUEUE = env_str("ORDERS_EVENTS_QUEUE", "orders-events")
-CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("ORDERS_VISIBILITY_TIMEOUT", 3600, minimum=1),
-    # How often a worker looks for messages a dead worker held (older than the
-    # visibility timeout) and puts them back on the queue.
-    "unacked_restore_interval": env_int("ORDERS_RESTORE_INTERVAL", 10, minimum=1),
-    "unacked_restore_throttle": 1,
-}
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE = ORDERS_EVENTS_QUEUE
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+FULFILLMENT_QUEUE = env_str("FULFILLMENT_QUEUE", events.FULFILLMENT_QUEUE)
+ORDERS_EVENTS_QUEUE = env_str("ORDERS_EVENTS_QUEUE", events.ORDERS_EVENTS_QUEUE)
+globals().update(
+    celery_settings(
+        broker_url=REDIS_URL, env_prefix="ORDERS", default_queue=ORDERS_EVENTS_QUEUE
+    )
+)

@@ -7,11 +7,12 @@ from typing import Any
 
 from celery import Task
 
+from common.errors import InvalidEvent, NotFound
+from common.events import EVENT_TYPE_ATTRIBUTE, HANDLE_FULFILLMENT_EVENT
 from common.tracing import span_annotate
-from orders_api import broadcast, services
 from orders_api.celery_app import app
-from orders_api.events import HANDLE_FULFILLMENT_EVENT
-from orders_api.exceptions import InvalidEvent, NotFound
+from orders_api.live import broadcast
+from orders_api.ordering.life_cycle import fulfillment_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +24,14 @@ def handle_fulfillment_event(self: Task, envelope: Any) -> str:
     # On the task's span, for `traces`: which event this was and what it did.
     kind = envelope.get("type") if isinstance(envelope, dict) else None
     span_annotate(
-        {"orders.event.type": str(kind or "?"), "orders.event.outcome": outcome}
+        {EVENT_TYPE_ATTRIBUTE: str(kind or "?"), "orders.event.outcome": outcome}
     )
     return outcome
 
 
 def _event_handle(envelope: Any) -> str:
     try:
-        outcome = services.fulfillment_event_record(raw=envelope)
+        outcome = fulfillment_event_record(raw=envelope)
     except InvalidEvent as exc:
         logger.error("dropping an invalid event: %s", exc.detail)
         return "invalid"

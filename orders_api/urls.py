@@ -6,7 +6,10 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from orders_api import apis, views
+from orders_api.ordering import apis, views
+from orders_api.sales import apis as sale_apis
+from orders_api.sales import views as sale_views
+from orders_api.web import health
 
 page_patterns = [
     path("shop/<slug:category>/<slug:slug>/", views.product_page, name="product"),
@@ -16,7 +19,7 @@ page_patterns = [
         views.order_page,
         name="order-page",
     ),
-    path("sale/<slug:slug>/", views.sale_board, name="board"),
+    path("sale/<slug:slug>/", sale_views.sale_board, name="board"),
     path("api/orders/", apis.OrderCreateApi.as_view(), name="order-create"),
     path(
         "api/orders/<uuid:order_id>/",
@@ -28,7 +31,9 @@ page_patterns = [
         apis.OrderJourneyApi.as_view(),
         name="order-journey",
     ),
-    path("api/sales/<slug:slug>/", apis.SaleDetailApi.as_view(), name="sale-detail"),
+    path(
+        "api/sales/<slug:slug>/", sale_apis.SaleDetailApi.as_view(), name="sale-detail"
+    ),
 ]
 
 urlpatterns = [
@@ -36,16 +41,16 @@ urlpatterns = [
     # For other services only (never routed by the edge: no /internal/ behaviour).
     path(
         "internal/sales/<slug:slug>/orders/",
-        apis.SaleOrderListApi.as_view(),
+        sale_apis.SaleOrderListApi.as_view(),
         name="internal-sale-orders",
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]
 
-handler400 = "orders_api.views.bad_request"
-handler403 = "orders_api.views.permission_denied"
-handler404 = "orders_api.views.not_found"
-handler500 = "orders_api.views.server_error"
+handler400 = "orders_api.web.errors.bad_request"
+handler403 = "orders_api.web.errors.permission_denied"
+handler404 = "orders_api.web.errors.not_found"
+handler500 = "orders_api.web.errors.server_error"

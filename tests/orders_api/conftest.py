@@ -16,8 +16,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from orders_api import admission, sales, selectors
+from orders_api.admission.redis_client import redis_get
 from orders_api.models import Sale
+from orders_api.sales import selectors
+from orders_api.sales import services as sales
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +30,7 @@ def redis_names(settings: Any) -> Iterator[str]:
     settings.ORDERS_RATE_LIMIT = 1000
     selectors._sale_cache.clear()
     yield prefix
-    client = admission.redis_get()
+    client = redis_get()
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from orders_api import admission
+from orders_api.admission import counter
 from orders_api.models import Event, IdempotencyKey, Order, Sale
 from tests.orders_api.conftest import new_key, order_body
 
@@ -30,7 +30,7 @@ def untouched(sale: Sale) -> Iterator[Sale]:
     assert Order.objects.count() == 0
     assert Event.objects.count() == 0
     assert IdempotencyKey.objects.count() == 0
-    assert admission.counter_read(slug=sale.slug) == (10, True)
+    assert counter.counter_read(slug=sale.slug) == (10, True)
 
 
 @pytest.mark.parametrize(

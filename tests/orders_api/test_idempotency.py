@@ -10,8 +10,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from orders_api.idempotency import idempotency_sweep
 from orders_api.models import IdempotencyKey, Order, Sale
+from orders_api.ordering.idempotency import idempotency_sweep
 from tests.orders_api.conftest import new_key, order_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -189,6 +189,6 @@ def test_keys_live_24_hours(api: APIClient, sale: Sale) -> None:
 
 
 def _fingerprint(body: dict) -> str:
-    from orders_api.idempotency import fingerprint_of
+    from orders_api.ordering.idempotency import fingerprint_of
 
     return fingerprint_of(method="POST", path="/api/orders/", payload=body)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from orders_api import services
 from orders_api.models import Sale
+from orders_api.ordering import services
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from orders_api import events, outbox, services
-from orders_api.exceptions import InvalidEvent, InvalidOrderStatus, NotFound
+from common import events
+from common.errors import InvalidEvent, NotFound
+from orders_api.exceptions import InvalidOrderStatus
 from orders_api.models import Event, Order, Sale
+from orders_api.ordering import life_cycle, services
+from orders_api.outbox import relay as outbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = Order.Status
@@ -55,7 +58,7 @@ def test_legal_status_changes(sale: Sale, start: str, target: str) -> None:
     Order.objects.filter(pk=order.pk).update(status=start)
     order.refresh_from_db()
 
-    services.order_status_change(order=order, status=target)
+    life_cycle.order_status_change(order=order, status=target)
 
     order.refresh_from_db()
     assert order.status == target
@@ -77,18 +80,60 @@ def test_illegal_status_changes_raise(sale: Sale, start: str, target: str) -> No
     order.refresh_from_db()
 
     with pytest.raises(InvalidOrderStatus):
-        services.order_status_change(order=order, status=target)
+        life_cycle.order_status_change(order=order, status=target)
 
     order.refresh_from_db()
     assert order.status == start
+
+
+@pytest.mark.parametrize(
+    ("sources", "target"),
+    [
+        ([S.FULFILLED], S.IN_WAREHOUSE),
+        ([S.ACCEPTED, S.IN_WAREHOUSE], S.QUEUED),
+        ([S.QUEUED], S.ACCEPTED),
+        ([], S.QUEUED),
+    ],
+)
+def test_a_bulk_status_change_the_table_forbids_raises_and_changes_nothing(
+    sale: Sale, sources: list[str], target: str
+) -> None:
+    # Given orders in every status the bulk change names
+    orders = [placed_order() for _ in range(max(len(sources), 1))]
+    for order, start in zip(orders, sources, strict=False):
+        Order.objects.filter(pk=order.pk).update(status=start)
+    before = dict(Order.objects.values_list("pk", "status"))
+
+    # When a bulk change asks for a move the transition table forbids
+    with pytest.raises(InvalidOrderStatus):
+        life_cycle.orders_status_change(
+            order_ids=[o.pk for o in orders], status=target, sources=sources
+        )
+
+    # Then no order moved
+    assert dict(Order.objects.values_list("pk", "status")) == before
+
+
+def test_the_relays_bulk_mark_moves_only_accepted_orders(sale: Sale) -> None:
+    # Given one accepted order and one a worker already took to the warehouse
+    accepted, ahead = placed_order(), placed_order()
+    Order.objects.filter(pk=ahead.pk).update(status=S.IN_WAREHOUSE)
+
+    # When the relay marks both queued
+    moved = life_cycle.orders_mark_queued(order_ids=[accepted.pk, ahead.pk])
+
+    # Then only the accepted one moved; the other is not sent backwards
+    assert moved == 1
+    assert Order.objects.get(pk=accepted.pk).status == S.QUEUED
+    assert Order.objects.get(pk=ahead.pk).status == S.IN_WAREHOUSE
 
 
 def test_a_fulfillment_event_is_recorded_and_applied_once(sale: Sale) -> None:
     order = placed_order()
     event = fulfillment_event(order, events.ORDER_FULFILLED, warehouse_id=7)
 
-    first = services.fulfillment_event_record(raw=event)
-    again = services.fulfillment_event_record(raw=event)
+    first = life_cycle.fulfillment_event_record(raw=event)
+    again = life_cycle.fulfillment_event_record(raw=event)
 
     assert first.applied
     assert not first.duplicate
@@ -101,11 +146,11 @@ def test_a_fulfillment_event_is_recorded_and_applied_once(sale: Sale) -> None:
 
 def test_a_late_started_event_is_logged_but_changes_nothing(sale: Sale) -> None:
     order = placed_order()
-    services.fulfillment_event_record(
+    life_cycle.fulfillment_event_record(
         raw=fulfillment_event(order, events.ORDER_FULFILLED)
     )
 
-    late = services.fulfillment_event_record(
+    late = life_cycle.fulfillment_event_record(
         raw=fulfillment_event(order, events.ORDER_STARTED)
     )
 
@@ -152,7 +197,7 @@ def test_malformed_events_are_refused_and_write_nothing(
     mutate(event)
 
     with pytest.raises(InvalidEvent):
-        services.fulfillment_event_record(raw=event)
+        life_cycle.fulfillment_event_record(raw=event)
 
     order.refresh_from_db()
     assert order.status == S.ACCEPTED
@@ -165,7 +210,7 @@ def test_an_event_for_an_unknown_order_is_not_found(sale: Sale) -> None:
     event["data"]["order_number"] = "MU-NOSUCHORDER"
 
     with pytest.raises(NotFound):
-        services.fulfillment_event_record(raw=event)
+        life_cycle.fulfillment_event_record(raw=event)
 
 
 class Recorder:

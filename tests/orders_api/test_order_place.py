@@ -8,9 +8,13 @@ import threading
 import pytest
 from django.db import connection
 
-from orders_api import admission, events, outbox, services
-from orders_api.exceptions import InvalidInput, SaleNotOpen, SoldOut
+from common import events
+from common.errors import InvalidRequest
+from orders_api.admission import counter, keys, redis_client
+from orders_api.exceptions import SaleNotOpen, SoldOut
 from orders_api.models import Event, Order, Sale
+from orders_api.ordering import services
+from orders_api.outbox import relay as outbox
 from tests.orders_api.conftest import sale_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +45,7 @@ def test_an_order_and_its_event_are_written_together(sale: Sale) -> None:
     assert set(event.envelope()) == {
         "id", "type", "source", "time", "trace_id", "version", "data"
     }  # fmt: skip
-    assert admission.counter_read(slug=sale.slug) == (8, True)
+    assert counter.counter_read(slug=sale.slug) == (8, True)
 
 
 def test_the_allocation_sells_out_exactly(sale: Sale) -> None:
@@ -53,7 +57,7 @@ def test_the_allocation_sells_out_exactly(sale: Sale) -> None:
     with pytest.raises(SoldOut):
         place()
     assert Order.objects.count() == 10
-    assert admission.turned_away_count(slug=sale.slug) == 1
+    assert counter.turned_away_count(slug=sale.slug) == 1
 
 
 def test_more_units_than_are_left_is_sold_out_without_taking_any(sale: Sale) -> None:
@@ -101,11 +105,11 @@ def test_a_lost_counter_is_rebuilt_from_the_database(sale: Sale) -> None:
     place(quantity=2)
 
     # When Redis loses the counter
-    admission.redis_get().delete(admission.counter_key(sale.slug))
+    redis_client.redis_get().delete(keys.counter_key(sale.slug))
 
     # Then the next buyer rebuilds it (10 - 2 sold - 2 pending) and buys
     place(quantity=1)
-    assert admission.counter_read(slug=sale.slug) == (5, True)
+    assert counter.counter_read(slug=sale.slug) == (5, True)
     with pytest.raises(SoldOut):
         place(quantity=6)
 
@@ -114,16 +118,16 @@ def test_an_order_admitted_by_a_replaced_counter_is_admitted_again(
     sale: Sale,
 ) -> None:
     # Given units taken from the counter, then the counter rebuilt (a flush + rebuild)
-    verdict = admission.counter_admit(slug=sale.slug, units=3)
-    ticket = admission.Ticket(sale.slug, 3, verdict.generation, verdict.sale_id)
-    from orders_api import sales
+    verdict = counter.counter_admit(slug=sale.slug, units=3)
+    ticket = counter.Ticket(sale.slug, 3, verdict.generation, verdict.sale_id)
+    from orders_api.sales import services as sales
 
     sales.sale_counter_rebuild(sale=sale)
 
     # Then that admission no longer holds, and its release gives nothing back
-    assert not admission.counter_generation_holds(ticket=ticket)
-    admission.counter_release(ticket=ticket)
-    assert admission.counter_read(slug=sale.slug) == (10, True)
+    assert not counter.counter_generation_holds(ticket=ticket)
+    counter.counter_release(ticket=ticket)
+    assert counter.counter_read(slug=sale.slug) == (10, True)
 
 
 def test_a_closed_sale_takes_no_orders(transactional_db: None) -> None:
@@ -136,10 +140,10 @@ def test_a_closed_sale_takes_no_orders(transactional_db: None) -> None:
 
 @pytest.mark.parametrize("quantity", [0, -1, 11, True])
 def test_a_quantity_outside_1_to_10_is_refused(sale: Sale, quantity: int) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidRequest):
         place(quantity=quantity)
     assert Order.objects.count() == 0
-    assert admission.counter_read(slug=sale.slug) == (10, True)
+    assert counter.counter_read(slug=sale.slug) == (10, True)
 
 
 def test_the_sold_count_never_exceeds_the_allocation_in_the_database(

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orders_api import outbox
+from orders_api.outbox import relay
 
 
 def _aware(value: str) -> datetime:
@@ -37,5 +37,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         since = _aware(options["since"])
-        count = outbox.events_replay(since=since, types=options["types"])
+        count = relay.events_replay(since=since, types=options["types"])
         self.stdout.write(f"{count} events marked for re-publishing by the relay")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from orders_api.idempotency import idempotency_sweep
+from orders_api.ordering.idempotency import idempotency_sweep
 
 
 class Command(BaseCommand):

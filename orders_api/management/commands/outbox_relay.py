@@ -6,7 +6,7 @@ fold accepted orders into their sale's units_sold, push changed sale boards (twi
 second at most), re-publish orders that heard
 nothing from the queue for ORDERS_REDELIVER_SECONDS, sweep expired idempotency keys.
 
-Traced as `outbox-relay` (see orders_api/outbox.py for how a publish joins the
+Traced as `outbox-relay` (see orders_api/outbox/relay.py for how a publish joins the
 purchase's trace).
 """
 
@@ -25,7 +25,11 @@ from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 
 from common.tracing import instrument_process
-from orders_api import admission, broadcast, idempotency, outbox, sales
+from orders_api.live import broadcast
+from orders_api.ordering import idempotency
+from orders_api.outbox import relay as outbox
+from orders_api.outbox.wakeup import outbox_wait
+from orders_api.sales.services import sales_counters_rebuild
 
 logger = logging.getLogger("orders_api.relay")
 # The sale boards' figures go out at most this often (they count every order).
@@ -48,7 +52,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, self._stop)
         config = outbox.relay_settings()
         publish = outbox.celery_publisher()
-        for slug, remaining in sales.sales_counters_rebuild():
+        for slug, remaining in sales_counters_rebuild():
             self.stdout.write(f"counter of {slug}: {remaining} units left")
         heartbeat = Path(settings.ORDERS_RELAY_HEARTBEAT_FILE or os.devnull)
         last_redeliver = last_sweep = last_board = time.monotonic()
@@ -79,7 +83,7 @@ class Command(BaseCommand):
             if options["once"]:
                 return
             if published < config["batch"]:
-                admission.outbox_wait(timeout=config["idle"])
+                outbox_wait(timeout=config["idle"])
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.running = False

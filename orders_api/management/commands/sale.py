@@ -19,8 +19,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orders_api import sales, selectors
-from orders_api.exceptions import ApplicationError
+from common.errors import ApplicationError
+from orders_api.sales import selectors
+from orders_api.sales import services as sales
 
 
 class Command(BaseCommand):

@@ -11,24 +11,25 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from orders_api import broadcast, selectors
-from orders_api.clients import ORDERS_SESSION_KEY
-from orders_api.exceptions import ApplicationError
+from common.errors import ApplicationError
+from orders_api.live import broadcast
+from orders_api.ordering.clients import ORDERS_SESSION_KEY
+from orders_api.ordering.presentation import order_state
+from orders_api.ordering.selectors import order_get_visible
+from orders_api.sales.selectors import sale_board, sale_current
 
 # Close codes before accept become an HTTP 403 on the handshake; after, these.
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
 
 
 def _order_state(order_id: str, token: str | None, sessions: list[str]) -> dict:
-    order = selectors.order_get_visible(
-        order_id=order_id, token=token, session_orders=sessions
-    )
-    return selectors.order_state(order=order)
+    order = order_get_visible(order_id=order_id, token=token, session_orders=sessions)
+    return order_state(order=order)
 
 
 def _board_state(slug: str) -> dict[str, Any] | None:
-    sale = selectors.sale_current(slug=slug)
-    return None if sale is None else selectors.sale_board(sale=sale)
+    sale = sale_current(slug=slug)
+    return None if sale is None else sale_board(sale=sale)
 
 
 class OrderStatusConsumer(AsyncJsonWebsocketConsumer):

@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from orders_api.exceptions import NotFound, ShopRefused, ShopUnavailable
+from common.errors import NotFound
+from common.http_client import LazyClient
+from orders_api.exceptions import ShopRefused, ShopUnavailable
+
+# One pool per process: `sale open` and `sale close` make a few calls each.
+_shop = LazyClient(max_connections=4, max_keepalive_connections=2)
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class ProductSnapshot:
 
 def _request(method: str, path: str, **kwargs: Any) -> httpx.Response:
     try:
-        return httpx.request(
+        return _shop.get().request(
             method,
             settings.SHOP_URL.rstrip("/") + path,
             headers={"Authorization": f"Bearer {settings.INTERNAL_API_TOKEN}"},

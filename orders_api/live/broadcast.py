@@ -25,8 +25,11 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from common.tracing import span_from_carrier, span_in_trace
-from orders_api import admission, selectors
+from orders_api.admission.keys import boards_dirty_key
+from orders_api.admission.redis_client import redis_get
 from orders_api.models import Order, Sale
+from orders_api.ordering.presentation import order_state
+from orders_api.sales import selectors
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +117,7 @@ def _send(messages: list[Push]) -> None:
 
 
 def order_message(order: Order) -> dict[str, Any]:
-    return {"type": "order.state", "state": selectors.order_state(order=order)}
+    return {"type": "order.state", "state": order_state(order=order)}
 
 
 def board_message(sale: Sale) -> dict[str, Any]:
@@ -148,15 +151,15 @@ def boards_mark_dirty(slugs: Iterable[str]) -> None:
     if not slugs:
         return
     try:
-        admission.redis_get().sadd(admission.boards_dirty_key(), *slugs)
+        redis_get().sadd(boards_dirty_key(), *slugs)
     except redis.RedisError:
         logger.warning("could not mark boards for a push", exc_info=True)
 
 
 def boards_push_dirty() -> int:
     """Push the board of every sale marked since the last call; returns how many."""
-    client = admission.redis_get()
-    slugs = client.spop(admission.boards_dirty_key(), 100) or []
+    client = redis_get()
+    slugs = client.spop(boards_dirty_key(), 100) or []
     messages = []
     for slug in slugs:
         sale = selectors.sale_current(slug=slug)

@@ -20,12 +20,13 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
+from common.errors import ApplicationError
 from orders_api.exceptions import (
-    ApplicationError,
     IdempotencyInProgress,
     IdempotencyKeyInvalid,
     IdempotencyKeyMissing,
     IdempotencyKeyReused,
+    Replayable,
 )
 from orders_api.models import IdempotencyKey
 
@@ -125,7 +126,7 @@ def idempotent_call(
     try:
         return call(claimed), False
     except ApplicationError as error:
-        if error.replayable:
+        if isinstance(error, Replayable):
             idempotency_complete(
                 record=claimed,
                 response=StoredResponse(error.status_code, error.body()),

@@ -1,32 +1,36 @@
-"""Reads of the orders service: sales, remaining stock, orders, journeys, the board."""
+"""Reads of sales: the live sale, the current one (cached for the hot path), the units
+left and the sale board's figures."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 import time
-import uuid
-from collections.abc import Iterable
 from typing import Any
 
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
-from orders_api import admission
-from orders_api.exceptions import Forbidden, NotAuthenticated, NotFound
-from orders_api.models import Event, Order, Sale
+from orders_api.admission import counter
+from orders_api.models import LIVE_SALE_STATUSES, Order, Sale
 
-_LIVE = [Sale.Status.OPENING, Sale.Status.OPEN, Sale.Status.CLOSING]
 # The hot path reads the sale from memory; the counter in Redis has the live state.
 SALE_CACHE_SECONDS = 2.0
 _sale_cache: dict[str, tuple[float, Sale | None]] = {}
 _sale_cache_lock = threading.Lock()
 
 
+def sales_live(*, slug: str | None = None) -> QuerySet[Sale]:
+    """Sales that hold shop stock (opening, open or closing): at most one a product.
+
+    THE definition of a live sale (the database's unique constraint says the same).
+    """
+    live = Sale.objects.filter(status__in=LIVE_SALE_STATUSES)
+    return live if slug is None else live.filter(slug=slug)
+
+
 def sale_current(*, slug: str) -> Sale | None:
     """The live sale of a product, else its most recent one, else None."""
-    live = Sale.objects.filter(slug=slug, status__in=_LIVE).first()
+    live = sales_live(slug=slug).first()
     return live or Sale.objects.filter(slug=slug).order_by("-created_at").first()
 
 
@@ -74,7 +78,7 @@ def sale_remaining(*, sale: Sale) -> int:
     """Units still for sale: the Redis counter, or the database when it is missing."""
     if sale.status != Sale.Status.OPEN:
         return 0
-    counted = admission.counter_read(slug=sale.slug)
+    counted = counter.counter_read(slug=sale.slug)
     if counted is not None:
         return counted[0]
     return max(sale_remaining_in_db(sale_id=sale.pk), 0)
@@ -104,39 +108,8 @@ def sale_board(*, sale: Sale) -> dict[str, Any]:
         "in_warehouse": counts[Order.Status.IN_WAREHOUSE.value],
         "fulfilled": counts[Order.Status.FULFILLED.value],
         "failed": counts[Order.Status.FAILED.value],
-        "turned_away": admission.turned_away_count(slug=sale.slug),
+        "turned_away": counter.turned_away_count(slug=sale.slug),
     }
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def order_get(*, order_id: uuid.UUID | str) -> Order:
-    try:
-        return Order.objects.select_related("sale").get(pk=order_id)
-    except (Order.DoesNotExist, ValueError, DatabaseError):
-        raise NotFound("No such order.") from None
-
-
-def order_get_visible(
-    *, order_id: uuid.UUID | str, token: str | None, session_orders: Iterable[str]
-) -> Order:
-    """An order for its owner's session or the holder of its access token.
-
-    404 unknown, 401 neither session nor token, 403 a wrong token.
-    """
-    order = order_get(order_id=order_id)
-    if str(order.pk) in set(session_orders):
-        return order
-    if not token:
-        raise NotAuthenticated(
-            "Show the order's access token (?token=...) or use the session that "
-            "placed it."
-        )
-    if not hmac.compare_digest(token_hash(token), order.access_token_hash):
-        raise Forbidden("That access token is not this order's.")
-    return order
 
 
 def order_list_for_sale(*, sale: Sale, offset: int, limit: int) -> list[Order]:
@@ -146,29 +119,3 @@ def order_list_for_sale(*, sale: Sale, offset: int, limit: int) -> list[Order]:
             offset : offset + limit
         ]
     )
-
-
-def order_journey(*, order: Order) -> QuerySet[Event]:
-    return Event.objects.filter(order=order).order_by("time", "recorded_at")
-
-
-def order_state(*, order: Order) -> dict[str, Any]:
-    """What the status page and its websocket show."""
-    return {
-        "id": str(order.pk),
-        "number": order.number,
-        "status": order.status,
-        "status_label": order.get_status_display(),
-        "quantity": order.quantity,
-        "name": order.name,
-        "updated_at": order.updated_at.isoformat(),
-    }
-
-
-def database_ping() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
-    except DatabaseError:
-        return False

@@ -18,7 +18,6 @@ belongs to no trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -27,27 +26,23 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from common import events
 from common.tracing import span_from_carrier
-from orders_api import broadcast, events, services
+from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
+from orders_api.ordering.life_cycle import orders_mark_queued
 
 logger = logging.getLogger(__name__)
 
-# publish(envelope, task_name, queue)
-Publisher = Callable[[dict[str, Any], str, str], None]
 
-
-def celery_publisher() -> Publisher:
+def celery_publisher() -> events.Publisher:
+    """The relay's publisher: the orders service's own Celery app, sending by name."""
     from orders_api.celery_app import app
 
-    def publish(envelope: dict[str, Any], task: str, queue: str) -> None:
-        # By name, on a queue: the consumer's code is never imported here.
-        app.send_task(task, args=[envelope], queue=queue)
-
-    return publish
+    return events.celery_publisher(app)
 
 
-def outbox_publish_batch(*, publish: Publisher, limit: int) -> int:
+def outbox_publish_batch(*, publish: events.Publisher, limit: int) -> int:
     """Publish up to `limit` pending events, oldest first; returns how many."""
     with transaction.atomic():
         batch = list(
@@ -66,12 +61,12 @@ def outbox_publish_batch(*, publish: Publisher, limit: int) -> int:
                 link=not first,
                 attributes={
                     "messaging.destination.name": queue,
-                    "orders.event.id": str(event.pk),
-                    "orders.event.type": event.type,
+                    events.EVENT_ID_ATTRIBUTE: str(event.pk),
+                    events.EVENT_TYPE_ATTRIBUTE: event.type,
                     "orders.event.publish_count": event.publish_count + 1,
                 },
             ):
-                publish(event.envelope(), task, queue)
+                publish(task=task, envelope=event.envelope(), queue=queue)
         Event.objects.filter(pk__in=[e.pk for e in batch]).update(
             outbox_pending=False,
             published_at=timezone.now(),
@@ -83,7 +78,7 @@ def outbox_publish_batch(*, publish: Publisher, limit: int) -> int:
             if e.type == events.ORDER_ACCEPTED and e.order_id is not None
         ]
         order_ids = [e.order_id for e in accepted]
-        services.orders_mark_queued(order_ids=order_ids)
+        orders_mark_queued(order_ids=order_ids)
     if accepted:
         # "queued" is pushed in the purchase's trace, on the first publish only.
         traces = {e.order_id: e.trace_context for e in accepted if not e.publish_count}

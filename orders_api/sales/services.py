@@ -3,29 +3,57 @@
 `sale open` takes N units of the shop's stock over the shop's internal API (a stock
 transfer, idempotent on its transfer_id, so a retry after a crash is safe) and
 `sale close` gives the unsold ones back. The counter in Redis is always rebuilt from
-the database under a table lock (see admission.py for why that is enough).
+the database under a table lock (see admission/counter.py for why that is enough).
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from redis.exceptions import LockError
 
-from orders_api import admission, selectors, shop_client
-from orders_api.exceptions import ApplicationError, InvalidInput, SaleNotOpen
+from common.errors import ApplicationError, InvalidRequest
+from orders_api.admission import counter
+from orders_api.exceptions import InvalidSaleStatus, SaleNotOpen
 from orders_api.models import Order, Sale
+from orders_api.sales import selectors, shop_client
 
-_LIVE = [Sale.Status.OPENING, Sale.Status.OPEN, Sale.Status.CLOSING]
+S = Sale.Status
+# A sale only moves forward; a crash leaves it where a re-run resumes it.
+SALE_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.OPENING: frozenset({S.OPEN}),
+    S.OPEN: frozenset({S.CLOSING}),
+    S.CLOSING: frozenset({S.CLOSED}),
+    S.CLOSED: frozenset(),
+}
 
 
 class SaleAlreadyOpen(ApplicationError):
     status_code = 409
     code = "sale_already_open"
+
+
+def _sale_status_change(*, sale: Sale, status: str, **fields: Any) -> None:
+    """Move a sale along SALE_TRANSITIONS (with `fields`), or InvalidSaleStatus.
+
+    The UPDATE is filtered on the from-states, so a concurrent change is refused
+    rather than overwritten.
+    """
+    sources = [old for old, new in SALE_TRANSITIONS.items() if status in new]
+    now = timezone.now()
+    changed = Sale.objects.filter(pk=sale.pk, status__in=sources).update(
+        status=status, updated_at=now, **fields
+    )
+    if not changed:
+        current = Sale.objects.filter(pk=sale.pk).values_list("status", flat=True)
+        raise InvalidSaleStatus(
+            f"The {sale.name} sale cannot go from {current.first()} to {status}."
+        )
 
 
 def _lock_orders() -> None:
@@ -43,7 +71,7 @@ def sale_counter_rebuild(*, sale: Sale) -> int:
         is_open = sale.status == Sale.Status.OPEN
         remaining = selectors.sale_remaining_in_db(sale_id=sale.pk) if is_open else 0
         # Written before the lock is released: no order commits in between.
-        admission.counter_write(
+        counter.counter_write(
             slug=sale.slug, sale_id=sale.pk, remaining=remaining, open_=is_open
         )
     return remaining
@@ -51,11 +79,11 @@ def sale_counter_rebuild(*, sale: Sale) -> int:
 
 def sale_counter_rebuild_if_missing(*, sale: Sale) -> None:
     """The counter is gone (Redis flushed): one process rebuilds it, others wait."""
-    lock = admission.rebuild_lock(slug=sale.slug)
+    lock = counter.rebuild_lock(slug=sale.slug)
     if not lock.acquire(blocking=True, blocking_timeout=5):
         return
     try:
-        if admission.counter_read(slug=sale.slug) is None:
+        if counter.counter_read(slug=sale.slug) is None:
             current = selectors.sale_current(slug=sale.slug) or sale
             sale_counter_rebuild(sale=current)
     finally:
@@ -66,7 +94,7 @@ def sale_counter_rebuild_if_missing(*, sale: Sale) -> None:
 def sales_counters_rebuild() -> list[tuple[str, int]]:
     """Every live sale's counter, from the database (the relay does it on start)."""
     rebuilt = []
-    for sale in Sale.objects.filter(status__in=_LIVE):
+    for sale in selectors.sales_live():
         rebuilt.append((sale.slug, sale_counter_rebuild(sale=sale)))
     return rebuilt
 
@@ -77,7 +105,7 @@ def _sku_for(slug: str, sku: str | None) -> str:
     try:
         return settings.SALE_PRODUCTS[slug]
     except KeyError:
-        raise InvalidInput(
+        raise InvalidRequest(
             f"No SKU known for {slug!r}; pass --sku (known: "
             f"{', '.join(sorted(settings.SALE_PRODUCTS))})."
         ) from None
@@ -90,8 +118,8 @@ def sale_open(*, slug: str, units: int, sku: str | None = None) -> Sale:
     SaleAlreadyOpen, ShopRefused (not enough stock: nothing taken), ShopUnavailable.
     """
     if units < 1:
-        raise InvalidInput("A sale needs at least one unit.")
-    live = Sale.objects.filter(slug=slug, status__in=_LIVE).first()
+        raise InvalidRequest("A sale needs at least one unit.")
+    live = selectors.sales_live(slug=slug).first()
     if live is not None and live.status != Sale.Status.OPENING:
         raise SaleAlreadyOpen(f"The {live.name} sale is already {live.status}.")
     if live is not None and live.units_requested != units:
@@ -107,13 +135,12 @@ def sale_open(*, slug: str, units: int, sku: str | None = None) -> Sale:
     except shop_client.ShopRefused:
         sale.delete()  # the shop took nothing
         raise
-    with transaction.atomic():
-        Sale.objects.filter(pk=sale.pk).update(
-            status=Sale.Status.OPEN,
-            units_allocated=sale.units_requested,
-            opened_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
+    _sale_status_change(
+        sale=sale,
+        status=S.OPEN,
+        units_allocated=sale.units_requested,
+        opened_at=timezone.now(),
+    )
     sale.refresh_from_db()
     sale_counter_rebuild(sale=sale)
     return sale
@@ -122,7 +149,9 @@ def sale_open(*, slug: str, units: int, sku: str | None = None) -> Sale:
 def _sale_create(*, slug: str, units: int, sku: str) -> Sale:
     snapshot = shop_client.product_snapshot_get(sku=sku)
     if snapshot.slug != slug:
-        raise InvalidInput(f"SKU {sku} is the shop's {snapshot.slug!r}, not {slug!r}.")
+        raise InvalidRequest(
+            f"SKU {sku} is the shop's {snapshot.slug!r}, not {slug!r}."
+        )
     try:
         return Sale.objects.create(
             slug=slug,
@@ -148,16 +177,14 @@ def sale_close(*, slug: str) -> Sale:
     fail their generation check), then the unsold units are counted under the table
     lock. A sale left `closing` by a crash resumes with its recorded transfer.
     """
-    sale = Sale.objects.filter(slug=slug, status__in=_LIVE).first()
+    sale = selectors.sales_live(slug=slug).first()
     if sale is None:
         raise SaleNotOpen(f"No sale of {slug!r} is open.")
     if sale.status == Sale.Status.OPENING:
         raise SaleNotOpen("That sale is still opening; run `sale open` again first.")
     if sale.status == Sale.Status.OPEN:
-        Sale.objects.filter(pk=sale.pk).update(
-            status=Sale.Status.CLOSING, updated_at=timezone.now()
-        )
-        admission.counter_write(slug=slug, sale_id=sale.pk, remaining=0, open_=False)
+        _sale_status_change(sale=sale, status=S.CLOSING)
+        counter.counter_write(slug=slug, sale_id=sale.pk, remaining=0, open_=False)
     sale.refresh_from_db()
     if not sale.close_transfer_id:
         with transaction.atomic():
@@ -172,9 +199,7 @@ def sale_close(*, slug: str) -> Sale:
         shop_client.stock_transfer(
             transfer_id=sale.close_transfer_id, sku=sale.sku, units=-sale.units_returned
         )
-    Sale.objects.filter(pk=sale.pk).update(
-        status=Sale.Status.CLOSED, closed_at=timezone.now(), updated_at=timezone.now()
-    )
+    _sale_status_change(sale=sale, status=S.CLOSED, closed_at=timezone.now())
     sale.refresh_from_db()
-    admission.counter_write(slug=slug, sale_id=sale.pk, remaining=0, open_=False)
+    counter.counter_write(slug=slug, sale_id=sale.pk, remaining=0, open_=False)
     return sale

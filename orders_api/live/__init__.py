@@ -1,0 +1,1 @@
+"""Live status: order states and sale boards pushed to websockets (channels)."""

@@ -1,0 +1,49 @@
+"""Reads of orders: one order for its owner (session or access token), its journey."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Iterable
+
+from django.db import DatabaseError
+from django.db.models import QuerySet
+
+from common.errors import Forbidden, NotAuthenticated, NotFound
+from orders_api.models import Event, Order
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def order_get(*, order_id: uuid.UUID | str) -> Order:
+    try:
+        return Order.objects.select_related("sale").get(pk=order_id)
+    except (Order.DoesNotExist, ValueError, DatabaseError):
+        raise NotFound("No such order.") from None
+
+
+def order_get_visible(
+    *, order_id: uuid.UUID | str, token: str | None, session_orders: Iterable[str]
+) -> Order:
+    """An order for its owner's session or the holder of its access token.
+
+    404 unknown, 401 neither session nor token, 403 a wrong token.
+    """
+    order = order_get(order_id=order_id)
+    if str(order.pk) in set(session_orders):
+        return order
+    if not token:
+        raise NotAuthenticated(
+            "Show the order's access token (?token=...) or use the session that "
+            "placed it."
+        )
+    if not hmac.compare_digest(token_hash(token), order.access_token_hash):
+        raise Forbidden("That access token is not this order's.")
+    return order
+
+
+def order_journey(*, order: Order) -> QuerySet[Event]:
+    return Event.objects.filter(order=order).order_by("time", "recorded_at")

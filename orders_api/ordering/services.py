@@ -1,0 +1,166 @@
+"""Placing an order: admitted in Redis, written in one durable transaction.
+
+Plain keyword-only functions named `<entity>_<action>` (HackSoftware styleguide).
+Callers go through ordering.intake.order_submit (rate limit, idempotency, trace).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from common import events
+from common.errors import InvalidRequest, NotFound
+from orders_api.admission import counter, scripts
+from orders_api.exceptions import SaleNotOpen, ServiceBusy, SoldOut
+from orders_api.models import IdempotencyKey, Order, Sale
+from orders_api.ordering.event_log import event_log_write
+from orders_api.ordering.idempotency import StoredResponse, idempotency_complete
+from orders_api.ordering.presentation import order_accepted_body
+from orders_api.ordering.selectors import token_hash
+from orders_api.outbox.wakeup import outbox_kick
+from orders_api.sales import selectors as sale_selectors
+from orders_api.sales.services import sale_counter_rebuild_if_missing
+
+_NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# How often one request may meet a missing or rebuilt counter before it gives up.
+ADMIT_ATTEMPTS = 40
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    token: str
+
+
+class _Readmit(Exception):
+    """The counter that admitted the order was rebuilt before it was written."""
+
+
+def _order_number() -> str:
+    return "MU-" + "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(10))
+
+
+def _admit(*, sale: Sale, units: int) -> counter.Ticket:
+    for _ in range(ADMIT_ATTEMPTS):
+        verdict = counter.counter_admit(slug=sale.slug, units=units)
+        if verdict.admitted:
+            return counter.Ticket(
+                slug=sale.slug,
+                units=units,
+                generation=verdict.generation,
+                sale_id=verdict.sale_id,
+            )
+        if verdict.code == scripts.SOLD_OUT:
+            raise SoldOut(f"Sorry, the {sale.name} is sold out.")
+        if verdict.code == scripts.CLOSED:
+            raise SaleNotOpen(f"The {sale.name} sale is not open.")
+        sale_counter_rebuild_if_missing(sale=sale)
+    raise ServiceBusy("The sale is busy; please try again in a moment.")
+
+
+def _sale_for_order(*, slug: str, fresh: bool = False) -> Sale:
+    sale = (
+        sale_selectors.sale_current_cached(slug=slug, fresh=True)
+        if fresh
+        else sale_selectors.sale_current_open_cached(slug=slug)
+    )
+    if sale is None:
+        raise NotFound("There is no sale of that product.")
+    if sale.status != Sale.Status.OPEN:
+        raise SaleNotOpen(f"The {sale.name} sale is not open.")
+    return sale
+
+
+def order_place(
+    *,
+    slug: str,
+    quantity: int,
+    email: str,
+    trace_id: str,
+    idempotency: IdempotencyKey | None = None,
+) -> PlacedOrder:
+    """Accept an order against the sale's allocation, fast and without row locks.
+
+    Redis admits the units atomically; one durable transaction writes the order, its
+    `orders.order-accepted` event (the outbox) and the idempotency response; the relay
+    publishes the event after commit. Raises SoldOut, SaleNotOpen, NotFound.
+    """
+    maximum = settings.MAX_QUANTITY_PER_ORDER
+    if isinstance(quantity, bool) or not 1 <= quantity <= maximum:
+        raise InvalidRequest(f"Quantity must be between 1 and {maximum}.")
+    sale = _sale_for_order(slug=slug)
+    for _ in range(ADMIT_ATTEMPTS):
+        ticket = _admit(sale=sale, units=quantity)
+        if ticket.sale_id != sale.pk:
+            # The cached sale is not the one the counter belongs to: re-read it.
+            counter.counter_release(ticket=ticket)
+            sale = _sale_for_order(slug=slug, fresh=True)
+            continue
+        token = secrets.token_urlsafe(24)
+        try:
+            with transaction.atomic(durable=True):
+                order = _order_write(
+                    sale=sale,
+                    quantity=quantity,
+                    email=email,
+                    token=token,
+                    trace_id=trace_id,
+                )
+                _accepted_event_write(order=order, trace_id=trace_id)
+                if not counter.counter_generation_holds(ticket=ticket):
+                    raise _Readmit
+                if idempotency is not None:
+                    body = order_accepted_body(order=order, token=token)
+                    idempotency_complete(
+                        record=idempotency, response=StoredResponse(202, body)
+                    )
+                transaction.on_commit(outbox_kick)
+        except _Readmit:
+            continue  # the rebuilt counter did not count these units: no release
+        except BaseException:
+            counter.counter_release(ticket=ticket)
+            raise
+        return PlacedOrder(order=order, token=token)
+    raise ServiceBusy("The sale is busy; please try again in a moment.")
+
+
+def _order_write(
+    *, sale: Sale, quantity: int, email: str, token: str, trace_id: str
+) -> Order:
+    return Order.objects.create(
+        number=_order_number(),
+        sale=sale,
+        sku=sale.sku,
+        name=sale.name,
+        unit_price=sale.price,
+        quantity=quantity,
+        total=sale.price * quantity,
+        email=email,
+        status=Order.Status.ACCEPTED,
+        access_token_hash=token_hash(token),
+        trace_id=trace_id,
+    )
+
+
+def _accepted_event_write(*, order: Order, trace_id: str) -> None:
+    envelope = events.envelope_new(
+        type_=events.ORDER_ACCEPTED,
+        source=events.ORDERS_SOURCE,
+        trace_id=trace_id,
+        data={
+            "order_id": str(order.pk),
+            "order_number": order.number,
+            "sale": order.sale.slug,
+            "sku": order.sku,
+            "name": order.name,
+            "quantity": order.quantity,
+            "unit_price": str(order.unit_price),
+            "total": str(order.total),
+        },
+    )
+    # The relay publishes inside this request's trace (see outbox/relay.py).
+    event_log_write(envelope=envelope, order=order, outbox_pending=True)

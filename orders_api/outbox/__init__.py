@@ -1,0 +1,1 @@
+"""The transactional outbox: the relay that publishes committed events; its wake-up."""

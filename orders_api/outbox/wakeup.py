@@ -1,0 +1,36 @@
+"""Waking the relay: a committed order kicks it now, instead of at its next poll."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+
+from orders_api.admission.keys import outbox_kick_key
+from orders_api.admission.redis_client import redis_get
+
+logger = logging.getLogger(__name__)
+
+
+def outbox_kick() -> None:
+    """Wake the relay now instead of at its next poll (after an order commits).
+
+    Best effort: the order is committed already, and the relay polls anyway.
+    """
+    try:
+        redis_get().lpush(outbox_kick_key(), 1)
+    except redis.RedisError:
+        logger.warning("could not kick the outbox relay; it will poll")
+
+
+def outbox_wait(*, timeout: float) -> None:
+    """The relay's idle wait: until a kick or `timeout` seconds, then drop kicks."""
+    client = redis_get()
+    started = time.monotonic()
+    try:
+        client.blpop([outbox_kick_key()], timeout=max(timeout, 0.01))
+    except redis.RedisError:
+        time.sleep(max(0.0, timeout - (time.monotonic() - started)))
+        return
+    client.delete(outbox_kick_key())
