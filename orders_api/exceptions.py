@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -155,6 +155,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"error": "not_found", "detail": "Not found."}, status=404)
     if isinstance(exc, PermissionDenied):
         return Response({"error": "forbidden", "detail": "Forbidden."}, status=403)
+    if isinstance(exc, RequestDataTooBig):
+        # Django calls it a SuspiciousOperation (a 400); the edge and the shop say 413.
+        body = {"error": "payload_too_large", "detail": "The body is too large."}
+        return Response(body, status=413)
     if isinstance(exc, drf.ValidationError):
         detail = exc.detail
         body: dict[str, Any] = {"error": "invalid_request", "detail": _flatten(detail)}
