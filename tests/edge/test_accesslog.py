@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import shutil
 import subprocess
 import termios
@@ -145,20 +146,23 @@ def test_a_running_edge_answers_while_its_stdout_pipe_is_full(
     url, edge = unread_edge
     assert edge.stdout is not None
     pipe = edge.stdout.fileno()
-    capacity = fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ)
-    # (long paths make long lines: a few hundred requests fill the pipe)
+    # Full for the log's writer: a write of up to PIPE_BUF bytes is all or nothing,
+    # so it blocks with less than that left free.
+    full = fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ) - select.PIPE_BUF
+    # (long paths make long lines: a few dozen requests fill the pipe)
     long = "/shop/" + "x" * 2000
     with httpx.Client(base_url=url, timeout=30) as client:
-        # given the edge logged until its stdout pipe is full and its writer blocked
+        # given the edge logged until its stdout pipe is full
         for sent in range(2000):
             assert client.get(f"{long}/{sent}").status_code == 200
-            if _unread_bytes(pipe) >= capacity:
+            if _unread_bytes(pipe) >= full:
                 break
-        assert _unread_bytes(pipe) == capacity, "the pipe never filled"
-        # when visitors keep asking, far more than the pipe could take in log lines
+        assert _unread_bytes(pipe) >= full, "the pipe never filled"
+        # when visitors keep asking: 100 more lines of 2 KB, three times what the
+        # pipe holds, so the log's writer is blocked on it for most of them
         answers = [client.get(f"{long}/more/{n}") for n in range(100)]
-        # then every request is answered while the pipe is still full, unread
+        # then every request is answered while the pipe stays full, unread
         assert [a.status_code for a in answers] == [200] * 100
-        assert _unread_bytes(pipe) == capacity
-    # (with the log written on the event loop, the first of those requests would
-    # hang on the full pipe until the client's 30 s timeout)
+        assert _unread_bytes(pipe) >= full
+    # (with the log written on the event loop, the worker would hang on the full
+    # pipe and these requests would fail at the client's 30 s timeout)
