@@ -107,7 +107,7 @@ class OrderCreateApi(APIView):
         ],
         responses={
             202: OutputSerializer,
-            **_errors(400, 404, 409, 415, 422, 429, 503),
+            **_errors(400, 404, 409, 413, 415, 422, 429, 503),
         },
     )
     def post(self, request: Request) -> Response:
