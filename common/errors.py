@@ -16,7 +16,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 if TYPE_CHECKING:
@@ -203,6 +203,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body(code="not_found", detail="Not found."), status=404)
     if isinstance(exc, PermissionDenied):
         return Response(error_body(code="forbidden", detail="Forbidden."), status=403)
+    if isinstance(exc, RequestDataTooBig):
+        # Django calls it a SuspiciousOperation (a 400); the edge and the shop say 413.
+        body = error_body(code="payload_too_large", detail="The body is too large.")
+        return Response(body, status=413)
     if isinstance(exc, APIException):
         return _drf_error(exc, context)
     return None

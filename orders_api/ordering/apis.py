@@ -80,7 +80,7 @@ class OrderCreateApi(APIView):
         ],
         responses={
             202: OutputSerializer,
-            **error_responses(400, 404, 409, 415, 422, 429, 503),
+            **error_responses(400, 404, 409, 413, 415, 422, 429, 503),
         },
     )
     def post(self, request: Request) -> Response:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests.support.stack import fulfillment_refs
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -58,4 +60,7 @@ def test_browse_home_rods_muskie_buy_now_confirmation(browser, shop):
     expect(page).to_have_url(re.compile(r".*/orders/[A-Z0-9-]+/$"))
     expect(page.locator("body")).to_contain_text("seconds to process your order")
     page.screenshot(path=SCREENSHOTS / "confirmation.png", full_page=True)
+    number = re.search(r"/orders/([A-Z0-9-]+)/$", page.url).group(1)
     page.close()
+    # and the warehouse packed exactly that order, once
+    assert fulfillment_refs("e2e_fulfillment").count(number) == 1

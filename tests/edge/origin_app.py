@@ -3,7 +3,8 @@
     python -m tests.edge.origin_app --name orders --port 9101 [--reset-port 9102]
         [--stale-port 9103] [--keep-alive SECONDS]
 
-Every path echoes the request as JSON (with `X-Origin: <name>`), except:
+Every path echoes the request as JSON (with `X-Origin: <name>` and the caller's
+TCP port, so tests can tell connections apart), except:
 
     /__origin/stream?bytes=N    N bytes, chunked, no Content-Length
     /__origin/slow?ms=N         answers after N ms (counted in /__origin/inflight)
@@ -151,6 +152,8 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
         ],
         "body_bytes": size,
         "body_sha256": digest.hexdigest(),
+        # The caller's TCP port: which connection a request came on.
+        "client_port": (scope.get("client") or ("", 0))[1],
     }
     await _respond(
         send, 200, json.dumps(doc).encode(), [(b"content-type", b"application/json")]
@@ -233,6 +236,7 @@ async def main(args: argparse.Namespace) -> None:
         servers.append(await asyncio.start_server(_stale, "127.0.0.1", args.stale_port))
     config = uvicorn.Config(
         app, host="127.0.0.1", port=args.port, lifespan="off", log_level="warning",
+        proxy_headers=False,  # the peer is the edge: tests tell its connections apart
         timeout_keep_alive=args.keep_alive,
     )  # fmt: skip
     await uvicorn.Server(config).serve()

@@ -8,11 +8,24 @@ pipe delays the log, not the requests.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import select
+import shutil
+import subprocess
+import termios
 import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
 
 from edge_router.accesslog import AccessLog
+from tests.support.edge import Process, edge_command, edge_env
+from tests.support.processes import ROOT, free_port
 
 LINES = 3000  # about 600 KB: many times a pipe's 64 KiB buffer
 
@@ -83,3 +96,73 @@ def test_a_closed_stdout_loses_the_log_but_not_the_edge() -> None:
     assert all(not t.is_alive() for t in writers)
     with contextlib.suppress(OSError):
         stream.close()
+
+
+@pytest.fixture
+def unread_edge(
+    shop_origin: Process, orders_origin: Process
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A running edge (one worker) whose stdout is a pipe that nobody reads."""
+    port = free_port()
+    env = edge_env(shop_origin.url, orders_origin.url)
+    edge = subprocess.Popen(
+        edge_command(port, workers=1),
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert edge.poll() is None, "the edge exited at start"
+            try:
+                httpx.get(url + "/_edge/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the edge did not start"
+                time.sleep(0.1)
+        yield url, edge
+    finally:
+        edge.kill()
+        edge.wait()
+        assert edge.stdout is not None
+        edge.stdout.close()
+        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+        key = env["EDGE_MODE_KEY"]
+        redis.Redis.from_url(env["REDIS_URL"]).delete(key, key + ":version")
+
+
+def _unread_bytes(pipe: int) -> int:
+    pending = bytearray(4)
+    fcntl.ioctl(pipe, termios.FIONREAD, pending)
+    return int.from_bytes(pending, "little")
+
+
+def test_a_running_edge_answers_while_its_stdout_pipe_is_full(
+    unread_edge: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, edge = unread_edge
+    assert edge.stdout is not None
+    pipe = edge.stdout.fileno()
+    # Full for the log's writer: a write of up to PIPE_BUF bytes is all or nothing,
+    # so it blocks with less than that left free.
+    full = fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ) - select.PIPE_BUF
+    # (long paths make long lines: a few dozen requests fill the pipe)
+    long = "/shop/" + "x" * 2000
+    with httpx.Client(base_url=url, timeout=30) as client:
+        # given the edge logged until its stdout pipe is full
+        for sent in range(2000):
+            assert client.get(f"{long}/{sent}").status_code == 200
+            if _unread_bytes(pipe) >= full:
+                break
+        assert _unread_bytes(pipe) >= full, "the pipe never filled"
+        # when visitors keep asking: 100 more lines of 2 KB, three times what the
+        # pipe holds, so the log's writer is blocked on it for most of them
+        answers = [client.get(f"{long}/more/{n}") for n in range(100)]
+        # then every request is answered while the pipe stays full, unread
+        assert [a.status_code for a in answers] == [200] * 100
+        assert _unread_bytes(pipe) >= full
+    # (with the log written on the event loop, the worker would hang on the full
+    # pipe and these requests would fail at the client's 30 s timeout)

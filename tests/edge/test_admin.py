@@ -11,13 +11,22 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def test_healthz_says_the_worker_follows_a_mode(edge: Process) -> None:
-    answer = httpx.get(edge.url + "/_edge/healthz")
-    assert answer.status_code == 200
-    doc = answer.json()
-    assert doc["status"] == "ok"
-    assert doc["redis"] == "ok"
-    assert doc["mode"] in {"legacy", "strangler", "canary"}
-    assert answer.headers["x-edge-route"] == "edge"
+    for mode in ["strangler", "legacy"]:
+        # given the edge switched to a mode
+        version = set_mode(edge, mode)
+        # when each worker is asked (a new connection each time, so both answer)
+        workers: set[int] = set()
+        for _ in range(20):
+            answer = httpx.get(edge.url + "/_edge/healthz")
+            assert answer.status_code == 200
+            doc = answer.json()
+            # then every one says it follows exactly that mode, at that version
+            assert doc["status"] == "ok"
+            assert doc["redis"] == "ok"
+            assert (doc["mode"], doc["version"]) == (mode, version)
+            assert answer.headers["x-edge-route"] == "edge"
+            workers.add(doc["worker"])
+        assert len(workers) == 2, workers
 
 
 def test_metrics_count_requests_per_route_and_origin_over_all_workers(

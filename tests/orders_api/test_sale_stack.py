@@ -221,3 +221,24 @@ def test_static_files_and_the_docs_assets_are_served_under_static_orders(
             assert asset.startswith("/static/orders/"), asset
             assert client.get(asset).status_code == 200, asset
         assert client.get("/static/orders/no-such-file.css").status_code == 404
+
+
+def test_the_sale_board_pushes_the_new_figures_after_a_purchase(
+    stack: OrdersStack,
+) -> None:
+    # Given a sale of 5 and a client watching its board
+    stack.sale_reopen(5)
+    with _ws(stack, "/ws/sale/muskie-casting-rod/") as board:
+        first = json.loads(board.recv(timeout=10))
+        assert first["type"] == "board.state"
+        assert (first["board"]["units_sold"], first["board"]["remaining"]) == (0, 5)
+        # When a buyer takes 2
+        (answer,) = buyers(stack.orders.url, 1, quantity=2)
+        assert answer.status == 202, answer.body
+        # Then the client is sent the board with the 2 sold, without asking
+        pushed = json.loads(board.recv(timeout=30))
+        while pushed["board"]["units_sold"] != 2:
+            pushed = json.loads(board.recv(timeout=30))
+    assert pushed["type"] == "board.state"
+    assert pushed["board"]["remaining"] == 3
+    assert pushed["board"]["accepted"] == 1

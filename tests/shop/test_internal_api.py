@@ -101,6 +101,7 @@ def test_the_same_transfer_id_with_other_units_is_409(
 def test_concurrent_transfers_never_take_more_than_the_stock(muskie: Product) -> None:
     # Given 100 in stock and 8 callers each taking 30 at once (240 wanted)
     statuses: list[int] = []
+    errors: list[BaseException] = []
     barrier = threading.Barrier(8)
 
     def take(index: int) -> None:
@@ -111,6 +112,8 @@ def test_concurrent_transfers_never_take_more_than_the_stock(muskie: Product) ->
                 {"transfer_id": f"c-{index}", "sku": "ROD-MUSKIE", "units": 30},
             )
             statuses.append(response.status_code)
+        except BaseException as error:  # surfaced below, in the test's thread
+            errors.append(error)
         finally:
             connection.close()
 
@@ -118,7 +121,8 @@ def test_concurrent_transfers_never_take_more_than_the_stock(muskie: Product) ->
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(60)
+    assert not errors, errors
 
     # Then exactly three succeed and the stock is 10, never negative
     assert sorted(statuses) == [201] * 3 + [409] * 5

@@ -2,10 +2,14 @@
 
 `warehouse` is the small one the flood tests need (capacity 2, 300 ms per order);
 `roomy_warehouse` admits every request of the concurrency test (capacity 32).
+`gate_held` fills a warehouse's packing slots with orders that wait until released,
+so a flood test does not depend on its requests all arriving within 300 ms.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +21,7 @@ import pytest
 
 from tests.support import stack
 from tests.support.processes import RunningService, database_url
-from tests.warehouse.orders import new_order_ref
+from tests.warehouse.orders import new_order_ref, order_payload
 
 
 @dataclass
@@ -83,3 +87,44 @@ def roomy_warehouse() -> Iterator[WarehouseProcess]:
 @pytest.fixture
 def order_ref() -> str:
     return new_order_ref()
+
+
+@contextmanager
+def gate_held(process: WarehouseProcess) -> Iterator[list[str]]:
+    """Every packing slot taken by an order that waits until the block ends.
+
+    The orders are admitted, then block on writing their fulfilment: the table is
+    locked (SHARE) by this test's transaction. On leaving, the lock goes and the
+    holders are fulfilled. Yields the holders' order refs.
+    """
+    holders = [new_order_ref() for _ in range(process.capacity)]
+    answers: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def hold(ref: str) -> None:
+        try:
+            with process.client() as client:
+                answers[ref] = client.post(
+                    "/fulfilments/", json=order_payload(ref)
+                ).status_code
+        except BaseException as error:  # surfaced below, in the test's thread
+            errors.append(error)
+
+    with psycopg.connect(database_url(process.db_name)) as lock:
+        lock.execute("LOCK TABLE warehouse_fulfillment IN SHARE MODE")
+        threads = [threading.Thread(target=hold, args=(ref,)) for ref in holders]
+        for thread in threads:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 60
+            with process.client() as client:
+                while client.get("/stats/").json()["in_flight"] < process.capacity:
+                    assert time.monotonic() < deadline, "the holders never got in"
+                    time.sleep(0.05)
+            yield holders
+        finally:
+            lock.rollback()
+            for thread in threads:
+                thread.join(60)
+    assert not errors, errors
+    assert answers == dict.fromkeys(holders, 201), answers
