@@ -94,6 +94,7 @@ class Process:
         log_path: Path | None = None,
         stop_signal: int = signal.SIGTERM,
         grace: float = 10.0,
+        poll_seconds: float = 0.1,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -105,6 +106,7 @@ class Process:
         self.ready = ready
         self.stop_signal = stop_signal
         self.grace = grace
+        self.poll_seconds = poll_seconds
         self.process: subprocess.Popen[bytes] | None = None
         self._own_log = log_path is None
         if log_path is None:
@@ -170,7 +172,7 @@ class Process:
                     f"{self.name} did not answer in {timeout:.0f}s; "
                     f"its output ends:\n{self.tail()}"
                 )
-            time.sleep(0.1)
+            time.sleep(self.poll_seconds)
 
     def _ready(self, offset: int) -> bool:
         if self.ready_text is not None:
