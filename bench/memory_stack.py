@@ -21,6 +21,7 @@ import psutil
 from bench.memory_groups import Group, _pss_or_rss, mib, postmaster, redis_server
 from common.harness.processes import Process, ProcessError
 from common.harness.procfile import ROOT
+from common.harness.services import demo_process
 
 
 def answers(url: str) -> bool:
@@ -53,15 +54,8 @@ def demo_stack(env: dict[str, str], urls: dict[str, str], log_path: Path) -> Pro
             progress["said"] = elapsed
         return False
 
-    return Process(
-        "the demo stack",
-        [sys.executable, "-m", "common.devstack", "demo"],
-        env=env,
-        ready=ready,
-        log_path=log_path,
-        stop_signal=signal.SIGINT,
-        grace=30,
-        poll_seconds=0.5,
+    return demo_process(
+        env=env, ready=ready, log_path=log_path, grace=30, poll_seconds=0.5
     )
 
 

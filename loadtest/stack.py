@@ -8,13 +8,12 @@ at the end sends SIGINT to that group only, as Ctrl-C in `make demo` would.
 
 from __future__ import annotations
 
-import signal
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from common.harness.processes import Process, ProcessError
+from common.harness.services import demo_process
 from loadtest.context import RunContext, Say
 from loadtest.operations import Stack, StackError
 
@@ -76,15 +75,8 @@ def stack_start(
             progress["said"] = time.monotonic()
         return False
 
-    demo = Process(
-        "demo stack",
-        [sys.executable, "-m", "common.devstack", "demo"],
-        env=env,
-        ready=ready,
-        log_path=log_path,
-        stop_signal=signal.SIGINT,
-        grace=60,
-        poll_seconds=1.0,
+    demo = demo_process(
+        env=env, ready=ready, log_path=log_path, grace=60, poll_seconds=1.0
     )
     try:
         return demo.start(timeout=timeout)

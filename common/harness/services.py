@@ -8,11 +8,13 @@ database of their own.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from common.harness.databases import database_drop, database_recreate, database_url
 from common.harness.processes import Process, free_port, venv_environ
@@ -77,6 +79,29 @@ def procfile_process(
         port=port,
         ready_url=ready_url,
         ready_text=service.ready_text,
+    )
+
+
+def demo_process(
+    *,
+    env: Mapping[str, str],
+    ready: Callable[[], bool],
+    log_path: Path,
+    grace: float,
+    poll_seconds: float,
+) -> Process:
+    """`make demo`'s launcher (`python -m common.devstack demo`), not started:
+    stopped as Ctrl-C stops it, one SIGINT to its group, so that honcho stops every
+    process and the launcher its embedded servers."""
+    return Process(
+        "the demo stack",
+        [sys.executable, "-m", "common.devstack", "demo"],
+        env=env,
+        ready=ready,
+        log_path=log_path,
+        stop_signal=signal.SIGINT,
+        grace=grace,
+        poll_seconds=poll_seconds,
     )
 
 
