@@ -58,13 +58,13 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 bench: install edge-tools ## benchmarks (bench/): memory, edge vs nginx, orders vs legacy, tracing
-	$(PY) bench/memory.py
+	$(PY) -m bench.memory
 	$(PY) -m bench.edge
 	$(PY) -m common.devstack run $(PY) -m bench.orders
 	$(PY) -m common.devstack run $(PY) -m bench.tracing
 
 sale: install ## load-test the Muskie sale, legacy then strangler (starts the stack if none answers)
-	$(PY) manage.py sale run $(ARGS)
+	$(PY) -m loadtest run $(ARGS)
 
 sale-ui: install ## Locust's web UI on :8089 against the edge (the stack must be running)
 	$(VENV)/bin/locust -f loadtest/locustfile.py --class-picker --web-host 127.0.0.1 \

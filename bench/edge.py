@@ -24,18 +24,18 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from common.harness.nginx import nginx_process
+from common.harness.processes import Process, free_ports
+from common.harness.services import procfile_process
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
@@ -52,64 +52,6 @@ http {{
   server {{ listen 127.0.0.1:{port}; location / {{ return 200 "{body}"; }} }}
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited at start ({proc.returncode})")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{name} did not answer on {url}")
-
-
-@contextmanager
-def process(
-    name: str, cmd: list[str], ready: str, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(ready, proc, name)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextmanager
-def nginx(name: str, config: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    prefix = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    (prefix / "nginx.conf").write_text(config)
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    cmd = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
-    try:
-        ready = f"http://127.0.0.1:{port}/"
-        with process(name, [*cmd, "-g", "daemon off;"], ready) as proc:
-            yield proc
-    finally:
-        shutil.rmtree(prefix, ignore_errors=True)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -154,7 +96,7 @@ def edge_env(origin_url: str) -> dict[str, str]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench.edge", description=__doc__)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds, unmeasured")
@@ -166,69 +108,90 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="also measure the edge with tracing on",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+@contextmanager
+def _edge(port: int, workers: int, env: dict[str, str]) -> Iterator[Process]:
+    """The Procfile's edge (its access log off, like nginx's) on `port`."""
+    edge_env = {**env, "EDGE_WORKERS": str(workers)}
+    with procfile_process("edge", env=edge_env, port=port) as edge:
+        yield edge
+
+
+@contextmanager
+def _targets_running(
+    args: argparse.Namespace, ports: dict[str, int], envs: dict[str, dict[str, str]]
+) -> Iterator[None]:
+    """The origin, the edge (untraced, and traced unless --no-traced) and the
+    exported nginx, until the block ends."""
+    from edge_router.cli import export
+
+    listen = f"127.0.0.1:{ports['nginx']}"
+    nginx_conf = export("nginx", profile="legacy", listen=listen,
+                        env={**os.environ, **envs["edge"]})  # fmt: skip
+    body = BODY.replace("\n", "\\n")
+    origin_conf = ORIGIN_CONF.format(port=ports["origin"], body=body)
+    with ExitStack() as stack:
+        stack.enter_context(nginx_process("origin", origin_conf, ports["origin"]))
+        stack.enter_context(_edge(ports["edge"], args.workers, envs["edge"]))
+        if args.traced:
+            traced = _edge(ports["edge_traced"], args.workers, envs["edge_traced"])
+            stack.enter_context(traced)
+        stack.enter_context(nginx_process("nginx", nginx_conf, ports["nginx"]))
+        yield
+
+
+def _measure(
+    args: argparse.Namespace, targets: dict[str, str], connections: list[int]
+) -> dict[str, dict[int, dict[str, float]]]:
+    results: dict[str, dict[int, dict[str, float]]] = {name: {} for name in targets}
+    for count in connections:
+        for name, url in targets.items():
+            wrk(url, count, args.warmup)
+            results[name][count] = figures = wrk(url, count, args.duration)
+            print(
+                f"    {name:<11} c{count:<3} {figures['rps']:>9.0f} req/s  "
+                f"p50 {figures['p50_ms']:.3f} ms  "
+                f"p99 {figures['p99_ms']:.3f} ms",
+                flush=True,
+            )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     connections = [int(c) for c in args.connections.split(",")]
     for tool in ("wrk", "nginx"):
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
             print(f"{tool} is missing: `make edge-tools` installs it", file=sys.stderr)
             return 2
-
-    sys.path.insert(0, str(ROOT))
-    from edge_router.cli import export
-
-    origin_port, edge_port, nginx_port = free_port(), free_port(), free_port()
-    traced_port = free_port()
-    origin_url = f"http://127.0.0.1:{origin_port}"
-    env = edge_env(origin_url)
+    ports = dict(
+        zip(("origin", "edge", "nginx", "edge_traced"), free_ports(4), strict=True)
+    )
+    origin_url = f"http://127.0.0.1:{ports['origin']}"
+    envs = {"edge": edge_env(origin_url)}
     traces = tempfile.mkdtemp(prefix="bench-edge-traces-")
-    traced_env = {
-        **env,
+    envs["edge_traced"] = {
+        **envs["edge"],
         "OTEL_SDK_DISABLED": "false",
         "OTEL_TRACES_EXPORTER": "",
         "TRACES_DIR": traces,
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-edge-metrics-"),
     }
-    nginx_conf = export("nginx", profile="legacy", listen=f"127.0.0.1:{nginx_port}",
-                        env={**os.environ, **env})  # fmt: skip
-    targets = {
-        "origin": f"{origin_url}/shop/",
-        "edge": f"http://127.0.0.1:{edge_port}/shop/",
-        "nginx": f"http://127.0.0.1:{nginx_port}/shop/",
-    }
-    if args.traced:
-        targets["edge_traced"] = f"http://127.0.0.1:{traced_port}/shop/"
-    results: dict[str, dict[int, dict[str, float]]] = {name: {} for name in targets}
+    names = ("origin", "edge", "nginx", "edge_traced")[: 4 if args.traced else 3]
+    targets = {name: f"http://127.0.0.1:{ports[name]}/shop/" for name in names}
     print(
-        f"==> origin nginx :{origin_port}, edge :{edge_port} "
-        f"({args.workers} workers), nginx (exported) :{nginx_port}",
+        f"==> origin nginx :{ports['origin']}, edge :{ports['edge']} "
+        f"({args.workers} workers), nginx (exported) :{ports['nginx']}",
         flush=True,
     )
     try:
-        with ExitStack() as stack:
-            body = BODY.replace("\n", "\\n")
-            origin_conf = ORIGIN_CONF.format(port=origin_port, body=body)
-            stack.enter_context(nginx("origin", origin_conf, origin_port))
-            health = f"http://127.0.0.1:{edge_port}/_edge/healthz"
-            edge_cmd = _edge_command(edge_port, args.workers)
-            stack.enter_context(process("edge", edge_cmd, health, env))
-            if args.traced:
-                health = f"http://127.0.0.1:{traced_port}/_edge/healthz"
-                traced_cmd = _edge_command(traced_port, args.workers)
-                stack.enter_context(process("edge", traced_cmd, health, traced_env))
-            stack.enter_context(nginx("nginx", nginx_conf, nginx_port))
-            for count in connections:
-                for name, url in targets.items():
-                    wrk(url, count, args.warmup)
-                    results[name][count] = figures = wrk(url, count, args.duration)
-                    print(
-                        f"    {name:<11} c{count:<3} {figures['rps']:>9.0f} req/s  "
-                        f"p50 {figures['p50_ms']:.3f} ms  "
-                        f"p99 {figures['p99_ms']:.3f} ms",
-                        flush=True,
-                    )
+        with _targets_running(args, ports, envs):
+            results = _measure(args, targets, connections)
     finally:
-        for folder in (env, traced_env):
-            shutil.rmtree(folder["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+        for env in envs.values():
+            shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
         shutil.rmtree(traces, ignore_errors=True)
     report = summarise(results, connections, args)
     print("load average (1, 5, 15 min): " + ", ".join(
@@ -241,21 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _edge_command(port: int, workers: int) -> list[str]:
-    """The edge as the Procfile runs it (its access log to /dev/null, like nginx's)."""
-    return [
-        sys.executable, "-m", "uvicorn", "edge_router.app:app",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-        "--lifespan", "on", "--no-access-log", "--no-proxy-headers",
-    ]  # fmt: skip
-
-
-def summarise(
-    results: dict[str, dict[int, dict[str, float]]],
-    connections: list[int],
-    args: argparse.Namespace,
-) -> dict[str, object]:
+def _table_print(
+    results: dict[str, dict[int, dict[str, float]]], connections: list[int]
+) -> None:
     print()
     print(f"{'target':<12} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     print("-" * 47)
@@ -265,40 +216,49 @@ def summarise(
             print(f"{name:<12} {count:>5} {f['rps']:>10.0f} {f['p50_ms']:>8.3f} "
                   f"{f['p99_ms']:>8.3f}")  # fmt: skip
     print()
-    ratios: dict[str, dict[str, float]] = {}
-    for count in connections:
-        origin, edge, ngx = (results[n][count] for n in ("origin", "edge", "nginx"))
-        ratios[f"c{count}"] = {
-            "edge_share_of_nginx_rps": edge["rps"] / ngx["rps"],
-            "edge_added_p50_ms": edge["p50_ms"] - origin["p50_ms"],
-            "nginx_added_p50_ms": ngx["p50_ms"] - origin["p50_ms"],
-            "edge_added_p99_ms": edge["p99_ms"] - origin["p99_ms"],
-            "nginx_added_p99_ms": ngx["p99_ms"] - origin["p99_ms"],
+
+
+def _ratios(
+    results: dict[str, dict[int, dict[str, float]]], count: int
+) -> dict[str, float]:
+    origin, edge, ngx = (results[n][count] for n in ("origin", "edge", "nginx"))
+    ratios = {
+        "edge_share_of_nginx_rps": edge["rps"] / ngx["rps"],
+        "edge_added_p50_ms": edge["p50_ms"] - origin["p50_ms"],
+        "nginx_added_p50_ms": ngx["p50_ms"] - origin["p50_ms"],
+        "edge_added_p99_ms": edge["p99_ms"] - origin["p99_ms"],
+        "nginx_added_p99_ms": ngx["p99_ms"] - origin["p99_ms"],
+    }
+    if "edge_traced" in results:
+        traced = results["edge_traced"][count]
+        ratios |= {
+            "traced_edge_share_of_nginx_rps": traced["rps"] / ngx["rps"],
+            "traced_edge_added_p50_ms": traced["p50_ms"] - origin["p50_ms"],
         }
-        if "edge_traced" in results:
-            traced = results["edge_traced"][count]
-            ratios[f"c{count}"] |= {
-                "traced_edge_share_of_nginx_rps": traced["rps"] / ngx["rps"],
-                "traced_edge_added_p50_ms": traced["p50_ms"] - origin["p50_ms"],
-            }
-        r = ratios[f"c{count}"]
+    r = ratios
+    print(
+        f"c{count}: edge/nginx rps {100 * r['edge_share_of_nginx_rps']:.0f} %, "
+        f"added p50 edge {r['edge_added_p50_ms']:.3f} ms vs nginx "
+        f"{r['nginx_added_p50_ms']:.3f} ms, added p99 edge "
+        f"{r['edge_added_p99_ms']:.3f} ms vs nginx "
+        f"{r['nginx_added_p99_ms']:.3f} ms"
+    )
+    if "traced_edge_share_of_nginx_rps" in r:
         print(
-            f"c{count}: edge/nginx rps {100 * r['edge_share_of_nginx_rps']:.0f} %, "
-            f"added p50 edge {r['edge_added_p50_ms']:.3f} ms vs nginx "
-            f"{r['nginx_added_p50_ms']:.3f} ms, added p99 edge "
-            f"{r['edge_added_p99_ms']:.3f} ms vs nginx "
-            f"{r['nginx_added_p99_ms']:.3f} ms"
+            f"c{count}: traced edge/nginx rps "
+            f"{100 * r['traced_edge_share_of_nginx_rps']:.0f} %, added p50 "
+            f"traced edge {r['traced_edge_added_p50_ms']:.3f} ms"
         )
-        if "traced_edge_share_of_nginx_rps" in r:
-            print(
-                f"c{count}: traced edge/nginx rps "
-                f"{100 * r['traced_edge_share_of_nginx_rps']:.0f} %, added p50 "
-                f"traced edge {r['traced_edge_added_p50_ms']:.3f} ms"
-            )
+    return ratios
+
+
+def _goals(
+    ratios: dict[str, dict[str, float]], connections: list[int]
+) -> dict[str, dict[str, object]]:
     low, high = f"c{min(connections)}", f"c{max(connections)}"
     added = ratios[low]["edge_added_p50_ms"]
     share = ratios[high]["edge_share_of_nginx_rps"]
-    goals = {
+    goals: dict[str, dict[str, object]] = {
         "added_p50_ms": {"goal": GOAL_ADDED_P50_MS, "measured": added,
                          "met": added <= GOAL_ADDED_P50_MS, "at": low},
         "share_of_nginx_rps": {"goal": GOAL_SHARE_OF_NGINX, "measured": share,
@@ -311,6 +271,17 @@ def summarise(
             f"goal {name} ({goal['at']}): {goal['measured']:.3f} "
             f"vs {goal['goal']} -> {verdict}"
         )
+    return goals
+
+
+def summarise(
+    results: dict[str, dict[int, dict[str, float]]],
+    connections: list[int],
+    args: argparse.Namespace,
+) -> dict[str, object]:
+    _table_print(results, connections)
+    ratios = {f"c{count}": _ratios(results, count) for count in connections}
+    goals = _goals(ratios, connections)
     return {
         "benchmark": "edge",
         "origin": "nginx return 200 (worker_processes 1)",

@@ -44,6 +44,7 @@ from typing import Any
 import aiohttp
 
 from bench.cpu import cpu_seconds
+from common.harness.orders_stack import orders_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
@@ -223,7 +224,7 @@ def print_table(results: list[Result]) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buyers", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -234,13 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         default=TARGET_RATIO,
         help="the paced run offers this many times the legacy rate (0: skip it)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    # The stack helpers of the test suite: real processes, throw-away databases
-    # (named with this suffix, so a test run on the same server is not disturbed).
+
+def _measure(args: argparse.Namespace) -> tuple[list[Result], Result | None, Counter]:
+    """The stack, each path in turn, then the paced run; the backlog at the end."""
+    # Throw-away databases named with this suffix, so that a test run on the same
+    # server is not disturbed.
     os.environ.setdefault("TEST_DATABASE_SUFFIX", "_bench")
-    from tests.support.orders_stack import orders_stack
-
     print(f"==> starting the stack ({args.orders_workers} orders workers)", flush=True)
     with orders_stack(
         "bench",
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         results = run_paths(
             {"shop": stack.shop.url, "orders": stack.orders.url},
-            {"shop": stack.shop.process.pid, "orders": stack.orders.process.pid},
+            {"shop": stack.shop.pid, "orders": stack.orders.pid},
             args.buyers,
             args.seconds,
         )
@@ -271,9 +273,11 @@ def main(argv: list[str] | None = None) -> int:
             paced = asyncio.run(
                 _paced(stack.orders.url, rate, args.seconds, args.buyers)
             )
-        backlog = stack.order_statuses()
-    print()
-    print_table(results + ([paced] if paced else []))
+        return results, paced, stack.order_statuses()
+
+
+def _verdicts(results: list[Result], paced: Result | None) -> dict[str, float]:
+    """Each new path against the legacy one, said; the ratios."""
     legacy = results[0].per_second or float("nan")
     ratios = {r.name: round(r.per_second / legacy, 1) for r in results[1:]}
     print()
@@ -294,6 +298,15 @@ def main(argv: list[str] | None = None) -> int:
             f"throughput), p99 {p99:.1f} ms from when each order was due -> "
             f"{'within' if p99 <= TARGET_P99_MS else 'ABOVE'} {TARGET_P99_MS:.0f} ms"
         )
+    return ratios
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    results, paced, backlog = _measure(args)
+    print()
+    print_table(results + ([paced] if paced else []))
+    ratios = _verdicts(results, paced)
     print(f"orders left in the fulfillment backlog at the end: {dict(backlog)}")
     load = os.getloadavg()
     print(
@@ -303,29 +316,25 @@ def main(argv: list[str] | None = None) -> int:
     REPORTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = REPORTS / f"bench-orders-{stamp}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "when": stamp,
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-                },
-                "buyers": args.buyers,
-                "seconds_per_path": args.seconds,
-                "orders_workers": args.orders_workers,
-                "results": [r.summary() for r in results],
-                "paced": paced.summary() if paced else None,
-                "paced_ratio": args.paced_ratio,
-                "ratios_vs_legacy": ratios,
-                "target": {"ratio": TARGET_RATIO, "p99_ms": TARGET_P99_MS},
-                "backlog_at_end": dict(Counter(backlog)),
-            },
-            indent=2,
-        )
-    )
+    report = {
+        "when": stamp,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "buyers": args.buyers,
+        "seconds_per_path": args.seconds,
+        "orders_workers": args.orders_workers,
+        "results": [r.summary() for r in results],
+        "paced": paced.summary() if paced else None,
+        "paced_ratio": args.paced_ratio,
+        "ratios_vs_legacy": ratios,
+        "target": {"ratio": TARGET_RATIO, "p99_ms": TARGET_P99_MS},
+        "backlog_at_end": dict(Counter(backlog)),
+    }
+    path.write_text(json.dumps(report, indent=2))
     print(f"report: {path.relative_to(ROOT)}")
     return 0
 

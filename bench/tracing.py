@@ -48,9 +48,9 @@ import httpx
 import psycopg
 
 from bench.cpu import cpu_seconds
-from tests.support.orders_stack import orders_stack
-from tests.support.processes import database_url
-from tests.support.stack import shop_process, warehouse_process
+from common.harness.databases import database_url
+from common.harness.orders_stack import orders_stack
+from common.harness.services import shop_process, warehouse_process
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
@@ -191,7 +191,7 @@ def _round(
         ) as warehouse,
         shop_process(SHOP_DB, warehouse_url=warehouse.url, env=env) as shop,
     ):
-        servers = [shop.process.pid, warehouse.process.pid]
+        servers = [shop.pid, warehouse.pid]
         for scenario, action in (("buy now", _buy(shop.url)), ("product page", _page)):
             _stock_top_up()
             results.append(
@@ -202,8 +202,7 @@ def _round(
         stack.orders_manage(
             "sale", "open", "muskie-casting-rod", "--units", str(SALE_UNITS)
         )
-        assert stack.relay.process is not None
-        servers = [stack.orders.process.pid, stack.relay.process.pid]
+        servers = [stack.orders.pid, stack.relay.pid]
         results.append(
             _measured(
                 mode, number, "orders accept", servers, stack.orders.url, _accept,
@@ -211,6 +210,47 @@ def _round(
             )
         )  # fmt: skip
     return results
+
+
+def _scenario_summary(
+    measurements: list[Measurement], scenario: str
+) -> dict[str, float | list[float]]:
+    """On against off for one scenario (the median round of each mode), said."""
+
+    def each(mode: str, figure: str) -> list[float]:
+        return [
+            getattr(m, figure)
+            for m in measurements
+            if m.mode == mode and m.scenario == scenario
+        ]
+
+    rates = {mode: each(mode, "per_second") for mode in ("on", "off")}
+    # The median round of each mode: one round disturbed by other work on the
+    # machine moves it less than it moves the best or the mean.
+    median = {mode: statistics.median(values) for mode, values in rates.items()}
+    ratio = median["on"] / median["off"]
+    cpu = {
+        mode: statistics.median(each(mode, "cpu_ms_per_request"))
+        for mode in ("on", "off")
+    }
+    print(
+        f"{scenario:13}  median on {median['on']:7.1f}/s  "
+        f"off {median['off']:7.1f}/s  ratio {ratio:.3f}  "
+        f"overhead {(1 - ratio) * 100:.1f}%  |  server CPU/request "
+        f"on {cpu['on']:.2f} ms  off {cpu['off']:.2f} ms  "
+        f"(+{(cpu['on'] / cpu['off'] - 1) * 100:.0f}%)"
+    )
+    return {
+        "on_per_second_median": round(median["on"], 1),
+        "off_per_second_median": round(median["off"], 1),
+        "on_per_second_rounds": [round(v, 1) for v in rates["on"]],
+        "off_per_second_rounds": [round(v, 1) for v in rates["off"]],
+        "ratio_on_off": round(ratio, 3),
+        "overhead_percent": round((1 - ratio) * 100, 1),
+        "on_cpu_ms_per_request_median": round(cpu["on"], 3),
+        "off_cpu_ms_per_request_median": round(cpu["off"], 3),
+        "cpu_overhead_percent": round((cpu["on"] / cpu["off"] - 1) * 100, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,46 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("on", "off"):
                 measurements += _round(mode, number, args.seconds, Path(traces_dir))
         spans_written = sum(p.stat().st_size for p in Path(traces_dir).glob("*.jsonl"))
-    summary = {}
-    for scenario in SCENARIOS:
-        rates = {
-            mode: [
-                m.per_second
-                for m in measurements
-                if m.mode == mode and m.scenario == scenario
-            ]
-            for mode in ("on", "off")
-        }
-        # The median round of each mode: one round disturbed by other work on the
-        # machine moves it less than it moves the best or the mean.
-        median = {mode: statistics.median(values) for mode, values in rates.items()}
-        ratio = median["on"] / median["off"]
-        cpu = {
-            mode: statistics.median(
-                m.cpu_ms_per_request
-                for m in measurements
-                if m.mode == mode and m.scenario == scenario
-            )
-            for mode in ("on", "off")
-        }
-        summary[scenario] = {
-            "on_per_second_median": round(median["on"], 1),
-            "off_per_second_median": round(median["off"], 1),
-            "on_per_second_rounds": [round(v, 1) for v in rates["on"]],
-            "off_per_second_rounds": [round(v, 1) for v in rates["off"]],
-            "ratio_on_off": round(ratio, 3),
-            "overhead_percent": round((1 - ratio) * 100, 1),
-            "on_cpu_ms_per_request_median": round(cpu["on"], 3),
-            "off_cpu_ms_per_request_median": round(cpu["off"], 3),
-            "cpu_overhead_percent": round((cpu["on"] / cpu["off"] - 1) * 100, 1),
-        }
-        print(
-            f"{scenario:13}  median on {median['on']:7.1f}/s  "
-            f"off {median['off']:7.1f}/s  ratio {ratio:.3f}  "
-            f"overhead {(1 - ratio) * 100:.1f}%  |  server CPU/request "
-            f"on {cpu['on']:.2f} ms  off {cpu['off']:.2f} ms  "
-            f"(+{(cpu['on'] / cpu['off'] - 1) * 100:.0f}%)"
-        )
+    summary = {s: _scenario_summary(measurements, s) for s in SCENARIOS}
     load = os.getloadavg()
     print(
         f"machine load average (1/5/15 min) at the end: "

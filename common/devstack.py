@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from common import cpus
+from common.harness.processes import port_answers, run_foreground, venv_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DEVSTACK_DATA_DIR", ROOT / ".data"))
@@ -77,22 +77,10 @@ class Backing:
     keep_alive: list[Any] = field(default_factory=list)
 
     def environ(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["DATABASE_URL"] = self.database_url
-        env["REDIS_URL"] = self.redis_url
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        # The Procfile names bare commands (gunicorn): find them in this venv.
-        bin_dir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-        return env
-
-
-def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+        # The Procfile names bare commands (gunicorn): found in this venv.
+        return venv_environ(
+            {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+        )
 
 
 def _start_embedded_postgres() -> str:
@@ -171,29 +159,6 @@ def setup(backing: Backing) -> None:
             manage(service, *command, env=env)
 
 
-def _run_foreground(cmd: list[str], env: dict[str, str]) -> int:
-    """Run a child (honcho, pytest) until it ends; Ctrl-C or SIGTERM reach it once.
-
-    The child gets a session of its own so a terminal's Ctrl-C is not delivered twice
-    (once by the terminal, once by us); we forward it, wait, then stop the embedded
-    servers on the way out.
-    """
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-
-    def forward(signum: int, _frame: object) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-
-    previous = {
-        sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        return proc.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _open_demo_sale(env: dict[str, str], shop_port: str) -> None:
     """Once the shop answers, open the flash sale (idempotent: --unless-open)."""
     deadline = time.monotonic() + 120
@@ -235,7 +200,7 @@ def demo(backing: Backing) -> int:
         "muskie-casting-rod/"
     )
     threading.Thread(target=_open_demo_sale, args=(env, shop_port), daemon=True).start()
-    code = _run_foreground(
+    code = run_foreground(
         [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")], env
     )
     # Stopped by Ctrl-C / SIGTERM is how a demo ends: not a failure.
@@ -264,7 +229,7 @@ def test(backing: Backing, pytest_args: list[str]) -> int:
         junit = results / (path.replace("/", "_").replace(":", "_") + ".xml")
         junit.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "pytest", path, f"--ds={settings}"]
-        code = _run_foreground([*cmd, f"--junitxml={junit}", *options], env)
+        code = run_foreground([*cmd, f"--junitxml={junit}", *options], env)
         for key, value in _junit_counts(junit).items():
             totals[key] += value
         if code != 0:
@@ -329,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         if not args.cmd:
             parser.error("run needs a command")
-        return _run_foreground(args.cmd, backing.environ())
+        return run_foreground(args.cmd, backing.environ())
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -54,19 +54,15 @@ CROWD_CLASSES: dict[str, list[type]] = {
 }
 
 
-def run(options: LoadOptions) -> int:
-    out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    crowd = options.crowd
-    journal = Journal()
+def _environment(options: LoadOptions, journal: Journal) -> Environment:
+    """Locust's environment for the crowd, every request sampled into `journal`."""
     Sale.configure(options, journal)
-    shape = FlashSaleShape(options)
-    user_classes = CROWD_CLASSES[crowd]
+    user_classes = CROWD_CLASSES[options.crowd]
     for user_class in user_classes:
         user_class.host = options.host
     env = Environment(
         user_classes=user_classes,
-        shape_class=shape,
+        shape_class=FlashSaleShape(options),
         host=options.host,
         stop_timeout=None,
     )
@@ -85,38 +81,31 @@ def run(options: LoadOptions) -> int:
         journal.sample(started, name, status, float(response_time), exception is None)
 
     env.events.request.add_listener(on_request)
-    runner = env.create_local_runner()
-    writer = StatsCSVFileWriter(
-        env, PERCENTILES_TO_REPORT, str(out / f"locust-{crowd}"), full_history=True
-    )
-    if options.start_at:
-        gevent.sleep(max(0.0, options.start_at - time.time()))
-    greenlets = [gevent.spawn(writer.stats_writer), gevent.spawn(stats_history, runner)]
-    started = time.time()
-    runner.start_shape()
+    return env
+
+
+def _phases_write(path: Path, options: LoadOptions, started: float) -> None:
     planned = phases(options)
-    phases_path = out / f"phases-{crowd}.json"
-    phases_path.write_text(
-        json.dumps(
-            {
-                "started": started,
-                "phases": [
-                    {"name": p.name, "start": started + p.start, "end": started + p.end}
-                    for p in planned
-                ],
-            },
-            indent=1,
-        )
-    )
-    _say(event="started", at=started, crowd=crowd)
+    windows = [
+        {"name": p.name, "start": started + p.start, "end": started + p.end}
+        for p in planned
+    ]
+    path.write_text(json.dumps({"started": started, "phases": windows}, indent=1))
+
+
+def _follow(
+    runner: Any, options: LoadOptions, journal: Journal, started: float
+) -> float:
+    """A progress line a second until the shape ends, then until the purchases
+    under way finish (or time out); when the load ended."""
+    crowd = options.crowd
     while runner.shape_greenlet is not None or runner.state == "spawning":
-        elapsed = time.time() - started
         total = runner.stats.total
         _say(
             event="progress",
             crowd=crowd,
             at=time.time(),
-            phase=phase_at(options, elapsed),
+            phase=phase_at(options, time.time() - started),
             users=runner.user_count,
             rps=round(total.current_rps, 1),
             fail_ratio=round(total.fail_ratio, 4),
@@ -128,23 +117,45 @@ def run(options: LoadOptions) -> int:
     # Purchases under way when their buyer was stopped still finish (or time out).
     waited = options.follow_timeout + 2 * options.request_timeout
     while len(Sale.purchases) and time.time() - load_end < waited:
-        _say(
-            event="finishing",
-            crowd=crowd,
-            at=time.time(),
-            purchases=len(Sale.purchases),
-        )
+        purchases = len(Sale.purchases)
+        _say(event="finishing", crowd=crowd, at=time.time(), purchases=purchases)
         gevent.sleep(1.0)
-    Sale.purchases.kill(block=True, timeout=5)
-    runner.quit()
-    gevent.sleep(1.1)  # one last round of the CSV writer
-    for greenlet in greenlets:
-        greenlet.kill(block=True, timeout=5)
+    return load_end
+
+
+def _writer_close(writer: StatsCSVFileWriter) -> None:
     writer.requests_flush()
     writer.stats_history_flush()
     writer.failures_flush()
     writer.exceptions_flush()
     writer.close_files()
+
+
+def run(options: LoadOptions) -> int:
+    out = Path(options.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    crowd = options.crowd
+    journal = Journal()
+    env = _environment(options, journal)
+    runner = env.create_local_runner()
+    writer = StatsCSVFileWriter(
+        env, PERCENTILES_TO_REPORT, str(out / f"locust-{crowd}"), full_history=True
+    )
+    if options.start_at:
+        gevent.sleep(max(0.0, options.start_at - time.time()))
+    greenlets = [gevent.spawn(writer.stats_writer), gevent.spawn(stats_history, runner)]
+    started = time.time()
+    runner.start_shape()
+    phases_path = out / f"phases-{crowd}.json"
+    _phases_write(phases_path, options, started)
+    _say(event="started", at=started, crowd=crowd)
+    load_end = _follow(runner, options, journal, started)
+    Sale.purchases.kill(block=True, timeout=5)
+    runner.quit()
+    gevent.sleep(1.1)  # one last round of the CSV writer
+    for greenlet in greenlets:
+        greenlet.kill(block=True, timeout=5)
+    _writer_close(writer)
     (out / f"locust-{crowd}.html").write_text(
         get_html_report(env, show_download_link=False)
     )
@@ -153,12 +164,8 @@ def run(options: LoadOptions) -> int:
     phases_file["load_end"] = load_end
     phases_file["ended"] = time.time()
     phases_path.write_text(json.dumps(phases_file, indent=1))
-    _say(
-        event="done",
-        crowd=crowd,
-        at=time.time(),
-        requests=runner.stats.total.num_requests,
-    )
+    requests = runner.stats.total.num_requests
+    _say(event="done", crowd=crowd, at=time.time(), requests=requests)
     return 0
 
 

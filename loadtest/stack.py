@@ -1,41 +1,56 @@
-"""Start the demo stack for a sale run when none answers, and stop it afterwards.
+"""Stack preparation for a sale run: use the stack that answers, or start one.
 
-`python -m common.devstack demo` in a session of its own (so one signal reaches
-honcho and every process under it), its output in the report folder; the run waits
-until every service answers and the demo's sale is open, and at the end sends
-SIGINT to that session only, as Ctrl-C in `make demo` would.
+When nothing answers, `python -m common.devstack demo` runs as a harness process
+(common/harness/processes.py: a process group of its own, its output in the report
+folder); the run waits until every service answers and the demo's sale is open, and
+at the end sends SIGINT to that group only, as Ctrl-C in `make demo` would.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import IO
 
-from loadtest.operations import ROOT, Stack, StackError
+from common.harness.processes import Process, ProcessError
+from common.harness.services import demo_process
+from loadtest.context import RunContext, Say
+from loadtest.operations import Stack, StackError
 
 
-@dataclass
-class StartedStack:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    log: IO[bytes]
+def stack_ensure(ctx: RunContext) -> Process | None:
+    """None when the whole stack answers; the stack this run started otherwise."""
+    answers = ctx.stack.answers()
+    if all(answers.values()):
+        return None
+    if any(answers.values()) or not ctx.options.start_stack:
+        down = ", ".join(name for name, up in answers.items() if not up)
+        raise StackError(
+            f"part of the stack does not answer ({down}); start it all "
+            "(`make demo`) or stop it all and let the run start it"
+        )
+    ctx.say("no stack answers: starting `python -m common.devstack demo`")
+    _backing_resolve(ctx)
+    started = stack_start(
+        ctx.stack, env=ctx.env, log_path=ctx.report_dir / "stack.log", say=ctx.say
+    )
+    ctx.say("the stack is up")
+    return started
 
-    def stop(self, timeout: float = 60) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
+
+def _backing_resolve(ctx: RunContext) -> None:
+    """PostgreSQL and Redis as the launcher would pick them, resolved here, so this
+    run's `manage.py` calls reach the same ones. Embedded servers started here
+    (DEVSTACK_EMBEDDED=1, or nothing on 5432/6379) live as long as the run.
+    """
+    from common import devstack
+
+    backing = devstack.resolve_backing()
+    for note in backing.notes:
+        ctx.say(note)
+    ctx.env["DATABASE_URL"] = backing.database_url
+    ctx.env["REDIS_URL"] = backing.redis_url
+    ctx.stack_reconnect(replace(ctx.endpoints, redis_url=backing.redis_url))
 
 
 def stack_start(
@@ -43,35 +58,28 @@ def stack_start(
     *,
     env: dict[str, str],
     log_path: Path,
-    say: Callable[[str], None],
+    say: Say,
     timeout: float = 240,
-) -> StartedStack:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "common.devstack", "demo"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    started = StartedStack(process, log_path, log)
-    deadline = time.monotonic() + timeout
-    last_said = 0.0
-    while True:
-        if process.poll() is not None:
-            started.stop()
-            raise StackError(f"the stack exited at start; see {log_path}")
+) -> Process:
+    """`make demo`'s launcher, returned once every service answers and the sale is
+    open (StackError, the stack stopped again, if it does not)."""
+    progress = {"said": 0.0}
+
+    def ready() -> bool:
         answers = stack.answers()
-        board = stack.sale_board() if answers["orders"] else None
-        if all(answers.values()) and board is not None:
-            return started
-        if time.monotonic() > deadline:
-            started.stop()
-            raise StackError(f"the stack did not come up in {timeout:.0f}s: {answers}")
-        if time.monotonic() - last_said > 5:
+        if all(answers.values()) and stack.sale_board() is not None:
+            return True
+        if time.monotonic() - progress["said"] > 5:
             down = ", ".join(name for name, up in answers.items() if not up)
             say(f"waiting for the stack ({down or 'the demo sale'} not ready yet)")
-            last_said = time.monotonic()
-        time.sleep(1.0)
+            progress["said"] = time.monotonic()
+        return False
+
+    demo = demo_process(
+        env=env, ready=ready, log_path=log_path, grace=60, poll_seconds=1.0
+    )
+    try:
+        return demo.start(timeout=timeout)
+    except ProcessError as error:
+        demo.stop()
+        raise StackError(f"{error}\n(the whole log: {log_path})") from None

@@ -44,13 +44,18 @@ def strangler_default_edge(
         yield edge
 
 
-def test_with_nothing_in_redis_the_edge_starts_in_legacy(edge: Process) -> None:
-    # given an edge whose Redis key was never written (a fresh key per test edge)
-    health = httpx.get(edge.url + "/_edge/healthz").json()
-    if health["version"] == 0:
-        assert health["mode"] == "legacy"
-    set_mode(edge, "legacy")
-    assert origin_of(httpx.get(edge.url + MUSKIE)) == "shop"
+def test_with_nothing_in_redis_the_edge_starts_in_legacy(
+    shop_origin: Process, orders_origin: Process
+) -> None:
+    # given an edge of its own, whose Redis key was never written (a fresh key)
+    with edge_process(shop_origin.url, orders_origin.url, workers=1) as edge:
+        # when it is asked for its mode and for the Muskie page
+        health = httpx.get(edge.url + "/_edge/healthz").json()
+        answer = httpx.get(edge.url + MUSKIE)
+    # then it follows no version yet, is in legacy, and the shop serves the page
+    assert health["version"] == 0
+    assert health["mode"] == "legacy"
+    assert origin_of(answer) == "shop"
 
 
 def test_the_default_mode_is_configurable(strangler_default_edge: Process) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.memory import procfile_targets
+from bench.memory_groups import procfile_targets
 from common import cpus
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,9 +1,9 @@
 """The edge router and its test origins as real processes on free ports.
 
-`edge_process` runs `uvicorn edge_router.app:app` as the Procfile does (uvloop,
-httptools, 2 workers), each with its own Redis key for the mode, so concurrent test
-runs and tests never see each other's mode. `nginx_process` runs Debian's nginx with a
-config written by `python manage.py edge export nginx`.
+`edge_process` runs the Procfile's own `edge:` line (uvicorn, uvloop, httptools,
+EDGE_WORKERS workers), each with its own Redis key for the mode, so concurrent test
+runs and tests never see each other's mode. `nginx_process` runs Debian's nginx with
+a config written by `python manage.py edge export nginx`.
 """
 
 from __future__ import annotations
@@ -12,49 +12,26 @@ import http.client
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import httpx
 import redis
 
-from tests.support.processes import free_port, served
+from common.harness import nginx
+from common.harness.processes import Process, free_port, venv_environ
+from common.harness.procfile import procfile_argv
+from common.harness.services import procfile_process
 
 ADMIN_TOKEN = "test-admin-token"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 
-
-@dataclass
-class Process:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-@contextmanager
-def _running(
-    name: str, cmd: list[str], port: int, env: Mapping[str, str], ready_path: str
-) -> Iterator[Process]:
-    with served(
-        name, cmd, port=port, env={**os.environ, **env}, ready_path=ready_path
-    ) as service:
-        yield Process(name, port, service.process, service.log_path, dict(env))
+__all__ = ["Process"]
 
 
 @contextmanager
@@ -63,31 +40,23 @@ def origin_process(
 ) -> Iterator[Process]:
     """tests/edge/origin_app.py: echoes, streams, stalls, resets, websockets."""
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "tests.edge.origin_app",
-        "--name",
-        name,
-        "--port",
-        str(port),
-    ]
+    cmd = [sys.executable, "-m", "tests.edge.origin_app", "--name", name]
+    cmd += ["--port", str(port)]
     if reset_port:
         cmd += ["--reset-port", str(reset_port)]
     if stale_port:
         cmd += ["--stale-port", str(stale_port)]
     cmd += ["--keep-alive", str(keep_alive)]
-    with _running(f"origin-{name}", cmd, port, {}, "/__origin/inflight") as service:
+    ready = f"http://127.0.0.1:{port}/__origin/inflight"
+    with Process(f"origin-{name}", cmd, port=port, ready_url=ready) as service:
         yield service
 
 
 def edge_command(port: int, *, workers: int = 2) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", "edge_router.app:app",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
-        "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "5",
-    ]  # fmt: skip
+    """The Procfile's edge line on `port`, its command found in this venv."""
+    env = venv_environ({"EDGE_PORT": str(port), "EDGE_WORKERS": str(workers)})
+    argv = procfile_argv("edge", env)
+    return [shutil.which(argv[0], path=env["PATH"]) or argv[0], *argv[1:]]
 
 
 def edge_env(shop_url: str, orders_url: str, **extra: str) -> dict[str, str]:
@@ -110,12 +79,10 @@ def edge_env(shop_url: str, orders_url: str, **extra: str) -> dict[str, str]:
 def edge_process(
     shop_url: str, orders_url: str, *, workers: int = 2, **extra: str
 ) -> Iterator[Process]:
-    port = free_port()
-    env = edge_env(shop_url, orders_url, **extra)
+    """The Procfile's edge in front of `shop_url` and `orders_url`, a fresh mode key."""
+    env = edge_env(shop_url, orders_url, EDGE_WORKERS=str(workers), **extra)
     try:
-        with _running(
-            "edge", edge_command(port, workers=workers), port, env, "/_edge/healthz"
-        ) as edge:
+        with procfile_process("edge", env=env) as edge:
             yield edge
     finally:
         shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
@@ -183,27 +150,5 @@ def raw_request(
 @contextmanager
 def nginx_process(config_text: str, port: int) -> Iterator[Process]:
     """Debian's nginx with `config_text`, its prefix (pid file) in a temp dir."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        raise RuntimeError(
-            "nginx is not installed: `make test` (or .ci/run) installs it"
-        )
-    prefix = Path(tempfile.mkdtemp(prefix="edge-nginx-"))
-    (prefix / "nginx.conf").write_text(config_text)
-    cmd = [
-        nginx,
-        "-p",
-        str(prefix),
-        "-c",
-        str(prefix / "nginx.conf"),
-        "-g",
-        "daemon off;",
-    ]
-    check = subprocess.run([*cmd[:5], "-t"], capture_output=True, text=True)
-    if check.returncode != 0:
-        raise RuntimeError(f"nginx -t refused the exported config:\n{check.stderr}")
-    try:
-        with _running("nginx", cmd, port, {}, "/") as service:
-            yield service
-    finally:
-        shutil.rmtree(prefix, ignore_errors=True)
+    with nginx.nginx_process("nginx", config_text, port) as process:
+        yield process

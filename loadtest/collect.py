@@ -1,0 +1,118 @@
+"""Collecting what one mode left behind: the stores' records reconciled against the
+buyers' attempts, the latency figures of each phase, and (once, at the end of the
+run) the traces of the sale."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from loadtest.config import MUSKIE_SKU, TOURNEY_SKU
+from loadtest.context import RunContext, iso
+from loadtest.journal import attempts_read, samples_read
+from loadtest.operations import manage
+from loadtest.reconcile import orders_store, reconcile, shop_store
+from loadtest.stats import figures, is_browse, is_muskie_buy, is_tourney, percentile
+
+
+def _muskie_store(
+    ctx: RunContext, mode: str, since: float
+) -> tuple[dict[str, Any], list[dict[str, Any]], Any, int]:
+    """The Muskie orders where each mode keeps them, and the units it had to sell."""
+    if mode == "strangler":
+        sale, rows = ctx.stack.sale_orders()
+        return sale, rows, orders_store(rows), int(sale["units_allocated"])
+    rows = ctx.stack.shop_orders_since(MUSKIE_SKU, iso(since))
+    return {}, rows, shop_store(rows, MUSKIE_SKU), ctx.options.units
+
+
+def mode_reconcile(
+    ctx: RunContext, mode: str, tag: str, out: Path, since: float
+) -> dict[str, dict[str, Any]]:
+    attempts = attempts_read(out / "attempts.json")
+    fulfilments = ctx.stack.fulfilments_since(iso(since))
+    tourney_rows = ctx.stack.shop_orders_since(TOURNEY_SKU, iso(since))
+    sale, muskie_rows, muskie_store, allocation = _muskie_store(ctx, mode, since)
+    inputs = {
+        "mode": mode,
+        "run_tag": tag,
+        "allocation": allocation,
+        "sale": sale,
+        "muskie_store": muskie_rows,
+        "tourney_store": tourney_rows,
+        "fulfilments": fulfilments,
+    }
+    (out / "reconcile-inputs.json").write_text(json.dumps(inputs, indent=1))
+    common = {"attempts": attempts, "run_tag": tag, "fulfilments": fulfilments}
+    muskie = reconcile(
+        kind="muskie", store=muskie_store, allocation=allocation, **common
+    )
+    tourney = reconcile(
+        kind="tourney",
+        store=shop_store(tourney_rows, TOURNEY_SKU),
+        allocation=None,
+        **common,
+    )
+    ctx.say(
+        f"[{mode}] reconciled: {muskie['accepted']} Muskie orders accepted, "
+        f"{muskie['fulfilled']} fulfilled, {muskie['failed']} failed, "
+        f"lost {muskie['lost']}, duplicated {muskie['duplicated']}, "
+        f"oversold {muskie['oversold']}; Tourney lost {tourney['lost']}, "
+        f"duplicated {tourney['duplicated']}"
+    )
+    return {"muskie": muskie, "tourney": tourney}
+
+
+def mode_figures(out: Path, phases: dict[str, Any]) -> dict[str, Any]:
+    samples = samples_read(out / "samples.csv")
+    bounds = {p["name"]: (p["start"], p["end"]) for p in phases["phases"]}
+    base = bounds["baseline"]
+    sale = (bounds["ramp"][0], bounds["fade"][1])
+    attempts = attempts_read(out / "attempts.json")
+    accepted_ms = [
+        a.latency_ms for a in attempts if a.kind == "muskie" and a.outcome == "accepted"
+    ]
+    return {
+        "baseline": {
+            "tourney": figures(samples, which=is_tourney, start=base[0], end=base[1])
+        },
+        "sale": {
+            "tourney": figures(samples, which=is_tourney, start=sale[0], end=sale[1]),
+            "browse": figures(samples, which=is_browse, start=sale[0], end=sale[1]),
+            "muskie_buy": figures(
+                samples, which=is_muskie_buy, start=sale[0], end=phases["ended"]
+            ),
+        },
+        "muskie_accept": {
+            "accepted": len(accepted_ms),
+            "p50_ms": _r(percentile(accepted_ms, 50)),
+            "p95_ms": _r(percentile(accepted_ms, 95)),
+            "p99_ms": _r(percentile(accepted_ms, 99)),
+        },
+    }
+
+
+def traces_collect(ctx: RunContext) -> dict[str, Any]:
+    """`manage.py traces sale` over the run's window: the trace segments found."""
+    window = int(time.time() - ctx.started) + 30
+    target = ctx.report_dir / "traces"
+    ctx.say(f"traces: `manage.py traces sale --report {target} --last {window}s`")
+    try:
+        done = manage(
+            "traces", "sale", "--report", str(target), "--last", f"{window}s",
+            env=ctx.env, timeout=300,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": "`traces sale` did not finish in 300 s"}
+    segments = target / "trace-segments.json"
+    if done.code != 0 or not segments.exists():
+        error = (done.stderr or done.stdout).strip().splitlines()
+        return {"ok": False, "error": error[-1] if error else f"exit {done.code}"}
+    return {"ok": True, **json.loads(segments.read_text())}
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

@@ -1,0 +1,129 @@
+"""One mode of a sale run: open the sale afresh (stock, sale, warehouse window, the
+edge's mode), run the crowds, drain until nothing waits, then collect: reconcile,
+figures, the warehouse's and the queue's peaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from loadtest.collect import mode_figures, mode_reconcile
+from loadtest.config import LoadOptions
+from loadtest.context import RunContext
+from loadtest.crowds import crowds_run
+from loadtest.sampler import Sampler
+
+
+def sale_open(ctx: RunContext, mode: str, tag: str) -> None:
+    """The mode's starting line: its units for sale, a fresh warehouse, its mode."""
+    ctx.say(f"[{mode}] reset: {ctx.options.units} Muskie rods, fresh warehouse")
+    for note in ctx.stack.reset(mode=mode, units=ctx.options.units, run_tag=tag):
+        ctx.say(f"[{mode}]   {note}")
+    ctx.stack.edge_mode(mode)
+    ctx.say(f"[{mode}] the edge is in {mode} mode")
+
+
+def _load_options(ctx: RunContext, mode: str, tag: str, out: Path) -> LoadOptions:
+    options = LoadOptions(
+        host=ctx.endpoints.edge,
+        mode=mode,
+        run_tag=tag,
+        out_dir=str(out),
+        **ctx.options.load,
+    )
+    if not ctx.source_addresses and options.source_addresses:
+        ctx.say(f"[{mode}] cannot bind 127.x source addresses: one address for all")
+        options = replace(options, source_addresses=False)
+    return options
+
+
+def drain(ctx: RunContext, mode: str, sampler: Sampler) -> tuple[float, bool]:
+    """Until nothing waits: no order queued or in the warehouse or in flight."""
+    started = time.monotonic()
+    last_said = 0.0
+    while True:
+        sample = sampler.take()
+        waiting = sample.waiting if mode == "strangler" else 0
+        if not (waiting or sample.queue_depth or sample.in_flight):
+            seconds = round(time.monotonic() - started, 2)
+            ctx.say(f"[{mode}] drained in {seconds:.1f}s")
+            return seconds, True
+        if time.monotonic() - started > ctx.options.drain_timeout:
+            ctx.say(f"[{mode}] drain timed out: {waiting} orders still waiting")
+            return round(time.monotonic() - started, 2), False
+        if time.monotonic() - last_said >= 2.0:
+            ctx.say(
+                f"[{mode}] drain: {waiting} orders waiting, queue "
+                f"{sample.queue_depth}, warehouse in-flight {sample.in_flight}"
+            )
+            last_said = time.monotonic()
+        time.sleep(0.25)
+
+
+def _drain_seconds(mode: str, sampler: Sampler, phases: dict[str, Any]) -> float:
+    """From the end of the load (the fade's last buyer gone) until nothing waited:
+    buyers still following their orders are part of the drain, not the load."""
+    busy = [
+        s.at
+        for s in sampler.samples
+        if s.at >= phases["load_end"]
+        and (s.in_flight or s.queue_depth or (mode == "strangler" and s.waiting))
+    ]
+    return round(max(busy) - phases["load_end"], 2) if busy else 0.0
+
+
+def _warehouse_figures(warehouse: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "capacity": warehouse["capacity"],
+        "peak_in_flight": warehouse["peak_in_flight"],
+        "refused": warehouse["refused"],
+        "fulfilled": warehouse["fulfilled"],
+        # MU: the orders service's (through the queue), LF: the legacy shop's.
+        "peak_in_flight_by_source": warehouse.get("peak_in_flight_by_source", {}),
+    }
+
+
+def mode_run(ctx: RunContext, mode: str) -> dict[str, Any]:
+    tag = f"{ctx.run_id}{mode[0]}"
+    out = ctx.report_dir / mode
+    out.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    sale_open(ctx, mode, tag)
+    since = time.time() - 1.0
+    options = _load_options(ctx, mode, tag, out)
+    sampler = Sampler(ctx.stack, board=mode == "strangler")
+    sampler.start()
+    try:
+        load_peak = crowds_run(ctx, mode, options, out, sampler)
+        _, drained = drain(ctx, mode, sampler)
+    finally:
+        sampler.stop()
+    warehouse = ctx.stack.warehouse_stats()
+    result = mode_reconcile(ctx, mode, tag, out, since)
+    phases = json.loads((out / "phases.json").read_text())
+    (out / "watch.json").write_text(json.dumps(sampler.as_rows()))
+    return {
+        "mode": mode,
+        "run_tag": tag,
+        "phases": phases,
+        "figures": mode_figures(out, phases),
+        "orders": result["muskie"],
+        "tourney_orders": result["tourney"],
+        "warehouse": _warehouse_figures(warehouse),
+        "queue": {
+            "peak_depth": max((s.queue_depth for s in sampler.samples), default=0),
+            "peak_waiting": max((s.waiting for s in sampler.samples), default=0),
+        },
+        "drain_seconds": _drain_seconds(mode, sampler, phases),
+        "drained": drained,
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "peak_1m": round(max(load_peak, os.getloadavg()[0]), 2),
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "sampler_errors": sampler.errors,
+    }
