@@ -1,0 +1,34 @@
+"""Settings for mypy's django-stubs plugin only (pyproject.toml [tool.django-stubs]).
+
+Each service runs with its own settings and sees only its own apps and settings; the
+type checker needs one module that knows every service's models and settings, so this
+one takes them all (a value set twice keeps the last one: only the names matter here).
+"""
+
+from __future__ import annotations
+
+from edge_router.settings import *  # noqa: F403
+from fulfillment_queue.settings import *  # noqa: F403
+from observability.settings import *  # noqa: F403
+from orders_api.settings import *  # noqa: F403
+from shop.settings import *  # noqa: F403
+from warehouse.settings import *  # noqa: F403
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "common",
+    "shop",
+    "orders_api",
+    "fulfillment_queue",
+    "warehouse",
+    "edge_router.apps.EdgeRouterConfig",
+    "observability",
+]
