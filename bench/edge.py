@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
@@ -122,15 +123,30 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
+class WrkFigures(TypedDict):
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: float
+    socket_errors: str
+
+
+def _wrk_field(pattern: str, out: str) -> str:
+    match = re.search(pattern, out, re.MULTILINE)
+    if not match:
+        raise ValueError(f"wrk printed no {pattern!r}:\n{out}")
+    return match.group(1)
+
+
+def wrk(url: str, connections: int, duration: float) -> WrkFigures:
     cmd = [
         "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency",
         "--timeout", "5s", url,
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    rps = float(_wrk_field(r"Requests/sec:\s+([\d.]+)", out))
+    p50 = _wrk_field(r"^\s+50%\s+(\S+)", out)
+    p99 = _wrk_field(r"^\s+99%\s+(\S+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {
@@ -138,7 +154,7 @@ def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
         "p50_ms": _ms(p50),
         "p99_ms": _ms(p99),
         "non_2xx": float(errors.group(1)) if errors else 0.0,
-        "socket_errors": socket_errors.group(1) if socket_errors else "",  # type: ignore[dict-item]
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
 
 
@@ -197,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.traced:
         targets["edge_traced"] = f"http://127.0.0.1:{traced_port}/shop/"
-    results: dict[str, dict[int, dict[str, float]]] = {name: {} for name in targets}
+    results: dict[str, dict[int, WrkFigures]] = {name: {} for name in targets}
     print(
         f"==> origin nginx :{origin_port}, edge :{edge_port} "
         f"({args.workers} workers), nginx (exported) :{nginx_port}",
@@ -252,7 +268,7 @@ def _edge_command(port: int, workers: int) -> list[str]:
 
 
 def summarise(
-    results: dict[str, dict[int, dict[str, float]]],
+    results: dict[str, dict[int, WrkFigures]],
     connections: list[int],
     args: argparse.Namespace,
 ) -> dict[str, object]:

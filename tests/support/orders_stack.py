@@ -263,5 +263,6 @@ def orders_stack(
             relay=relay,
             orders_worker=orders_worker,
         )
-        stack.callback(lambda: [w.close() for w in result.workers])
+        for worker in result.workers:
+            stack.callback(worker.close)
         yield result
