@@ -7,6 +7,8 @@ one takes them all (a value set twice keeps the last one: only the names matter 
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from edge_router.settings import *  # noqa: F403
 from fulfillment_queue.settings import *  # noqa: F403
 from observability.settings import *  # noqa: F403
@@ -14,21 +16,16 @@ from orders_api.settings import *  # noqa: F403
 from shop.settings import *  # noqa: F403
 from warehouse.settings import *  # noqa: F403
 
-INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "drf_spectacular",
-    "channels",
-    "common",
-    "shop",
-    "orders_api",
-    "fulfillment_queue",
-    "warehouse",
-    "edge_router.apps.EdgeRouterConfig",
+SERVICES = [
+    "shop", "orders_api", "fulfillment_queue", "warehouse", "edge_router",
     "observability",
-]
+]  # fmt: skip
+
+# Every service's apps, once each, in the services' own order: a new app is picked up.
+INSTALLED_APPS = list(
+    dict.fromkeys(
+        app
+        for service in SERVICES
+        for app in import_module(f"{service}.settings").INSTALLED_APPS
+    )
+)
