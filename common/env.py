@@ -77,7 +77,7 @@ def service_database(db_name: str, *, conn_max_age: int = 60) -> dict[str, Any]:
     """
     own = os.environ.get(f"{db_name.upper()}_DATABASE_URL")
     url = own or env_str("DATABASE_URL", DEFAULT_DATABASE_URL)
-    config = dj_database_url.parse(url, conn_max_age=conn_max_age)
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=conn_max_age))
     if not own:
         config["NAME"] = db_name
     config.setdefault("OPTIONS", {})

@@ -33,6 +33,8 @@ class TraceIdMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
+    # The type: ignores below: one instance is sync or async depending on the
+    # get_response it wraps, which the types (a union of both) cannot follow.
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if self.is_async:
             return self.__acall__(request)  # type: ignore[return-value]

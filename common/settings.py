@@ -6,6 +6,7 @@ Each value is read from the environment once, here. See README "Configuration".
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from common.env import env_bool, env_int, env_list, env_str
 
@@ -38,7 +39,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 64 * 1024, minimu
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},

@@ -81,7 +81,7 @@ async def handle(
         )
     if method not in allowed:
         allow = (b"allow", ", ".join(sorted(allowed)).encode())
-        doc = _problem(
+        doc: dict[str, Any] = _problem(
             f"{method} is not allowed here; use {', '.join(sorted(allowed))}"
         )
         return 405, await send_json(send, 405, doc, [allow, *extra])

@@ -115,12 +115,12 @@ async def mode_write_async(client: aioredis.Redis, key: str, mode: Mode) -> Mode
     """Store and publish a validated mode (async: `POST /_edge/mode`)."""
     doc = await client.eval(
         _SET_MODE, 2, key, _version_key(key), mode.mode, mode.percent, _now()
-    )  # type: ignore[misc]
+    )
     return mode_decode(doc, mode)
 
 
 def mode_read(client: redis.Redis, key: str, default: Mode) -> Mode:
-    return mode_decode(client.get(key), default)  # type: ignore[arg-type]
+    return mode_decode(client.get(key), default)
 
 
 class ModeFollower:

@@ -148,7 +148,7 @@ def dead_letter_record(
     data = raw.get("data") if isinstance(raw, dict) else None
     ref = str((data or {}).get("order_number") or "?")[:64]
     try:
-        event_id = uuid.UUID(str(raw.get("id")))  # type: ignore[union-attr]
+        event_id = uuid.UUID(str(raw.get("id")))
     except (ValueError, AttributeError):
         event_id = uuid.uuid5(EVENT_NAMESPACE, repr(raw)[:1000])
     try:

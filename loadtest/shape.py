@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from locust import LoadTestShape
+from locust import LoadTestShape, User
 
 from loadtest.config import LoadOptions
 from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer
@@ -72,7 +72,7 @@ class FlashSaleShape(LoadTestShape):
             self.options = LoadOptions(host="", mode="ui", run_tag="ui", out_dir="")
         configure_counts(self.options)
 
-    def tick(self) -> tuple[int, float, list[type]] | None:
+    def tick(self) -> tuple[int, float, list[type[User]]] | None:
         o = self.options
         assert o is not None
         elapsed = self.get_run_time()
@@ -82,12 +82,14 @@ class FlashSaleShape(LoadTestShape):
             return None
         crowd = o.browsers + o.tourney_buyers
         if o.crowd == "shoppers":
-            return crowd, float(max(crowd, 1)), [Browser, TourneyBuyer]
+            shoppers: list[type[User]] = [Browser, TourneyBuyer]
+            return crowd, float(max(crowd, 1)), shoppers
         buyers = self._buyers(phase, elapsed)
         if o.crowd == "buyers":
             rate = 100.0 if phase == "fade" else o.peak_buyers / max(o.ramp_seconds, 1)
-            return buyers, max(rate, 1.0), [MuskieBuyer]
-        everyone = [Browser, TourneyBuyer, MuskieBuyer]
+            only_buyers: list[type[User]] = [MuskieBuyer]
+            return buyers, max(rate, 1.0), only_buyers
+        everyone: list[type[User]] = [Browser, TourneyBuyer, MuskieBuyer]
         if phase in QUIET:
             return crowd, float(max(crowd, 1)), everyone
         if phase in {"ramp", "hold"}:

@@ -127,7 +127,8 @@ class TourneyBuyer(FastHttpUser):
     def buy(self) -> None:
         if Sale.phase in {"warmup", "baseline"}:
             return  # the baseline is browsers only: these customers come later
-        purchase = gevent.spawn(self._purchase)
+        # Annotated: gevent's stubs make a Greenlet invariant in its result.
+        purchase: gevent.Greenlet[..., object] = gevent.spawn(self._purchase)
         Sale.purchases.add(purchase)
         purchase.join()
 
@@ -200,7 +201,7 @@ class MuskieBuyer(HttpUser):
 
     @task
     def buy(self) -> None:
-        purchase = gevent.spawn(muskie_purchase, self)
+        purchase: gevent.Greenlet[..., object] = gevent.spawn(muskie_purchase, self)
         Sale.purchases.add(purchase)
         purchase.join()
         if purchase.value in SOLD_OUT:
@@ -348,7 +349,7 @@ def _follow_websocket(
     record: Attempt,
     opts: LoadOptions,
 ) -> None:
-    base = urlsplit(user.host)
+    base = urlsplit(user.host or "")
     host, port = base.hostname or "127.0.0.1", base.port or 80
     started_wall, started = time.time(), time.perf_counter()
     cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)

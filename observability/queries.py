@@ -70,7 +70,8 @@ def purchases_find(
 
     A sale's load test also reads pages (GET): they are not purchases.
     """
-    accepted, refused = [], []
+    accepted: list[Trace] = []
+    refused: list[Trace] = []
     for trace in traces:
         if entry_method(trace) != "POST" or not any(
             entry_path(trace).startswith(path) for path in paths

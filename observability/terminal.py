@@ -49,7 +49,7 @@ def segments_table(items: Sequence[Compared]) -> Table:
     if len(items) == 2:
         table.add_column(f"{items[1].label} − {items[0].label}", justify="right")
     times = [item.trace.segment_times() for item in items]
-    rows = [
+    rows: list[tuple[str, list[int | None]]] = [
         ("customer-facing latency", [i.trace.customer_latency_ns for i in items]),
         ("time until fulfilled", [i.trace.fulfilled_ns for i in items]),
     ]

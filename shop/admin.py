@@ -28,10 +28,13 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
 
+# Shown and read-only: a placed order's lines are history.
+LINE_FIELDS = ("sku", "name", "unit_price", "quantity")
+
+
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
-    fields = ["sku", "name", "unit_price", "quantity"]
-    readonly_fields = fields
+    fields = readonly_fields = LINE_FIELDS
     extra = 0
     can_delete = False
 

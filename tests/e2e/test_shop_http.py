@@ -42,7 +42,9 @@ def test_a_visitor_buys_the_muskie_rod_with_buy_now(shop):
         assert re.search(
             r"It took \d+\.\d\d seconds to process your order", confirmation.text
         )
-        number = re.search(r"/orders/([A-Z0-9-]+)/", location).group(1)
+        found = re.search(r"/orders/([A-Z0-9-]+)/", location)
+        assert found, location
+        number = found.group(1)
     # and the warehouse fulfilled exactly that order, and another visitor cannot see it
     assert fulfillment_refs("e2e_fulfillment").count(number) == 1
     assert httpx.get(shop.url + location).status_code == 404
@@ -61,5 +63,7 @@ def test_the_bystander_page_and_static_files_are_served(shop):
     page = httpx.get(shop.url + "/shop/rods/tourney-casting-rod/")
     assert page.status_code == 200
     assert "Tourney Casting Rod" in page.text
-    css = re.search(r'href="(/static/[^"]+\.css)"', page.text).group(1)
+    found = re.search(r'href="(/static/[^"]+\.css)"', page.text)
+    assert found, page.text
+    css = found.group(1)
     assert httpx.get(shop.url + css).status_code == 200

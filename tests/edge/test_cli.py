@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ REDIS_URL = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
 
 
 @pytest.fixture
-def mode_key() -> str:
+def mode_key() -> Iterator[str]:
     key = f"edge:test:{uuid.uuid4().hex}:mode"
     yield key
     redis.Redis.from_url(REDIS_URL).delete(key, key + ":version")
@@ -46,7 +47,9 @@ def test_mode_is_stored_in_redis_with_a_version(mode_key: str) -> None:
     # then Redis holds it, with a version the workers follow
     assert result.returncode == 0, result.stderr
     assert "mode: canary 10% (version 1)" in result.stdout
-    stored = json.loads(redis.Redis.from_url(REDIS_URL).get(mode_key))
+    raw = redis.Redis.from_url(REDIS_URL).get(mode_key)
+    assert raw is not None
+    stored = json.loads(raw)
     assert (stored["mode"], stored["percent"], stored["version"]) == ("canary", 10, 1)
     assert "canary 10% (version 1)" in edge_cli("mode", EDGE_MODE_KEY=mode_key).stdout
 

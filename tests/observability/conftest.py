@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -79,9 +80,8 @@ def shop(stack) -> RunningService:
 def edge(stack, traces_dir) -> Iterator[Process]:
     """The edge (2 workers, legacy mode to start with) in front of the shop and the
     orders service, with the same tracing environment as every other process."""
-    with edge_process(
-        stack.shop.url, stack.orders.url, **traced_env(traces_dir)
-    ) as running:
+    extra: dict[str, Any] = traced_env(traces_dir)
+    with edge_process(stack.shop.url, stack.orders.url, **extra) as running:
         yield running
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,8 @@ HEX_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 def edge(traces_dir, shop: RunningService) -> Iterator[Process]:
     """The edge in legacy mode in front of the traced shop, writing its spans too."""
     orders = f"http://127.0.0.1:{free_port()}"  # not called in legacy mode
-    with edge_process(shop.url, orders, **traced_env(traces_dir)) as running:
+    extra: dict[str, Any] = traced_env(traces_dir)
+    with edge_process(shop.url, orders, **extra) as running:
         yield running
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/orders/"
 
 
-def post(api: APIClient, body: dict, key: str | None) -> object:
-    headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
+def post(api: APIClient, body: dict, key: str | None) -> Any:
+    headers: dict[str, Any] = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
     return api.post(URL, body, format="json", **headers)
 
 

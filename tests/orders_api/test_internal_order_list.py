@@ -15,7 +15,7 @@ from orders_api.ordering import services
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/internal/sales/muskie-casting-rod/orders/"
-AUTH = {"HTTP_AUTHORIZATION": "Bearer demo-internal-token"}
+AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": "Bearer demo-internal-token"}
 
 
 def place(email: str, quantity: int = 1) -> str:
@@ -59,7 +59,7 @@ def test_the_current_sales_orders_a_page_at_a_time(sale: Sale) -> None:
     ids=["none", "not-bearer", "wrong"],
 )
 def test_the_listing_wants_the_internal_token(
-    sale: Sale, headers: dict[str, str], status: int, code: str
+    sale: Sale, headers: dict[str, Any], status: int, code: str
 ) -> None:
     place("secret@example.com")
 

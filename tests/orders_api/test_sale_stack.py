@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from tests.orders_api.flood import buyers
 from tests.support.orders_stack import OrdersStack, orders_stack, wait_until
@@ -107,7 +108,7 @@ def test_concurrent_duplicates_over_http_make_one_order(
 def _ws(stack: OrdersStack, path: str):
     return connect(
         stack.orders.url.replace("http://", "ws://") + path,
-        origin=stack.orders.url,
+        origin=Origin(stack.orders.url),
         open_timeout=10,
     )
 
@@ -160,7 +161,7 @@ def test_websocket_refuses_strangers_and_other_sites(stack: OrdersStack) -> None
         with pytest.raises(Exception, match="HTTP 403"):
             connect(
                 stack.orders.url.replace("http://", "ws://") + path,
-                origin=origin,
+                origin=Origin(origin),
                 open_timeout=10,
             )
 

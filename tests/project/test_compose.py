@@ -170,7 +170,8 @@ def test_image_runs_as_a_non_root_user_and_defaults_to_the_shop() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.MULTILINE)
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
-    assert "-c requirements/lock.txt" in dockerfile
+    assert "pip install --require-hashes -r requirements/runtime.txt" in dockerfile
+    assert "grep" not in dockerfile
     assert "exec gunicorn shop.wsgi" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".data", "reports", ".git"} <= set(ignored)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 TRANSFERS = "/internal/stock/transfers/"
 TOKEN = "demo-internal-token"
-AUTH = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 
 
 def post_transfer(client: Client, body: Any, **headers: str) -> Any:
@@ -157,7 +157,7 @@ def test_unknown_product_snapshot_is_404(client: Client, muskie: Product) -> Non
     ids=["none", "basic", "empty-bearer", "wrong", "longer"],
 )
 def test_without_the_right_token_nothing_happens(
-    client: Client, muskie: Product, headers: dict[str, str], status: int, code: str
+    client: Client, muskie: Product, headers: dict[str, Any], status: int, code: str
 ) -> None:
     body = {"transfer_id": "t-x", "sku": "ROD-MUSKIE", "units": 1}
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 LEVELS = "/internal/stock/levels/"
 ORDERS = "/internal/orders/"
 TOKEN = "demo-internal-token"
-AUTH = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 
 
 def post_level(client: Client, body: Any, **headers: str) -> Any:
@@ -184,7 +184,7 @@ def test_reset_of_an_unknown_sku_is_404(client: Client, muskie: Product) -> None
     ids=["none", "wrong"],
 )
 def test_without_the_token_neither_endpoint_answers(
-    client: Client, muskie: Product, headers: dict[str, str], status: int
+    client: Client, muskie: Product, headers: dict[str, Any], status: int
 ) -> None:
     reset = client.post(
         LEVELS,

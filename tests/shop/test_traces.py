@@ -125,7 +125,7 @@ def test_a_hostile_traceparent_starts_a_new_trace_and_never_fails(shop, name):
     # given a request whose traceparent is malformed or hostile
     header = HOSTILE_TRACEPARENTS[name].encode("utf-8")
     # when it asks for the Muskie page
-    answer = httpx.get(shop.url + MUSKIE, headers={"traceparent": header})
+    answer = httpx.get(shop.url + MUSKIE, headers={b"traceparent": header})
     # then the page is served, in a new trace of its own
     assert answer.status_code == 200
     trace_id = answer.headers["X-Trace-Id"]
@@ -146,8 +146,8 @@ HOSTILE_TRACESTATES = {
 def test_a_hostile_tracestate_is_dropped_and_the_trace_goes_on(shop, traces_dir, name):
     trace_id = secrets.token_hex(16)
     headers = {
-        "traceparent": f"00-{trace_id}-{SENT_PARENT}-01",
-        "tracestate": HOSTILE_TRACESTATES[name].encode("utf-8"),
+        b"traceparent": f"00-{trace_id}-{SENT_PARENT}-01".encode(),
+        b"tracestate": HOSTILE_TRACESTATES[name].encode("utf-8"),
     }
     # when a valid traceparent comes with a tracestate that is not
     answer = httpx.get(shop.url + MUSKIE, headers=headers)

@@ -17,7 +17,7 @@ from warehouse.models import Fulfillment
 pytestmark = pytest.mark.django_db
 
 TOKEN = "demo-internal-token"
-AUTH = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 SINCE = "2020-01-01T00:00:00Z"
 
 
@@ -65,7 +65,7 @@ def test_fulfilments_since_a_moment_a_page_at_a_time(client: Client) -> None:
     ids=["none", "basic", "wrong"],
 )
 def test_the_listing_wants_the_internal_token(
-    client: Client, headers: dict[str, str], status: int, code: str
+    client: Client, headers: dict[str, Any], status: int, code: str
 ) -> None:
     fulfil("MU-SECRET")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from psycopg import sql
 
@@ -11,7 +11,7 @@ from psycopg import sql
 class Command(BaseCommand):
     help = "Create the database named in this service's settings, if missing."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--database", default="default")
 
     def handle(self, *args: object, **options: object) -> None:

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -96,7 +96,8 @@ class Command(BaseCommand):
         # rich writes partial lines: give it the stream under Django's OutputWrapper.
         columns = shutil.get_terminal_size((160, 40)).columns
         self.console = Console(
-            file=getattr(self.stdout, "_out", self.stdout), width=max(120, columns)
+            file=cast(IO[str], getattr(self.stdout, "_out", self.stdout)),
+            width=max(120, columns),
         )
         self.store: SpanStore = span_store(
             traces_dir=settings.TRACES_DIR, jaeger_query_url=settings.JAEGER_QUERY_URL

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
-from django.db.models import Model
 
 from shop.catalogue import CATEGORIES, PRODUCTS
 from shop.models import Category, Product
@@ -31,7 +30,11 @@ class Tally:
         )
 
 
-def _upsert(model: type[Model], lookup: dict[str, Any], values: dict[str, Any]) -> str:
+def _upsert(
+    model: type[Category] | type[Product],
+    lookup: dict[str, Any],
+    values: dict[str, Any],
+) -> str:
     """Create the row, or write only the fields that differ. Returns what happened."""
     row = model.objects.filter(**lookup).first()
     if row is None:
@@ -72,20 +75,20 @@ class Command(BaseCommand):
                 )
                 setattr(categories, outcome, getattr(categories, outcome) + 1)
             by_slug = {c.slug: c for c in Category.objects.all()}
-            for seed in PRODUCTS:
+            for product in PRODUCTS:
                 values: dict[str, Any] = {
-                    "category": by_slug[seed.category],
-                    "name": seed.name,
-                    "slug": seed.slug,
-                    "price": seed.price,
-                    "description": seed.description,
-                    "image": seed.image,
-                    "featured": seed.featured,
+                    "category": by_slug[product.category],
+                    "name": product.name,
+                    "slug": product.slug,
+                    "price": product.price,
+                    "description": product.description,
+                    "image": product.image,
+                    "featured": product.featured,
                 }
-                exists = Product.objects.filter(sku=seed.sku).exists()
+                exists = Product.objects.filter(sku=product.sku).exists()
                 if reset_stock or not exists:
-                    values["stock"] = seed.stock
-                outcome = _upsert(Product, {"sku": seed.sku}, values)
+                    values["stock"] = product.stock
+                outcome = _upsert(Product, {"sku": product.sku}, values)
                 setattr(products, outcome, getattr(products, outcome) + 1)
         self.stdout.write(f"categories: {categories}")
         self.stdout.write(f"products: {products}")

@@ -1,0 +1,31 @@
+"""Settings for mypy's django-stubs plugin only (pyproject.toml [tool.django-stubs]).
+
+Each service runs with its own settings and sees only its own apps and settings; the
+type checker needs one module that knows every service's models and settings, so this
+one takes them all (a value set twice keeps the last one: only the names matter here).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from edge_router.settings import *  # noqa: F403
+from fulfillment_queue.settings import *  # noqa: F403
+from observability.settings import *  # noqa: F403
+from orders_api.settings import *  # noqa: F403
+from shop.settings import *  # noqa: F403
+from warehouse.settings import *  # noqa: F403
+
+SERVICES = [
+    "shop", "orders_api", "fulfillment_queue", "warehouse", "edge_router",
+    "observability",
+]  # fmt: skip
+
+# Every service's apps, once each, in the services' own order: a new app is picked up.
+INSTALLED_APPS = list(
+    dict.fromkeys(
+        app
+        for service in SERVICES
+        for app in import_module(f"{service}.settings").INSTALLED_APPS
+    )
+)
