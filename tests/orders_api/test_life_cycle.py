@@ -231,15 +231,15 @@ def waiting(queue: str) -> list[Message]:
     return queue_messages(settings.CELERY_BROKER_URL, queue)
 
 
-def failing_after(count: int) -> outbox.Publisher:
+def failing_after(count: int) -> events.Publisher:
     """The real publisher, until the broker goes away after `count` messages."""
     publish = outbox.celery_publisher()
     sent: list[str] = []
 
-    def flaky(envelope: dict[str, Any], task: str, queue: str) -> None:
+    def flaky(*, task: str, envelope: dict[str, Any], queue: str) -> None:
         if len(sent) >= count:
             raise ConnectionError("the broker went away")
-        publish(envelope, task, queue)
+        publish(task=task, envelope=envelope, queue=queue)
         sent.append(envelope["id"])
 
     return flaky

@@ -11,15 +11,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from common.harness.orders_stack import MUSKIE
+from common.harness.services import ORDERS_SETTINGS, traces_quiet_env
 from tests.orders_api.flood import buyers
-from tests.support.orders_stack import (
-    MUSKIE,
-    ORDERS_SETTINGS,
-    OrdersStack,
-    orders_stack,
-    wait_until,
-)
-from tests.support.processes import ROOT, database_url, process_env
+from tests.support.orders_stack import OrdersStack, orders_stack, wait_until
+from tests.support.processes import ROOT, database_url
 
 pytestmark = pytest.mark.stack
 
@@ -99,7 +95,10 @@ def test_a_sale_left_half_open_is_resumed_without_taking_the_stock_twice(
         opening = subprocess.Popen(
             [sys.executable, "manage.py", "sale", "open", MUSKIE, "--units", "5"],
             cwd=ROOT,
-            env=process_env(stack.env, ORDERS_SETTINGS),
+            env={
+                **traces_quiet_env(stack.env),
+                "DJANGO_SETTINGS_MODULE": ORDERS_SETTINGS,
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
