@@ -1,6 +1,6 @@
 """Settings shared by every Django service; each service's settings module builds on it.
 
-Each value is read from the environment once, here. See README "Configuration".
+Each value is read from the environment once, here. See docs/guides/configuration.md.
 """
 
 from __future__ import annotations

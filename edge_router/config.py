@@ -1,4 +1,4 @@
-"""The edge's settings, read once from the environment (README "Configuration")."""
+"""The edge's settings, read once from the environment (docs/guides/configuration.md)."""
 
 from __future__ import annotations
 

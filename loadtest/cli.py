@@ -136,7 +136,7 @@ def _refusal() -> str | None:
     if missing:
         return (
             f"sale run needs {', '.join(missing)}: "
-            "pip install -r requirements/dev.in (make install does)"
+            "make install (requirements/loadtest.in, locked in requirements/all.txt)"
         )
     try:
         cpus.sale_path_cpus()

@@ -7,7 +7,7 @@ traces find --path /shop/rods/muskie-casting-rod/ --mode legacy --last 10m
 traces sale --report reports/sale-<ts>/ --last 15m
 
 `traces sale` is what the sale's load test calls: keep its arguments and its
-`trace-segments.json` as the README's Traces section describes them.
+`trace-segments.json` as docs/guides/tracing.md describes them.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _timestamp() -> str:
 
 
 class Command(BaseCommand):
-    help = "Compare, find and summarise the stack's traces (see README: Traces)."
+    help = "Compare, find and summarise the stack's traces (see docs/guides/tracing.md)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
