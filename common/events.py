@@ -15,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from django.conf import settings
 
@@ -96,7 +96,7 @@ def trace_id_new() -> str:
     return uuid.uuid4().hex
 
 
-def trace_id_valid(value: Any) -> bool:
+def trace_id_valid(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(TRACE_ID_PATTERN.fullmatch(value))
 
 

@@ -14,13 +14,13 @@ from loadtest.config import MUSKIE_SKU, TOURNEY_SKU
 from loadtest.context import RunContext, iso
 from loadtest.journal import attempts_read, samples_read
 from loadtest.operations import manage
-from loadtest.reconcile import orders_store, reconcile, shop_store
+from loadtest.reconcile import StoreOrder, orders_store, reconcile, shop_store
 from loadtest.stats import figures, is_browse, is_muskie_buy, is_tourney, percentile
 
 
 def _muskie_store(
     ctx: RunContext, mode: str, since: float
-) -> tuple[dict[str, Any], list[dict[str, Any]], Any, int]:
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[StoreOrder], int]:
     """The Muskie orders where each mode keeps them, and the units it had to sell."""
     if mode == "strangler":
         sale, rows = ctx.stack.sale_orders()
@@ -46,15 +46,21 @@ def mode_reconcile(
         "fulfilments": fulfilments,
     }
     (out / "reconcile-inputs.json").write_text(json.dumps(inputs, indent=1))
-    common = {"attempts": attempts, "run_tag": tag, "fulfilments": fulfilments}
     muskie = reconcile(
-        kind="muskie", store=muskie_store, allocation=allocation, **common
+        kind="muskie",
+        store=muskie_store,
+        allocation=allocation,
+        attempts=attempts,
+        run_tag=tag,
+        fulfilments=fulfilments,
     )
     tourney = reconcile(
         kind="tourney",
         store=shop_store(tourney_rows, TOURNEY_SKU),
         allocation=None,
-        **common,
+        attempts=attempts,
+        run_tag=tag,
+        fulfilments=fulfilments,
     )
     ctx.say(
         f"[{mode}] reconciled: {muskie['accepted']} Muskie orders accepted, "

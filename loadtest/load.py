@@ -28,6 +28,8 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
+from gevent import Greenlet  # noqa: E402
+from locust import User  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.html import get_html_report  # noqa: E402
 from locust.stats import (  # noqa: E402
@@ -47,7 +49,7 @@ def _say(**fields: Any) -> None:
     sys.stdout.flush()
 
 
-CROWD_CLASSES: dict[str, list[type]] = {
+CROWD_CLASSES: dict[str, list[type[User]]] = {
     "shoppers": [Browser, TourneyBuyer],
     "buyers": [MuskieBuyer],
     EVERYONE: [Browser, TourneyBuyer, MuskieBuyer],
@@ -143,7 +145,10 @@ def run(options: LoadOptions) -> int:
     )
     if options.start_at:
         gevent.sleep(max(0.0, options.start_at - time.time()))
-    greenlets = [gevent.spawn(writer.stats_writer), gevent.spawn(stats_history, runner)]
+    greenlets: list[Greenlet[..., object]] = [
+        gevent.spawn(writer.stats_writer),
+        gevent.spawn(stats_history, runner),
+    ]
     started = time.time()
     runner.start_shape()
     phases_path = out / f"phases-{crowd}.json"

@@ -12,8 +12,8 @@ app (`traced_django_asgi_application`), websockets native ASGI (channels) beside
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import django
 
@@ -22,6 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
 django.setup(set_prefix=False)
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
+from a2wsgi.wsgi_typing import Environ, StartResponse  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
@@ -52,18 +53,21 @@ def traced_django_asgi_application(service_name: str, *, threads: int = 16) -> A
     instrument_celery()
     django_app = traced_wsgi_application(service_name)
 
-    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def application(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        # A plain dict at run time, with keys a2wsgi's TypedDict does not list (its
+        # own "asgi.scope", and RAW_URI).
+        env = cast("dict[str, Any]", environ)
         # The request target as sent, as gunicorn gives it (a2wsgi does not). Without
         # it the WSGI instrumentation rebuilds the URL from PATH_INFO, which Django has
         # replaced by its decoded text, and a path outside latin-1 raises
         # (opentelemetry-python-contrib#3237).
-        scope = environ.get("asgi.scope")
-        if scope is not None and "RAW_URI" not in environ:
+        scope = env.get("asgi.scope")
+        if scope is not None and "RAW_URI" not in env:
             target = scope.get("raw_path") or scope["path"].encode()
             if scope.get("query_string"):
                 target += b"?" + scope["query_string"]
-            environ["RAW_URI"] = target.decode("latin1")
-        return django_app(environ, start_response)
+            env["RAW_URI"] = target.decode("latin1")
+        return django_app(env, start_response)
 
     return WSGIMiddleware(application, workers=threads)
 
@@ -71,15 +75,26 @@ def traced_django_asgi_application(service_name: str, *, threads: int = 16) -> A
 # Static files (/static/orders/) are answered ahead of Django's middleware, from the
 # apps' static folders (no collectstatic step), and untraced. Every other HTTP request
 # runs on one of ORDERS_MAX_CONCURRENT_REQUESTS threads; more wait on the event loop.
+# The stubs want an ASGIHandler; Django's handler wraps any ASGI app (it only awaits
+# it for what is not a static file).
 django_application = ASGIStaticFilesHandler(
-    traced_django_asgi_application(
+    traced_django_asgi_application(  # type: ignore[arg-type]
         SERVICE_NAME, threads=settings.ORDERS_MAX_CONCURRENT_REQUESTS
     )
 )
 
+# Channels routes consumers through Django's path(), whose stubs take views only, and
+# types URLRouter's routes as patterns no stubbed function returns: the stubs, not
+# the routes, are wrong here.
 websocket_urlpatterns = [
-    path("ws/orders/<uuid:order_id>/", consumers.OrderStatusConsumer.as_asgi()),
-    path("ws/sale/<slug:slug>/", consumers.SaleBoardConsumer.as_asgi()),
+    path(
+        "ws/orders/<uuid:order_id>/",
+        consumers.OrderStatusConsumer.as_asgi(),  # type: ignore[arg-type]
+    ),
+    path(
+        "ws/sale/<slug:slug>/",
+        consumers.SaleBoardConsumer.as_asgi(),  # type: ignore[arg-type]
+    ),
 ]
 
 application = ProtocolTypeRouter(
@@ -88,7 +103,9 @@ application = ProtocolTypeRouter(
         # Browsers send Origin: only pages from our own hosts may open a socket.
         "websocket": instrument_asgi_app(
             AllowedHostsOriginValidator(
-                SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+                SessionMiddlewareStack(
+                    URLRouter(websocket_urlpatterns)  # type: ignore[arg-type]
+                )
             ),
             SERVICE_NAME,
         ),

@@ -16,6 +16,10 @@ from orders_api.settings import *  # noqa: F403
 from shop.settings import *  # noqa: F403
 from warehouse.settings import *  # noqa: F403
 
+# Set by globals().update(celery_settings(...)) in the services' settings, which the
+# plugin cannot follow: declared here with their type for the checker only.
+CELERY_BROKER_URL: str
+
 SERVICES = [
     "shop", "orders_api", "fulfillment_queue", "warehouse", "edge_router",
     "observability",

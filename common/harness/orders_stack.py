@@ -143,6 +143,11 @@ def _stack_env(
     }
 
 
+def _close_all(processes: list[Process]) -> None:
+    for process in processes:
+        process.close()
+
+
 def _started(stack: ExitStack, process: Process) -> Process:
     stack.callback(process.close)
     return process.start()
@@ -202,5 +207,6 @@ def orders_stack(
                 stack, procfile_process("orders-worker", env=common, tag=tag)
             ),
         )
-        stack.callback(lambda: [w.close() for w in result.workers])
+        # The list itself: workers started later are closed too.
+        stack.callback(_close_all, result.workers)
         yield result

@@ -120,6 +120,13 @@ class Process:
     # --- what it is --------------------------------------------------------------
 
     @property
+    def bound_port(self) -> int:
+        """The port it listens on; only a process given one has it."""
+        if self.port is None:
+            raise ValueError(f"{self.name} was given no port")
+        return self.port
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

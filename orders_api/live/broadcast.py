@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import redis
 from channels.layers import get_channel_layer
@@ -97,6 +97,8 @@ async def _send_all(messages: list[Push], caller: otel_context.Context) -> None:
     token = otel_context.attach(caller)
     try:
         layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("no channel layer is configured (CHANNEL_LAYERS)")
         for group, message, carrier in messages:
             with _push_span(group, carrier):
                 await layer.group_send(group, message)
@@ -159,8 +161,9 @@ def boards_mark_dirty(slugs: Iterable[str]) -> None:
 def boards_push_dirty() -> int:
     """Push the board of every sale marked since the last call; returns how many."""
     client = redis_get()
-    slugs = client.spop(boards_dirty_key(), 100) or []
-    messages = []
+    # The client decodes responses: SPOP with a count gives a list of str.
+    slugs = cast("list[str]", client.spop(boards_dirty_key(), 100) or [])
+    messages: list[Push] = []
     for slug in slugs:
         sale = selectors.sale_current(slug=slug)
         if sale is not None:

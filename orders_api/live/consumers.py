@@ -38,9 +38,11 @@ class OrderStatusConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         order_id = str(self.scope["url_route"]["kwargs"]["order_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        token = (query.get("token") or [None])[0]
+        tokens = query.get("token")
+        token = tokens[0] if tokens else None
         session = self.scope.get("session")
-        sessions = [str(i) for i in (session or {}).get(ORDERS_SESSION_KEY, [])]
+        held = session.get(ORDERS_SESSION_KEY, []) if session else []
+        sessions = [str(i) for i in held]
         # Join first, then read: no change can fall between the two.
         self.group = broadcast.order_group(order_id)
         await self.channel_layer.group_add(self.group, self.channel_name)

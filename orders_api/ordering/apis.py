@@ -151,7 +151,9 @@ class OrderDetailApi(APIView):
 class OrderJourneyApi(APIView):
     class OutputSerializer(serializers.ModelSerializer):
         # Each event in its envelope, and whether it changed the order's status.
-        data = serializers.DictField()
+        # The stubs see Serializer.data overridden; DRF's metaclass takes declared
+        # fields out of the class body, so the property stays and `data` is a field.
+        data = serializers.DictField()  # type: ignore[assignment]
 
         class Meta:
             model = Event

@@ -18,6 +18,8 @@ class BuyNowForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The page shows it too (the quantity input's max).
+        self.max_quantity: int = settings.MAX_QUANTITY_PER_ORDER
         self.fields["quantity"] = forms.IntegerField(
-            min_value=1, max_value=settings.MAX_QUANTITY_PER_ORDER, initial=1
+            min_value=1, max_value=self.max_quantity, initial=1
         )

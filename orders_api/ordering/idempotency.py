@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -88,7 +88,9 @@ def idempotency_begin(
             raise IdempotencyInProgress(
                 "A request with this Idempotency-Key is still being processed."
             )
-        return StoredResponse(existing.response_status or 200, existing.response_body)
+        # A completed key holds what idempotency_complete wrote: a JSON object.
+        body = cast("dict[str, Any]", existing.response_body)
+        return StoredResponse(existing.response_status or 200, body)
     raise IdempotencyInProgress("This Idempotency-Key is contended; retry.")
 
 

@@ -62,7 +62,7 @@ def _product_page(
             "remaining": remaining,
             "form": form,
             "error": error.detail if error else "",
-            "max_quantity": form.fields["quantity"].max_value,
+            "max_quantity": form.max_quantity,
         },
         status=error.status_code if error else status,
     )
@@ -104,9 +104,9 @@ def product_buy(request: HttpRequest, category: str, slug: str) -> HttpResponse:
         return _product_page(request, sale, form=form, error=error)
     if stored.status != 202:
         # A replayed refusal (sold out): show it again.
-        error = ApplicationError(stored.body.get("detail", "Not ordered."))
-        error.status_code = stored.status
-        return _product_page(request, sale, form=form, error=error)
+        refusal = ApplicationError(stored.body.get("detail", "Not ordered."))
+        refusal.status_code = stored.status
+        return _product_page(request, sale, form=form, error=refusal)
     session_remember_order(request, stored.body["id"])
     return SeeOther(
         reverse(

@@ -73,15 +73,17 @@ def outbox_publish_batch(*, publish: events.Publisher, limit: int) -> int:
             publish_count=F("publish_count") + 1,
         )
         accepted = [
-            e
+            (e.order_id, e)
             for e in batch
             if e.type == events.ORDER_ACCEPTED and e.order_id is not None
         ]
-        order_ids = [e.order_id for e in accepted]
+        order_ids = [order_id for order_id, _ in accepted]
         orders_mark_queued(order_ids=order_ids)
     if accepted:
         # "queued" is pushed in the purchase's trace, on the first publish only.
-        traces = {e.order_id: e.trace_context for e in accepted if not e.publish_count}
+        traces = {
+            order_id: e.trace_context for order_id, e in accepted if not e.publish_count
+        }
         broadcast.orders_push(
             Order.objects.filter(pk__in=order_ids).select_related("sale"),
             traces=traces,

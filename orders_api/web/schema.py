@@ -9,7 +9,9 @@ from rest_framework import serializers
 class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
     detail = serializers.CharField()
-    fields = serializers.DictField(required=False)
+    # The stubs see Serializer.fields overridden; DRF's metaclass takes declared
+    # fields out of the class body, so the property stays and `fields` is a field.
+    fields = serializers.DictField(required=False)  # type: ignore[assignment]
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:

@@ -60,7 +60,9 @@ def test_browse_home_rods_muskie_buy_now_confirmation(browser, shop):
     expect(page).to_have_url(re.compile(r".*/orders/[A-Z0-9-]+/$"))
     expect(page.locator("body")).to_contain_text("seconds to process your order")
     page.screenshot(path=SCREENSHOTS / "confirmation.png", full_page=True)
-    number = re.search(r"/orders/([A-Z0-9-]+)/$", page.url).group(1)
+    found = re.search(r"/orders/([A-Z0-9-]+)/$", page.url)
+    assert found is not None, page.url
+    number = found.group(1)
     page.close()
     # and the warehouse packed exactly that order, once
     assert fulfillment_refs("e2e_fulfillment").count(number) == 1

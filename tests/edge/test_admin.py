@@ -167,5 +167,5 @@ def test_wrong_methods_and_unknown_endpoints_are_refused(edge: Process) -> None:
 def test_the_admin_prefix_is_matched_on_the_normalised_path(edge: Process) -> None:
     # no spelling of /_edge/routes gets past the token check or reaches an origin
     for path in ["//_edge//routes", "/shop/../_edge/routes", "/_edge/%72outes"]:
-        answer = raw_request(edge.port, "GET", path)
+        answer = raw_request(edge.bound_port, "GET", path)
         assert answer.status == 401, path

@@ -45,7 +45,7 @@ def proxies(
         exported(profile, shop_origin, orders_origin, port), port
     ) as nginx:
         set_mode(edge, profile)
-        yield profile, {"edge": edge.port, "nginx": nginx.port}
+        yield profile, {"edge": edge.bound_port, "nginx": nginx.bound_port}
 
 
 def served(port: int, method: str, path: str) -> tuple[int, str, str]:

@@ -195,7 +195,7 @@ def test_the_origin_gets_the_visitors_headers_and_none_of_the_clients_own(
 ) -> None:
     # given visitors that send no User-Agent, Accept or Content-Type
     for method, body in [("GET", None), ("POST", None), ("POST", b"a=1")]:
-        answer = raw_request(edge.port, method, "/shop/", body=body)
+        answer = raw_request(edge.bound_port, method, "/shop/", body=body)
         seen = header_map(answer.json())
         # then the origin gets none that the edge's HTTP client would add itself
         for name in ["user-agent", "accept", "content-type"]:
@@ -213,7 +213,7 @@ def test_the_origin_gets_the_visitors_headers_and_none_of_the_clients_own(
 
 def test_hop_by_hop_request_headers_stop_at_the_edge(edge: Process) -> None:
     answer = raw_request(
-        edge.port,
+        edge.bound_port,
         "GET",
         "/shop/",
         headers={
@@ -276,7 +276,7 @@ def test_redirects_pass_through_untouched(edge: Process) -> None:
 
 
 def test_compressed_bodies_are_passed_on_as_they_are(edge: Process) -> None:
-    answer = raw_request(edge.port, "GET", "/__origin/gzip")
+    answer = raw_request(edge.bound_port, "GET", "/__origin/gzip")
     assert answer.headers["content-encoding"] == "gzip"
     assert answer.body[:2] == b"\x1f\x8b"
 
@@ -406,7 +406,7 @@ def test_the_muskie_buy_endpoint_is_rate_limited_per_client(strangler: Process) 
 
 def test_a_malformed_path_is_a_400_from_the_edge(edge: Process) -> None:
     for path in ["/shop/%00", "/shop/%ff/"]:
-        answer = raw_request(edge.port, "GET", path)
+        answer = raw_request(edge.bound_port, "GET", path)
         assert answer.status == 400
         assert answer.body == b"Bad request\n"
 
@@ -494,7 +494,7 @@ def test_head_answers_carry_headers_only_and_the_next_request_is_whole(
     edge: Process,
 ) -> None:
     # given a HEAD request, when the origin answers it with a Content-Length
-    answer = raw_request(edge.port, "HEAD", "/shop/rods/")
+    answer = raw_request(edge.bound_port, "HEAD", "/shop/rods/")
     # then the visitor gets the headers and no body
     assert answer.status == 200
     assert int(answer.headers["content-length"]) > 0

@@ -262,7 +262,9 @@ def test_the_celery_publisher_puts_the_envelope_on_the_named_queue() -> None:
     # then the broker holds one message for that task, the envelope its one argument
     broker = redis.Redis.from_url(REDIS_URL)
     try:
-        message = json.loads(broker.lpop(queue))
+        raw = broker.lpop(queue)
+        assert isinstance(raw, bytes), raw
+        message = json.loads(raw)
     finally:
         broker.delete(queue)
     assert message["headers"]["task"] == events.HANDLE_ORDER_ACCEPTED
