@@ -28,26 +28,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import re
 import statistics
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench.cpu import cpu_seconds
+from bench.reports import machine_describe, report_stamp, report_write
 from common.harness.orders_stack import orders_stack
 
-ROOT = Path(__file__).resolve().parent.parent
-REPORTS = ROOT / "reports"
 PRODUCT = "/shop/rods/muskie-casting-rod/"
 TARGET_RATIO = 10.0
 TARGET_P99_MS = 50.0
@@ -308,22 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results + ([paced] if paced else []))
     ratios = _verdicts(results, paced)
     print(f"orders left in the fulfillment backlog at the end: {dict(backlog)}")
-    load = os.getloadavg()
-    print(
-        f"machine load average (1/5/15 min) at the end: "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores"
-    )
-    REPORTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = REPORTS / f"bench-orders-{stamp}.json"
+    stamp = report_stamp()
     report = {
         "when": stamp,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_describe(),
         "buyers": args.buyers,
         "seconds_per_path": args.seconds,
         "orders_workers": args.orders_workers,
@@ -334,8 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "target": {"ratio": TARGET_RATIO, "p99_ms": TARGET_P99_MS},
         "backlog_at_end": dict(Counter(backlog)),
     }
-    path.write_text(json.dumps(report, indent=2))
-    print(f"report: {path.relative_to(ROOT)}")
+    report_write("orders", stamp, report)
     return 0
 
 

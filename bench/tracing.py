@@ -30,9 +30,6 @@ else runs.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
 import statistics
 import tempfile
@@ -41,19 +38,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psycopg
 
 from bench.cpu import cpu_seconds
+from bench.reports import machine_describe, report_stamp, report_write
 from common.harness.databases import database_url
 from common.harness.orders_stack import orders_stack
 from common.harness.services import shop_process, warehouse_process
 
-ROOT = Path(__file__).resolve().parent.parent
-REPORTS = ROOT / "reports"
 MUSKIE = "/shop/rods/muskie-casting-rod/"
 SHOP_DB, WAREHOUSE_DB = "bench_tracing_shop", "bench_tracing_fulfillment"
 CLIENTS = 16  # the shop's 2 workers, 8 threads each
@@ -267,21 +262,10 @@ def main(argv: list[str] | None = None) -> int:
                 measurements += _round(mode, number, args.seconds, Path(traces_dir))
         spans_written = sum(p.stat().st_size for p in Path(traces_dir).glob("*.jsonl"))
     summary = {s: _scenario_summary(measurements, s) for s in SCENARIOS}
-    load = os.getloadavg()
-    print(
-        f"machine load average (1/5/15 min) at the end: "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores"
-    )
-    REPORTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = REPORTS / f"bench-tracing-{stamp}.json"
+    stamp = report_stamp()
     report = {
         "generated": stamp,
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count() or 0,
-            "load_average_at_end": [round(x, 2) for x in load],
-        },
+        "machine": machine_describe(),
         "clients": CLIENTS,
         "seconds": args.seconds,
         "rounds": args.rounds,
@@ -293,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             for m in measurements
         ],
     }
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {path.relative_to(ROOT)}")
+    report_write("tracing", stamp, report)
     return 0
 
 
