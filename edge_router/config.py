@@ -1,4 +1,4 @@
-"""The edge's settings, read once from the environment (docs/guides/configuration.md)."""
+"""The edge's settings, read once from the environment (docs: configuration)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The edge's HTTP client to its origins: one aiohttp session per worker.
 
-Chosen by measurement (docs/decisions/0001-edge-http-client.md): httpx's pool served a few hundred
-requests a second under 64 connections where aiohttp served thousands. The session
-is set up for a proxy, not for a browser-like client:
+Chosen by measurement (docs/decisions/0001-edge-http-client.md): httpx's pool served
+a few hundred requests a second under 64 connections where aiohttp served thousands.
+The session is set up for a proxy, not for a browser-like client:
 
 - no cookie jar (each visitor's cookies travel in its own request only), no
   decompression, no redirects followed (the proxy passes them on);

@@ -62,7 +62,7 @@ def _timestamp() -> str:
 
 
 class Command(BaseCommand):
-    help = "Compare, find and summarise the stack's traces (see docs/guides/tracing.md)."
+    help = "Compare, find and summarise the stack's traces (docs/guides/tracing.md)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
