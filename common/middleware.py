@@ -1,27 +1,26 @@
-"""Django middleware shared by the services."""
+"""Django middleware shared by the services: headers every response gets."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from common.tracing.core import current_trace_id
 
 TRACE_ID_HEADER = "X-Trace-Id"
+CSP_HEADER = "Content-Security-Policy"
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
 
-class TraceIdMiddleware:
-    """Every response names its trace in `X-Trace-Id` (when tracing is on).
+class ResponseHeaderMiddleware:
+    """A middleware that only touches the response, in `tag`.
 
-    Put it first in MIDDLEWARE: the OpenTelemetry middleware is inserted before it
-    and its span is still current here, and an answer made by a later middleware
-    (a CSRF refusal, a redirect) gets the header too. Sync and async alike, so an
-    ASGI service does not pay a thread hop for it.
+    Sync and async alike, so an ASGI service does not pay a thread hop for it.
     """
 
     sync_capable = True
@@ -39,15 +38,46 @@ class TraceIdMiddleware:
         if self.is_async:
             return self.__acall__(request)  # type: ignore[return-value]
         response = self.get_response(request)
-        return self._tag(response)  # type: ignore[arg-type]
+        return self.tag(response)  # type: ignore[arg-type]
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.get_response(request)  # type: ignore[misc]
-        return self._tag(response)
+        return self.tag(response)
 
-    @staticmethod
-    def _tag(response: HttpResponseBase) -> HttpResponseBase:
+    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
+        raise NotImplementedError
+
+
+class TraceIdMiddleware(ResponseHeaderMiddleware):
+    """Every response names its trace in `X-Trace-Id` (when tracing is on).
+
+    Put it first in MIDDLEWARE: the OpenTelemetry middleware is inserted before it
+    and its span is still current here, and an answer made by a later middleware
+    (a CSRF refusal, a redirect) gets the header too.
+    """
+
+    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
         trace_id = current_trace_id()
         if trace_id:
             response.headers[TRACE_ID_HEADER] = trace_id
+        return response
+
+
+class ContentSecurityPolicyMiddleware(ResponseHeaderMiddleware):
+    """Every HTML page carries settings.CSP_POLICY (docs/guides/security.md).
+
+    Only HTML: the policy governs what a document may load and run, so JSON, CSS
+    and images gain nothing from it. Near the top of MIDDLEWARE, so that error
+    pages and CSRF refusals made by later middleware get it too. A view that sets
+    its own policy keeps it. An empty CSP_POLICY sends none.
+    """
+
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        super().__init__(get_response)
+        self.policy: str = settings.CSP_POLICY
+
+    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
+        content_type = response.headers.get("Content-Type", "")
+        if self.policy and content_type.startswith("text/html"):
+            response.headers.setdefault(CSP_HEADER, self.policy)
         return response

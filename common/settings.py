@@ -47,3 +47,24 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- what a browser is told (docs/guides/security.md) --------------------------------
+# Every HTML page's Content-Security-Policy (common.middleware): the pages' own
+# scripts, styles and images only, no inline code, no framing. 'self' covers the
+# same-origin websockets of the orders pages. CSP_POLICY replaces it; empty: none.
+CSP_POLICY = env_str(
+    "CSP_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+# DJANGO_HTTPS=1 when visitors reach the stack over HTTPS: the session and CSRF
+# cookies are sent over HTTPS only, and a request the edge forwards with
+# X-Forwarded-Proto: https counts as secure (the edge replaces whatever header the
+# visitor sent, so the header is the edge's word; CSRF's Origin check needs it).
+SERVED_OVER_HTTPS = env_bool("DJANGO_HTTPS", False)
+SESSION_COOKIE_SECURE = SERVED_OVER_HTTPS
+CSRF_COOKIE_SECURE = SERVED_OVER_HTTPS
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if SERVED_OVER_HTTPS else None
+)

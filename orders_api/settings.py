@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 # start-up, sits before it).
 MIDDLEWARE = [
     "common.middleware.TraceIdMiddleware",
+    "common.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -20,6 +20,7 @@ INSTALLED_APPS = [
 # CommonMiddleware validates the Host header against ALLOWED_HOSTS.
 MIDDLEWARE = [
     "common.middleware.TraceIdMiddleware",
+    "common.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
 # An API answers 404 for /fulfilments, it does not redirect a POST to /fulfilments/.
