@@ -18,25 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from tests.support.browser import chromium
 from tests.support.edge import ADMIN_TOKEN, set_mode
 from tests.support.processes import ROOT
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
 SCREENSHOTS = ROOT / "reports" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# The flags of tests/e2e/test_browser.py: no background calls to Google's hosts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LEGACY = re.compile(r"legacy: 303 /orders/[A-Z0-9-]+/ \(trace ([0-9a-f]{32})\)")
 STRANGLER = re.compile(
     r"strangler: 303 /shop/rods/muskie-casting-rod/orders/[0-9a-f-]+/\S* "
@@ -53,12 +43,8 @@ ORDER_PATH = ("orders-api", "outbox-relay", "fulfillment-worker", "orders-worker
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: `make browser` installs it")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as running:
+        yield running
 
 
 def _compare(edge, stack, traces_dir: Path, report_dir: Path) -> str:
