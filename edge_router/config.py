@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.env import ConfigurationError
+from common.stack_secrets import secret_generate, secrets_required
 from edge_router.modes import Mode, ModeError, mode_parse_default
 from edge_router.routes import DEFAULT_ROUTES_FILE
 
-# Public on purpose, like the demo's Django key: set EDGE_ADMIN_TOKEN for anything real.
-DEMO_ADMIN_TOKEN = "edge-demo-token"  # noqa: S105
 CANARY_COOKIE = "edge_canary"
 
 
@@ -44,13 +43,26 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float) -> flo
     return value
 
 
-def config_from_env(env: Mapping[str, str] | None = None) -> EdgeConfig:
+def _admin_token(env: Mapping[str, str], *, serving: bool) -> str:
+    """The admin API's token: required to serve (never a public one with DEBUG off,
+    as the Django services); the CLI writes the mode to Redis itself and never
+    answers the admin API, so without one it gets a token nobody knows."""
+    if not serving and not env.get("EDGE_ADMIN_TOKEN", ""):
+        return secret_generate()
+    debug = env.get("DJANGO_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+    (token,) = secrets_required("EDGE_ADMIN_TOKEN", debug=debug, env=env)
+    return token
+
+
+def config_from_env(
+    env: Mapping[str, str] | None = None, *, serving: bool = True
+) -> EdgeConfig:
     env = dict(os.environ if env is None else env)
     try:
         default_mode = mode_parse_default(env.get("EDGE_DEFAULT_MODE", "legacy"))
     except ModeError as error:
         raise ConfigurationError(str(error)) from None
-    token = env.get("EDGE_ADMIN_TOKEN", "") or DEMO_ADMIN_TOKEN
+    token = _admin_token(env, serving=serving)
     access_log = env.get("EDGE_ACCESS_LOG", "1").strip().lower()
     if access_log not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
         raise ConfigurationError(f"EDGE_ACCESS_LOG={access_log!r}: use 1 or 0")

@@ -6,11 +6,10 @@ its management command (and pytest-django, for tests/edge) can run.
 
 from __future__ import annotations
 
-from common.env import env_str
+from common.stack_secrets import secret_generate
 
-SECRET_KEY = env_str(
-    "DJANGO_SECRET_KEY", "insecure-demo-key-change-me-for-anything-real"
-)
+# Nothing here signs anything (no sessions, no forms): a key nobody knows, per process.
+SECRET_KEY = secret_generate()
 DEBUG = False
 ALLOWED_HOSTS: list[str] = []
 INSTALLED_APPS = ["edge_router.apps.EdgeRouterConfig"]

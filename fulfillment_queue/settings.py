@@ -10,7 +10,8 @@ from common import events
 from common.celery_settings import celery_settings
 from common.env import env_float, env_int, env_str, service_database
 from common.settings import *  # noqa: F403
-from common.settings import REDIS_URL
+from common.settings import DEBUG, REDIS_URL
+from common.stack_secrets import secrets_required
 
 ROOT_URLCONF = "fulfillment_queue.urls"
 INSTALLED_APPS = [
@@ -22,6 +23,7 @@ MIDDLEWARE: list[str] = []
 TEMPLATES: list[dict[str, object]] = []
 
 DATABASES = {"default": service_database("fulfillment_queue")}
+(SECRET_KEY,) = secrets_required("DJANGO_SECRET_KEY", debug=DEBUG)
 
 # Tasks running at once (the worker's --concurrency); must stay below the warehouse's
 # capacity (WAREHOUSE_CAPACITY, 8) so the warehouse never answers 503 to the queue.

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from common.stack_secrets import secrets_ensure, secrets_path
+
 MODES = ("legacy", "strangler")
 # Who one Locust process plays. A sale run starts two: the shoppers the run watches
 # (browsers and Tourney buyers) and the flash-sale buyers, so the rush's own load
@@ -67,6 +69,15 @@ class LoadOptions:
         return cls(**data)
 
 
+def _internal_token(env: Mapping[str, str]) -> str:
+    """The variable, else the stack's secrets file: made now when there is none, so
+    the stack this run may start (`make demo`'s launcher) takes the same token."""
+    return (
+        env.get("INTERNAL_API_TOKEN", "")
+        or (secrets_ensure(secrets_path(env))["INTERNAL_API_TOKEN"])
+    )
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Where each part of the stack answers; the load goes to the edge only."""
@@ -98,7 +109,7 @@ class Endpoints:
             warehouse=url("WAREHOUSE_URL", "WAREHOUSE_PORT", 8003),
             redis_url=env.get("REDIS_URL", "") or "redis://127.0.0.1:6379/0",
             fulfillment_queue=env.get("FULFILLMENT_QUEUE", "") or "fulfillment",
-            internal_token=env.get("INTERNAL_API_TOKEN", "") or "demo-internal-token",
+            internal_token=_internal_token(env),
             edge_workers=int(env.get("EDGE_WORKERS", "") or 2),
             traces_dir=env.get("TRACES_DIR", ""),
         )

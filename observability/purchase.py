@@ -178,7 +178,7 @@ def _edge_admin(
     if answer.status_code == 401:
         raise StackUnavailable(
             f"the edge at {edge_url} refused the admin token: set EDGE_ADMIN_TOKEN "
-            "to the edge's"
+            "to the edge's (`make demo` keeps it in .data/secrets.env)"
         )
     if answer.status_code != 200:
         raise StackUnavailable(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from common.env import env_float, env_str
 from common.settings import *  # noqa: F403
+from common.stack_secrets import secret_generate, secret_lookup
+
+# The command signs nothing (no sessions, no forms): a key nobody knows, per process.
+SECRET_KEY = secret_generate()
 
 INSTALLED_APPS = ["observability"]
 DATABASES: dict[str, dict[str, object]] = {}
@@ -16,9 +20,10 @@ TRACES_DIR = env_str("TRACES_DIR", "") or str(BASE_DIR / ".data" / "traces")
 JAEGER_QUERY_URL = env_str("JAEGER_QUERY_URL", "")
 
 # Where `traces compare` places its purchases, and the edge's admin token (it
-# switches the edge's mode for each purchase, then puts it back).
+# switches the edge's mode for each purchase, then puts it back): the variable, else
+# the one `make demo` generated (.data/secrets.env).
 EDGE_URL = env_str("EDGE_URL", "http://127.0.0.1:8000")
-EDGE_ADMIN_TOKEN = env_str("EDGE_ADMIN_TOKEN", "edge-demo-token")
+EDGE_ADMIN_TOKEN = secret_lookup("EDGE_ADMIN_TOKEN")
 SHOP_URL = env_str("SHOP_URL", f"http://127.0.0.1:{SHOP_PORT}")
 ORDERS_URL = env_str("ORDERS_URL", f"http://127.0.0.1:{ORDERS_PORT}")
 REPORTS_DIR = BASE_DIR / "reports"

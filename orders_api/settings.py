@@ -11,7 +11,8 @@ from common import events
 from common.celery_settings import celery_settings
 from common.env import env_bool, env_float, env_int, env_str, service_database
 from common.settings import *  # noqa: F403
-from common.settings import REDIS_URL, SHOP_PORT
+from common.settings import DEBUG, REDIS_URL, SHOP_PORT
+from common.stack_secrets import secrets_required
 
 ROOT_URLCONF = "orders_api.urls"
 ASGI_APPLICATION = "orders_api.asgi.application"
@@ -122,7 +123,10 @@ CHANNEL_LAYERS = {
 
 # --- the order path ------------------------------------------------------------------
 SHOP_URL = env_str("SHOP_URL", f"http://127.0.0.1:{SHOP_PORT}")
-INTERNAL_API_TOKEN = env_str("INTERNAL_API_TOKEN", "demo-internal-token")
+# It signs the buyers' sessions (the orders they may see): no default for either.
+SECRET_KEY, INTERNAL_API_TOKEN = secrets_required(
+    "DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN", debug=DEBUG
+)
 SHOP_TIMEOUT_SECONDS = env_float("ORDERS_SHOP_TIMEOUT", 5.0)
 # The products this service can run a sale of: page slug → shop SKU.
 SALE_PRODUCTS = {"muskie-casting-rod": "ROD-MUSKIE"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from common.env import env_float, env_int, env_str, service_database
 from common.settings import *  # noqa: F403
+from common.settings import DEBUG
+from common.stack_secrets import secrets_required
 
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"
@@ -69,8 +71,10 @@ MAX_QUANTITY_PER_LINE = env_int("SHOP_MAX_QUANTITY_PER_LINE", 10, minimum=1)
 MAX_BASKET_LINES = env_int("SHOP_MAX_BASKET_LINES", 20, minimum=1)
 
 # The internal JSON API (stock transfers to the orders service) wants this bearer
-# token. The demo default is public on purpose; set INTERNAL_API_TOKEN for real.
-INTERNAL_API_TOKEN = env_str("INTERNAL_API_TOKEN", "demo-internal-token")
+# token. No default: the settings refuse to load without both secrets.
+SECRET_KEY, INTERNAL_API_TOKEN = secrets_required(
+    "DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN", debug=DEBUG
+)
 
 # Sessions (and so baskets) live in PostgreSQL, read through the Redis cache.
 CACHES = {

@@ -7,7 +7,14 @@ one takes them all (a value set twice keeps the last one: only the names matter 
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
+
+from common.stack_secrets import secrets_for_processes
+
+# The services' settings refuse to load without their secrets; the checker only
+# needs the names, so any private value will do.
+os.environ.update(secrets_for_processes())
 
 from edge_router.settings import *  # noqa: F403
 from fulfillment_queue.settings import *  # noqa: F403

@@ -5,8 +5,10 @@ A JSON API between services: no sessions, no auth, no CSRF, no admin, no templat
 
 from __future__ import annotations
 
-from common.env import env_int, env_str, service_database
+from common.env import env_int, service_database
 from common.settings import *  # noqa: F403
+from common.settings import DEBUG
+from common.stack_secrets import secrets_required
 
 ROOT_URLCONF = "warehouse.urls"
 WSGI_APPLICATION = "warehouse.wsgi.application"
@@ -40,5 +42,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WAREHOUSE_MAX_BODY_BYTES
 
 # Bearer token of the read-only listing GET /fulfilments/ (the sale run reconciles
 # against it); the same internal token the shop's internal API wants.
-INTERNAL_API_TOKEN = env_str("INTERNAL_API_TOKEN", "demo-internal-token")
+SECRET_KEY, INTERNAL_API_TOKEN = secrets_required(
+    "DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN", debug=DEBUG
+)
 MAX_FULFILMENTS_PER_PAGE = 5000

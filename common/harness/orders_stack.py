@@ -28,9 +28,9 @@ from common.harness.services import (
     procfile_process,
     shop_process,
 )
+from common.stack_secrets import secrets_for_processes
 
 MUSKIE = "muskie-casting-rod"
-TOKEN = "demo-internal-token"  # noqa: S105 - the demo's, in its settings too
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
 
 
@@ -94,7 +94,7 @@ class OrdersStack:
                 "sku": "ROD-MUSKIE",
                 "units": -units,
             },
-            headers={"Authorization": f"Bearer {TOKEN}"},
+            headers={"Authorization": f"Bearer {self.env['INTERNAL_API_TOKEN']}"},
         )
         assert response.status_code == 201, response.text
 
@@ -124,6 +124,8 @@ def _stack_env(
     warehouse_handling_ms: int,
 ) -> dict[str, str]:
     return {
+        # Every process of the stack (and the test's own calls) with the same ones.
+        **secrets_for_processes(),
         "REDIS_URL": redis_url or os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
         "ORDERS_DATABASE_URL": database_url(databases["orders"]),
         "FULFILLMENT_QUEUE_DATABASE_URL": database_url(databases["queue"]),

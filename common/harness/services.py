@@ -19,6 +19,7 @@ from pathlib import Path
 from common.harness.databases import database_drop, database_recreate, database_url
 from common.harness.processes import Process, free_port, venv_environ
 from common.harness.procfile import ROOT, procfile_argv
+from common.stack_secrets import secrets_for_processes
 
 SHOP_SETTINGS = "shop.settings"
 WAREHOUSE_SETTINGS = "warehouse.settings"
@@ -58,12 +59,18 @@ def traces_quiet_env(env: Mapping[str, str]) -> dict[str, str]:
     return {**quiet, **env}
 
 
+def service_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` (traces quiet) over the stack's secrets: the environment's, else ones
+    made once per harness, so the services it starts agree with one another."""
+    return {**secrets_for_processes(), **traces_quiet_env(env)}
+
+
 def procfile_process(
     name: str, *, env: Mapping[str, str], port: int | None = None, tag: str = ""
 ) -> Process:
     """Process `name` of the Procfile (not started), on `port` or a free one."""
     service = SERVICES[name]
-    own = traces_quiet_env(env)
+    own = service_env(env)
     if service.settings:
         own["DJANGO_SETTINGS_MODULE"] = service.settings
     if service.port_variable:
@@ -111,7 +118,7 @@ def manage(settings_module: str, *args: str, env: Mapping[str, str]) -> str:
         [sys.executable, str(ROOT / "manage.py"), *args],
         cwd=ROOT,
         env=venv_environ(
-            {**traces_quiet_env(env), "DJANGO_SETTINGS_MODULE": settings_module}
+            {**service_env(env), "DJANGO_SETTINGS_MODULE": settings_module}
         ),
         capture_output=True,
         text=True,

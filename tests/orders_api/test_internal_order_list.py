@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from orders_api.models import Sale
@@ -15,7 +16,9 @@ from orders_api.ordering import services
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/internal/sales/muskie-casting-rod/orders/"
-AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": "Bearer demo-internal-token"}
+# The token this run gave the service (make test makes one per run).
+TOKEN = settings.INTERNAL_API_TOKEN
+AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 
 
 def place(email: str, quantity: int = 1) -> str:
@@ -53,7 +56,7 @@ def test_the_current_sales_orders_a_page_at_a_time(sale: Sale) -> None:
     ("headers", "status", "code"),
     [
         ({}, 401, "not_authenticated"),
-        ({"HTTP_AUTHORIZATION": "Token demo-internal-token"}, 401, "not_authenticated"),
+        ({"HTTP_AUTHORIZATION": f"Token {TOKEN}"}, 401, "not_authenticated"),
         ({"HTTP_AUTHORIZATION": "Bearer wrong"}, 403, "forbidden"),
     ],
     ids=["none", "not-bearer", "wrong"],

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML  # check-jsonschema's YAML parser; PyYAML is not installed
 
+from common.stack_secrets import PUBLIC_VALUES
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROCFILE = ROOT / "Procfile"
@@ -25,6 +27,8 @@ BACKING_SERVICES = {"postgres", "redis"}
 # Infrastructure beside the stack (not in the Procfile): healthchecked, but the
 # services do not wait for it to be healthy.
 INFRA_SERVICES = {"jaeger"}
+DJANGO_SERVICES = ("shop", "orders", "warehouse", "fulfillment-worker")
+DJANGO_SECRETS = ("DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN")
 
 
 def load_compose() -> dict[str, Any]:
@@ -177,12 +181,13 @@ def test_image_runs_as_a_non_root_user_and_defaults_to_the_shop() -> None:
     assert {".venv", ".data", "reports", ".git"} <= set(ignored)
 
 
-def test_devstack_env_prints_the_backing_services_it_was_given() -> None:
+def test_devstack_env_prints_the_backing_services_it_was_given(tmp_path: Path) -> None:
     # Given DATABASE_URL and REDIS_URL in the environment
     env = {
         **os.environ,
         "DATABASE_URL": "postgresql://app:secret@db.invalid:5432/postgres",
         "REDIS_URL": "redis://cache.invalid:6379/3",
+        "DEVSTACK_DATA_DIR": str(tmp_path),
     }
     env.pop("DEVSTACK_EMBEDDED", None)
     # When the launcher resolves its environment
@@ -200,6 +205,25 @@ def test_devstack_env_prints_the_backing_services_it_was_given() -> None:
     assert "DATABASE_URL=postgresql://app:secret@db.invalid:5432/postgres" in lines
     assert "REDIS_URL=redis://cache.invalid:6379/3" in lines
     assert "embedded" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [
+        *((name, var) for name in DJANGO_SERVICES for var in DJANGO_SECRETS),
+        ("edge", "EDGE_ADMIN_TOKEN"),
+    ],
+)
+def test_compose_refuses_to_start_without_each_secret(
+    service: str, variable: str
+) -> None:
+    # Given the compose file, then each secret a service gets is `${VAR:?message}`:
+    # compose stops with the message when it is unset or empty, there is no default
+    value = load_compose()["services"][service]["environment"][variable]
+    assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", value), value
+    # And none of the values the demo once published is left in the file
+    text = COMPOSE_FILE.read_text()
+    assert not [v for values in PUBLIC_VALUES.values() for v in values if v in text]
 
 
 @pytest.mark.parametrize("variable", ["DATABASE_URL", "REDIS_URL"])

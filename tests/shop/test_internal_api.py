@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 
@@ -19,7 +20,8 @@ from shop.models import Product, StockTransfer
 pytestmark = pytest.mark.django_db
 
 TRANSFERS = "/internal/stock/transfers/"
-TOKEN = "demo-internal-token"
+# The token this run gave the service (make test makes one per run).
+TOKEN = settings.INTERNAL_API_TOKEN
 AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from shop import services
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.django_db
 
 LEVELS = "/internal/stock/levels/"
 ORDERS = "/internal/orders/"
-TOKEN = "demo-internal-token"
+# The token this run gave the service (make test makes one per run).
+TOKEN = settings.INTERNAL_API_TOKEN
 AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 
 

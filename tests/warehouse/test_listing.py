@@ -10,13 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from warehouse.models import Fulfillment
 
 pytestmark = pytest.mark.django_db
 
-TOKEN = "demo-internal-token"
+# The token this run gave the service (make test makes one per run).
+TOKEN = settings.INTERNAL_API_TOKEN
 AUTH: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 SINCE = "2020-01-01T00:00:00Z"
 
