@@ -94,8 +94,10 @@ def _claim_take_over(*, record: IdempotencyKey) -> bool:
     taken = IdempotencyKey.objects.filter(
         pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS, claim=record.claim
     ).update(claim=claim, lease_expires_at=lease_end)
+    if taken != 1:
+        return False
     record.claim, record.lease_expires_at = claim, lease_end
-    return taken == 1
+    return True
 
 
 def idempotency_begin(
