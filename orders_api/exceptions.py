@@ -42,6 +42,19 @@ class IdempotencyInProgress(ApplicationError):
     retry_after = 1
 
 
+class IdempotencyClaimLost(ApplicationError):
+    """The attempt outlived its lease and a retry took the key over; the retry's
+    answer is the key's."""
+
+    status_code = 409
+    code = "idempotency_in_progress"
+    retry_after = 1
+
+
+class ClientSecretInvalid(ApplicationError):
+    code = "client_secret_invalid"
+
+
 class SaleNotOpen(Replayable):
     """No sale of the product is open (not yet, or closed): the same answer on a
     replay, even once one opens, as the first attempt was refused."""

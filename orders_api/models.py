@@ -174,16 +174,24 @@ class Event(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """An Idempotency-Key with its request's fingerprint and its first response."""
+    """An Idempotency-Key of one client, with its request's fingerprint, the lease
+    of the attempt running it and, once done, its first response (no access token:
+    docs/guides/orders.md#idempotency)."""
 
     class Status(models.TextChoices):
         IN_PROGRESS = "in_progress", "In progress"
         COMPLETED = "completed", "Completed"
 
+    # What the key is for (the endpoint) and whose it is (a digest of the client).
     scope = models.CharField(max_length=64)
+    client = models.CharField(max_length=80, default="")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices)
+    # The attempt holding an in-progress key, until lease_expires_at; a later
+    # attempt may take an expired lease over (a new claim).
+    claim = models.CharField(max_length=32, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -192,9 +200,10 @@ class IdempotencyKey(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["scope", "key"], name="idempotencykey_unique_scope_key"
+                fields=["scope", "client", "key"],
+                name="idempotencykey_unique_scope_client_key",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.scope} {self.key} ({self.status})"
+        return f"{self.scope} {self.client} {self.key} ({self.status})"

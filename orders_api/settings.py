@@ -141,6 +141,12 @@ ORDERS_TRUST_X_FORWARDED_FOR = env_bool("ORDERS_TRUST_X_FORWARDED_FOR", False)
 ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
     "ORDERS_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1
 )
+# A claimed key is its claimant's for this long; then a retry may take it over (the
+# claimant died: SIGKILL, a worker timeout, a deploy). A claimant that was only slow
+# finds its claim gone when it commits, and its order is rolled back.
+ORDERS_IDEMPOTENCY_LEASE_SECONDS = env_int(
+    "ORDERS_IDEMPOTENCY_LEASE_SECONDS", 30, minimum=1
+)
 # The relay: batch size, how long it sleeps when idle, when a stuck order (no word
 # from the queue) is published again, how often expired idempotency keys go.
 ORDERS_RELAY_BATCH = env_int("ORDERS_RELAY_BATCH", 200, minimum=1)

@@ -19,7 +19,13 @@ from rest_framework.views import APIView
 from common.errors import NotFound
 from orders_api.models import Event, Order
 from orders_api.ordering import selectors
-from orders_api.ordering.clients import client_key, session_orders
+from orders_api.ordering.clients import (
+    CLIENT_SECRET_HEADER,
+    client_key,
+    client_secret_check,
+    idempotency_client,
+    session_orders,
+)
 from orders_api.ordering.idempotency import fingerprint_of, idempotency_key_check
 from orders_api.ordering.intake import IdempotencyClaim, order_submit
 from orders_api.web.schema import error_responses
@@ -76,7 +82,18 @@ class OrderCreateApi(APIView):
                 OpenApiParameter.HEADER,
                 required=True,
                 description="A unique key per order attempt (a UUID); keys live 24 h.",
-            )
+            ),
+            OpenApiParameter(
+                CLIENT_SECRET_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description=(
+                    "A random secret of the client's own (16+ characters, a UUID), "
+                    "the same on every request: the client's Idempotency-Keys are "
+                    "its alone. Without one, the session's, else the address's."
+                ),
+            ),
         ],
         responses={
             202: OutputSerializer,
@@ -88,6 +105,7 @@ class OrderCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         key = idempotency_key_check(request.headers.get("Idempotency-Key"))
+        secret = client_secret_check(request.headers.get(CLIENT_SECRET_HEADER))
         slug = {sku: slug for slug, sku in settings.SALE_PRODUCTS.items()}.get(
             data["sku"]
         )
@@ -101,6 +119,7 @@ class OrderCreateApi(APIView):
             traceparent=request.headers.get("traceparent"),
             idempotency=IdempotencyClaim(
                 scope="POST /api/orders/",
+                client=idempotency_client(request, secret=secret),
                 key=key,
                 fingerprint=fingerprint_of(
                     method="POST", path="/api/orders/", payload=request.data

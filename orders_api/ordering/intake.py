@@ -1,7 +1,8 @@
 """THE entry point for placing an order, for the JSON API and the buy-now form alike.
 
 One attempt: count it against the client's rate limit, place the order in the
-request's trace, once per Idempotency-Key (a replay gets the first response back).
+request's trace, once per client and Idempotency-Key (a replay gets the first
+response back, its access token derived again: the stored one has none).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from typing import Any
 from common import events
 from orders_api.admission.rate_limit import rate_limit_check
 from orders_api.ordering.idempotency import StoredResponse, idempotent_call
-from orders_api.ordering.presentation import order_accepted_body
+from orders_api.ordering.presentation import links_with_token, order_accepted_body
+from orders_api.ordering.selectors import order_access_token
 from orders_api.ordering.services import order_place
 
 
 @dataclass(frozen=True)
 class IdempotencyClaim:
-    """Which Idempotency-Key an attempt carries, and the fingerprint of its body."""
+    """Which Idempotency-Key an attempt carries, whose it is (ordering.clients
+    idempotency_client) and the fingerprint of its body."""
 
     scope: str
+    client: str
     key: str
     fingerprint: str
 
@@ -54,16 +58,25 @@ def order_submit(
             trace_id=trace_id,
             idempotency=record,
         )
-        return StoredResponse(
-            202, order_accepted_body(order=placed.order, token=placed.token)
-        )
+        # As its key stores it: the token is added to the answer, below.
+        return StoredResponse(202, order_accepted_body(order=placed.order, token=None))
 
     if idempotency is None:
-        return Submitted(response=place(None), replayed=False)
-    stored, replayed = idempotent_call(
-        scope=idempotency.scope,
-        key=idempotency.key,
-        fingerprint=idempotency.fingerprint,
-        call=place,
-    )
-    return Submitted(response=stored, replayed=replayed)
+        stored, replayed = place(None), False
+    else:
+        stored, replayed = idempotent_call(
+            scope=idempotency.scope,
+            client=idempotency.client,
+            key=idempotency.key,
+            fingerprint=idempotency.fingerprint,
+            call=place,
+        )
+    return Submitted(response=_with_access_token(stored), replayed=replayed)
+
+
+def _with_access_token(stored: StoredResponse) -> StoredResponse:
+    """An accepted order's answer with its access token, first time or replayed."""
+    if stored.status != 202:
+        return stored
+    token = order_access_token(order_id=stored.body["id"])
+    return StoredResponse(202, links_with_token(stored.body, token=token))

@@ -9,9 +9,10 @@ from django.urls import reverse
 
 from orders_api.models import Order
 
+LINKS = ("status_url", "ws_url", "page_url")
+
 
 def order_links(*, order: Order, token: str | None) -> dict[str, str]:
-    query = f"?token={token}" if token else ""
     page = reverse(
         "orders:order-page",
         kwargs={
@@ -20,14 +21,27 @@ def order_links(*, order: Order, token: str | None) -> dict[str, str]:
             "order_id": order.pk,
         },
     )
+    links = {
+        "status_url": reverse("orders:order-detail", args=[order.pk]),
+        "ws_url": f"/ws/orders/{order.pk}/",
+        "page_url": page,
+    }
+    return links_with_token(links, token=token)
+
+
+def links_with_token(body: dict[str, Any], *, token: str | None) -> dict[str, Any]:
+    """`body` with the access token on each of its links (none added without one)."""
+    if not token:
+        return dict(body)
     return {
-        "status_url": reverse("orders:order-detail", args=[order.pk]) + query,
-        "ws_url": f"/ws/orders/{order.pk}/{query}",
-        "page_url": page + query,
+        name: f"{value}?token={token}" if name in LINKS else value
+        for name, value in body.items()
     }
 
 
-def order_accepted_body(*, order: Order, token: str) -> dict[str, Any]:
+def order_accepted_body(*, order: Order, token: str | None) -> dict[str, Any]:
+    """The 202's body; with token=None, as its Idempotency-Key stores it (no token
+    at rest: a replay adds the token again with links_with_token)."""
     return {
         "id": str(order.pk),
         "number": order.number,

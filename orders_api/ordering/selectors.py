@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import uuid
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 
 from django.db import DatabaseError
 from django.db.models import QuerySet
+from django.utils.crypto import salted_hmac
 
 from common.errors import Forbidden, NotAuthenticated, NotFound
 from orders_api.models import Event, Order
@@ -16,6 +18,16 @@ from orders_api.models import Event, Order
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def order_access_token(*, order_id: uuid.UUID | str) -> str:
+    """The order's access token, derived from its id with the secret key: nothing
+    stores it (the order keeps its hash), and a replay of the Idempotency-Key that
+    placed the order derives it again."""
+    digest = salted_hmac(
+        "orders.access-token", str(order_id), algorithm="sha256"
+    ).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
 
 
 def order_get(*, order_id: uuid.UUID | str) -> Order:

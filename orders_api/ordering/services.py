@@ -7,6 +7,7 @@ Callers go through ordering.intake.order_submit (rate limit, idempotency, trace)
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,7 +21,7 @@ from orders_api.models import IdempotencyKey, Order, Sale
 from orders_api.ordering.event_log import event_log_write
 from orders_api.ordering.idempotency import StoredResponse, idempotency_complete
 from orders_api.ordering.presentation import order_accepted_body
-from orders_api.ordering.selectors import token_hash
+from orders_api.ordering.selectors import order_access_token, token_hash
 from orders_api.outbox.wakeup import outbox_kick
 from orders_api.sales import selectors as sale_selectors
 from orders_api.sales.services import sale_counter_rebuild_if_missing
@@ -86,8 +87,9 @@ def order_place(
     """Accept an order against the sale's allocation, fast and without row locks.
 
     Redis admits the units atomically; one durable transaction writes the order, its
-    `orders.order-accepted` event (the outbox) and the idempotency response; the relay
-    publishes the event after commit. Raises SoldOut, SaleNotOpen, NotFound.
+    `orders.order-accepted` event (the outbox) and the idempotency response (without
+    the access token); the relay publishes the event after commit. Raises SoldOut,
+    SaleNotOpen, NotFound, IdempotencyClaimLost.
     """
     maximum = settings.MAX_QUANTITY_PER_ORDER
     if isinstance(quantity, bool) or not 1 <= quantity <= maximum:
@@ -100,10 +102,12 @@ def order_place(
             counter.counter_release(ticket=ticket)
             sale = _sale_for_order(slug=slug, fresh=True)
             continue
-        token = secrets.token_urlsafe(24)
+        order_id = uuid.uuid4()
+        token = order_access_token(order_id=order_id)
         try:
             with transaction.atomic(durable=True):
                 order = _order_write(
+                    order_id=order_id,
                     sale=sale,
                     quantity=quantity,
                     email=email,
@@ -114,7 +118,9 @@ def order_place(
                 if not counter.counter_generation_holds(ticket=ticket):
                     raise _Readmit
                 if idempotency is not None:
-                    body = order_accepted_body(order=order, token=token)
+                    # Committed with the order or not at all: a claim taken over
+                    # (this attempt outlived its lease) raises, and no order is.
+                    body = order_accepted_body(order=order, token=None)
                     idempotency_complete(
                         record=idempotency, response=StoredResponse(202, body)
                     )
@@ -129,9 +135,16 @@ def order_place(
 
 
 def _order_write(
-    *, sale: Sale, quantity: int, email: str, token: str, trace_id: str
+    *,
+    order_id: uuid.UUID,
+    sale: Sale,
+    quantity: int,
+    email: str,
+    token: str,
+    trace_id: str,
 ) -> Order:
     return Order.objects.create(
+        id=order_id,
         number=_order_number(),
         sale=sale,
         sku=sale.sku,

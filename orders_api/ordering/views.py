@@ -20,6 +20,8 @@ from orders_api.models import Sale
 from orders_api.ordering import selectors
 from orders_api.ordering.clients import (
     client_key,
+    idempotency_client,
+    session_client_mint,
     session_orders,
     session_remember_order,
 )
@@ -78,6 +80,7 @@ def product_page(request: HttpRequest, category: str, slug: str) -> HttpResponse
         sale = _sale_or_404(category, slug)
     except ApplicationError as error:
         return error_page(request, error)
+    session_client_mint(request)
     return _product_page(request, sale)
 
 
@@ -119,11 +122,13 @@ def product_buy(request: HttpRequest, category: str, slug: str) -> HttpResponse:
 def _idempotency_claim(
     request: HttpRequest, *, sale: Sale, data: dict[str, Any]
 ) -> IdempotencyClaim | None:
-    """The form's hidden key: a double-click or a resubmitted POST orders once."""
+    """The form's hidden key: a double-click or a resubmitted POST orders once.
+    The key is the session's (minted by the product page), else the address's."""
     if not data["idempotency_key"]:
         return None
     return IdempotencyClaim(
         scope=f"form {sale.slug}",
+        client=idempotency_client(request, secret=None),
         key=data["idempotency_key"],
         fingerprint=fingerprint_of(
             method="POST",

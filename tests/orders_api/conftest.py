@@ -13,11 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from orders_api.admission.redis_client import redis_get
 from orders_api.models import Sale
+from orders_api.ordering.clients import idempotency_client
 from orders_api.sales import selectors
 from orders_api.sales import services as sales
 
@@ -83,3 +84,9 @@ def order_body(**overrides: Any) -> dict[str, Any]:
 
 def new_key() -> str:
     return str(uuid.uuid4())
+
+
+def address_client(*, secret: str | None = None, address: str = "127.0.0.1") -> str:
+    """The idempotency client of a test client at `address` (with its secret)."""
+    request = RequestFactory().post("/", REMOTE_ADDR=address)
+    return idempotency_client(request, secret=secret)
