@@ -96,6 +96,7 @@ def warehouse_fulfil(*, order: AcceptedOrder) -> dict[str, Any]:
                 "order_ref": order.order_ref,
                 "lines": [{"sku": order.sku, "quantity": order.quantity}],
             },
+            headers={"Authorization": f"Bearer {settings.INTERNAL_API_TOKEN}"},
             timeout=settings.FULFILLMENT_WAREHOUSE_TIMEOUT,
         )
     except httpx.HTTPError as exc:

@@ -29,6 +29,10 @@ FULFILLMENT_CONCURRENCY = env_int("FULFILLMENT_CONCURRENCY", 4, minimum=1)
 # Optional Celery rate limit per worker, e.g. "50/s"; empty: none.
 FULFILLMENT_RATE_LIMIT = env_str("FULFILLMENT_RATE_LIMIT", "")
 FULFILLMENT_WAREHOUSE_TIMEOUT = env_float("FULFILLMENT_WAREHOUSE_TIMEOUT", 10.0)
+# The warehouse takes no write without the internal token (the shop's and the
+# warehouse's INTERNAL_API_TOKEN). No default of its own: unset, the warehouse answers
+# 401 and the order is dead-lettered, to be replayed once the token is set.
+INTERNAL_API_TOKEN = env_str("INTERNAL_API_TOKEN", "")
 # Retries when the warehouse is busy or down: exponential backoff with a ceiling,
 # then the order goes to the dead-letter table.
 FULFILLMENT_MAX_RETRIES = env_int("FULFILLMENT_MAX_RETRIES", 8, minimum=0)

@@ -40,6 +40,7 @@ def fulfillment_request(
         response = _client.get().post(
             settings.WAREHOUSE_URL.rstrip("/") + "/fulfilments/",
             json=payload,
+            headers={"Authorization": f"Bearer {settings.INTERNAL_API_TOKEN}"},
             timeout=settings.WAREHOUSE_TIMEOUT_SECONDS,
         )
     except httpx.TimeoutException:

@@ -14,11 +14,13 @@ from fulfillment_queue.tasks import handle_order_accepted
 from tests.broker import Message, queue_messages
 from tests.fulfillment_queue.conftest import Recorder, accepted_event, queued
 from tests.support.processes import RunningService, free_port
+from tests.support.stack import INTERNAL_TOKEN
 
 
 @pytest.fixture
 def to_warehouse(settings: Any, warehouse: RunningService) -> RunningService:
     settings.WAREHOUSE_URL = warehouse.url
+    settings.INTERNAL_API_TOKEN = INTERNAL_TOKEN
     return warehouse
 
 
