@@ -105,6 +105,21 @@ def test_fifty_buyers_for_the_last_ten_rods_make_exactly_ten_orders(at_warehouse
     assert len(refs) == len(set(refs))
 
 
+def test_a_shop_without_the_warehouses_token_orders_nothing(settings, at_warehouse):
+    # given a rod in stock, and a shop whose INTERNAL_API_TOKEN is not the warehouse's
+    rod = _rod(5)
+    packed = fulfillment_refs("test_shop_wh")
+    settings.INTERNAL_API_TOKEN = "not-the-warehouses-token"
+    # when a customer buys one
+    with pytest.raises(WarehouseUnavailable, match="HTTP 403"):
+        order_place(items=[OrderItem(rod.pk, 1)], email="ann@example.com")
+    # then the warehouse packed nothing and the shop ordered nothing
+    rod.refresh_from_db()
+    assert rod.stock == 5
+    assert Order.objects.count() == 0
+    assert fulfillment_refs("test_shop_wh") == packed
+
+
 OTHER_ORDER = {"order_ref": "OTHER-1", "lines": [{"sku": "X", "quantity": 1}]}
 
 
