@@ -22,3 +22,13 @@ def bearer_token_check(*, request: Any, expected: str, realm: str) -> None:
         raise NotAuthenticated("Send Authorization: Bearer <token>.", realm=realm)
     if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Forbidden("That token is not valid here.")
+
+
+def bearer_headers(token: str) -> dict[str, str]:
+    """The `Authorization` header a caller of an internal API sends.
+
+    None without a token: the server's 401 then says what is missing, where a bare
+    `Bearer ` (not even a legal header value) would fail before leaving the process
+    and look like a network fault.
+    """
+    return {"Authorization": f"Bearer {token}"} if token else {}

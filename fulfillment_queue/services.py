@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common import events
+from common.auth import bearer_headers
 from common.events import Publisher
 from common.http_client import LazyClient
 from fulfillment_queue.models import DeadLetter
@@ -96,6 +97,7 @@ def warehouse_fulfil(*, order: AcceptedOrder) -> dict[str, Any]:
                 "order_ref": order.order_ref,
                 "lines": [{"sku": order.sku, "quantity": order.quantity}],
             },
+            headers=bearer_headers(settings.INTERNAL_API_TOKEN),
             timeout=settings.FULFILLMENT_WAREHOUSE_TIMEOUT,
         )
     except httpx.HTTPError as exc:

@@ -23,7 +23,11 @@ MIDDLEWARE: list[str] = []
 TEMPLATES: list[dict[str, object]] = []
 
 DATABASES = {"default": service_database("fulfillment_queue")}
-(SECRET_KEY,) = secrets_required("DJANGO_SECRET_KEY", debug=DEBUG)
+# The warehouse takes no write without the internal token (the shop's and the
+# warehouse's INTERNAL_API_TOKEN): the worker packs nothing without it.
+SECRET_KEY, INTERNAL_API_TOKEN = secrets_required(
+    "DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN", debug=DEBUG
+)
 
 # Tasks running at once (the worker's --concurrency); must stay below the warehouse's
 # capacity (WAREHOUSE_CAPACITY, 8) so the warehouse never answers 503 to the queue.

@@ -119,7 +119,9 @@ class Stack:
         return dict(response.json())
 
     def warehouse_reset(self) -> dict[str, Any]:
-        response = self.http.post(self.endpoints.warehouse + "/stats/reset")
+        response = self.http.post(
+            self.endpoints.warehouse + "/stats/reset", headers=self._auth
+        )
         response.raise_for_status()
         return dict(response.json())
 

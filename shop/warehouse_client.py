@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 
+from common.auth import bearer_headers
 from common.http_client import LazyClient
 from shop.exceptions import WarehouseUnavailable
 
@@ -40,6 +41,7 @@ def fulfillment_request(
         response = _client.get().post(
             settings.WAREHOUSE_URL.rstrip("/") + "/fulfilments/",
             json=payload,
+            headers=bearer_headers(settings.INTERNAL_API_TOKEN),
             timeout=settings.WAREHOUSE_TIMEOUT_SECONDS,
         )
     except httpx.TimeoutException:

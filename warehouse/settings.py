@@ -1,6 +1,7 @@
 """Settings of the warehouse (WSGI, gunicorn, port 8003, database `fulfillment`).
 
-A JSON API between services: no sessions, no auth, no CSRF, no admin, no templates.
+A JSON API between services: no sessions, no CSRF, no admin, no templates. Every
+write (and the listing) takes the internal bearer token instead (middleware.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ INSTALLED_APPS = [
     "warehouse",
 ]
 
-# CommonMiddleware validates the Host header against ALLOWED_HOSTS.
+# CommonMiddleware validates the Host header against ALLOWED_HOSTS; then no write
+# without the internal token, whatever its route.
 MIDDLEWARE = [
     "common.middleware.TraceIdMiddleware",
     "common.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "warehouse.middleware.WritesNeedTokenMiddleware",
 ]
 # An API answers 404 for /fulfilments, it does not redirect a POST to /fulfilments/.
 APPEND_SLASH = False
@@ -40,8 +43,8 @@ WAREHOUSE_HANDLING_MS = env_int("WAREHOUSE_HANDLING_MS", 50, minimum=0)
 WAREHOUSE_MAX_BODY_BYTES = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = WAREHOUSE_MAX_BODY_BYTES
 
-# Bearer token of the read-only listing GET /fulfilments/ (the sale run reconciles
-# against it); the same internal token the shop's internal API wants.
+# Bearer token of every write (POST /fulfilments/, POST /stats/reset) and of the
+# listing GET /fulfilments/; the same internal token the shop's internal API wants.
 SECRET_KEY, INTERNAL_API_TOKEN = secrets_required(
     "DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN", debug=DEBUG
 )

@@ -12,12 +12,12 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from common.auth import bearer_token_check
 from common.errors import error_body, json_view
 from common.paging import next_after, page_parse
 from warehouse import selectors, services
 from warehouse.admission import AdmissionStats
 from warehouse.exceptions import PayloadTooLarge, UnsupportedMediaType
+from warehouse.middleware import internal_token_check
 from warehouse.models import Fulfillment
 from warehouse.validation import fulfillment_request_parse
 
@@ -78,7 +78,8 @@ def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
 
 @json_view("GET", "POST")
 def fulfilments_api(request: HttpRequest) -> HttpResponse:
-    """POST: fulfil an order. GET (bearer token): the fulfilments since a moment."""
+    """POST: fulfil an order. GET: the fulfilments since a moment. Both need the
+    internal token (POST: the middleware, as every write)."""
     if request.method == "GET":
         return _fulfillment_list(request)
     return _fulfillment_create(request)
@@ -97,9 +98,7 @@ def _fulfillment_create(request: HttpRequest) -> HttpResponse:
 
 
 def _fulfillment_list(request: HttpRequest) -> HttpResponse:
-    bearer_token_check(
-        request=request, expected=settings.INTERNAL_API_TOKEN, realm="warehouse"
-    )
+    internal_token_check(request)
     page = page_parse(request.GET, max_limit=settings.MAX_FULFILMENTS_PER_PAGE)
     found = selectors.fulfillment_list(
         since=page.since, after_id=page.after, limit=page.limit

@@ -21,6 +21,7 @@ import psycopg
 from common.harness.databases import database_drop, database_recreate, database_url
 from common.harness.processes import Process, free_port
 from common.harness.services import (
+    INTERNAL_TOKEN,
     ORDERS_SETTINGS,
     QUEUE_SETTINGS,
     WAREHOUSE_SETTINGS,
@@ -78,6 +79,15 @@ class OrdersStack:
         rows = self.sql("warehouse", "SELECT order_ref FROM warehouse_fulfillment")
         return [row[0] for row in rows]
 
+    def warehouse_reset(self) -> None:
+        """A new measuring window at the warehouse (a write: it takes the token)."""
+        response = httpx.post(
+            self.warehouse_url + "/stats/reset",
+            headers={"Authorization": f"Bearer {INTERNAL_TOKEN}"},
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+
     def warehouse_stats(self) -> dict[str, Any]:
         return httpx.get(self.warehouse_url + "/stats/", timeout=5).json()
 
@@ -131,6 +141,7 @@ def _stack_env(
         "FULFILLMENT_QUEUE_DATABASE_URL": database_url(databases["queue"]),
         "FULFILLMENT_DATABASE_URL": database_url(databases["warehouse"]),
         "WAREHOUSE_URL": warehouse_url,
+        "INTERNAL_API_TOKEN": INTERNAL_TOKEN,
         "WAREHOUSE_CAPACITY": str(warehouse_capacity),
         "WAREHOUSE_HANDLING_MS": str(warehouse_handling_ms),
         "ORDERS_REDIS_PREFIX": f"orders-{tag}",

@@ -26,6 +26,11 @@ WAREHOUSE_SETTINGS = "warehouse.settings"
 ORDERS_SETTINGS = "orders_api.settings"
 QUEUE_SETTINGS = "fulfillment_queue.settings"
 
+# The internal token of every process started here (INTERNAL_API_TOKEN): the run's
+# own (random unless the environment gives one), never the demo's, so a caller that
+# sends none, or falls back to a default instead of reading it, fails under test.
+INTERNAL_TOKEN = secrets_for_processes()["INTERNAL_API_TOKEN"]
+
 
 @dataclass(frozen=True)
 class ProcfileService:
@@ -148,6 +153,7 @@ def warehouse_process(
         "WAREHOUSE_CAPACITY": str(capacity),
         "WAREHOUSE_HANDLING_MS": str(handling_ms),
         "WAREHOUSE_THREADS": str(threads),
+        "INTERNAL_API_TOKEN": INTERNAL_TOKEN,
         **(env or {}),
     }
     database_recreate(db_name) if migrate else database_drop(db_name)
@@ -169,6 +175,7 @@ def shop_process(
     shop_env = {
         "SHOP_DATABASE_URL": database_url(db_name),
         "WAREHOUSE_URL": warehouse_url,
+        "INTERNAL_API_TOKEN": INTERNAL_TOKEN,
         **(env or {}),
     }
     try:

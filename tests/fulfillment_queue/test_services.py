@@ -14,11 +14,13 @@ from fulfillment_queue.tasks import handle_order_accepted
 from tests.broker import Message, queue_messages
 from tests.fulfillment_queue.conftest import Recorder, accepted_event, queued
 from tests.support.processes import RunningService, free_port
+from tests.support.stack import INTERNAL_TOKEN, fulfillment_refs
 
 
 @pytest.fixture
 def to_warehouse(settings: Any, warehouse: RunningService) -> RunningService:
     settings.WAREHOUSE_URL = warehouse.url
+    settings.INTERNAL_API_TOKEN = INTERNAL_TOKEN
     return warehouse
 
 
@@ -71,6 +73,24 @@ def test_the_warehouse_refusing_an_order_for_good_is_a_permanent_failure(
         services.order_fulfill(
             raw=accepted_event(number, quantity=2), publish=Recorder()
         )
+
+
+@pytest.mark.parametrize(
+    ("token", "status"), [("", "401"), ("not-the-warehouses-token", "403")]
+)
+def test_a_worker_without_the_warehouses_token_packs_nothing(
+    to_warehouse: RunningService, settings: Any, token: str, status: str
+) -> None:
+    # Given a worker whose INTERNAL_API_TOKEN is unset or not the warehouse's
+    settings.INTERNAL_API_TOKEN = token
+    event = accepted_event()
+
+    # When it hands an order to the warehouse, the warehouse refuses it for good
+    with pytest.raises(services.PermanentFailure, match=status):
+        services.order_fulfill(raw=event, publish=Recorder())
+
+    # And packed nothing
+    assert event["data"]["order_number"] not in fulfillment_refs("fq_warehouse")
 
 
 def test_an_unreachable_warehouse_is_worth_a_retry(settings: Any) -> None:

@@ -53,7 +53,7 @@ def test_500_buyers_against_an_allocation_of_100(
 ) -> None:
     # Given a sale of 100 rods, a fresh warehouse window and a worker of concurrency 4
     stack.sale_reopen(100)
-    httpx.post(stack.warehouse_url + "/stats/reset")
+    stack.warehouse_reset()
 
     # When 500 buyers press Buy at the same moment
     answers = buyers(stack.orders.url, 500)

@@ -24,7 +24,7 @@ SERVICE_SECRETS = {
     "shop.settings": ("DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN"),
     "orders_api.settings": ("DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN"),
     "warehouse.settings": ("DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN"),
-    "fulfillment_queue.settings": ("DJANGO_SECRET_KEY",),
+    "fulfillment_queue.settings": ("DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN"),
 }
 CASES = {
     "missing": (None, "is not set"),

@@ -14,7 +14,12 @@ from shop.exceptions import OutOfStock, WarehouseUnavailable
 from shop.models import Category, Order, OrderLine, Product
 from shop.services import OrderItem, order_place
 from tests.support.processes import free_port
-from tests.support.stack import fulfillment_refs, warehouse_process
+from tests.support.stack import (
+    INTERNAL_AUTH,
+    INTERNAL_TOKEN,
+    fulfillment_refs,
+    warehouse_process,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,10 +30,17 @@ def warehouse():
         yield service
 
 
+@pytest.fixture(autouse=True)
+def internal_token(settings):
+    """The shop sends the warehouse processes' token, read from its settings."""
+    settings.INTERNAL_API_TOKEN = INTERNAL_TOKEN
+
+
 @pytest.fixture
 def at_warehouse(settings, warehouse):
     settings.WAREHOUSE_URL = warehouse.url
-    httpx.post(warehouse.url + "/stats/reset")
+    reset = httpx.post(warehouse.url + "/stats/reset", headers=INTERNAL_AUTH)
+    assert reset.status_code == 200
     return warehouse
 
 
@@ -93,6 +105,24 @@ def test_fifty_buyers_for_the_last_ten_rods_make_exactly_ten_orders(at_warehouse
     assert len(refs) == len(set(refs))
 
 
+def test_a_shop_without_the_warehouses_token_orders_nothing(settings, at_warehouse):
+    # given a rod in stock, and a shop whose INTERNAL_API_TOKEN is not the warehouse's
+    rod = _rod(5)
+    packed = fulfillment_refs("test_shop_wh")
+    settings.INTERNAL_API_TOKEN = "not-the-warehouses-token"
+    # when a customer buys one
+    with pytest.raises(WarehouseUnavailable, match="HTTP 403"):
+        order_place(items=[OrderItem(rod.pk, 1)], email="ann@example.com")
+    # then the warehouse packed nothing and the shop ordered nothing
+    rod.refresh_from_db()
+    assert rod.stock == 5
+    assert Order.objects.count() == 0
+    assert fulfillment_refs("test_shop_wh") == packed
+
+
+OTHER_ORDER = {"order_ref": "OTHER-1", "lines": [{"sku": "X", "quantity": 1}]}
+
+
 def test_a_refusing_warehouse_rolls_the_whole_order_back(settings):
     # given a warehouse with room for one order, kept busy by another order
     rod = _rod(5)
@@ -101,9 +131,7 @@ def test_a_refusing_warehouse_rolls_the_whole_order_back(settings):
         occupier = threading.Thread(
             target=httpx.post,
             args=(busy.url + "/fulfilments/",),
-            kwargs={
-                "json": {"order_ref": "OTHER-1", "lines": [{"sku": "X", "quantity": 1}]}
-            },
+            kwargs={"json": OTHER_ORDER, "headers": INTERNAL_AUTH},
         )
         occupier.start()
         _wait_until_busy(busy.url)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import psycopg
 
 from common.harness.databases import database_url
-from common.harness.services import shop_process, warehouse_process
+from common.harness.services import INTERNAL_TOKEN, shop_process, warehouse_process
 
-__all__ = ["fulfillment_refs", "shop_process", "warehouse_process"]
+__all__ = ["INTERNAL_TOKEN", "fulfillment_refs", "shop_process", "warehouse_process"]
+
+# What a caller inside the test process sends to the processes above.
+INTERNAL_AUTH = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
 
 
 def fulfillment_refs(db_name: str) -> list[str]:

@@ -21,6 +21,7 @@ import pytest
 
 from tests.support import stack
 from tests.support.processes import RunningService, database_url
+from tests.support.stack import INTERNAL_AUTH
 from tests.warehouse.orders import new_order_ref, order_payload
 
 
@@ -35,7 +36,8 @@ class WarehouseProcess:
         return self.service.url
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30.0)
+        """A client of the warehouse's own callers: it sends the internal token."""
+        return httpx.Client(base_url=self.url, timeout=30.0, headers=INTERNAL_AUTH)
 
     def _scalar(self, query: str, params: Sequence[Any] = ()) -> int:
         with psycopg.connect(database_url(self.db_name)) as conn:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.stack import INTERNAL_AUTH
+
 
 def new_order_ref() -> str:
     return f"T-{uuid.uuid4().hex[:16]}"
@@ -32,7 +34,7 @@ def post_concurrently(
 
     def send(index: int, payload: dict[str, Any]) -> None:
         try:
-            with httpx.Client(timeout=30.0) as client:
+            with httpx.Client(timeout=30.0, headers=INTERNAL_AUTH) as client:
                 barrier.wait(timeout=30)
                 responses[index] = client.post(url, json=payload)
         except BaseException as exc:  # surfaced below, in the test's thread

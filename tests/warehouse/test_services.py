@@ -116,12 +116,16 @@ def test_full_gate_refuses_records_a_refusal_and_writes_no_fulfillment(
 
 
 @pytest.mark.django_db
-def test_replay_takes_no_capacity(gate: Admission, client: Client) -> None:
+def test_replay_takes_no_capacity(
+    gate: Admission, client: Client, settings: Settings
+) -> None:
+    auth = f"Bearer {settings.INTERNAL_API_TOKEN}"
     # Given a fulfilled order, then every slot taken
     first = client.post(
         "/fulfilments/",
         {"order_ref": "REPLAY-1", "lines": [{"sku": "A", "quantity": 1}]},
         content_type="application/json",
+        HTTP_AUTHORIZATION=auth,
     )
     assert first.status_code == 201
     assert gate.try_enter()
@@ -131,6 +135,7 @@ def test_replay_takes_no_capacity(gate: Admission, client: Client) -> None:
         "/fulfilments/",
         {"order_ref": "REPLAY-1", "lines": [{"sku": "A", "quantity": 1}]},
         content_type="application/json",
+        HTTP_AUTHORIZATION=auth,
     )
 
     # Then it is answered from the database although the warehouse is full
