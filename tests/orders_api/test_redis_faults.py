@@ -63,13 +63,19 @@ def test_redis_stopped_mid_sale_is_a_503_and_the_sale_resumes_when_it_is_back(
     url = f"redis://127.0.0.1:{port}/0"
     server = redis_start(tmp_path / "before.db", port)
     # The shop on the same Redis (its session cache): it must keep answering.
-    with orders_stack("redisdown", redis_url=url, env={"REDIS_URL": url}) as stack:
+    # Redis restarted empty loses the queued messages: the relay redelivers them.
+    env = {"REDIS_URL": url, "ORDERS_REDELIVER_SECONDS": "4"}
+    with orders_stack("redisdown", redis_url=url, env=env) as stack:
         try:
             # Given a sale of 10 rods, 4 of them sold
             stack.sale_reopen(10)
             stack.fulfillment_worker()
             first = buyers(stack.orders.url, 4)
             assert [a.status for a in first] == [202] * 4
+            wait_until(
+                lambda: stack.order_statuses()["fulfilled"] == 4,
+                what="the first 4 orders fulfilled",
+            )
 
             # When Redis stops
             server.shutdown()
