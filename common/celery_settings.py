@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.env import env_int
+from common.redis_client import redis_timeouts
 
 
 def celery_settings(
@@ -42,6 +43,11 @@ def celery_settings(
                 f"{env_prefix}_RESTORE_INTERVAL", 10, minimum=1
             ),
             "unacked_restore_throttle": 1,
+            # A publish (the relay's, a worker's result) on a Redis that accepts and
+            # never answers would wait forever: Kombu's default is no timeout. A
+            # worker's BRPOP is safe with it: the event loop reads the reply only
+            # once the socket is readable, and BRPOP answers within brpop_timeout.
+            **redis_timeouts(),
         },
         "CELERY_TASK_ACKS_LATE": True,
         "CELERY_TASK_REJECT_ON_WORKER_LOST": True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from common import events
 from common.celery_settings import celery_settings
 from common.env import env_bool, env_float, env_int, env_str, service_database
+from common.redis_client import redis_timeouts
 from common.settings import *  # noqa: F403
 from common.settings import DEBUG, REDIS_URL, SHOP_PORT
 from common.stack_secrets import secrets_required
@@ -40,6 +41,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a Redis fault raised by a view into a 503.
+    "orders_api.web.errors.RedisFaultMiddleware",
 ]
 
 TEMPLATES = [
@@ -110,12 +113,13 @@ SPECTACULAR_SETTINGS = {
 
 # Channels: websockets for the order status page and the sale board. Pub/sub groups
 # survive a Redis FLUSHALL (subscriptions are not keys); the prefix keeps two stacks
-# on one Redis server apart.
+# on one Redis server apart. The stack's Redis timeouts (common/redis_client.py): a
+# push to a hanging Redis fails in about a second (pushes are best effort).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            "hosts": [{"address": REDIS_URL, **redis_timeouts()}],
             "prefix": env_str("ORDERS_CHANNELS_PREFIX", "orders"),
         },
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.env import env_float, env_int, env_str, service_database
+from common.redis_client import redis_timeouts
 from common.settings import *  # noqa: F403
 from common.settings import DEBUG
 from common.stack_secrets import secrets_required
@@ -83,6 +84,9 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env_str("SHOP_CACHE_PREFIX", "shop"),
         "TIMEOUT": 3600,
+        # The stack's Redis timeouts (common/redis_client.py): a hanging Redis
+        # costs a page about a second, not a thread.
+        "OPTIONS": redis_timeouts(),
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

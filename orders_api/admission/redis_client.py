@@ -1,4 +1,9 @@
-"""The orders service's Redis client: one per process, its Lua scripts registered."""
+"""The orders service's Redis client: one per process, its Lua scripts registered.
+
+Made by the common kit (common/redis_client.py): connect and read timeouts, so a
+dead or hanging Redis is a RedisUnavailable (503) within about a second, never a
+request thread held (orders_api/web/errors.py answers it).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from common.redis_client import redis_from_url
 from orders_api.admission import scripts
 
 _client: redis.Redis | None = None
@@ -21,15 +27,9 @@ def redis_get() -> redis.Redis:
     if _client is None:
         with _lock:
             if _client is None:
-                # Blocking: a request waits for a free connection, never fails.
-                pool = redis.BlockingConnectionPool.from_url(
-                    settings.REDIS_URL,
-                    max_connections=64,
-                    timeout=10,
-                    decode_responses=True,
-                    health_check_interval=30,
-                )
-                client = redis.Redis(connection_pool=pool)
+                client = redis_from_url(settings.REDIS_URL, decode_responses=True)
+                # Registering sends nothing; a script missing after a Redis restart
+                # is loaded again on its next call.
                 _scripts["admit"] = client.register_script(scripts.ADMIT)
                 _scripts["release"] = client.register_script(scripts.RELEASE)
                 _scripts["rate"] = client.register_script(scripts.RATE)

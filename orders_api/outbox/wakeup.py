@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
 import redis
+from django.conf import settings
 
+from common.redis_client import redis_from_url
 from orders_api.admission.keys import outbox_kick_key
 from orders_api.admission.redis_client import redis_get
 
@@ -24,13 +27,25 @@ def outbox_kick() -> None:
         logger.warning("could not kick the outbox relay; it will poll")
 
 
+@functools.cache
+def _wait_client(timeout: float) -> redis.Redis:
+    # BLPOP holds the connection for `timeout` s: a read timeout that much longer.
+    return redis_from_url(
+        settings.REDIS_URL, blocking_seconds=timeout, max_connections=2
+    )
+
+
 def outbox_wait(*, timeout: float) -> None:
     """The relay's idle wait: until a kick or `timeout` seconds, then drop kicks."""
-    client = redis_get()
+    timeout = max(timeout, 0.01)
+    client = _wait_client(timeout)
     started = time.monotonic()
     try:
-        client.blpop([outbox_kick_key()], timeout=max(timeout, 0.01))
+        client.blpop([outbox_kick_key()], timeout=timeout)
     except redis.RedisError:
         time.sleep(max(0.0, timeout - (time.monotonic() - started)))
         return
-    client.delete(outbox_kick_key())
+    try:
+        client.delete(outbox_kick_key())
+    except redis.RedisError:
+        logger.warning("could not drop the outbox kicks; the relay polls")

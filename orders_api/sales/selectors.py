@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
+from common.redis_client import REDIS_FAULTS
 from orders_api.admission import counter
 from orders_api.models import LIVE_SALE_STATUSES, Order, Sale
 
@@ -75,10 +76,14 @@ def sale_remaining_in_db(*, sale_id: int) -> int:
 
 
 def sale_remaining(*, sale: Sale) -> int:
-    """Units still for sale: the Redis counter, or the database when it is missing."""
+    """Units still for sale: the Redis counter, or the database when it is missing
+    or Redis is down (the pages that show it keep answering)."""
     if sale.status != Sale.Status.OPEN:
         return 0
-    counted = counter.counter_read(slug=sale.slug)
+    try:
+        counted = counter.counter_read(slug=sale.slug)
+    except REDIS_FAULTS:
+        counted = None
     if counted is not None:
         return counted[0]
     return max(sale_remaining_in_db(sale_id=sale.pk), 0)
@@ -95,6 +100,10 @@ def sale_board(*, sale: Sale) -> dict[str, Any]:
         },
     )
     remaining = sale_remaining(sale=sale)
+    try:
+        turned_away = counter.turned_away_count(slug=sale.slug)
+    except REDIS_FAULTS:
+        turned_away = 0  # counted in Redis only: unknown while it is down
     return {
         "sale": sale.slug,
         "name": sale.name,
@@ -108,7 +117,7 @@ def sale_board(*, sale: Sale) -> dict[str, Any]:
         "in_warehouse": counts[Order.Status.IN_WAREHOUSE.value],
         "fulfilled": counts[Order.Status.FULFILLED.value],
         "failed": counts[Order.Status.FAILED.value],
-        "turned_away": counter.turned_away_count(slug=sale.slug),
+        "turned_away": turned_away,
     }
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.deprecation import MiddlewareMixin
 
-from common.errors import ApplicationError
+from common.errors import ApplicationError, error_response
+from common.redis_client import REDIS_FAULTS, RedisUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 def error_page(request: HttpRequest, error: ApplicationError) -> HttpResponse:
@@ -20,6 +25,27 @@ def error_page(request: HttpRequest, error: ApplicationError) -> HttpResponse:
     for name, value in error.headers.items():
         response[name] = value
     return response
+
+
+class RedisFaultMiddleware(MiddlewareMixin):
+    """Redis down or hanging, wherever a request met it: 503 + Retry-After (JSON
+    under /api/, the error page elsewhere), never a 500. The client's timeouts
+    (common/redis_client.py) make that about a second, not a held thread; when
+    Redis is back the next request uses it (a lost counter is rebuilt on first use).
+    """
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponse | None:
+        if not isinstance(exception, REDIS_FAULTS):
+            return None
+        logger.warning(
+            "Redis unavailable: %s %s: %r", request.method, request.path, exception
+        )
+        error = RedisUnavailable()
+        if request.path.startswith("/api/"):
+            return error_response(error)
+        return error_page(request, error)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
+from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from common.tracing import instrument_process
@@ -32,6 +33,9 @@ from orders_api.outbox.wakeup import outbox_wait
 from orders_api.sales.services import sales_counters_rebuild
 
 logger = logging.getLogger("orders_api.relay")
+# What a pass may meet and outlive: the database or Redis (the broker: Kombu's
+# OperationalError) down or hanging. The relay retries; it never exits for these.
+PASS_FAULTS = (DatabaseError, RedisError, OperationalError, OSError)
 # The sale boards' figures go out at most this often (they count every order).
 BOARD_PUSH_SECONDS = 0.5
 
@@ -52,8 +56,12 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, self._stop)
         config = outbox.relay_settings()
         publish = outbox.celery_publisher()
-        for slug, remaining in sales_counters_rebuild():
-            self.stdout.write(f"counter of {slug}: {remaining} units left")
+        try:
+            for slug, remaining in sales_counters_rebuild():
+                self.stdout.write(f"counter of {slug}: {remaining} units left")
+        except PASS_FAULTS:
+            # A missing counter is rebuilt on its first use (sales/services.py).
+            logger.exception("could not rebuild the sales' counters at start")
         heartbeat = Path(settings.ORDERS_RELAY_HEARTBEAT_FILE or os.devnull)
         last_redeliver = last_sweep = last_board = time.monotonic()
         self.stdout.write("outbox relay running")
@@ -75,7 +83,7 @@ class Command(BaseCommand):
                 if now - last_sweep >= config["sweep"]:
                     last_sweep = now
                     idempotency.idempotency_sweep()
-            except (DatabaseError, RedisError, OSError):
+            except PASS_FAULTS:
                 logger.exception("relay pass failed; retrying")
                 close_old_connections()
                 time.sleep(1)
