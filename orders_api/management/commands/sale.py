@@ -25,8 +25,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from common.errors import ApplicationError
 from orders_api.sales import selectors
-from orders_api.sales.ledger import sale_ledger
 from orders_api.sales import services as sales
+from orders_api.sales.ledger import sale_ledger
 
 ROOT = Path(__file__).resolve().parents[3]
 
