@@ -50,7 +50,10 @@ class Sale(TimeStamped):
     units_requested = models.PositiveIntegerField()
     units_allocated = models.PositiveIntegerField(default=0)
     units_sold = models.PositiveIntegerField(default=0)
+    # Units given back to the shop by the close.
     units_returned = models.PositiveIntegerField(default=0)
+    # Units of failed orders given back to the sale (they are for sale again).
+    units_released = models.PositiveIntegerField(default=0)
     open_transfer_id = models.CharField(max_length=64, unique=True)
     close_transfer_id = models.CharField(max_length=64, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
@@ -98,6 +101,8 @@ class Order(TimeStamped):
     trace_id = models.CharField(max_length=32)
     # Folded into Sale.units_sold by the relay.
     tallied = models.BooleanField(default=False)
+    # Its units went back to the sale when it failed (once: sales/returns.py).
+    units_released = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["created_at"]

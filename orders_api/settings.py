@@ -156,6 +156,12 @@ ORDERS_IDEMPOTENCY_LEASE_SECONDS = env_int(
 ORDERS_RELAY_BATCH = env_int("ORDERS_RELAY_BATCH", 200, minimum=1)
 ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 0.5)
 ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 300, minimum=1)
+# Redelivery never takes the fulfillment queue above this many messages: a backlog
+# then cannot grow by its own redeliveries (outbox/relay.py, orders_redeliver).
+ORDERS_REDELIVER_QUEUE_BOUND = env_int("ORDERS_REDELIVER_QUEUE_BOUND", 1000, minimum=1)
+# How often the relay compares each open sale's Redis counter with the database and
+# rebuilds it when units went missing (a request killed between admission and commit).
+ORDERS_RECONCILE_SECONDS = env_float("ORDERS_RECONCILE_SECONDS", 15.0)
 ORDERS_SWEEP_SECONDS = env_int("ORDERS_SWEEP_SECONDS", 600, minimum=1)
 # Touched on every relay pass when set (compose's healthcheck reads its age).
 ORDERS_RELAY_HEARTBEAT_FILE = env_str("ORDERS_RELAY_HEARTBEAT_FILE", "")

@@ -55,3 +55,16 @@ class InsufficientStock(ShopError):
 
     status_code = 409
     code = "insufficient_stock"
+
+
+class OnSaleElsewhere(ShopError):
+    """The orders service runs a sale of this product: buy it there, not here."""
+
+    status_code = 409
+    code = "on_sale_elsewhere"
+
+    def __init__(self, *, name: str, sale_url: str) -> None:
+        super().__init__(
+            f"The {name} is in a flash sale: buy it at {sale_url}", sale_url=sale_url
+        )
+        self.sale_url = sale_url

@@ -3,6 +3,8 @@
     POST /internal/stock/transfers/  {transfer_id, sku, units}  take or give back stock
     POST /internal/stock/levels/     {transfer_id, sku, stock}  set the stock (a reset)
     GET  /internal/products/<sku>/                             a product snapshot
+    PUT  /internal/products/<sku>/sale/  {sale_url}             a sale of it is open
+    DELETE /internal/products/<sku>/sale/                      the sale closed
     GET  /internal/orders/?sku=&since=[&after=&limit=]          orders of one product
 
 Every call carries `Authorization: Bearer <INTERNAL_API_TOKEN>`: none (or not Bearer)
@@ -142,6 +144,7 @@ def _product_json(product: Product) -> dict[str, Any]:
         "image": product.image,
         "category": {"name": product.category.name, "slug": product.category.slug},
         "stock": product.stock,
+        "sale_url": product.sale_url,
     }
 
 
@@ -151,6 +154,23 @@ def product_detail_api(request: HttpRequest, sku: str) -> HttpResponse:
     if product is None:
         raise NotFound(f"No product has the SKU {sku!r}.")
     return JsonResponse(_product_json(product))
+
+
+_SALE_URL = re.compile(r"(/|https?://)[^\s<>\"']{0,190}")
+
+
+@internal_api("PUT", "DELETE")
+def product_sale_api(request: HttpRequest, sku: str) -> HttpResponse:
+    """While the orders service sells the product, the basket and checkout refuse it."""
+    sale_url = ""
+    if request.method == "PUT":
+        data = _json_object(request)
+        _keys_check(data, frozenset({"sale_url"}))
+        sale_url = data["sale_url"]
+        if not isinstance(sale_url, str) or not _SALE_URL.fullmatch(sale_url):
+            raise ShopError("sale_url must be a path or an http(s) URL.")
+    product = services.product_sale_mark(sku=sku, sale_url=sale_url)
+    return JsonResponse({"sku": product.sku, "sale_url": product.sale_url})
 
 
 def _level_parse(data: dict[str, Any]) -> tuple[str, str, int]:

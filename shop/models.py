@@ -48,6 +48,9 @@ class Product(TimeStamped):
         max_length=200, blank=True, help_text="Static path of the product drawing."
     )
     featured = models.BooleanField(default=False)
+    # Set while the orders service runs a sale of it: the legacy basket and checkout
+    # send buyers there instead of selling what stock the shop kept.
+    sale_url = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["category__position", "name"]

@@ -22,6 +22,7 @@ from shop.exceptions import (
     EmptyBasket,
     InsufficientStock,
     InvalidQuantity,
+    OnSaleElsewhere,
     OutOfStock,
     ProductNotFound,
     TransferConflict,
@@ -61,6 +62,8 @@ def _basket_raw(session: SessionBase) -> dict[str, int]:
 def basket_add(*, session: SessionBase, product: Product, quantity: int) -> int:
     """Add to the basket, never past the per-line maximum. Returns the new quantity."""
     quantity_check(quantity)
+    if product.sale_url:
+        raise OnSaleElsewhere(name=product.name, sale_url=product.sale_url)
     raw = _basket_raw(session)
     key = str(product.pk)
     if key not in raw and len(raw) >= settings.MAX_BASKET_LINES:
@@ -123,6 +126,9 @@ def _products_lock(wanted: dict[int, int]) -> list[Product]:
     if len(products) != len(wanted):
         raise ProductNotFound("One of the products no longer exists.")
     for product in products:
+        if product.sale_url:
+            # Its stock is the sale's now: what the shop kept is not for this door.
+            raise OnSaleElsewhere(name=product.name, sale_url=product.sale_url)
         if product.stock < wanted[product.pk]:
             raise OutOfStock(
                 f"Sorry, only {product.stock} × {product.name} left in stock."
@@ -255,6 +261,20 @@ def stock_transfer(*, transfer_id: str, sku: str, units: int) -> TransferOutcome
             raise
         return _transfer_replay(existing, sku=sku, units=units)
     return TransferOutcome(transfer=transfer, created=True)
+
+
+def product_sale_mark(*, sku: str, sale_url: str) -> Product:
+    """Mark a product as sold by the orders service's sale at `sale_url` ("": not).
+
+    The sale marks it when it opens and clears the mark when it closes; meanwhile
+    the legacy basket and checkout refuse the product and point to the sale.
+    """
+    product = Product.objects.filter(sku=sku).first()
+    if product is None:
+        raise ProductNotFound(f"No product has the SKU {sku!r}.")
+    product.sale_url = sale_url
+    product.save(update_fields=["sale_url", "updated_at"])
+    return product
 
 
 @dataclass(frozen=True)

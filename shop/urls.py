@@ -52,6 +52,11 @@ internal_patterns = [
         internal_api.product_detail_api,
         name="product_snapshot",
     ),
+    path(
+        "internal/products/<str:sku>/sale/",
+        internal_api.product_sale_api,
+        name="product_sale",
+    ),
 ]
 
 urlpatterns = [

@@ -66,6 +66,12 @@ def counter_generation_holds(*, ticket: Ticket) -> bool:
     return redis_get().hget(counter_key(ticket.slug), "gen") == ticket.generation
 
 
+def counter_generation(*, slug: str) -> str | None:
+    """The counter's current generation, or None when it is missing."""
+    generation = redis_get().hget(counter_key(slug), "gen")
+    return None if generation is None else str(generation)
+
+
 def counter_write(*, slug: str, sale_id: int, remaining: int, open_: bool) -> str:
     """Replace the counter with a new generation; returns that generation."""
     generation = uuid.uuid4().hex

@@ -2,7 +2,8 @@
 
 accepted → queued (the relay handed it to the queue) → in_warehouse → fulfilled or
 failed, from the fulfillment queue's events. An illegal change raises
-InvalidOrderStatus, one order at a time or in bulk; it never silently passes.
+InvalidOrderStatus, one order at a time or in bulk; it never silently passes. An
+order that fails gives its units back to the sale, once (sales/returns.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from common.errors import InvalidEvent, NotFound
 from orders_api.exceptions import InvalidOrderStatus
 from orders_api.models import Event, Order
 from orders_api.ordering.event_log import event_log_write
+from orders_api.sales.returns import order_units_release
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,8 @@ def fulfillment_event_record(*, raw: Any) -> EventOutcome:
             applied = True
             try:
                 order_status_change(order=order, status=target)
+                if target == S.FAILED:
+                    order_units_release(order=order)
             except InvalidOrderStatus as exc:
                 applied = False
                 logger.info("event %s not applied: %s", envelope.id, exc.detail)

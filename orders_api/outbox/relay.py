@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from common import events
 from common.tracing import span_from_carrier
+from orders_api.admission.redis_client import redis_get
 from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
 from orders_api.ordering.life_cycle import orders_mark_queued
@@ -114,12 +115,39 @@ def orders_tally(*, limit: int) -> int:
     return len(ids)
 
 
-def orders_redeliver(*, older_than: timedelta) -> int:
+# Kombu keeps a queue's messages of priority p > 0 under "<queue>\x06\x16<p>".
+_PRIORITY_KEYS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+REDELIVER_BATCH = 1000
+
+
+def queue_depth(*, queue: str) -> int:
+    """Messages waiting on a Celery queue in the broker (Redis lists)."""
+    pipe = redis_get().pipeline(transaction=False)
+    for suffix in _PRIORITY_KEYS:
+        pipe.llen(queue + suffix)
+    return sum(int(n) for n in pipe.execute())
+
+
+def orders_redeliver(*, older_than: timedelta, queue_bound: int | None = None) -> int:
     """Publish again the accepted event of orders with no word from the queue.
 
     A message can be lost with the broker's data (Redis flushed or restarted); the
-    warehouse's order_ref makes the second delivery harmless.
+    warehouse's order_ref makes the second delivery harmless. During a long backlog
+    (workers stopped or slow) the "stuck" orders are mostly still waiting in the
+    queue: redelivering them all every pass would only stack copies behind them. So
+    a pass never takes the queue above `queue_bound` messages (it redelivers at most
+    the room left, none when the queue is already that deep): a lost message is
+    found again once the backlog drains, and the queue never grows by redeliveries.
+    (Waiting for the broker's visibility timeout instead would not bound a backlog,
+    and would leave a message lost with Redis's data unsent for an hour.)
     """
+    if queue_bound is None:
+        queue_bound = settings.ORDERS_REDELIVER_QUEUE_BOUND
+    room = min(
+        REDELIVER_BATCH, queue_bound - queue_depth(queue=settings.FULFILLMENT_QUEUE)
+    )
+    if room <= 0:
+        return 0
     cutoff = timezone.now() - older_than
     stuck = list(
         Order.objects.filter(
@@ -129,7 +157,9 @@ def orders_redeliver(*, older_than: timedelta) -> int:
                 Order.Status.IN_WAREHOUSE,
             ],
             updated_at__lt=cutoff,
-        ).values_list("pk", flat=True)[:1000]
+        )
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:room]
     )
     if not stuck:
         return 0
@@ -155,5 +185,7 @@ def relay_settings() -> dict[str, Any]:
         "batch": settings.ORDERS_RELAY_BATCH,
         "idle": settings.ORDERS_RELAY_IDLE_SECONDS,
         "redeliver": timedelta(seconds=settings.ORDERS_REDELIVER_SECONDS),
+        "queue_bound": settings.ORDERS_REDELIVER_QUEUE_BOUND,
+        "reconcile": settings.ORDERS_RECONCILE_SECONDS,
         "sweep": settings.ORDERS_SWEEP_SECONDS,
     }

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import LockError
 
@@ -99,6 +100,27 @@ def sales_counters_rebuild() -> list[tuple[str, int]]:
     return rebuilt
 
 
+def sales_counters_reconcile() -> list[tuple[str, int]]:
+    """Rebuild the counter of every open sale that disagrees with the database.
+
+    Units taken from the counter by a request that died before its commit (a crash,
+    a SIGKILL) are otherwise lost until a restart; the relay runs this every
+    ORDERS_RECONCILE_SECONDS. Counter first, then the database: an order committing
+    in between is then counted by both. A request still between the two makes a
+    needless rebuild, which only sends it round its admission once more (see
+    admission/counter.py). Returns (slug, units the counter was missing).
+    """
+    rebuilt = []
+    for sale in selectors.sales_live().filter(status=Sale.Status.OPEN):
+        counted = counter.counter_read(slug=sale.slug)
+        in_db = max(selectors.sale_remaining_in_db(sale_id=sale.pk), 0)
+        if counted is None or counted[0] != in_db:
+            missing = in_db - (counted[0] if counted else 0)
+            sale_counter_rebuild(sale=sale)
+            rebuilt.append((sale.slug, missing))
+    return rebuilt
+
+
 def _sku_for(slug: str, sku: str | None) -> str:
     if sku:
         return sku
@@ -135,6 +157,7 @@ def sale_open(*, slug: str, units: int, sku: str | None = None) -> Sale:
     except shop_client.ShopRefused:
         sale.delete()  # the shop took nothing
         raise
+    shop_client.product_sale_mark(sku=sale.sku, sale_url=_sale_url(sale))
     _sale_status_change(
         sale=sale,
         status=S.OPEN,
@@ -144,6 +167,11 @@ def sale_open(*, slug: str, units: int, sku: str | None = None) -> Sale:
     sale.refresh_from_db()
     sale_counter_rebuild(sale=sale)
     return sale
+
+
+def _sale_url(sale: Sale) -> str:
+    """Where buyers find the sale: its board, a path behind the edge."""
+    return reverse("orders:board", kwargs={"slug": sale.slug})
 
 
 def _sale_create(*, slug: str, units: int, sku: str) -> Sale:
@@ -199,6 +227,7 @@ def sale_close(*, slug: str) -> Sale:
         shop_client.stock_transfer(
             transfer_id=sale.close_transfer_id, sku=sale.sku, units=-sale.units_returned
         )
+    shop_client.product_sale_mark(sku=sale.sku, sale_url=None)
     _sale_status_change(sale=sale, status=S.CLOSED, closed_at=timezone.now())
     sale.refresh_from_db()
     counter.counter_write(slug=slug, sale_id=sale.pk, remaining=0, open_=False)

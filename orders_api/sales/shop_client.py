@@ -92,3 +92,23 @@ def stock_transfer(*, transfer_id: str, sku: str, units: int) -> int:
     raise ShopUnavailable(
         f"The shop answered {response.status_code}: {_detail(response)}"
     )
+
+
+def product_sale_mark(*, sku: str, sale_url: str | None) -> None:
+    """Tell the shop a sale of the product is open at `sale_url` (None: it closed).
+
+    The legacy basket and checkout then send buyers here; idempotent both ways.
+    """
+    if sale_url is None:
+        response = _request("DELETE", f"/internal/products/{sku}/sale/")
+    else:
+        response = _request(
+            "PUT", f"/internal/products/{sku}/sale/", json={"sale_url": sale_url}
+        )
+    if response.status_code == 200:
+        return
+    if response.status_code == 404:
+        raise ShopRefused(f"The shop refused the sale's mark: {_detail(response)}")
+    raise ShopUnavailable(
+        f"The shop answered {response.status_code}: {_detail(response)}"
+    )

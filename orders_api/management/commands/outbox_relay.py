@@ -3,8 +3,10 @@
 On start it rebuilds every live sale's Redis counter from the database. Then, in a
 loop: publish pending events (woken at once by a committed order, else polling),
 fold accepted orders into their sale's units_sold, push changed sale boards (twice a
-second at most), re-publish orders that heard
-nothing from the queue for ORDERS_REDELIVER_SECONDS, sweep expired idempotency keys.
+second at most), re-publish orders that heard nothing from the queue for
+ORDERS_REDELIVER_SECONDS (never past ORDERS_REDELIVER_QUEUE_BOUND queued messages),
+rebuild a sale's counter that lost units (every ORDERS_RECONCILE_SECONDS), sweep
+expired idempotency keys.
 
 Traced as `outbox-relay` (see orders_api/outbox/relay.py for how a publish joins the
 purchase's trace).
@@ -30,7 +32,7 @@ from orders_api.live import broadcast
 from orders_api.ordering import idempotency
 from orders_api.outbox import relay as outbox
 from orders_api.outbox.wakeup import outbox_wait
-from orders_api.sales.services import sales_counters_rebuild
+from orders_api.sales.services import sales_counters_rebuild, sales_counters_reconcile
 
 logger = logging.getLogger("orders_api.relay")
 # What a pass may meet and outlive: the database or Redis (the broker: Kombu's
@@ -63,7 +65,7 @@ class Command(BaseCommand):
             # A missing counter is rebuilt on its first use (sales/services.py).
             logger.exception("could not rebuild the sales' counters at start")
         heartbeat = Path(settings.ORDERS_RELAY_HEARTBEAT_FILE or os.devnull)
-        last_redeliver = last_sweep = last_board = time.monotonic()
+        last_redeliver = last_sweep = last_board = last_reconcile = time.monotonic()
         self.stdout.write("outbox relay running")
         while self.running:
             if settings.ORDERS_RELAY_HEARTBEAT_FILE:
@@ -79,7 +81,14 @@ class Command(BaseCommand):
                     broadcast.boards_push_dirty()
                 if now - last_redeliver >= config["redeliver"].total_seconds() / 4:
                     last_redeliver = now
-                    outbox.orders_redeliver(older_than=config["redeliver"])
+                    outbox.orders_redeliver(
+                        older_than=config["redeliver"],
+                        queue_bound=config["queue_bound"],
+                    )
+                if now - last_reconcile >= config["reconcile"]:
+                    last_reconcile = now
+                    for slug, missing in sales_counters_reconcile():
+                        logger.warning("counter of %s rebuilt (%+d)", slug, missing)
                 if now - last_sweep >= config["sweep"]:
                     last_sweep = now
                     idempotency.idempotency_sweep()

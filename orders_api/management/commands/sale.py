@@ -2,7 +2,7 @@
 
     sale open muskie-casting-rod --units 50 [--sku ROD-MUSKIE] [--unless-open]
     sale close muskie-casting-rod
-    sale status muskie-casting-rod
+    sale status muskie-casting-rod       the board's figures and the ledger (JSON)
     sale rebuild muskie-casting-rod      rebuild the Redis counter from the database
     sale run [--mode legacy|strangler] [options]   load-test the sale (loadtest/)
 
@@ -26,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from common.errors import ApplicationError
 from orders_api.sales import selectors
 from orders_api.sales import services as sales
+from orders_api.sales.ledger import sale_ledger
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -60,7 +61,7 @@ class Command(BaseCommand):
         running.add_argument("args", nargs=argparse.REMAINDER)
         for name, text in (
             ("close", "give unsold units back to the shop; close the sale"),
-            ("status", "print the sale's figures as JSON"),
+            ("status", "print the sale's figures and its ledger as JSON"),
             ("rebuild", "rebuild the Redis counter from the database"),
         ):
             sub.add_parser(name, help=text).add_argument("slug")
@@ -117,7 +118,8 @@ class Command(BaseCommand):
         sale = selectors.sale_current(slug=options["slug"])
         if sale is None:
             raise CommandError(f"no sale of {options['slug']!r} ever opened")
-        self.stdout.write(json.dumps(selectors.sale_board(sale=sale), indent=2))
+        figures = {**selectors.sale_board(sale=sale), "ledger": sale_ledger(sale=sale)}
+        self.stdout.write(json.dumps(figures, indent=2))
 
     def do_rebuild(self, options: dict[str, Any]) -> None:
         sale = selectors.sale_current(slug=options["slug"])
