@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders_api', '0002_event_trace_context'),
+        ('orders_api', '0003_idempotency_client_lease'),
     ]
 
     operations = [
