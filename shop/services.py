@@ -117,7 +117,7 @@ def _order_wanted(items: Sequence[OrderItem]) -> dict[int, int]:
     return wanted
 
 
-def _products_lock(wanted: dict[int, int]) -> list[Product]:
+def _products_lock(wanted: dict[int, int], *, basket: bool) -> list[Product]:
     """The wanted products' rows, locked in primary-key order (so two orders never
     wait on each other), each with enough stock. Inside the order's transaction."""
     products = list(
@@ -126,7 +126,7 @@ def _products_lock(wanted: dict[int, int]) -> list[Product]:
     if len(products) != len(wanted):
         raise ProductNotFound("One of the products no longer exists.")
     for product in products:
-        if product.sale_url:
+        if basket and product.sale_url:
             # Its stock is the sale's now: what the shop kept is not for this door.
             raise OnSaleElsewhere(name=product.name, sale_url=product.sale_url)
         if product.stock < wanted[product.pk]:
@@ -174,8 +174,15 @@ def order_place(
     items: Sequence[OrderItem],
     email: str,
     user: Any = None,
+    basket: bool = True,
 ) -> Order:
     """Place an order the monolith's way: synchronously, all or nothing.
+
+    `basket`: the order comes through the basket and checkout, the doors that stay on
+    the shop whatever the edge's mode; a product in an open sale is refused there (its
+    sale is the way to buy it). The product page's buy-now (`basket=False`) is the
+    product's own URL: in strangler mode the edge sends it to the sale, in legacy mode
+    the operator has chosen the monolith, its own stock and the edge's limit on it.
 
     One transaction locks the products' rows in primary-key order, refuses to oversell,
     takes the stock, writes the order and its lines, then asks the warehouse to fulfil
@@ -185,7 +192,7 @@ def order_place(
     started = time.perf_counter()
     wanted = _order_wanted(items)
     with transaction.atomic():
-        products = _products_lock(wanted)
+        products = _products_lock(wanted, basket=basket)
         order = _order_write(products=products, wanted=wanted, email=email, user=user)
         receipt = fulfillment_request(
             order_ref=order.number,

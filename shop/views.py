@@ -113,6 +113,7 @@ def product_buy(request: HttpRequest, category: str, slug: str) -> HttpResponse:
             items=[services.OrderItem(product.pk, form.cleaned_data["quantity"])],
             email=form.order_email(),
             user=request.user,
+            basket=False,
         )
     except ShopError as error:
         # Show the stock as it is now, not as it was before someone else bought it.

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+from common.stack_secrets import secrets_for_processes
 from observability.store import FileSpanStore
 from tests.support.processes import ROOT
 from tests.support.tracing import traced_env
@@ -89,7 +90,8 @@ def _run(code: str, env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
+        # The stack's secrets: the orders settings refuse to load without them.
+        env={"PATH": "/usr/bin:/bin", **secrets_for_processes(), **env},
         capture_output=True,
         text=True,
         timeout=60,
