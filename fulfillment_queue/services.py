@@ -11,7 +11,7 @@ import logging
 import random
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from common import events
 from common.auth import bearer_headers
 from common.events import Publisher
 from common.http_client import LazyClient
+from fulfillment_queue import orders_client
 from fulfillment_queue.models import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -182,20 +183,44 @@ def dead_letter_record(
     return letter
 
 
-def dead_letters_replay(
-    *, ids: list[int] | None, publish: Publisher
-) -> list[DeadLetter]:
-    """Send dead letters back to the queue (all open ones when `ids` is None)."""
+@dataclass
+class ReplayReport:
+    replayed: list[DeadLetter] = field(default_factory=list)
+    # Letters left open, and why (their order's units were sold again, ...).
+    skipped: list[tuple[DeadLetter, str]] = field(default_factory=list)
+    # The letter the replay stopped at (nothing sent for it or after it), and why.
+    stopped_at: DeadLetter | None = None
+    stopped_because: str = ""
+
+
+def dead_letters_replay(*, ids: list[int] | None, publish: Publisher) -> ReplayReport:
+    """Send dead letters back to the queue (all open ones when `ids` is None).
+
+    Each order takes its units back from the orders service first: one whose units
+    are gone (sold again since it failed) stays a dead letter, never shipped, or the
+    sale would be oversold. When the orders service cannot say, the replay stops.
+    A crash between the reclaim and the mark is safe: the order is no longer failed,
+    so a second replay reclaims nothing and sends it again (the warehouse fulfils an
+    order_ref once).
+    """
     letters = DeadLetter.objects.filter(replayed_at__isnull=True)
     if ids is not None:
         letters = letters.filter(pk__in=ids)
-    replayed = []
+    report = ReplayReport()
     for letter in letters.order_by("pk"):
+        try:
+            refused = orders_client.order_reclaim(order_ref=letter.order_ref)
+        except orders_client.OrdersUnavailable as exc:
+            report.stopped_at, report.stopped_because = letter, str(exc)
+            break
+        if refused is not None:
+            report.skipped.append((letter, refused))
+            continue
         publish(
             task=events.HANDLE_ORDER_ACCEPTED,
             envelope=letter.envelope,
             queue=settings.FULFILLMENT_QUEUE,
         )
         DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now())
-        replayed.append(letter)
-    return replayed
+        report.replayed.append(letter)
+    return report

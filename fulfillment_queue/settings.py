@@ -10,7 +10,7 @@ from common import events
 from common.celery_settings import celery_settings
 from common.env import env_float, env_int, env_str, service_database
 from common.settings import *  # noqa: F403
-from common.settings import DEBUG, REDIS_URL
+from common.settings import DEBUG, ORDERS_PORT, REDIS_URL
 from common.stack_secrets import secrets_required
 
 ROOT_URLCONF = "fulfillment_queue.urls"
@@ -40,6 +40,11 @@ FULFILLMENT_WAREHOUSE_TIMEOUT = env_float("FULFILLMENT_WAREHOUSE_TIMEOUT", 10.0)
 FULFILLMENT_MAX_RETRIES = env_int("FULFILLMENT_MAX_RETRIES", 8, minimum=0)
 FULFILLMENT_BACKOFF_SECONDS = env_float("FULFILLMENT_BACKOFF_SECONDS", 1.0)
 FULFILLMENT_BACKOFF_MAX_SECONDS = env_float("FULFILLMENT_BACKOFF_MAX_SECONDS", 30.0)
+
+# The orders service's internal API: a dead letter's replay asks it to take the
+# order's units back first (`fulfillment dlq replay`), over HTTP, never by import.
+ORDERS_URL = env_str("ORDERS_URL", f"http://127.0.0.1:{ORDERS_PORT}")
+FULFILLMENT_ORDERS_TIMEOUT = env_float("FULFILLMENT_ORDERS_TIMEOUT", 10.0)
 
 FULFILLMENT_QUEUE = env_str("FULFILLMENT_QUEUE", events.FULFILLMENT_QUEUE)
 ORDERS_EVENTS_QUEUE = env_str("ORDERS_EVENTS_QUEUE", events.ORDERS_EVENTS_QUEUE)

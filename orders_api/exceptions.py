@@ -105,3 +105,11 @@ class ShopUnavailable(ApplicationError):
 class ShopRefused(ApplicationError):
     status_code = 409
     code = "shop_refused"
+
+
+class UnitsGone(ApplicationError):
+    """A failed order's units, given back to its sale, cannot be taken back: sold
+    again, or the sale closed. Its dead letter must not be replayed (an oversell)."""
+
+    status_code = 409
+    code = "units_gone"

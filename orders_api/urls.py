@@ -44,6 +44,12 @@ urlpatterns = [
         sale_apis.SaleOrderListApi.as_view(),
         name="internal-sale-orders",
     ),
+    # A dead letter's replay asks first (the fulfillment queue's `dlq replay`).
+    path(
+        "internal/orders/<str:number>/reclaim",
+        apis.OrderReclaimApi.as_view(),
+        name="internal-order-reclaim",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view: its script is a file of its own (?script), not inline, so
     # that the Content-Security-Policy need not allow inline scripts.

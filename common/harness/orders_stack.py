@@ -220,6 +220,8 @@ def orders_stack(
                 stack, procfile_process("orders-worker", env=common, tag=tag)
             ),
         )
+        # A dead letter's replay (queue_manage) asks this orders service first.
+        common["ORDERS_URL"] = result.orders.url
         # The list itself: workers started later are closed too.
         stack.callback(_close_all, result.workers)
         yield result

@@ -1,4 +1,5 @@
-"""The orders JSON API (DRF): place an order, read it and its journey.
+"""The orders JSON API (DRF): place an order, read it and its journey; and, for the
+fulfillment queue only, take a failed order's units back before its replay.
 
 Thin: validate with an InputSerializer, call one service, render with an
 OutputSerializer. Errors are mapped by common.errors.exception_handler.
@@ -16,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.auth import bearer_token_check
 from common.errors import NotFound
 from orders_api.models import Event, Order
 from orders_api.ordering import selectors
@@ -28,6 +30,7 @@ from orders_api.ordering.clients import (
 )
 from orders_api.ordering.idempotency import fingerprint_of, idempotency_key_check
 from orders_api.ordering.intake import IdempotencyClaim, order_submit
+from orders_api.ordering.reclaim import order_units_reclaim
 from orders_api.web.schema import error_responses
 
 
@@ -195,3 +198,34 @@ class OrderJourneyApi(APIView):
     def get(self, request: Request, order_id: str) -> Response:
         journey = selectors.order_journey(order=_order_visible(request, order_id))
         return Response(self.OutputSerializer(journey, many=True).data)
+
+
+class OrderReclaimApi(APIView):
+    """POST: a failed order takes its units back from the sale, before the fulfillment
+    queue replays its dead letter (ordering/reclaim.py). 200: it may ship (units
+    taken back, or it had none to take); 409 `units_gone`: it must not.
+
+    Not in the public schema: internal token only, never routed by the edge.
+    """
+
+    class OutputSerializer(serializers.Serializer):
+        number = serializers.CharField()
+        status = serializers.CharField()
+        reclaimed = serializers.IntegerField()
+
+    @extend_schema(exclude=True)
+    def post(self, request: Request, number: str) -> Response:
+        bearer_token_check(
+            request=request, expected=settings.INTERNAL_API_TOKEN, realm="orders"
+        )
+        reclaimed = order_units_reclaim(number=number)
+        order = reclaimed.order
+        return Response(
+            self.OutputSerializer(
+                {
+                    "number": order.number,
+                    "status": order.status,
+                    "reclaimed": reclaimed.units,
+                }
+            ).data
+        )

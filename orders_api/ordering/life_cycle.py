@@ -3,7 +3,8 @@
 accepted → queued (the relay handed it to the queue) → in_warehouse → fulfilled or
 failed, from the fulfillment queue's events. An illegal change raises
 InvalidOrderStatus, one order at a time or in bulk; it never silently passes. An
-order that fails gives its units back to the sale, once (sales/returns.py).
+order that fails gives its units back to the sale, once (sales/returns.py); a replay
+of its dead letter takes them back first, or does not ship it (ordering/reclaim.py).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ LEGAL_TRANSITIONS: dict[str, frozenset[str]] = {
     S.ACCEPTED: frozenset({S.QUEUED, S.IN_WAREHOUSE, S.FULFILLED, S.FAILED}),
     S.QUEUED: frozenset({S.IN_WAREHOUSE, S.FULFILLED, S.FAILED}),
     S.IN_WAREHOUSE: frozenset({S.FULFILLED, S.FAILED}),
-    # A dead-lettered order that is replayed goes back to the warehouse.
-    S.FAILED: frozenset({S.IN_WAREHOUSE, S.FULFILLED}),
+    # A dead-lettered order that is replayed goes back to the warehouse. Its replay
+    # first takes its units back from the sale (ordering/reclaim.py): failed →
+    # queued, from where the queue's events carry it on as any other order.
+    S.FAILED: frozenset({S.QUEUED, S.IN_WAREHOUSE, S.FULFILLED}),
     S.FULFILLED: frozenset(),
 }
 EVENT_STATUS: dict[str, str] = {

@@ -45,7 +45,10 @@ def _order_number() -> str:
     return "MU-" + "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(10))
 
 
-def _admit(*, sale: Sale, units: int) -> counter.Ticket:
+def units_admit(*, sale: Sale, units: int) -> counter.Ticket:
+    """Take `units` from the sale's counter (rebuilt when missing), or SoldOut,
+    SaleNotOpen, ServiceBusy. The caller writes its rows and checks the ticket's
+    generation in one transaction, or gives the ticket back (counter_release)."""
     for _ in range(ADMIT_ATTEMPTS):
         verdict = counter.counter_admit(slug=sale.slug, units=units)
         if verdict.admitted:
@@ -96,7 +99,7 @@ def order_place(
         raise InvalidRequest(f"Quantity must be between 1 and {maximum}.")
     sale = _sale_for_order(slug=slug)
     for _ in range(ADMIT_ATTEMPTS):
-        ticket = _admit(sale=sale, units=quantity)
+        ticket = units_admit(sale=sale, units=quantity)
         if ticket.sale_id != sale.pk:
             # The cached sale is not the one the counter belongs to: re-read it.
             counter.counter_release(ticket=ticket)

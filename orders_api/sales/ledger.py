@@ -51,7 +51,8 @@ def sale_ledger(*, sale: Sale) -> dict[str, Any]:
         # Units of failed orders given back to the sale: now in `available`, sold
         # again, or returned to the shop with the close.
         "released_by_failed_orders": figures["released"],
-        # Released orders a dead-letter replay shipped after all.
+        # Released orders shipped after all (a replay that did not take their
+        # units back first, as ordering/reclaim.py makes every replay do): 0.
         "shipped_after_release": figures["shipped_after_release"],
         "counter": in_counter,
         # Taken from the counter with no order written (yet, or ever: a crash).

@@ -6,9 +6,10 @@ never folded in) and in the Redis counter (after commit, to the generation that 
 current inside the transaction: a rebuild that runs after the commit counts the
 release itself, so the late HINCRBY is refused and nothing is counted twice).
 
-A replay of the dead letter afterwards ships the order anyway; its units are not
-taken back (the sale may have sold them again): the ledger lists such orders as
-`shipped_after_release` (see sales/ledger.py).
+A replay of the dead letter afterwards takes the units back first, if the sale still
+has them, or is not sent at all (ordering/reclaim.py, the inverse of this module): a
+released order that ships anyway (`shipped_after_release` in sales/ledger.py) would be
+an oversell, and stays 0.
 """
 
 from __future__ import annotations

@@ -12,7 +12,12 @@ from fulfillment_queue import services
 from fulfillment_queue.models import DeadLetter
 from fulfillment_queue.tasks import handle_order_accepted
 from tests.broker import Message, queue_messages
-from tests.fulfillment_queue.conftest import Recorder, accepted_event, queued
+from tests.fulfillment_queue.conftest import (
+    Recorder,
+    accepted_event,
+    order_known,
+    queued,
+)
 from tests.support.processes import RunningService, free_port
 from tests.support.stack import INTERNAL_TOKEN, fulfillment_refs
 
@@ -151,19 +156,19 @@ def test_a_dead_letter_is_recorded_once_per_event_and_reported_failed() -> None:
 
 @pytest.mark.django_db
 def test_replay_sends_open_dead_letters_back_to_the_queue(
-    queues: dict[str, str],
+    queues: dict[str, str], to_orders: RunningService
 ) -> None:
     # Given a dead letter (its failure already told to the orders side)
     publish = services.celery_publisher()
-    event = accepted_event()
+    event = accepted_event(order_known())
     services.dead_letter_record(raw=event, reason="x", attempts=1, publish=publish)
     assert queue_messages(django_settings.REDIS_URL, queues["fulfillment"]) == []
 
     # When it is replayed
-    replayed = services.dead_letters_replay(ids=None, publish=publish)
+    report = services.dead_letters_replay(ids=None, publish=publish)
 
     # Then the broker's fulfillment queue holds the same event, for the same task
-    assert len(replayed) == 1
+    assert len(report.replayed) == 1
     assert queue_messages(django_settings.REDIS_URL, queues["fulfillment"]) == [
         Message("fulfillment.handle_order_accepted", event)
     ]

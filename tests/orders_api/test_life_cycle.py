@@ -55,6 +55,8 @@ def fulfillment_event(order: Order, type_: str, **data: Any) -> dict[str, Any]:
         (S.IN_WAREHOUSE, S.FULFILLED),
         (S.IN_WAREHOUSE, S.FAILED),
         (S.FAILED, S.FULFILLED),
+        # A dead letter's replay, once the order took its units back.
+        (S.FAILED, S.QUEUED),
         (S.ACCEPTED, S.FULFILLED),
     ],
 )

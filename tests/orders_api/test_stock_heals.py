@@ -1,5 +1,6 @@
 """Stock that heals, across real processes: a dead-lettered order's unit is sold
-again and a close gives it back to the shop, units taken by a request killed before
+again and a close gives it back to the shop, a replayed dead letter ships only if it
+could take its unit back (never an oversell), units taken by a request killed before
 its commit come back without a restart, and while the sale is open the legacy basket
 and checkout send buyers to it."""
 
@@ -97,6 +98,109 @@ def test_a_dead_lettered_order_gives_its_unit_back_once_and_the_close_returns_it
         0,
         0,
     )
+
+
+def order_status(stack: OrdersStack, number: str) -> str:
+    query = "SELECT status FROM orders_api_order WHERE number = %s"
+    return str(stack.sql("orders", query, (number,))[0][0])
+
+
+def open_letter(stack: OrdersStack, number: str) -> int:
+    """The id of the order's open dead letter (the queue's own table)."""
+    query = (
+        "SELECT id FROM fulfillment_queue_deadletter "
+        "WHERE order_ref = %s AND replayed_at IS NULL"
+    )
+    rows = stack.sql("queue", query, (number,))
+    assert len(rows) == 1, rows
+    return int(rows[0][0])
+
+
+def an_order_dead_lettered(stack: OrdersStack, *, units: int) -> str:
+    """A fresh sale of `units` whose first order failed (the warehouse was down):
+    its unit is back for sale. A worker that gives up at once is left running."""
+    stack.sale_reopen(units)
+    stack.fulfillment_worker(FULFILLMENT_MAX_RETRIES="0")
+    stack.warehouse.stop()
+    try:
+        number = str(buyers(stack.orders.url, 1)[0].body["number"])
+        wait_until(lambda: failures(stack, number) == 1, what="the order failed")
+        wait_until(lambda: remaining(stack) == units, what="its unit back for sale")
+    finally:
+        stack.warehouse.start()
+    return number
+
+
+def test_a_replayed_dead_letter_takes_its_unit_back_and_is_fulfilled_once(
+    stack: OrdersStack,
+) -> None:
+    # Given a sale of 2 whose order failed, its unit still for sale, the warehouse up
+    number = an_order_dead_lettered(stack, units=2)
+    letter = open_letter(stack, number)
+
+    # When the operator replays its dead letter
+    output = stack.queue_manage("fulfillment", "dlq", "replay", str(letter))
+
+    # Then the order took its unit back and is fulfilled, exactly once
+    assert f"replayed {letter} ({number})" in output
+    wait_until(lambda: order_status(stack, number) == "fulfilled", what="fulfilled")
+    assert stack.warehouse_refs().count(number) == 1
+    assert remaining(stack) == 1
+    figures = ledger(stack)
+    assert (figures["fulfilled"], figures["in_flight"], figures["available"]) == (
+        1,
+        0,
+        1,
+    )
+    assert figures["shipped_after_release"] == 0
+    assert figures["released_by_failed_orders"] == 0
+    workers_stop(stack)
+
+
+def test_a_dead_letter_whose_unit_was_sold_again_is_skipped_and_never_shipped(
+    stack: OrdersStack,
+) -> None:
+    # Given a sale of 1 whose order failed, and its unit then sold to another buyer
+    number = an_order_dead_lettered(stack, units=1)
+    other = buyers(stack.orders.url, 1)[0]
+    assert other.status == 202
+    resold = str(other.body["number"])
+    wait_until(lambda: order_status(stack, resold) == "fulfilled", what="fulfilled")
+    assert remaining(stack) == 0
+    letter = open_letter(stack, number)
+
+    # When the operator replays the failed order's dead letter
+    output = stack.queue_manage("fulfillment", "dlq", "replay", str(letter))
+
+    # Then it is skipped, says why, and stays an open dead letter
+    assert (
+        f"skipped {letter} ({number}): units gone: sold again after the order failed"
+        in output
+    )
+    assert "0 dead letters sent to the queue again, 1 skipped" in output
+    assert open_letter(stack, number) == letter
+    assert order_status(stack, number) == "failed"
+    # And the warehouse never packs it: nothing oversold
+    workers_stop(stack)
+    sale_orders = "SELECT number FROM orders_api_order WHERE sale_id = %s"
+    sale_id = ledger_sale_id(stack)
+    numbers = {row[0] for row in stack.sql("orders", sale_orders, (sale_id,))}
+    shipped = [ref for ref in stack.warehouse_refs() if ref in numbers]
+    assert shipped == [resold]
+    figures = ledger(stack)
+    assert len(shipped) <= figures["allocated"] == 1
+    assert figures["shipped_after_release"] == 0
+    assert (figures["fulfilled"], figures["available"]) == (1, 0)
+
+
+def workers_stop(stack: OrdersStack) -> None:
+    for worker in stack.workers:
+        worker.stop()
+
+
+def ledger_sale_id(stack: OrdersStack) -> int:
+    query = "SELECT id FROM orders_api_sale WHERE slug = %s AND status = 'open'"
+    return int(stack.sql("orders", query, (MUSKIE,))[0][0])
 
 
 CRASH = (

@@ -63,9 +63,20 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"no open dead letter with id {', '.join(map(str, missing))}"
                 )
-        replayed = services.dead_letters_replay(
+        report = services.dead_letters_replay(
             ids=None if replay_all else ids, publish=services.celery_publisher()
         )
-        for letter in replayed:
+        for letter in report.replayed:
             self.stdout.write(f"replayed {letter.pk} ({letter.order_ref})")
-        self.stdout.write(f"{len(replayed)} dead letters sent to the queue again")
+        for letter, reason in report.skipped:
+            self.stdout.write(f"skipped {letter.pk} ({letter.order_ref}): {reason}")
+        summary = f"{len(report.replayed)} dead letters sent to the queue again"
+        if report.skipped:
+            summary += f", {len(report.skipped)} skipped (left open)"
+        self.stdout.write(summary)
+        if report.stopped_at is not None:
+            raise CommandError(
+                f"replay stopped at dead letter {report.stopped_at.pk} "
+                f"({report.stopped_at.order_ref}), nothing sent for it or those "
+                f"after it: {report.stopped_because}"
+            )
