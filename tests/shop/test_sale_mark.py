@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import Client
 
 from shop.models import Product
+from tests.support.stack import warehouse_process
 
 pytestmark = pytest.mark.django_db
 SALE = "/internal/products/ROD-MUSKIE/sale/"
@@ -30,8 +31,16 @@ def add(client: Client, product: Product) -> Any:
     return client.post("/basket/add/", {"product": product.sku, "quantity": 1})
 
 
+@pytest.fixture
+def at_warehouse(settings: Any) -> Any:
+    """A real warehouse for the buy-now that is not refused."""
+    with warehouse_process("test_sale_mark_wh", capacity=4, handling_ms=5) as service:
+        settings.WAREHOUSE_URL = service.url
+        yield service
+
+
 def test_a_marked_product_is_refused_with_the_sale_url_until_the_mark_is_cleared(
-    client: Client, muskie: Product, tourney: Product
+    client: Client, muskie: Product, tourney: Product, at_warehouse: Any
 ) -> None:
     # Given the orders service's mark on the Muskie rod
     answer = mark(client, {"sale_url": "/sale/muskie-casting-rod/"})
