@@ -7,6 +7,7 @@ headers (tests/support/tracing.py) and the token rides in the links' query.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +16,12 @@ import pytest
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
-from observability.purchase import ORDERS_SESSION_COOKIE, Purchase, Traceparent
+from observability.purchase import (
+    MUSKIE_PATH,
+    ORDERS_SESSION_COOKIE,
+    Purchase,
+    Traceparent,
+)
 from observability.store import FileSpanStore, trace_wait
 from tests.observability.conftest import placed_trace
 from tests.support.edge import Process, set_mode
@@ -49,10 +55,25 @@ def _websocket_through_edge(edge: Process, path: str, headers: dict[str, str]) -
 def test_no_token_cookie_or_authorization_value_is_in_any_span(
     edge: Process, stack: OrdersStack, store: FileSpanStore, traces_dir
 ) -> None:
-    # given the edge in strangler mode and a buyer's order placed through it
+    # given the edge in strangler mode, a buyer who bought a Muskie rod through it
+    # on its page (the orders service's session and CSRF cookies) and one through
+    # the JSON API (the access token in its links)
     set_mode(edge, "strangler")
     placed = Traceparent.new()
     with httpx.Client(base_url=edge.url, timeout=30) as buyer:
+        page = buyer.get(MUSKIE_PATH)
+        form = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert form, page.text
+        bought = buyer.post(
+            MUSKIE_PATH + "buy/",
+            data={
+                "csrfmiddlewaretoken": form[1],
+                "quantity": "1",
+                "email": "redact@example.com",
+            },
+            headers={"Referer": edge.url + MUSKIE_PATH},
+        )
+        assert bought.status_code == 303, bought.text
         answer = buyer.post(
             "/api/orders/",
             json={"sku": "ROD-MUSKIE", "quantity": 1, "email": "redact@example.com"},
@@ -62,21 +83,26 @@ def test_no_token_cookie_or_authorization_value_is_in_any_span(
             },
         )
         session = buyer.cookies.get(ORDERS_SESSION_COOKIE)
+        csrf = buyer.cookies.get("csrftoken")
     assert answer.status_code == 202, answer.text
+    assert session, "the orders service remembers the first order in its session"
+    assert csrf, "the orders service set its CSRF cookie"
     links = answer.json()
+    order_id = links["id"]
     token = parse_qs(urlsplit(links["status_url"]).query)["token"][0]
     # when the buyer follows its order's page, status API and websocket, each with
     # its ?token=, and sends an Authorization header and cookies of its own
     bearer, visitor = f"bearer-{uuid.uuid4().hex}", f"cookie-{uuid.uuid4().hex}"
     headers = {
         "Authorization": f"Bearer {bearer}",
-        "Cookie": f"{ORDERS_SESSION_COOKIE}={session}; visitor={visitor}",
+        "Cookie": f"{ORDERS_SESSION_COOKIE}={session}; csrftoken={csrf}; "
+        f"visitor={visitor}",
     }
     status_url = edge.url + links["status_url"]
     wait_until(
         lambda: httpx.get(status_url, headers=headers).json()["status"] == "fulfilled",
         timeout=60,
-        what=f"order {links['number']} fulfilled",
+        what=f"order {order_id} fulfilled",
     )
     followed = [
         _through_edge(edge, links["page_url"], headers),
@@ -102,7 +128,8 @@ def test_no_token_cookie_or_authorization_value_is_in_any_span(
         "the order's access token": token,
         "the visitor's bearer token": bearer,
         "the visitor's cookie": visitor,
-        "the orders session cookie": str(session),
+        "the orders session cookie": session,
+        "the CSRF cookie": csrf,
         "the internal API token": stack.env["INTERNAL_API_TOKEN"],
     }
     # and no secret is in any span, nor anywhere in the files the spans are in
