@@ -30,7 +30,7 @@ def instrument_asgi_app(
 
     traced = OpenTelemetryMiddleware(
         app,
-        excluded_urls=excluded_urls(),
+        excluded_urls=excluded_urls("ASGI"),
         exclude_spans=None if event_spans else ["receive", "send"],
     )
 

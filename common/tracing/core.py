@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +30,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from common.otlp_files import JsonLinesSpanExporter
+from common.tracing.redaction import RedactingSpanExporter
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +46,25 @@ SERVICE_NAMES = frozenset(
         "outbox-relay",
     }
 )
-# Health checks every few seconds and static files would bury the purchases.
-DEFAULT_EXCLUDED_URLS = "/healthz$,/static/"
+# Never traced, whatever the environment says: health probes every few seconds,
+# metrics scrapes and static files would bury the purchases. Paths of every service
+# (the edge's own `/_edge/` ones too, should a request reach an instrumentation).
+NEVER_TRACED_PATHS = (
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/favicon.ico",
+    "/_edge/healthz",
+    "/_edge/metrics",
+)
+NEVER_TRACED_PREFIXES = ("/static/",)
+# The instrumentations match these against `scheme://host/path` (no query): anchored
+# on the path, so that `/api/x/metrics` or `/shop/static/` would still be traced.
+_URL_HOST = "^[^/]*//[^/]*"
+NEVER_TRACED_URLS = ",".join(
+    [f"{_URL_HOST}{re.escape(path)}$" for path in NEVER_TRACED_PATHS]
+    + [f"{_URL_HOST}{re.escape(prefix)}" for prefix in NEVER_TRACED_PREFIXES]
+)
 # The local store is a file append: flush often so `traces compare` waits little.
 LOCAL_SCHEDULE_DELAY_MS = 500
 
@@ -174,8 +193,11 @@ def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
             )
             exporter, delay = _exporter(service_name)
             if exporter is not None:
+                # Every span is cleaned of secrets on its way out, whoever made it.
                 provider.add_span_processor(
-                    BatchSpanProcessor(exporter, schedule_delay_millis=delay)
+                    BatchSpanProcessor(
+                        RedactingSpanExporter(exporter), schedule_delay_millis=delay
+                    )
                 )
             trace.set_tracer_provider(provider)
             logger.debug("tracing set up for %s (pid %s)", service_name, pid)
@@ -185,12 +207,21 @@ def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
 # --- official instrumentations: patches only, safe before a fork --------------------
 
 
-def excluded_urls() -> str | None:
-    if os.environ.get("OTEL_PYTHON_EXCLUDED_URLS") or os.environ.get(
-        "OTEL_PYTHON_DJANGO_EXCLUDED_URLS"
-    ):
-        return None  # the instrumentation reads them itself
-    return DEFAULT_EXCLUDED_URLS
+def excluded_urls(instrumentation: str) -> str:
+    """The URLs an instrumentation (`DJANGO`, `ASGI`) must not trace: ours, and those
+    the environment names, as the instrumentations read it themselves
+    (`OTEL_PYTHON_<INSTRUMENTATION>_EXCLUDED_URLS`, else `OTEL_PYTHON_EXCLUDED_URLS`).
+
+    Passed explicitly: an instrumentation given none reads the environment alone
+    and would trace health probes once a variable is set; the ASGI middleware
+    reads nothing at all.
+    """
+    named = os.environ.get(
+        f"OTEL_PYTHON_{instrumentation}_EXCLUDED_URLS"
+    ) or os.environ.get("OTEL_PYTHON_EXCLUDED_URLS", "")
+    # An empty item (a trailing comma) would be a pattern that matches every URL.
+    extra = [pattern.strip() for pattern in named.split(",") if pattern.strip()]
+    return ",".join([NEVER_TRACED_URLS, *extra])
 
 
 def instrument_once(instrumentor: Any, **kwargs: Any) -> None:

@@ -22,7 +22,7 @@ def instrument_django() -> None:
     """Server spans for Django views. Call before get_wsgi/asgi_application()."""
     from opentelemetry.instrumentation.django import DjangoInstrumentor
 
-    instrument_once(DjangoInstrumentor(), excluded_urls=excluded_urls())
+    instrument_once(DjangoInstrumentor(), excluded_urls=excluded_urls("DJANGO"))
 
 
 def traced_wsgi_application(service_name: str) -> WSGIApp:
