@@ -7,7 +7,9 @@
 
 Commands that belong to one service pick that service's settings by themselves (see
 COMMAND_SERVICES), so `python manage.py seed_catalogue` just works; an explicit
-DJANGO_SETTINGS_MODULE always wins.
+DJANGO_SETTINGS_MODULE always wins. A command run by hand beside `make demo` takes the
+stack's secrets from `.data/secrets.env` when they are not in the environment (the
+services themselves get theirs from the launcher or compose, never from the file).
 """
 
 import os
@@ -32,6 +34,11 @@ def main() -> None:
     os.environ.setdefault(
         "DJANGO_SETTINGS_MODULE", COMMAND_SERVICES.get(command, DEFAULT_SETTINGS)
     )
+    from common.stack_secrets import SECRET_NAMES, secret_lookup
+
+    for name in SECRET_NAMES:
+        if name not in os.environ and (value := secret_lookup(name)):
+            os.environ[name] = value
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

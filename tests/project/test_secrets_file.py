@@ -109,3 +109,33 @@ def test_the_sale_run_makes_the_file_when_it_may_start_the_stack_itself(
     # Then it made the file the launcher will reuse, with that token
     secrets = secrets_read(tmp_path / "secrets.env")
     assert endpoints.internal_token == secrets["INTERNAL_API_TOKEN"]
+
+
+def _manage_check(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_NAMES}
+    env |= {"DEVSTACK_DATA_DIR": str(data_dir), "DJANGO_DEBUG": "0"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the command picks its service's own
+    return subprocess.run(
+        [sys.executable, "manage.py", "sale", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_command_run_by_hand_takes_the_stacks_secrets_from_the_file(
+    tmp_path: Path,
+) -> None:
+    # Given no secret in the environment and no secrets file, a command of the orders
+    # service is refused, naming what is missing
+    refused = _manage_check(tmp_path)
+    assert refused.returncode != 0
+    assert "INTERNAL_API_TOKEN is not set" in refused.stderr
+    # When `make demo`'s launcher has written the stack's secrets
+    _devstack("env", data_dir=tmp_path)
+    # Then the same command runs with them
+    ran = _manage_check(tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "sale" in ran.stdout
