@@ -205,7 +205,7 @@ def test_with_redis_down_mode_changes_are_503_and_routing_keeps_the_last_mode(
                 assert time.monotonic() < deadline, answer.text
                 time.sleep(0.2)
             assert answer.status_code == 200, answer.text
-            set_mode(edge, "legacy")
+            wait_for_version(edge, int(answer.json()["version"]))
             assert origin_of(httpx.get(edge.url + MUSKIE)) == "shop"
     finally:
         server.shutdown()
