@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -17,7 +18,7 @@ GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
 
-class ResponseHeaderMiddleware:
+class ResponseHeaderMiddleware(ABC):
     """A middleware that only touches the response, in `tag`.
 
     Sync and async alike, so an ASGI service does not pay a thread hop for it.
@@ -44,8 +45,9 @@ class ResponseHeaderMiddleware:
         response = await self.get_response(request)  # type: ignore[misc]
         return self.tag(response)
 
+    @abstractmethod
     def tag(self, response: HttpResponseBase) -> HttpResponseBase:
-        raise NotImplementedError
+        """The response with this middleware's header set (each subclass's own)."""
 
 
 class TraceIdMiddleware(ResponseHeaderMiddleware):

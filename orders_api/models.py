@@ -11,6 +11,8 @@ from typing import Any
 
 from django.db import models
 
+from common import events
+
 # A live sale holds shop stock: at most one a product (a unique constraint), and the
 # one definition the selectors use (sales.selectors.sales_live).
 LIVE_SALE_STATUSES = ["opening", "open", "closing"]
@@ -167,15 +169,16 @@ class Event(models.Model):
         return f"{self.type} {self.id}"
 
     def envelope(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "type": self.type,
-            "source": self.source,
-            "time": self.time.isoformat(),
-            "trace_id": self.trace_id,
-            "version": self.version,
-            "data": self.data,
-        }
+        """The stored event as the contract's envelope (common.events)."""
+        return events.Envelope(
+            id=self.id,
+            type=self.type,
+            source=self.source,
+            time=self.time,
+            trace_id=self.trace_id,
+            version=self.version,
+            data=self.data,
+        ).as_json()
 
 
 class IdempotencyKey(models.Model):
