@@ -160,17 +160,16 @@ class Edge:
         raw = raw_path.decode("latin-1") if raw_path else scope["path"]
         client = scope["client"][0] if scope.get("client") else "-"
         tracing = self.tracing
-        scope_headers = scope["headers"]
-        trace_id = tracing.trace_id(scope_headers)
         headers, seen = request_headers(
-            scope_headers,
+            scope["headers"],
             client_ip=client,
             scheme=scope.get("scheme", "http"),
-            skip=tracing.skip(trace_id),
+            skip=tracing.skip,
         )
         request = Exchange(
-            scope, receive, send, method, client, headers, seen, arrived, trace_id
-        )
+            scope, receive, send, method, client, headers, seen, arrived,
+            tracing.visitor_trace_id(seen),
+        )  # fmt: skip
         route: Route | None = None
         route_name, origin_name = "none", "none"
         try:
@@ -206,8 +205,12 @@ class Edge:
             status=outcome.status,
             sent=outcome.sent,
             duration=duration,
-            trace_id=trace_id,
+            trace_id=request.trace_id,
         )
+
+    def _canary_percent(self) -> int | None:
+        mode = self.follower.current
+        return mode.percent if mode.mode == "canary" else None
 
     def _normalise(self, raw: str) -> str:
         """`normalise`, remembered; raises BadPath (not remembered)."""
@@ -223,7 +226,7 @@ class Edge:
         self, method: str, path: str, cookie: bytes | None
     ) -> tuple[Route, tuple[bytes, bytes] | None]:
         """The behaviour for a normalised path in the current mode's profile
-        (remembered), said on the server span; and a canary cookie to set, if any."""
+        (remembered); and a canary cookie to set, if any."""
         mode = self.follower.current
         profile, new_cookie = profile_for(mode, self.table, cookie)
         key = (profile.name, method, path)
@@ -233,9 +236,6 @@ class Edge:
             if len(self._routed) >= ROUTING_MEMORY:
                 self._routed.clear()
             self._routed[key] = route
-        self.tracing.annotate(
-            route.span_attributes, mode.percent if mode.mode == "canary" else None
-        )
         return route, new_cookie
 
     async def _proxy(
@@ -245,25 +245,53 @@ class Edge:
         path: str,
         extra: list[tuple[bytes, bytes]],
     ) -> Outcome:
-        if route.buckets is not None:
-            wait = route.buckets.take(request.client)
-            if wait:
-                retry = (b"retry-after", str(wait).encode())
-                return await refuse(request, 429, [*extra, retry])
-        query: bytes = request.scope.get("query_string", b"")
-        target = path + "?" + query.decode("latin-1") if query else path
-        route.metrics.active += 1
-        try:
-            call = forward(self.session, route, request, target=target, extra=extra)
-            if self.tracing.without_client_span(request.trace_id):
-                with self.tracing.suppressed():
-                    return await call
-            return await call
-        except OSError:
-            # The visitor's connection broke while the edge was answering.
-            return Outcome(CLIENT_GONE)
-        finally:
-            route.metrics.active -= 1
+        """Admit and forward the request: in a server span when the behaviour's
+        ratio draws it (see edge_router/tracing.py), else with a not-sampled
+        `traceparent` and no span at all."""
+
+        async def answer() -> Outcome:
+            if route.buckets is not None:
+                wait = route.buckets.take(request.client)
+                if wait:
+                    retry = (b"retry-after", str(wait).encode())
+                    return await refuse(request, 429, [*extra, retry])
+            query: bytes = request.scope.get("query_string", b"")
+            target = path + "?" + query.decode("latin-1") if query else path
+            route.metrics.active += 1
+            try:
+                return await forward(
+                    self.session, route, request, target=target, extra=extra
+                )
+            except OSError:
+                # The visitor's connection broke while the edge was answering.
+                return Outcome(CLIENT_GONE)
+            finally:
+                route.metrics.active -= 1
+
+        tracing = self.tracing
+        if not tracing.enabled:
+            return await answer()
+        if not tracing.sampled(route.behaviour.trace):
+            request.trace_id, parent = tracing.untraced_parent(request.seen)
+            request.headers.append(("traceparent", parent))
+            with tracing.suppressed():
+                return await answer()
+        outcomes: list[Outcome] = []
+
+        async def inside(receive: Receive, send: Send) -> None:
+            request.receive, request.send = receive, send
+            request.trace_id = tracing.trace_id()
+            if not request.trace_id:
+                # An excluded URL (static files) has no server span: its client
+                # span would be a trace of its own, about nothing.
+                with tracing.suppressed():
+                    outcomes.append(await answer())
+                return
+            tracing.annotate(route.span_attributes, self._canary_percent())
+            outcomes.append(await answer())
+
+        await tracing.traced(request.scope, request.receive, request.send, inside)
+        return outcomes[0]
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.perf_counter()
@@ -272,13 +300,13 @@ class Edge:
         raw = raw_path.decode("latin-1") if raw_path else scope["path"]
         client = scope["client"][0] if scope.get("client") else "-"
         tracing = self.tracing
-        trace_id = tracing.trace_id(scope["headers"])
         headers, seen = request_headers(
             scope["headers"],
             client_ip=client,
             scheme=scope.get("scheme", "ws"),
-            skip=WEBSOCKET_HANDSHAKE | tracing.skip(trace_id),
+            skip=WEBSOCKET_HANDSHAKE | tracing.skip,
         )
+        trace_id = tracing.visitor_trace_id(seen)
         try:
             path = self._normalise(raw)
         except BadPath:
@@ -287,15 +315,33 @@ class Edge:
         route, _ = self._route("GET", path, seen.get(b"cookie"))
         query: bytes = scope.get("query_string", b"")
         target = path + ("?" + query.decode("latin-1") if query else "")
-        route.metrics.active += 1
-        try:
-            status = await forward_websocket(
-                self.session, route, scope, receive, send,
-                url=URL(route.origin_url + target, encoded=True),
-                headers=headers, extra=route.edge_headers,
-            )  # fmt: skip
-        finally:
-            route.metrics.active -= 1
+        url = URL(route.origin_url + target, encoded=True)
+        statuses: list[int] = []
+        traced_ids: list[str] = []
+
+        async def inside(receive: Receive, send: Send) -> None:
+            traced_ids.append(tracing.trace_id())
+            route.metrics.active += 1
+            try:
+                status = await forward_websocket(
+                    self.session, route, scope, receive, send,
+                    url=url, headers=headers, extra=route.edge_headers,
+                )  # fmt: skip
+                statuses.append(status)
+            finally:
+                route.metrics.active -= 1
+
+        if tracing.sampled(route.behaviour.trace):
+            await tracing.traced(scope, receive, send, inside)
+            trace_id = traced_ids[0]
+        elif tracing.enabled:
+            trace_id, parent = tracing.untraced_parent(seen)
+            headers.append(("traceparent", parent))
+            with tracing.suppressed():
+                await inside(receive, send)
+        else:
+            await inside(receive, send)
+        status = statuses[0]
         route.metrics.count(status)
         self.log.record(
             started_wall=wall,

@@ -24,10 +24,16 @@ _RATE = re.compile(r"^([1-9][0-9]{0,5})/(s|m)$")
 _PATTERN_CHARS = re.compile(r"^/[A-Za-z0-9/_.~*?-]*$")
 _BEHAVIOUR_KEYS = {
     "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
+    "trace",
 }  # fmt: skip
 _LIMIT_KEYS = {"timeout", "max_body"}
+_DEFAULT_KEYS = _LIMIT_KEYS | {"trace"}
 # When [defaults] does not say: 30 s to the origin's headers, 1 MiB of request body.
 BUILT_IN_LIMITS: dict[str, Any] = {"timeout": 30.0, "max_body": 1024 * 1024}
+# The share of requests the edge traces when neither the behaviour nor [defaults]
+# says; TRACES_SAMPLE_RATIO in the environment replaces the table's default.
+BUILT_IN_TRACE = 1.0
+TRACE_RATIO_ENV = "TRACES_SAMPLE_RATIO"
 
 
 class RouteTableError(ValueError):
@@ -67,6 +73,8 @@ class Behaviour:
     timeout: float
     max_body: int
     rate: Rate | None
+    # The share of its requests the edge traces (0 to 1); see edge_router/tracing.py.
+    trace: float
     # How the (lower-case) match key is tested; see `compile_pattern`.
     prefix: str = field(repr=False, default="")
     exact: bool = field(repr=False, default=False)
@@ -92,6 +100,7 @@ class Behaviour:
             "max_body": self.max_body,
             "rate": self.rate.text if self.rate else None,
             "burst": self.rate.burst if self.rate else None,
+            "trace": self.trace,
         }
 
 
@@ -202,6 +211,17 @@ def _number(value: Any, kind: type, where: str, problems: list[str]) -> Any:
     return kind(value)
 
 
+def trace_ratio(value: Any, where: str, problems: list[str]) -> float | None:
+    """A sampling ratio: a number from 0 (never traced) to 1 (always)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"{where} must be a number from 0 to 1, not {value!r}")
+        return None
+    if not 0.0 <= value <= 1.0:
+        problems.append(f"{where} must be from 0 to 1, not {value!r}")
+        return None
+    return float(value)
+
+
 def _pattern(spec: dict[str, Any], where: str, problems: list[str]) -> str | None:
     pattern = spec.get("path")
     if not isinstance(pattern, str) or not _PATTERN_CHARS.match(pattern):
@@ -286,12 +306,24 @@ def _behaviour(
     timeout = _number(limits["timeout"], float, f"{where}: timeout", problems)
     max_body = _number(limits["max_body"], int, f"{where}: max_body", problems)
     rate = _rate(spec, where, problems)
-    if pattern is None or origin is None or timeout is None or max_body is None:
+    trace = trace_ratio(
+        spec.get("trace", defaults.get("trace", BUILT_IN_TRACE)),
+        f"{where}: trace",
+        problems,
+    )
+    if (
+        pattern is None
+        or origin is None
+        or timeout is None
+        or max_body is None
+        or trace is None
+    ):
         return None
     prefix, exact, regex = compile_pattern(pattern)
     return Behaviour(
-        name, pattern, origin, methods, timeout, max_body, rate, prefix, exact, regex
-    )
+        name, pattern, origin, methods, timeout, max_body, rate, trace,
+        prefix, exact, regex,
+    )  # fmt: skip
 
 
 def _origins(
@@ -308,12 +340,28 @@ def _origins(
     return origins
 
 
-def _defaults(defaults: Any, problems: list[str]) -> dict[str, Any]:
+def _defaults(
+    defaults: Any, env: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    """[defaults], with the environment's sampling ratio over the table's."""
     if not isinstance(defaults, dict):
         problems.append("[defaults] must be a table")
         defaults = {}
-    for key in sorted(set(defaults) - _LIMIT_KEYS):
+    for key in sorted(set(defaults) - _DEFAULT_KEYS):
         problems.append(f"[defaults]: unknown key {key!r}")
+    if "trace" in defaults:
+        ratio = trace_ratio(defaults["trace"], "[defaults]: trace", problems)
+        # Said once: the behaviours that would inherit it get the built-in one.
+        defaults = {**defaults, "trace": BUILT_IN_TRACE if ratio is None else ratio}
+    override = env.get(TRACE_RATIO_ENV, "").strip()
+    if override:
+        try:
+            value: Any = float(override)
+        except ValueError:
+            value = override
+        ratio = trace_ratio(value, TRACE_RATIO_ENV, problems)
+        if ratio is not None:
+            defaults = {**defaults, "trace": ratio}
     return defaults
 
 
@@ -360,7 +408,7 @@ def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable
     for key in sorted(set(data) - {"origins", "defaults", "profiles"}):
         problems.append(f"unknown top-level key {key!r}")
     origins = _origins(data.get("origins"), env, problems)
-    defaults = _defaults(data.get("defaults", {}), problems)
+    defaults = _defaults(data.get("defaults", {}), env, problems)
     raw_profiles = data.get("profiles")
     if not isinstance(raw_profiles, dict):
         raw_profiles = {}

@@ -1,10 +1,24 @@
-"""The edge in the stack's traces, through common/tracing/.
+"""The edge in the stack's traces, through common/tracing/: sampling is decided here.
 
-Each proxied request is a server span (the ASGI instrumentation: it continues the
-visitor's W3C `traceparent`, or starts a new trace when there is none or it is
-malformed), and its call to the origin a client span under it (the aiohttp
-instrumentation), whose context goes to the origin in `traceparent`: so the origin's
-spans hang from the edge's, and the visitor's own trace context is not sent on.
+The edge decides, once per request, whether the request is traced: each behaviour of
+the route table has a `trace` ratio (the table's [defaults] one, or
+TRACES_SAMPLE_RATIO, for the rest; purchases 1). Everything behind the edge follows
+that decision through the `traceparent` the edge sends (parent-based sampling in
+every service, the relay and the workers).
+
+- **Traced**: the request runs inside the ASGI instrumentation's server span, and its
+  call to the origin is a client span under it (the aiohttp instrumentation), whose
+  context goes to the origin in `traceparent` with the sampled flag set.
+- **Not traced**: no instrumentation runs and no span object is made; the edge writes
+  a `traceparent` with the sampled flag clear itself (a random span id), so that the
+  services behind make no recording spans either and still share one trace id for
+  their logs and `X-Trace-Id`.
+
+A visitor's own `traceparent` decides nothing: its sampled flag can neither force a
+trace (a flood of traced requests) nor hide a purchase. A well-formed one keeps its
+trace id (the visitor can find its request by it); a malformed one is replaced by a
+new trace. The draw is a random number, not the trace id, so a visitor cannot pick a
+trace id that gets sampled. The visitor's `tracestate` is never sent on.
 
 The server span says what served the request: `edge.mode` (the profile, `legacy` or
 `strangler`; in canary mode also `edge.canary_percent`), `edge.route` and
@@ -19,7 +33,9 @@ nothing is wrapped and the visitor's trace context passes to the origin untouche
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
@@ -34,65 +50,96 @@ from common.tracing.core import (
 from edge_router.asgi_types import App, Receive, Scope, Send
 from edge_router.headers import TRACE_CONTEXT, trace_from
 
-ADMIN_PREFIX = "/_edge/"
 NO_SKIP: frozenset[bytes] = frozenset()
+# W3C trace context, version 00 as the SDK reads it: lower-case hex, ids not all zero.
+_TRACEPARENT = re.compile(rb"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_ZERO_TRACE = b"0" * 32
+# Where the server span's inside finds the rest of the request (see `traced`).
+CONTINUE = "edge.continue"
+Inside = Callable[[Receive, Send], Awaitable[None]]
+
+
+async def _continue(scope: Scope, receive: Receive, send: Send) -> None:
+    await scope[CONTINUE](receive, send)
+
+
+def kept_trace_id(traceparent: bytes | None) -> str:
+    """The trace id of a visitor's well-formed `traceparent`, else ""."""
+    if traceparent:
+        match = _TRACEPARENT.match(traceparent)
+        if match and match.group(1) != _ZERO_TRACE:
+            return match.group(1).decode("ascii")
+    return ""
 
 
 class EdgeTracing:
-    """Tracing on or off, decided once per process from the environment."""
+    """Tracing on or off, decided once per process from the environment; whether a
+    request is traced, decided per request from its behaviour's ratio."""
 
-    def __init__(self) -> None:
+    def __init__(self, draw: random.Random | None = None) -> None:
         self.enabled = tracing_enabled()
+        # The visitor's trace context never goes on as it came when tracing is on:
+        # the edge sends its own (traced or not).
+        self.skip = TRACE_CONTEXT if self.enabled else NO_SKIP
+        self._draw = draw or random.Random()
+        self._traced: App | None = None
 
     def wrap(self, app: App) -> App:
-        """The edge's ASGI app with server spans, and aiohttp with client spans.
+        """Instrument aiohttp and make the server-span wrapper; `app` is returned as
+        it is, since the edge itself decides which requests enter the wrapper.
 
         Call before the worker builds its aiohttp session (lifespan start), since
         the instrumentation adds itself to sessions as they are built.
         """
-        if not self.enabled:
-            return app
-        instrument_aiohttp_client()
-        traced: App = instrument_asgi_app(app, "edge", event_spans=False)
-
-        async def edge(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and scope["path"].startswith(ADMIN_PREFIX):
-                await app(scope, receive, send)
-            else:
-                await traced(scope, receive, send)
-
-        return edge
-
-    def trace_id(self, scope_headers: list[tuple[bytes, bytes]]) -> str:
-        """The trace this request is in: the server span's, or with tracing off
-        the visitor's (when well formed); "" when there is none."""
         if self.enabled:
-            return current_trace_id()
-        for name, value in scope_headers:
-            if name == b"traceparent":
-                return trace_from(value)
-        return ""
+            instrument_aiohttp_client()
+            self._traced = instrument_asgi_app(_continue, "edge", event_spans=False)
+        return app
 
-    def skip(self, trace_id: str) -> frozenset[bytes]:
-        """Request headers not to send on: the visitor's trace context when the
-        instrumentation sends the edge's own instead."""
-        return TRACE_CONTEXT if self.enabled and trace_id else NO_SKIP
+    def sampled(self, ratio: float) -> bool:
+        """Whether to trace a request of a behaviour with this `trace` ratio."""
+        if not self.enabled:
+            return False
+        return ratio >= 1.0 or (ratio > 0.0 and self._draw.random() < ratio)
+
+    def visitor_trace_id(self, seen: Mapping[bytes, bytes]) -> str:
+        """With tracing off: the trace the visitor says the request is in, or ""."""
+        return "" if self.enabled else trace_from(seen.get(b"traceparent"))
+
+    def untraced_parent(self, seen: Mapping[bytes, bytes]) -> tuple[str, str]:
+        """(trace id, `traceparent` to send on) for a request not traced: the
+        visitor's trace id when well formed, a new one otherwise; not sampled."""
+        bits = self._draw.getrandbits
+        trace_id = kept_trace_id(seen.get(b"traceparent")) or f"{bits(128):032x}"
+        return trace_id, f"00-{trace_id}-{bits(64) or 1:016x}-00"
+
+    async def traced(
+        self, scope: Scope, receive: Receive, send: Send, inside: Inside
+    ) -> None:
+        """Run `inside` in the request's server span, with the instrumentation's
+        receive and send (they note the response's status on the span)."""
+        assert self._traced is not None, "wrap() makes the server-span wrapper"
+        scope[CONTINUE] = inside
+        headers = scope["headers"]
+        if any(name == b"tracestate" for name, _ in headers):
+            # The span would carry it on to the origin: the visitor's is not ours.
+            scope["headers"] = [(n, v) for n, v in headers if n != b"tracestate"]
+        await self._traced(scope, receive, send)
 
     def annotate(
         self, attributes: Mapping[str, str], canary_percent: int | None
     ) -> None:
         """Say on the server span what served the request."""
-        if not self.enabled:
-            return
         span_annotate(attributes)
         if canary_percent is not None:
             span_annotate({"edge.canary_percent": canary_percent})
 
-    def without_client_span(self, trace_id: str) -> bool:
-        """True for a request that has no server span (an excluded URL, such as
-        static files): its client span would be a trace of its own, about nothing."""
-        return self.enabled and not trace_id
+    @staticmethod
+    def trace_id() -> str:
+        """The trace of the server span this code runs in ("" for an excluded URL)."""
+        return current_trace_id()
 
     @staticmethod
     def suppressed() -> contextlib.AbstractContextManager[Any]:
+        """No client span (and no `traceparent` written by the instrumentation)."""
         return suppress_http_instrumentation()

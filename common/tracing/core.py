@@ -130,9 +130,19 @@ class NoBareClientRoots(Sampler):
         return f"NoBareClientRoots{{{self.then.get_description()}}}"
 
 
-def _sampler() -> Sampler | None:
-    """Ours, by default and for `parentbased_traceidratio` (a share of the traces, as
-    for a sale at full tilt); any other OTEL_TRACES_SAMPLER the SDK reads itself."""
+def _sampler(service_name: str) -> Sampler | None:
+    """The edge's own (the route table decides there); in the services ours, by
+    default and for `parentbased_traceidratio` (a share of the traces that start in
+    a service); any other OTEL_TRACES_SAMPLER the SDK reads itself."""
+    if service_name == "edge":
+        # The edge makes a server span only for a request it chose to trace
+        # (edge_router/tracing.py): that span records, whatever the flag of the
+        # visitor's traceparent; every other span follows its parent.
+        return ParentBased(
+            root=NoBareClientRoots(),
+            remote_parent_sampled=ALWAYS_ON,
+            remote_parent_not_sampled=ALWAYS_ON,
+        )
     name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
     if not name:
         return ParentBased(root=NoBareClientRoots())
@@ -189,7 +199,8 @@ def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
         inherited = _setup_pid is not None
         if not inherited and tracing_enabled():
             provider = TracerProvider(
-                resource=_resource(service_name, edge_mode), sampler=_sampler()
+                resource=_resource(service_name, edge_mode),
+                sampler=_sampler(service_name),
             )
             exporter, delay = _exporter(service_name)
             if exporter is not None:

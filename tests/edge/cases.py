@@ -20,7 +20,11 @@ STRANGLER: list[tuple[str, str, str, str]] = [
     ("GET", "/shop/", "default", "shop"),
     ("GET", "/", "default", "shop"),
     ("GET", "/api/orders/", "orders-api", "orders"),
-    ("POST", "/api/orders/", "orders-api", "orders"),
+    ("POST", "/api/orders/", "api-order", "orders"),
+    ("POST", "/api/orders/42/", "orders-api", "orders"),
+    ("POST", "/shop/rods/tourney-casting-rod/buy/", "tourney-buy", "shop"),
+    ("GET", "/shop/rods/tourney-casting-rod/buy/", "default", "shop"),
+    ("POST", "/basket/checkout", "checkout", "shop"),
     ("GET", "/apiary/", "default", "shop"),
     ("GET", "/ws/orders/7/", "orders-ws", "orders"),
     ("GET", "/sale/muskie-casting-rod/", "sale-board", "orders"),
@@ -40,6 +44,10 @@ LEGACY: list[tuple[str, str, str, str]] = [
     ("GET", "/sale/muskie-casting-rod/", "default", "shop"),
     ("GET", "/static/orders/sale.css", "default", "shop"),
     ("GET", "/shop/rods/tourney-casting-rod/", "default", "shop"),
+    ("POST", "/shop/rods/tourney-casting-rod/buy/", "tourney-buy", "shop"),
+    ("POST", "/basket/checkout", "checkout", "shop"),
+    ("GET", "/basket/checkout", "default", "shop"),
+    ("POST", "/api/orders/", "default", "shop"),
     ("GET", "/", "default", "shop"),
 ]
 

@@ -90,7 +90,9 @@ def edge_process(
         redis.Redis.from_url(env["REDIS_URL"]).delete(key, key + ":version")
 
 
-def set_mode(edge: Process, mode: str, percent: int | None = None) -> int:
+def set_mode(
+    edge: Process, mode: str, percent: int | None = None, *, workers: int = 2
+) -> int:
     """Switch the edge's mode and wait until every worker says it follows it."""
     body: dict[str, object] = {"mode": mode}
     if percent is not None:
@@ -103,7 +105,7 @@ def set_mode(edge: Process, mode: str, percent: int | None = None) -> int:
     )
     answer.raise_for_status()
     version = int(answer.json()["version"])
-    wait_for_version(edge, version)
+    wait_for_version(edge, version, workers)
     return version
 
 
