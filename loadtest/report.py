@@ -164,13 +164,17 @@ def goals(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def _traces_digest(traces: dict[str, Any] | None) -> dict[str, Any]:
     if traces is None:
         return {"ok": False, "error": "not asked for (--no-traces)"}
+    # Whether every purchase has one complete trace (`traces sale` fails if not).
+    completeness = traces.get("completeness", {})
     if not traces.get("ok"):
-        return {"ok": False, "error": traces.get("error", "unknown")}
+        error = traces.get("error", "unknown")
+        return {"ok": False, "error": error, "completeness": completeness}
     return {
         "ok": True,
         "traces": traces.get("traces", 0),
         "source": traces.get("source", ""),
         "percentiles_ms": traces.get("percentiles_ms", {}),
+        "completeness": completeness,
     }
 
 
