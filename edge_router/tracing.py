@@ -93,7 +93,7 @@ class EdgeTracing:
         """
         if self.enabled:
             instrument_aiohttp_client()
-            self._traced = instrument_asgi_app(_continue, "edge", event_spans=False)
+            self._traced = instrument_asgi_app(_continue, "edge")
         return app
 
     def sampled(self, ratio: float) -> bool:
