@@ -334,8 +334,9 @@ def span_in_trace(
     attributes: Mapping[str, str | int | float | bool] | None = None,
 ) -> Iterator[trace.Span | None]:
     """A child of the current span, for work no instrumentation sees; outside a
-    trace (a periodic board push that no request asked for) nothing at all."""
-    if not trace.get_current_span().get_span_context().is_valid:
+    trace (a periodic board push that no request asked for) or in one the edge did
+    not sample, nothing at all (the current context still carries the trace on)."""
+    if not trace.get_current_span().is_recording():
         yield None
         return
     tracer = trace.get_tracer(__name__)
