@@ -250,6 +250,19 @@ def _round(
     return results
 
 
+def _round_retried(
+    mode: str, number: int, args: argparse.Namespace, traces_dir: Path
+) -> list[Measurement]:
+    """A round, tried once more if a process of it could not start: on a shared
+    machine the PostgreSQL server is now and then out of connections."""
+    try:
+        return _round(mode, number, args.seconds, traces_dir)
+    except (RuntimeError, psycopg.Error) as error:
+        print(f"  round {number} ({mode}) failed, once more: {error}", flush=True)
+        time.sleep(5.0)
+        return _round(mode, number, args.seconds, traces_dir)
+
+
 def _scenario_summary(
     measurements: list[Measurement], scenario: str
 ) -> dict[str, float | list[float]]:
@@ -307,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-traces-") as traces_dir:
         for number in range(1, args.rounds + 1):
             for mode in ("on", "off"):
-                measurements += _round(mode, number, args.seconds, Path(traces_dir))
+                measurements += _round_retried(mode, number, args, Path(traces_dir))
         spans_written = sum(p.stat().st_size for p in Path(traces_dir).glob("*.jsonl"))
     summary = {s: _scenario_summary(measurements, s) for s in SCENARIOS}
     print("load average (1, 5, 15 min): " + ", ".join(
