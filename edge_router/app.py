@@ -321,6 +321,8 @@ class Edge:
 
         async def inside(receive: Receive, send: Send) -> None:
             traced_ids.append(tracing.trace_id())
+            if traced_ids[0]:
+                tracing.annotate(route.span_attributes, self._canary_percent())
             route.metrics.active += 1
             try:
                 status = await forward_websocket(

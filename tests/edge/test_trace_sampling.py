@@ -8,12 +8,14 @@ has the edge's server span, an untraced one has no span at all).
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -266,3 +268,31 @@ def _flushed_quiet(edge: Process, store: FileSpanStore) -> None:
         headers={"traceparent": marker.header, "content-type": "text/plain"},
     )
     trace_wait(store, marker.trace_id, complete=lambda t: "edge" in t.services)
+
+
+async def _websocket_hello(url: str, traceparent: str) -> str:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, headers={"traceparent": traceparent}) as ws,
+    ):
+        hello = str((await ws.receive()).data)
+        await ws.close()
+        return hello
+
+
+@pytest.mark.parametrize(("prefix", "traced"), [("/always/", True), ("/never/", False)])
+def test_a_websocket_follows_its_behaviours_ratio(
+    ratios_edge: Process, store: FileSpanStore, prefix: str, traced: bool
+) -> None:
+    # given a visitor that opens a websocket, with a traceparent of its own
+    sent = Traceparent.new()
+    url = ratios_edge.url.replace("http://", "ws://") + prefix + "ws"
+    hello = asyncio.run(_websocket_hello(url, sent.header))
+    # then the origin answered through the edge
+    assert hello == f"hello from shop {prefix}ws"
+    # and the edge made a server span for the connection only where it samples
+    _flushed(ratios_edge, store)
+    spans = _edge_spans(store, sent.trace_id)
+    assert [s.attributes.get("edge.route") for s in spans if s.kind == "server"] == (
+        [prefix.strip("/")] if traced else []
+    )
