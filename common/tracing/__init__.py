@@ -7,9 +7,11 @@ Which call each process makes (each is idempotent and a no-op with tracing off):
 - orders-api (Django ASGI): its serving model (orders_api/asgi.py) runs
   `traced_wsgi_application("orders-api")` on a thread pool; a channels websocket
   app is wrapped with `instrument_asgi_app(app, "orders-api")`
-- edge (ASGI, no Django): `app = instrument_asgi_app(app, "edge", edge_mode=mode)`
-  and `instrument_aiohttp_client()` for its aiohttp client (`instrument_clients()`
-  would trace its Redis mode polls too); `span_annotate({"edge.mode": mode})` per
+- edge (ASGI, no Django): `instrument_asgi_app(inner, "edge")` around the part of
+  a request it chose to trace (edge_router/tracing.py: the route table's ratio
+  decides, the services behind follow its `traceparent`), and
+  `instrument_aiohttp_client()` for its aiohttp client (`instrument_clients()` would
+  trace its Redis mode polls too); `span_annotate({"edge.mode": mode})` per traced
   request, as the mode can change at run time
 - fulfillment-worker, orders-worker, where the Celery app is built:
   `instrument_celery_worker("fulfillment-worker")`
