@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import DatabaseError, connection
-
 from warehouse.admission import AdmissionStats, admission_get
 from warehouse.models import Fulfillment
 
@@ -30,11 +28,3 @@ def stats_get() -> AdmissionStats:
     return admission_get().snapshot()
 
 
-def database_ping() -> bool:
-    """True when the database answers a `SELECT 1`."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
-    except DatabaseError:
-        return False
