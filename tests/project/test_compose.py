@@ -284,3 +284,28 @@ def test_the_probes_are_cheap_and_follow_the_ports_the_commands_bind() -> None:
     ):
         assert variable in " ".join(services[name]["healthcheck"]["test"]), name
         assert f"${{{variable}:-" in container_command(services[name]), name
+
+
+def test_the_sale_override_gives_the_new_path_cpus_of_its_own() -> None:
+    # Given compose.sale.yml, then exactly the launcher's taskset processes get a cpuset
+    sale = YAML(typ="safe").load((ROOT / "compose.sale.yml").read_text())["services"]
+    taskset = {
+        name
+        for name, command in load_procfile().items()
+        if "taskset -c $SALE_PATH_CPUS" in command
+    }
+    assert set(sale) == taskset
+    assert {service["cpuset"] for service in sale.values()} == {"${SALE_PATH_CPUS:-1}"}
+    # And the file is a valid compose file
+    result = subprocess.run(
+        [
+            check_jsonschema_executable(),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(ROOT / "compose.sale.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
