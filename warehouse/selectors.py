@@ -26,5 +26,3 @@ def fulfillment_list(
 def stats_get() -> AdmissionStats:
     """This process's gate and counters since the last reset (see admission.py)."""
     return admission_get().snapshot()
-
-

@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -44,18 +45,24 @@ def docker_cli() -> str:
     raise EngineUnavailable("no docker client (apt-get install docker.io)")
 
 
-def docker(*args: str, timeout: float = 120, **kwargs: object) -> str:
+def docker(
+    *args: str,
+    timeout: float = 120,
+    stdin: IO[bytes] | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
     result = subprocess.run(
         [docker_cli(), *args],
         capture_output=True,
-        text=True,
         timeout=timeout,
         check=False,
-        **kwargs,  # type: ignore[arg-type]
+        stdin=stdin,
+        env=env,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args)}: {result.stderr[-3000:]}")
-    return result.stdout
+        stderr = result.stderr.decode(errors="replace")
+        raise RuntimeError(f"docker {' '.join(args)}: {stderr[-3000:]}")
+    return result.stdout.decode()
 
 
 def engine_answers() -> bool:
