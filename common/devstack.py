@@ -77,6 +77,8 @@ TEST_SUITES: tuple[tuple[str, str], ...] = (
     ("tests/edge", "edge_router.settings"),
     # The sale's load test: the runner under the `sale` command's settings.
     ("tests/loadtest", "orders_api.settings"),
+    # docker-compose.yml on a real Docker engine (skipped where none can start).
+    ("tests/compose", "shop.settings"),
 )
 
 
