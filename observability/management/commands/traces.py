@@ -1,5 +1,6 @@
-"""`python manage.py traces compare | find | sale`: the stack's traces, side by side.
+"""`python manage.py traces show | compare | find | sale`: the stack's traces.
 
+traces show TRACE_ID                one trace as a waterfall, then its log lines
 traces compare                      place a legacy and a strangler Muskie purchase
 traces compare --path legacy        only the legacy one (no edge/orders needed)
 traces compare TRACE_A TRACE_B      two traces already in the store
@@ -13,6 +14,7 @@ traces sale --report reports/sale-<ts>/ --last 15m
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.table import Table
 
+from observability.logs import log_lines_of
 from observability.model import Trace
 from observability.purchase import (
     Purchase,
@@ -52,9 +55,14 @@ from observability.store import (
     span_store,
     trace_wait,
 )
-from observability.terminal import waterfalls_print
+from observability.terminal import (
+    log_lines_table,
+    trace_waterfall_table,
+    waterfalls_print,
+)
 
 PATHS = ("legacy", "strangler")
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _timestamp() -> str:
@@ -66,6 +74,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
+        show = actions.add_parser(
+            "show", help="one trace as a waterfall, then its processes' log lines"
+        )
+        show.add_argument("trace_id", metavar="TRACE_ID")
         compare = actions.add_parser("compare", help="two purchases, side by side")
         compare.add_argument("trace_ids", nargs="*", metavar="TRACE_ID")
         compare.add_argument(
@@ -106,6 +118,31 @@ class Command(BaseCommand):
             getattr(self, f"_{options['action']}")(**options)
         except (StackUnavailable, StoreUnavailable, TraceNotFound, ValueError) as error:
             raise CommandError(str(error)) from None
+
+    # --- show ------------------------------------------------------------------------
+
+    def _show(self, *, trace_id: str, **_: Any) -> None:
+        if not TRACE_ID.fullmatch(trace_id.strip().lower()):
+            raise CommandError(
+                f"{trace_id!r} is no trace id: 32 hex digits, as in a response's "
+                "X-Trace-Id header or `traces find`"
+            )
+        try:
+            trace = self.store.trace(trace_id.strip().lower())
+        except TraceNotFound as error:
+            raise CommandError(
+                f"{error}: an unknown trace id, a request that was not sampled, or "
+                "spans not flushed yet (give it a second)"
+            ) from None
+        self.console.print(trace_waterfall_table(trace))
+        logs = Path(settings.LOGS_DIR)
+        lines = log_lines_of(logs, {span.trace_id for span in trace.spans})
+        self.console.print(log_lines_table(lines))
+        if not lines:
+            self.stdout.write(
+                f"no log line names this trace in {logs}/*.log (LOGS_DIR): `make "
+                "demo` keeps each process's log there"
+            )
 
     # --- compare ---------------------------------------------------------------------
 
