@@ -6,6 +6,7 @@ traces compare --path legacy        only the legacy one (no edge/orders needed)
 traces compare TRACE_A TRACE_B      two traces already in the store
 traces find --path /shop/rods/muskie-casting-rod/ --mode legacy --last 10m
 traces sale --report reports/sale-<ts>/ --last 15m
+traces slowest --requests FILE --report DIR    the sale's slowest watched requests
 
 `traces sale` is what the sale's load test calls: keep its arguments and its
 `trace-segments.json` as docs/guides/tracing.md describes them.
@@ -48,6 +49,7 @@ from observability.queries import (
     window_start_ns,
 )
 from observability.report import Compared, ms, report_write
+from observability.slowest import slowest_write
 from observability.store import (
     SpanStore,
     StoreUnavailable,
@@ -103,6 +105,17 @@ class Command(BaseCommand):
             + ")",
         )
         sale.add_argument("--last", default="15m", help="the load test's window")
+        slowest = actions.add_parser(
+            "slowest", help="a trace view and the segments of each request listed"
+        )
+        slowest.add_argument(
+            "--requests",
+            type=Path,
+            required=True,
+            metavar="FILE",
+            help='JSON: {mode: [{"trace_id", "ms", ...}]}',
+        )
+        slowest.add_argument("--report", type=Path, required=True, metavar="DIR")
 
     def handle(self, *args: Any, **options: Any) -> None:
         # rich writes partial lines: give it the stream under Django's OutputWrapper.
@@ -265,6 +278,14 @@ class Command(BaseCommand):
                 str(len(trace.spans)),
             )
         self.console.print(table)
+
+    # --- slowest ---------------------------------------------------------------------
+
+    def _slowest(self, *, requests: Path, report: Path, **_: Any) -> None:
+        if not requests.is_file():
+            raise CommandError(f"no such file: {requests}")
+        out, found = slowest_write(self.store, requests, report_dir=report)
+        self.stdout.write(f"{found} of the requests traced; written to {out}")
 
     # --- sale ------------------------------------------------------------------------
 
