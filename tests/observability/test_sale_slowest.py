@@ -48,8 +48,9 @@ def _tourney_samples(edge_url: str, store: FileSpanStore) -> list[Sample]:
         trace_wait(
             store,
             sample[5],
-            complete=lambda t: {"edge", "shop"} <= set(t.services)
-            and not t.missing_parents(),
+            complete=lambda t: (
+                {"edge", "shop"} <= set(t.services) and not t.missing_parents()
+            ),
         )
     return samples
 
@@ -149,9 +150,7 @@ def test_the_report_links_each_slow_request_to_its_trace_view(sale_report):
         assert (report / target).is_file(), target
 
 
-def test_a_request_whose_trace_is_not_stored_is_listed_as_such(
-    traces_dir, tmp_path
-):
+def test_a_request_whose_trace_is_not_stored_is_listed_as_such(traces_dir, tmp_path):
     # given a sale whose slowest Tourney request names a trace nobody stored
     report = tmp_path
     now = time.time()
