@@ -18,6 +18,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from yarl import URL
 
+from common.tracing.logs import logging_install
 from edge_router import admin, metrics
 from edge_router.accesslog import AccessLog, wall_clock
 from edge_router.asgi_types import Receive, Scope, Send
@@ -64,11 +65,8 @@ class Edge:
         self._routed: dict[tuple[str, str, str], Route] = {}
 
     async def startup(self) -> None:
-        if not logging.getLogger().handlers:
-            logging.basicConfig(
-                level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                format="%(levelname)s %(name)s: %(message)s",
-            )
+        # The stack's one line format, each line with its trace (tracing/logs.py).
+        logging_install(os.environ.get("LOG_LEVEL", "INFO"), adopt=("uvicorn",))
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
         self.routes = {
@@ -162,6 +160,7 @@ class Edge:
         tracing = self.tracing
         scope_headers = scope["headers"]
         trace_id = tracing.trace_id(scope_headers)
+        span_id = tracing.span_id() if trace_id else ""
         headers, seen = request_headers(
             scope_headers,
             client_ip=client,
@@ -207,6 +206,7 @@ class Edge:
             sent=outcome.sent,
             duration=duration,
             trace_id=trace_id,
+            span_id=span_id,
         )
 
     def _normalise(self, raw: str) -> str:
