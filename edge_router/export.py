@@ -65,6 +65,11 @@ def _covers(wide: Behaviour, narrow: Behaviour) -> bool:
 
 
 def _overlaps(a: Behaviour, b: Behaviour) -> bool:
+    """Can a path match both? Exact when one pattern has no wildcard, else by the
+    literal heads (erring towards yes)."""
+    for one, other in ((a, b), (b, a)):
+        if one.exact:
+            return other.matches_path(one.prefix)
     ha, hb = _literal_head(a.pattern).rstrip("/"), _literal_head(b.pattern).rstrip("/")
     return ha.startswith(hb) or hb.startswith(ha)
 

@@ -87,6 +87,9 @@ class Behaviour:
     def matches(self, method: str, key: str) -> bool:
         if self.methods is not None and method not in self.methods:
             return False
+        return self.matches_path(key)
+
+    def matches_path(self, key: str) -> bool:
         if self.regex is not None:
             return self.regex.match(key) is not None
         if self.exact:
