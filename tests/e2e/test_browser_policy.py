@@ -116,10 +116,12 @@ def test_the_sale_purchase_and_its_live_status_work_under_the_policy(
     frames: dict[str, int] = {}
 
     def socket_opened(socket: Any) -> None:
-        frames.setdefault(socket.url, 0)
+        # Each socket apart: the minisite and the order's page open the same URL.
+        key = f"{len(frames)} {socket.url}"
+        frames[key] = 0
 
         def counted(_payload: Any) -> None:
-            frames[socket.url] += 1
+            frames[key] += 1
 
         socket.on("framereceived", counted)
 
