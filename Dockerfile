@@ -23,8 +23,9 @@ COPY requirements/runtime.txt requirements/runtime.txt
 RUN pip install --require-hashes -r requirements/runtime.txt
 
 COPY --chown=app:app . .
-# .data is the launcher's scratch space; the app user must own it.
-RUN mkdir -p .data && chown app:app .data
+# .data is the launcher's scratch space; the app user must own it. .data/sites holds the
+# sale's static minisite (compose mounts a volume there, which takes this owner).
+RUN mkdir -p .data/sites && chown -R app:app .data
 
 USER app
 EXPOSE 8000 8001 8002 8003
