@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_router.routes import RouteTableError, parse_table
 from tests.support.edge import RawAnswer, edge_process, nginx_process, raw_request
 from tests.support.processes import ROOT, free_port
 
@@ -273,3 +274,61 @@ def test_a_rebuilt_file_is_served_within_a_second_or_so(
         answer = get(ports["edge"], "/site/rebuilt.html")
     assert answer.body == b"second build\n"
     assert answer.headers["etag"] == validators(path)[0]
+
+
+def test_a_websocket_to_a_static_origin_is_refused(ports: dict[str, int]) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"ws://127.0.0.1:{ports['edge']}/site/", open_timeout=5)
+    assert refused.value.response.status_code == 403
+
+
+def test_the_table_lists_every_problem_of_a_static_origin() -> None:
+    # given a directory origin with one mistake of each kind
+    data = {
+        "origins": {
+            "site": {
+                "dir": "/srv/$site",
+                "env": "lower",
+                "cache_control": 'say "hi"',
+                "headers": {"ETag": "x", "X-Ok": "fine", "X-Bad": "a\\b"},
+                "default": "http://127.0.0.1:1",
+            }
+        },
+        "profiles": {
+            p: [{"name": "default", "path": "/*", "origin": "site"}]
+            for p in ("legacy", "strangler")
+        },
+    }
+    # when the table is read, then every one is listed
+    with pytest.raises(RouteTableError) as error:
+        parse_table(data, source="test", env={})
+    problems = "\n".join(error.value.problems)
+    for expected in (
+        "unknown key 'default' for a directory origin",
+        "env must be an environment variable name",
+        "dir must be a directory path",
+        "cache_control",
+        "header 'ETag' is not a name the table may set",
+        "header 'X-Bad'",
+    ):
+        assert expected in problems, (expected, problems)
+    assert "X-Ok" not in problems
+
+
+def test_a_static_origins_dir_comes_from_its_variable_and_the_checkout(
+    tmp_path: Path,
+) -> None:
+    data = {
+        "origins": {"site": {"dir": "relative/site", "env": "SITE_DIR"}},
+        "profiles": {
+            p: [{"name": "default", "path": "/*", "origin": "site"}]
+            for p in ("legacy", "strangler")
+        },
+    }
+    relative = parse_table(data, source="test", env={}).origins["site"]
+    assert relative.root == ROOT / "relative" / "site"
+    given = parse_table(data, source="test", env={"SITE_DIR": str(tmp_path)})
+    assert given.origins["site"].root == tmp_path
