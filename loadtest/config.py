@@ -130,11 +130,11 @@ class RunOptions:
     reports_dir: str = "reports"
     start_stack: bool = True
     traces: bool = True
-    fulfillment_concurrency: int = 4
+    fulfillment_concurrency: int = 3
 
 
 def fulfillment_concurrency(env: Mapping[str, str] | None = None) -> int:
     """The queue's concurrency the strangler goal is checked against."""
     env = os.environ if env is None else env
     raw = env.get("FULFILLMENT_CONCURRENCY", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 4
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 3
