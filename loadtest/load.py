@@ -22,6 +22,7 @@ monkey.patch_all()
 
 import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -38,9 +39,10 @@ from locust.stats import (  # noqa: E402
     stats_history,
 )
 
-from loadtest.config import EVERYONE, LoadOptions  # noqa: E402
+from loadtest.config import EVERYONE, TRACE_ID_HEADER, LoadOptions  # noqa: E402
 from loadtest.journal import Journal  # noqa: E402
-from loadtest.shape import FlashSaleShape, phase_at, phases  # noqa: E402
+from loadtest.phases import phase_at, phases  # noqa: E402
+from loadtest.shape import FlashSaleShape  # noqa: E402
 from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer  # noqa: E402
 
 
@@ -80,7 +82,11 @@ def _environment(options: LoadOptions, journal: Journal) -> Environment:
     ) -> None:
         status = int(getattr(response, "status_code", 0) or 0)
         started = start_time if start_time else time.time() - response_time / 1000
-        journal.sample(started, name, status, float(response_time), exception is None)
+        headers = getattr(response, "headers", None) or {}
+        trace_id = str(headers.get(TRACE_ID_HEADER, "") or "")
+        journal.sample(
+            started, name, status, float(response_time), exception is None, trace_id
+        )
 
     env.events.request.add_listener(on_request)
     return env
@@ -168,6 +174,13 @@ def run(options: LoadOptions) -> int:
     phases_file = json.loads(phases_path.read_text())
     phases_file["load_end"] = load_end
     phases_file["ended"] = time.time()
+    times = os.times()
+    phases_file["generator"] = {
+        # The whole process's, its start included.
+        "cpu_seconds": round(times.user + times.system, 3),
+        "wall_seconds": round(phases_file["ended"] - started, 3),
+        "requests": runner.stats.total.num_requests,
+    }
     phases_path.write_text(json.dumps(phases_file, indent=1))
     requests = runner.stats.total.num_requests
     _say(event="done", crowd=crowd, at=time.time(), requests=requests)

@@ -11,10 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from loadtest import sale_figures
 from loadtest.collect import mode_figures, mode_reconcile
 from loadtest.config import LoadOptions
 from loadtest.context import RunContext
 from loadtest.crowds import crowds_run
+from loadtest.journal import attempts_read, samples_read
 from loadtest.sampler import Sampler
 
 
@@ -87,9 +89,40 @@ def _warehouse_figures(warehouse: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def mode_run(ctx: RunContext, mode: str) -> dict[str, Any]:
-    tag = f"{ctx.run_id}{mode[0]}"
-    out = ctx.report_dir / mode
+def _sale_figures(
+    ctx: RunContext,
+    out: Path,
+    phases: dict[str, Any],
+    orders: dict[str, Any],
+    warehouse: dict[str, Any],
+) -> dict[str, Any]:
+    """Allocation, the Tourney ratio's interval, drain rate, the generator's CPU."""
+    inputs = json.loads((out / "reconcile-inputs.json").read_text())
+    return {
+        "allocation": sale_figures.allocation_figures(
+            attempts=attempts_read(out / "attempts.json"),
+            phases=phases,
+            orders=orders,
+            options=ctx.options.load,
+        ),
+        "tourney_ratio": sale_figures.tourney_ratio(
+            samples_read(out / "samples.csv"), phases
+        ),
+        "drain": sale_figures.drain_figures(
+            fulfilments=inputs["fulfilments"],
+            concurrency=ctx.options.fulfillment_concurrency,
+            handling_ms=warehouse.get("handling_ms"),
+        ),
+        "generator": sale_figures.generator_figures(phases),
+    }
+
+
+def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
+    """One mode, start to reconciliation; round 1 in `<mode>/`, round k in
+    `<mode>-r<k>/` (sale run --repeat)."""
+    suffix = "" if round_ == 1 else f"-r{round_}"
+    tag = f"{ctx.run_id}{mode[0]}{round_ if round_ > 1 else ''}"
+    out = ctx.report_dir / f"{mode}{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     sale_open(ctx, mode, tag)
@@ -111,6 +144,7 @@ def mode_run(ctx: RunContext, mode: str) -> dict[str, Any]:
         "run_tag": tag,
         "phases": phases,
         "figures": mode_figures(out, phases),
+        **_sale_figures(ctx, out, phases, result["muskie"], warehouse),
         "orders": result["muskie"],
         "tourney_orders": result["tourney"],
         "warehouse": _warehouse_figures(warehouse),

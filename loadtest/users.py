@@ -81,7 +81,9 @@ class Sale:
     def opts(cls) -> LoadOptions:
         if cls.options is None:
             # `locust -f loadtest/locustfile.py` (make sale-ui): the defaults.
-            cls.options = LoadOptions(host="", mode="ui", run_tag="ui", out_dir="")
+            cls.options = LoadOptions(
+                host="", mode="ui", run_tag="ui", out_dir="", closed_loop=True
+            )
         return cls.options
 
 
@@ -93,7 +95,8 @@ class Browser(FastHttpUser):
 
     @task(6)
     def tourney(self) -> None:
-        self.client.get(TOURNEY_PAGE, name="tourney page")
+        # Not "tourney page": the watcher's fixed-rate fetches are the ones timed.
+        self.client.get(TOURNEY_PAGE, name="browse: tourney page")
 
     @task(2)
     def home(self) -> None:
@@ -142,7 +145,7 @@ class TourneyBuyer(FastHttpUser):
             email=identity.email("t", buyer, 1, opts.run_tag),
             started=time.time(),
         )
-        page = self.client.get(TOURNEY_PAGE, name="tourney page")
+        page = self.client.get(TOURNEY_PAGE, name="tourney buyer: page")
         form = buy_form(page.text or "") if page.status_code == 200 else None
         if form is None:
             record.outcome = "page_error"
