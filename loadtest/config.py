@@ -44,7 +44,7 @@ class LoadOptions:
     out_dir: str
     # Browsers only, not measured: new connections, first renders, cold caches.
     warmup_seconds: float = 5.0
-    baseline_seconds: float = 25.0
+    baseline_seconds: float = 20.0
     # Open loop (the default): `buyers` Muskie buyers arrive at `arrival_rate` a
     # second, each once (phase "arrivals"); the watcher goes on for `after_seconds`
     # while the queue drains (phase "after").

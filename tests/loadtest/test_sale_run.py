@@ -2,9 +2,11 @@
 
 Every process is real (warehouse, shop, orders service, relay, both Celery workers,
 the edge in front), each on a database and Redis names of its own. The run resets,
-flips the edge, loads it through Locust, drains and reconciles, in both modes. The
-test checks what must hold whatever the machine's speed: the report's contract keys,
-its files, and no order lost, duplicated or oversold. Not its timings.
+flips the edge, loads it (buyers arriving open loop, the Tourney page watched at a
+fixed rate, Locust's shoppers), drains and reconciles, in both modes. The test checks
+what must hold whatever the machine's speed: the report's contract keys, its files,
+no order lost, duplicated or oversold, and the queue's orders in the warehouse never
+above its concurrency. Not its timings.
 """
 
 from __future__ import annotations
@@ -84,12 +86,14 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     stack: tuple[OrdersStack, Process], tmp_path: Path
 ) -> None:
     # Given the whole stack, the edge in front, and a sale of 12 rods in each mode
-    # When a miniature sale runs: a few browsers, a Tourney buyer, 8 Muskie buyers
+    # When a miniature sale runs: a few browsers, a Tourney buyer, the Tourney page
+    # watched 5 times a second, and 24 Muskie buyers arriving 6 a second, open loop
     done = sale_run(
         stack, tmp_path,
-        "--units", str(UNITS), "--warmup", "1", "--baseline", "3", "--ramp", "1",
-        "--hold", "6", "--fade", "1", "--browsers", "3", "--tourney-buyers", "1",
-        "--peak-buyers", "8", "--drain-timeout", "60",
+        "--units", str(UNITS), "--warmup", "1", "--baseline", "3",
+        "--buyers", "24", "--arrival-rate", "6", "--after", "3",
+        "--tourney-rate", "5", "--browsers", "2", "--tourney-buyers", "1",
+        "--drain-timeout", "60",
     )  # fmt: skip
 
     # Then it succeeds and says every order is accounted for
@@ -121,8 +125,23 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         tourney = figures["tourney_orders"]
         assert (tourney["lost"], tourney["duplicated"]) == (0, 0), mode
         assert figures["drained"], mode
-    # And the strangler's queue never let the warehouse refuse
-    assert summary["modes"]["strangler"]["warehouse"]["refused"] == 0
+    # And the strangler's queue never let the warehouse refuse, nor had more of its
+    # own orders in the warehouse than its concurrency
+    strangler = summary["modes"]["strangler"]
+    assert strangler["warehouse"]["refused"] == 0
+    assert strangler["warehouse"]["peak_in_flight_by_source"].get("MU", 0) <= 2
+    # And every buyer arrived once, each answer timed from when it was due
+    for mode, figures in summary["modes"].items():
+        attempts = json.loads((report / mode / "attempts.json").read_text())
+        muskie = [a for a in attempts if a["kind"] == "muskie"]
+        assert len({a["buyer"] for a in muskie}) == 24, mode
+        assert all(a["due"] is not None for a in muskie), mode
+        answered = [a for a in muskie if a["outcome"] in {"accepted", "sold_out"}]
+        assert all(a["from_due_ms"] >= a["latency_ms"] for a in answered), mode
+        assert figures["tourney_ratio"]["sale_samples"] > 0, mode
+        # And the watched Tourney samples keep their trace ids, for whoever reads them
+        with (report / mode / "samples.csv").open() as handle:
+            assert "trace_id" in handle.readline()
     # And every file of the report was written
     for name in (
         "summary.md",
@@ -139,9 +158,6 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
             "locust-shoppers.html",
             "locust-shoppers_stats.csv",
             "locust-shoppers_stats_history.csv",
-            "locust-buyers.html",
-            "locust-buyers_stats.csv",
-            "locust-buyers_stats_history.csv",
             "samples.csv",
             "attempts.json",
             "reconcile-inputs.json",
@@ -161,8 +177,20 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         (("--websocket-share", "1.5"), "--websocket-share"),
         (("--hold", "-3"), "--hold"),
         (("--mode", "canary"), "--mode"),
+        (("--arrival-rate", "0"), "--arrival-rate"),
+        (("--arrival-process", "bursty"), "--arrival-process"),
+        (("--repeat", "0"), "--repeat"),
     ],
-    ids=["units-0", "buyers-word", "share-above-1", "hold-negative", "mode-unknown"],
+    ids=[
+        "units-0",
+        "buyers-word",
+        "share-above-1",
+        "hold-negative",
+        "mode-unknown",
+        "rate-0",
+        "process-unknown",
+        "repeat-0",
+    ],
 )
 def test_bad_options_are_refused_before_anything_runs(
     tmp_path: Path, args: tuple[str, ...], message: str
