@@ -7,15 +7,19 @@ of its own. It opens the Muskie page, then buys:
 
 - strangler: through the orders JSON API, `POST /api/orders/` with its
   Idempotency-Key (the same key, and so the same body, on every retry: a retry can
-  never order twice); `202` accepted, `409 sold_out` leaves; `429`, `503`, a `409`
-  saying the key is still in progress, a `502`/`504` or a dropped connection are
-  tried again after `Retry-After`. It follows the order by websocket (most buyers)
-  or by polling its status no faster than once every `poll_seconds`.
+  never order twice); `202` accepted, `409 sold_out` leaves; `429`, `503` or a `409`
+  saying the key is still in progress are tried again after `Retry-After`. It
+  follows the order by websocket (most buyers) or by polling its status no faster
+  than once every `poll_seconds`.
 - legacy: through the shop's buy-now form (the legacy shop has no JSON API); a `303`
   accepted, `409` or a page without the form sold out; `429`/`503` tried again on
   a fresh page after `Retry-After`; a `504` (the edge gave up on the shop) ends it,
   as the buyer cannot know whether the order went through. It follows the
   confirmation the shop shows once its warehouse call is done.
+
+A timeout, a dropped connection or a `502`/`504` ends the visit in both modes, as a
+customer would give up: trying again at once would only multiply the load on a
+server already behind (a retry storm), and the run must not make its own overload.
 
 At most `max_attempts` tries. Every attempt is an `Attempt` in the journal, with the
 buyer's due time and the answer's latency counted from it.
@@ -49,11 +53,8 @@ from loadtest.pages import buy_form, order_link
 
 FINAL = frozenset({"fulfilled", "failed"})
 SOLD_OUT_CODES = frozenset({"sold_out", "sale_not_open"})
-# Answers a JSON API buyer tries again with the same Idempotency-Key (0: no answer).
-RETRY_JSON = frozenset({0, 429, 502, 503, 504})
-# Answers a form buyer tries again on a fresh page: only the ones that say nothing
-# was done (the edge's 504 leaves the shop's order in doubt).
-RETRY_FORM = frozenset({429, 503})
+# Answers that say "not now, nothing done": tried again after Retry-After.
+RETRY = frozenset({429, 503})
 
 
 @dataclass
@@ -192,7 +193,8 @@ class Buyer:
         if self.options.mode == "strangler":
             if page.status != 200:
                 record.outcome, record.status = "page_error", page.status
-                return record, self._again(attempt, page, RETRY_JSON)
+                self._answered(record, page)
+                return record, self._again(attempt, page, RETRY)
             return await self._buy_json(record, attempt)
         form = buy_form(page.text) if page.status == 200 else None
         if form is None:
@@ -200,7 +202,7 @@ class Buyer:
             record.outcome = "sold_out_page" if sold_out else "page_error"
             record.status = page.status
             self._answered(record, page)
-            return record, None if sold_out else self._again(attempt, page, RETRY_FORM)
+            return record, None if sold_out else self._again(attempt, page, RETRY)
         return await self._buy_form(record, attempt, form.csrf_token)
 
     def _again(
@@ -235,7 +237,7 @@ class Buyer:
         record.reason = str(body.get("error") or answer.status or "transport error")
         # A 409 for a key still in progress is one too: the first try may yet land.
         in_progress = body.get("error") == "idempotency_in_progress"
-        retry = RETRY_JSON | {409} if in_progress else RETRY_JSON
+        retry = RETRY | {409} if in_progress else RETRY
         return record, self._again(attempt, answer, retry)
 
     async def _buy_form(
@@ -259,7 +261,7 @@ class Buyer:
             return record, None
         record.outcome = "rejected"
         record.reason = str(answer.status or "transport error")
-        return record, self._again(attempt, answer, RETRY_FORM)
+        return record, self._again(attempt, answer, RETRY)
 
     # --- following the order -------------------------------------------------------
 

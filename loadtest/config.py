@@ -44,7 +44,7 @@ class LoadOptions:
     out_dir: str
     # Browsers only, not measured: new connections, first renders, cold caches.
     warmup_seconds: float = 5.0
-    baseline_seconds: float = 20.0
+    baseline_seconds: float = 24.0
     # Open loop (the default): `buyers` Muskie buyers arrive at `arrival_rate` a
     # second, each once (phase "arrivals"); the watcher goes on for `after_seconds`
     # while the queue drains (phase "after").
@@ -53,14 +53,14 @@ class LoadOptions:
     arrival_rate: float = 60.0
     # uniform: one every 1/rate s; poisson: exponential gaps of mean 1/rate (seeded).
     arrival_process: str = "uniform"
-    after_seconds: float = 10.0
+    after_seconds: float = 22.0
     # The Tourney page, fetched this many times a second from the warm-up to the end.
-    tourney_rate: float = 40.0
+    tourney_rate: float = 25.0
     # Closed loop (--closed-loop): Locust's buyers ramp to the peak, hold, fade.
     ramp_seconds: float = 5.0
     hold_seconds: float = 40.0
     fade_seconds: float = 10.0
-    browsers: int = 10
+    browsers: int = 5
     tourney_buyers: int = 3
     peak_buyers: int = 60
     # Share of Muskie buyers who follow their order by websocket (the rest poll,

@@ -17,7 +17,7 @@ from loadtest.config import LoadOptions
 from loadtest.context import RunContext
 from loadtest.crowds import crowds_run
 from loadtest.journal import attempts_read, samples_read
-from loadtest.sampler import Sampler
+from loadtest.sampler import SAMPLE_FAULTS, Sampler
 
 
 def sale_open(ctx: RunContext, mode: str, tag: str) -> None:
@@ -55,7 +55,14 @@ def drain(ctx: RunContext, mode: str, sampler: Sampler) -> tuple[float, bool]:
     last_said = 0.0
     quiet_since: float | None = None
     while True:
-        sample = sampler.take()
+        try:
+            sample = sampler.take()
+        except SAMPLE_FAULTS:
+            # A stack too busy to answer its counters is not a drained one.
+            sampler.errors += 1
+            quiet_since = None
+            time.sleep(0.25)
+            continue
         waiting = sample.waiting if mode == "strangler" else 0
         if waiting or sample.queue_depth or sample.in_flight:
             quiet_since = None

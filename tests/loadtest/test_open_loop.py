@@ -110,7 +110,10 @@ def test_the_drain_figures_count_only_the_queues_orders() -> None:
 
 
 def _options(**changes: object) -> LoadOptions:
-    base = {"host": "", "mode": "strangler", "run_tag": "t", "out_dir": ""}
+    base = {
+        "host": "", "mode": "strangler", "run_tag": "t", "out_dir": "",
+        "warmup_seconds": 5.0, "baseline_seconds": 20.0,
+    }  # fmt: skip
     return LoadOptions(**{**base, **changes})  # type: ignore[arg-type]
 
 

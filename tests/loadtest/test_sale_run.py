@@ -169,6 +169,38 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     )
 
 
+def test_the_closed_loop_crowd_is_still_there_as_an_option(
+    stack: tuple[OrdersStack, Process], tmp_path: Path
+) -> None:
+    # Given the whole stack and a sale of 12 rods, strangler mode only
+    # When the buyers are Locust's closed loop (ramp, hold, fade), twice over
+    done = sale_run(
+        stack, tmp_path,
+        "--mode", "strangler", "--closed-loop", "--repeat", "2",
+        "--units", str(UNITS), "--warmup", "1", "--baseline", "3", "--ramp", "1",
+        "--hold", "4", "--fade", "1", "--peak-buyers", "6", "--browsers", "1",
+        "--tourney-buyers", "1", "--tourney-rate", "5", "--drain-timeout", "60",
+    )  # fmt: skip
+
+    # Then both rounds account for every order
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    (report,) = tmp_path.glob("sale-*")
+    summary = json.loads((report / "summary.json").read_text())
+    strangler = summary["modes"]["strangler"]
+    assert strangler["orders"]["accepted"] > 0
+    assert (report / "strangler" / "locust-buyers.html").stat().st_size > 0
+    assert (report / "strangler-r2" / "attempts.json").stat().st_size > 0
+    # And the report gives each headline figure's median and spread over the rounds
+    assert summary["repeats"]["rounds"] == 2
+    accept = summary["repeats"]["figures"]["muskie_accept_p99_ms"]["strangler"]
+    assert len(accept["values"]) == 2
+    assert accept["min"] <= accept["median"] <= accept["max"]
+    assert summary["repeats"]["invariants_broken"] == []
+    # And a closed-loop attempt has no due time: it is timed from Buy now
+    attempts = json.loads((report / "strangler" / "attempts.json").read_text())
+    assert all(a["due"] is None for a in attempts if a["kind"] == "muskie")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
