@@ -48,10 +48,9 @@ from loadtest.config import (
     TRACE_ID_HEADER,
     LoadOptions,
 )
-from loadtest.journal import Attempt, Journal
+from loadtest.journal import FINAL, Attempt, Journal
 from loadtest.pages import buy_form, order_link
 
-FINAL = frozenset({"fulfilled", "failed"})
 SOLD_OUT_CODES = frozenset({"sold_out", "sale_not_open"})
 # Answers that say "not now, nothing done": tried again after Retry-After.
 RETRY = frozenset({429, 503})

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Where following an order ends: packed, or failed in the open.
+FINAL = frozenset({"fulfilled", "failed"})
 SAMPLE_FIELDS = ("start", "name", "status", "ms", "ok", "trace_id")
 Sample = tuple[float, str, int, float, bool, str]
 

@@ -42,10 +42,9 @@ from loadtest.config import (
     TOURNEY_PAGE,
     LoadOptions,
 )
-from loadtest.journal import Attempt, Journal
+from loadtest.journal import FINAL, Attempt, Journal
 from loadtest.pages import buy_form, order_link
 
-FINAL = frozenset({"fulfilled", "failed"})
 SOLD_OUT = frozenset({"sold_out", "sold_out_page"})
 SOLD_OUT_PAUSE = (5.0, 10.0)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
