@@ -12,7 +12,6 @@ comparison.png        the four that tell the story, in one picture (the README's
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from matplotlib.axes import Axes
 
 from loadtest.journal import attempts_read, samples_read
 from loadtest.phases import sale_window
+from loadtest.sale_figures import epoch
 from loadtest.stats import TOURNEY, series
 
 COLOURS = {"legacy": "#c0392b", "strangler": "#1f77b4"}
@@ -45,7 +45,7 @@ class ModeData:
         inputs = json.loads((directory / "reconcile-inputs.json").read_text())
         numbers = {str(row["number"]) for row in inputs["muskie_store"]}
         self.fulfilled_at = sorted(
-            _epoch(f["created_at"])
+            epoch(f["created_at"])
             for f in inputs["fulfilments"]
             if f["order_ref"] in numbers
         )
@@ -53,10 +53,6 @@ class ModeData:
     def sale_window(self) -> tuple[float, float]:
         start, end = sale_window(self.phases["phases"])
         return start - self.t0, end - self.t0
-
-
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _shade_sale(ax: Axes, data: list[ModeData]) -> None:

@@ -110,7 +110,9 @@ def _strangler(goal: Goal, s: dict[str, Any], legacy: dict[str, Any] | None) -> 
         f"strangler: drain rate within ±{DRAIN_TOLERANCE:.0%} of the configured",
         None if d is None else abs(d - 1) <= DRAIN_TOLERANCE,
         f"{drain.get('measured_per_s')}/s measured, "
-        f"{drain.get('configured_per_s')}/s configured ({drain.get('orders')} orders)",
+        f"{drain.get('configured_per_s')}/s configured "
+        f"({drain.get('orders_in_backlog')} orders packed in "
+        f"{drain.get('backlog_seconds')} s of backlog)",
     )
 
 

@@ -130,6 +130,7 @@ def _sale_figures(
             fulfilments=inputs["fulfilments"],
             concurrency=ctx.options.fulfillment_concurrency,
             handling_ms=warehouse.get("handling_ms"),
+            watch=json.loads((out / "watch.json").read_text()),
         ),
         "generator": sale_figures.generator_figures(phases),
     }

@@ -4,9 +4,12 @@
   arrival), against the rush's length: units / arrival rate + 2 s;
 - **Tourney ratio**: the Tourney page's p99 during the sale over its baseline p99,
   with both sample counts and a 95 % bootstrap interval;
-- **drain**: the queue's orders (`MU-`) packed a second by the warehouse, measured
+- **drain**: the queue's orders (`MU-`) packed a second by the warehouse while the
+  queue held a backlog (more orders waiting than the workers take at once), measured
   (the slope of their fulfilments over time) against the configured rate
-  (FULFILLMENT_CONCURRENCY / WAREHOUSE_HANDLING_MS);
+  (FULFILLMENT_CONCURRENCY / WAREHOUSE_HANDLING_MS). Without a backlog the workers
+  wait for orders, and the rate says how fast orders came, not how fast they drain;
+  then there is no figure;
 - **generator**: each load process's own CPU seconds (what it costs to make the load).
 """
 
@@ -86,8 +89,18 @@ def tourney_ratio(
     }
 
 
-def _epoch(iso: str) -> float:
+def epoch(iso: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time (`Z` or an offset)."""
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def backlog_window(
+    watch: Sequence[Mapping[str, Any]], *, concurrency: int
+) -> tuple[float, float] | None:
+    """From the first to the last look at the stack that saw more orders waiting
+    than the workers take at once (the sale board's queued + in the warehouse)."""
+    busy = [float(w["at"]) for w in watch if int(w.get("waiting", 0)) > concurrency]
+    return (busy[0], busy[-1]) if busy else None
 
 
 def drain_figures(
@@ -95,17 +108,24 @@ def drain_figures(
     fulfilments: Sequence[Mapping[str, Any]],
     concurrency: int,
     handling_ms: int | None,
+    watch: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """The queue's orders packed a second: measured, configured, their ratio."""
+    """The queue's orders packed a second while it held a backlog: measured,
+    configured, their ratio."""
+    window = backlog_window(watch, concurrency=concurrency)
     done_at = [
-        _epoch(str(f["created_at"]))
+        epoch(str(f["created_at"]))
         for f in fulfilments
         if str(f["order_ref"]).startswith(f"{QUEUE_SOURCE}-")
     ]
-    measured = drain_rate(done_at)
+    during = [t for t in done_at if window[0] <= t <= window[1]] if window else []
+    measured = drain_rate(during)
     configured = round(concurrency * 1000 / handling_ms, 2) if handling_ms else None
     return {
         "orders": len(done_at),
+        # The queue's orders packed while it held a backlog (the rate's sample).
+        "orders_in_backlog": len(during),
+        "backlog_seconds": round(window[1] - window[0], 2) if window else 0.0,
         "measured_per_s": measured,
         "configured_per_s": configured,
         "ratio": ratio(measured, configured),

@@ -16,7 +16,12 @@ from loadtest.config import LoadOptions
 from loadtest.journal import Attempt
 from loadtest.phases import phases, sale_window
 from loadtest.repeats import spread
-from loadtest.sale_figures import allocation_figures, drain_figures, tourney_ratio
+from loadtest.sale_figures import (
+    allocation_figures,
+    drain_figures,
+    epoch,
+    tourney_ratio,
+)
 from loadtest.stats import bootstrap_ratio, drain_rate, percentile
 
 
@@ -95,18 +100,34 @@ def test_the_drain_rate_is_the_slope_of_the_orders_packed_over_time() -> None:
     assert drain_rate([1.0, 2.0]) is None
 
 
-def test_the_drain_figures_count_only_the_queues_orders() -> None:
+def test_the_drain_rate_counts_only_the_queues_orders_while_it_held_a_backlog() -> None:
     fulfilments = [
         {"order_ref": f"MU-{i}", "created_at": f"2026-12-06T10:00:{i / 15:06.3f}Z"}
         for i in range(300)
     ] + [{"order_ref": "LF-1", "created_at": "2026-12-06T10:00:01.000Z"}]
 
-    drain = drain_figures(fulfilments=fulfilments, concurrency=3, handling_ms=200)
+    # (the queue held a backlog the whole time: 10 orders waiting, 3 taken at once)
+    start = fulfilments[0]["created_at"]
+    at = epoch(start)
+    watch = [{"at": at + t, "waiting": 10} for t in (-1.0, 21.0)]
+
+    drain = drain_figures(
+        fulfilments=fulfilments, concurrency=3, handling_ms=200, watch=watch
+    )
+    idle = drain_figures(
+        fulfilments=fulfilments,
+        concurrency=3,
+        handling_ms=200,
+        watch=[{"at": at + 5.0, "waiting": 2}],
+    )
 
     assert drain["orders"] == 300
+    assert drain["orders_in_backlog"] == 300
     assert drain["configured_per_s"] == 15.0
     assert drain["measured_per_s"] == pytest.approx(15.0, rel=0.01)
     assert drain["ratio"] == pytest.approx(1.0, abs=0.01)
+    # And without a backlog (orders came slower than they drain) there is no rate
+    assert (idle["measured_per_s"], idle["ratio"]) == (None, None)
 
 
 def _options(**changes: object) -> LoadOptions:
