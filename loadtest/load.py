@@ -3,15 +3,16 @@
     python -m loadtest.load OPTIONS.json
 
 (gevent patches the whole process, so the runner keeps it away from its own threads.)
-Plays one crowd (`options.crowd`: the shoppers the run watches, the flash-sale
-buyers, or everyone) through the flash-sale shape against the edge, from
+Plays one of Locust's crowds (`options.crowd`: the shoppers, the closed-loop
+flash-sale buyers of `--closed-loop`, or everyone; the open-loop crowds are
+loadtest/openloop.py's) through the flash-sale shape against the edge, from
 `options.start_at`; prints a JSON progress line a second, waits for the purchases
 still under way, and writes into `out_dir`, each name ending in the crowd: Locust's CSV
 files (`locust-<crowd>_stats.csv`, `_stats_history.csv`, failures, exceptions) and
 its HTML report (`locust-<crowd>.html`), plus `samples-<crowd>.csv` (every request),
 `attempts-<crowd>.json` (every purchase attempt) and `phases-<crowd>.json` (the
-phases' wall-clock boundaries). The runner merges the crowds' samples, attempts
-and phases.
+phases' wall-clock boundaries, and the process's own CPU seconds). The runner
+merges the crowds' samples, attempts and phases.
 """
 
 from __future__ import annotations
