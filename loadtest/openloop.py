@@ -176,7 +176,10 @@ async def _progress(crowd: Crowd) -> None:
 async def _run(options: LoadOptions, out: Path) -> Crowd:
     if options.start_at:
         await asyncio.sleep(max(0.0, options.start_at - time.time()))
-    started = time.time()
+    # The phases run from the agreed second, not from when this process woke: a
+    # late start shows as requests sent late (and timed from when they were due),
+    # never as a window that slid.
+    started = options.start_at or time.time()
     crowd = Crowd(options, started)
     planned = phases(options)
     end = started + planned[-1].end

@@ -138,7 +138,10 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         assert all(a["due"] is not None for a in muskie), mode
         answered = [a for a in muskie if a["outcome"] in {"accepted", "sold_out"}]
         assert all(a["from_due_ms"] >= a["latency_ms"] for a in answered), mode
-        assert figures["tourney_ratio"]["sale_samples"] > 0, mode
+        # And the watcher fetched the Tourney page when due, every time: 5 a second
+        # over the 3 s baseline and the 7 s sale (4 s of arrivals, 3 s after)
+        ratio = figures["tourney_ratio"]
+        assert (ratio["baseline_samples"], ratio["sale_samples"]) == (15, 35), mode
         # And the watched Tourney samples keep their trace ids, for whoever reads them
         with (report / mode / "samples.csv").open() as handle:
             assert "trace_id" in handle.readline()
