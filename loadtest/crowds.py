@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import queue
 import signal
@@ -51,7 +52,9 @@ def crowds_run(
     processes: dict[str, subprocess.Popen[str]] = {}
     logs: list[IO[bytes]] = []
     lines: Lines = queue.Queue()
-    start_at = time.time() + LOAD_START_SECONDS
+    # A whole second: the phases' boundaries and the watcher's due times (integer
+    # seconds and multiples of 1/rate from it) then fall on the same floats.
+    start_at = float(math.ceil(time.time() + LOAD_START_SECONDS))
     try:
         for crowd in CROWDS:
             crowd_options = replace(options, crowd=crowd, start_at=start_at)

@@ -88,7 +88,7 @@ def samples_write(path: Path, samples: list[Sample]) -> None:
         writer.writerow(SAMPLE_FIELDS)
         for start, name, status, ms, ok, trace_id in samples:
             writer.writerow(
-                [f"{start:.4f}", name, status, f"{ms:.2f}", int(ok), trace_id]
+                [f"{start:.6f}", name, status, f"{ms:.2f}", int(ok), trace_id]
             )
 
 

@@ -96,7 +96,7 @@ async def _watch_one(crowd: Crowd, session: aiohttp.ClientSession, due: float) -
                 response.status,
                 response.headers.get(TRACE_ID_HEADER, ""),
             )
-    except (aiohttp.ClientError, TimeoutError):
+    except (aiohttp.ClientError, OSError):  # TimeoutError is an OSError
         pass
     ms = latency_from_due_ms(due=due, answered=time.time())
     crowd.journal.sample(due, TOURNEY, status, ms, status == 200, trace_id)
