@@ -240,13 +240,19 @@ class Buyer:
         return record, self._again(attempt, answer, retry)
 
     async def _buy_form(
-        self, record: Attempt, attempt: int, csrf: str
+        self, record: Attempt, attempt: int, csrf: str | None
     ) -> tuple[Attempt, float | None]:
+        # The legacy page's form carries a CSRF token; the sale's static minisite has
+        # none, and its form is vouched for by the page's Origin, as a browser sends.
+        data = {"quantity": "1", "email": record.email}
+        if csrf is not None:
+            data["csrfmiddlewaretoken"] = csrf
         answer = await self._request(
             "POST",
             MUSKIE_BUY,
             "muskie buy",
-            data={"csrfmiddlewaretoken": csrf, "quantity": "1", "email": record.email},
+            data=data,
+            headers={"Origin": self.options.host.rstrip("/")},
         )
         self._answered(record, answer)
         link = order_link(answer.headers.get("Location", ""))
