@@ -38,6 +38,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from common.tracing.asgi import instrument_asgi_app
@@ -138,6 +139,12 @@ class EdgeTracing:
     def trace_id() -> str:
         """The trace of the server span this code runs in ("" for an excluded URL)."""
         return current_trace_id()
+
+    @staticmethod
+    def span_id() -> str:
+        """The server span this code runs in, for the access log ("" if none)."""
+        context = trace.get_current_span().get_span_context()
+        return format(context.span_id, "016x") if context.is_valid else ""
 
     @staticmethod
     def suppressed() -> contextlib.AbstractContextManager[Any]:

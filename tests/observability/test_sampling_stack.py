@@ -29,6 +29,8 @@ TOURNEY = "/shop/rods/tourney-casting-rod/"
 def quiet_edge(stack: OrdersStack, traces_dir) -> Iterator[Process]:
     """The edge in front of the traced stack, its default ratio put to 0."""
     extra: dict[str, Any] = {**traced_env(traces_dir), "TRACES_SAMPLE_RATIO": "0"}
+    # the stack's own minisite (its buy-now form), not the edge tests' stand-in
+    extra["SALE_SITE_DIR"] = stack.env["SALE_SITE_DIR"]
     with edge_process(stack.shop.url, stack.orders.url, **extra) as running:
         yield running
 
