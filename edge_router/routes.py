@@ -24,6 +24,7 @@ HTTP_METHODS = frozenset(
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _RATE = re.compile(r"^([1-9][0-9]{0,5})/(s|m)$")
 _PATTERN_CHARS = re.compile(r"^/[A-Za-z0-9/_.~*?-]*$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _BEHAVIOUR_KEYS = {
     "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
     "trace",
@@ -242,6 +243,42 @@ def trace_ratio(value: Any, where: str, problems: list[str]) -> float | None:
     return float(value)
 
 
+def env_ratio(
+    env: Mapping[str, str], variable: str, problems: list[str]
+) -> float | None:
+    """The ratio an environment variable sets, or None when it is unset (or wrong:
+    then a problem says so)."""
+    text = env.get(variable, "").strip()
+    if not text:
+        return None
+    try:
+        value: Any = float(text)
+    except ValueError:
+        value = text
+    return trace_ratio(value, variable, problems)
+
+
+def _behaviour_trace(
+    spec: Any, inherited: Any, env: Mapping[str, str], where: str, problems: list[str]
+) -> float | None:
+    """A behaviour's `trace`: a number, or `{ env = "NAME" }` (optionally with a
+    `default`): the variable's ratio when set, else the default, else [defaults]'s."""
+    if not isinstance(spec, dict):
+        return trace_ratio(spec, where, problems)
+    variable = spec.get("env")
+    unknown = sorted(set(spec) - {"env", "default"})
+    if not isinstance(variable, str) or not _ENV_NAME.match(variable) or unknown:
+        problems.append(
+            f'{where} must be a number or {{ env = "NAME", default = ratio }}, '
+            f"not {spec!r}"
+        )
+        return None
+    from_env = env_ratio(env, variable, problems)
+    if from_env is not None:
+        return from_env
+    return trace_ratio(spec.get("default", inherited), where, problems)
+
+
 def _pattern(spec: dict[str, Any], where: str, problems: list[str]) -> str | None:
     pattern = spec.get("path")
     if not isinstance(pattern, str) or not _PATTERN_CHARS.match(pattern):
@@ -298,6 +335,7 @@ def _behaviour(
     spec: Any,
     origins: dict[str, Origin],
     defaults: dict[str, Any],
+    env: Mapping[str, str],
     problems: list[str],
 ) -> Behaviour | None:
     where = f"profiles.{profile}[{index}]"
@@ -326,10 +364,9 @@ def _behaviour(
     timeout = _number(limits["timeout"], float, f"{where}: timeout", problems)
     max_body = _number(limits["max_body"], int, f"{where}: max_body", problems)
     rate = _rate(spec, where, problems)
-    trace = trace_ratio(
-        spec.get("trace", defaults.get("trace", BUILT_IN_TRACE)),
-        f"{where}: trace",
-        problems,
+    inherited = defaults.get("trace", BUILT_IN_TRACE)
+    trace = _behaviour_trace(
+        spec.get("trace", inherited), inherited, env, f"{where}: trace", problems
     )
     if (
         pattern is None
@@ -373,15 +410,9 @@ def _defaults(
         ratio = trace_ratio(defaults["trace"], "[defaults]: trace", problems)
         # Said once: the behaviours that would inherit it get the built-in one.
         defaults = {**defaults, "trace": BUILT_IN_TRACE if ratio is None else ratio}
-    override = env.get(TRACE_RATIO_ENV, "").strip()
-    if override:
-        try:
-            value: Any = float(override)
-        except ValueError:
-            value = override
-        ratio = trace_ratio(value, TRACE_RATIO_ENV, problems)
-        if ratio is not None:
-            defaults = {**defaults, "trace": ratio}
+    override = env_ratio(env, TRACE_RATIO_ENV, problems)
+    if override is not None:
+        defaults = {**defaults, "trace": override}
     return defaults
 
 
@@ -390,11 +421,12 @@ def _profile(
     specs: list[Any],
     origins: dict[str, Origin],
     defaults: dict[str, Any],
+    env: Mapping[str, str],
     problems: list[str],
 ) -> Profile | None:
     """The profile, or None when one of its behaviours cannot be used."""
     behaviours = [
-        _behaviour(profile, i, spec, origins, defaults, problems)
+        _behaviour(profile, i, spec, origins, defaults, env, problems)
         for i, spec in enumerate(specs)
     ]
     names = [s.get("name") for s in specs if isinstance(s, dict)]
@@ -440,7 +472,7 @@ def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable
         if not isinstance(specs, list) or not specs:
             problems.append(f"profile {name!r} has no behaviours")
             continue
-        profile = _profile(name, specs, origins, defaults, problems)
+        profile = _profile(name, specs, origins, defaults, env, problems)
         if profile is not None:
             profiles[name] = profile
     if problems:

@@ -231,6 +231,65 @@ def test_a_sampling_ratio_outside_0_to_1_is_refused_precisely(
     assert len(caught.value.problems) == 1, caught.value.problems
 
 
+@pytest.mark.parametrize(
+    ("own", "env", "ratio"),
+    [
+        ('{ env = "PAGE_RATIO" }', {}, 0.05),
+        ('{ env = "PAGE_RATIO" }', {"PAGE_RATIO": "1"}, 1.0),
+        ('{ env = "PAGE_RATIO" }', {"TRACES_SAMPLE_RATIO": "0.5"}, 0.5),
+        ('{ env = "PAGE_RATIO", default = 0.2 }', {}, 0.2),
+        ('{ env = "PAGE_RATIO", default = 0.2 }', {"PAGE_RATIO": "0"}, 0.0),
+    ],
+)
+def test_a_behaviours_ratio_may_come_from_a_variable_of_its_own(
+    tmp_path: Path, own: str, env: dict[str, str], ratio: float
+) -> None:
+    # given a behaviour whose ratio names an environment variable
+    path = write(tmp_path, SAMPLED_TABLE % ("0.05", own))
+    # when the table is loaded with or without that variable
+    table = load_table(path, env=env)
+    # then the variable's ratio wins, else the behaviour's default, else the table's
+    assert _traces(table)["legacy/buy"] == ratio
+
+
+@pytest.mark.parametrize(
+    ("own", "env", "problem"),
+    [
+        ('{ env = "PAGE_RATIO" }', {"PAGE_RATIO": "all"}, "PAGE_RATIO must be a"),
+        ('{ env = "PAGE_RATIO" }', {"PAGE_RATIO": "3"}, "PAGE_RATIO must be from"),
+        ('{ env = "page" }', {}, "(buy): trace must be a number or { env"),
+        ('{ env = "X", rate = 1 }', {}, "(buy): trace must be a number or { env"),
+        ('{ env = "X", default = 2 }', {}, "(buy): trace must be from 0 to 1"),
+    ],
+)
+def test_a_wrong_ratio_variable_is_refused_precisely(
+    tmp_path: Path, own: str, env: dict[str, str], problem: str
+) -> None:
+    path = write(tmp_path, SAMPLED_TABLE % ("0.05", own))
+    with pytest.raises(RouteTableError) as caught:
+        load_table(path, env=env)
+    assert problem in caught.value.problems[0]
+    assert len(caught.value.problems) == 1, caught.value.problems
+
+
+@pytest.mark.parametrize("profile", ["legacy", "strangler"])
+def test_the_tourney_page_is_cheap_unless_its_variable_says_otherwise(
+    profile: str,
+) -> None:
+    # given the project's table, loaded as `make demo` and as `make sale` start it
+    demo = load_table(env={})
+    sale = load_table(env={"TRACES_TOURNEY_PAGE_RATIO": "1"})
+    key = match_key(normalise("/shop/rods/tourney-casting-rod/"))
+    # then the watched page is sampled at the default in the demo, always in the sale
+    for table, ratio in ((demo, 0.05), (sale, 1.0)):
+        behaviour = table.profiles[profile].match("GET", key)
+        assert (behaviour.name, behaviour.trace) == ("tourney-page", ratio)
+    # and the sale's variable touches no other behaviour
+    assert _traces(demo).keys() == _traces(sale).keys()
+    changed = {k for k in _traces(demo) if _traces(demo)[k] != _traces(sale)[k]}
+    assert changed == {"legacy/tourney-page", "strangler/tourney-page"}
+
+
 PURCHASES = [
     ("POST", "/shop/rods/muskie-casting-rod/buy/"),
     ("POST", "/shop/rods/tourney-casting-rod/buy/"),
