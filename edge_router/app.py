@@ -256,7 +256,7 @@ class Edge:
         ratio draws it (see edge_router/tracing.py), else with a not-sampled
         `traceparent` and no span at all."""
 
-        async def answer() -> Outcome:
+        async def answer(traced: bool = False) -> Outcome:
             if route.buckets is not None:
                 wait = route.buckets.take(request.client)
                 if wait:
@@ -269,8 +269,9 @@ class Edge:
             route.metrics.active += 1
             try:
                 return await forward(
-                    self.session, route, request, target=target, extra=extra
-                )
+                    self.session, route, request, target=target, extra=extra,
+                    tracing=self.tracing if traced else None,
+                )  # fmt: skip
             except OSError:
                 # The visitor's connection broke while the edge was answering.
                 return Outcome(CLIENT_GONE)
@@ -284,8 +285,7 @@ class Edge:
         if not tracing.sampled(route.behaviour.trace):
             request.trace_id, parent = tracing.untraced_parent(request.seen)
             request.headers.append(("traceparent", parent))
-            with tracing.suppressed():
-                return await answer()
+            return await answer()
         outcomes: list[Outcome] = []
 
         async def inside(receive: Receive, send: Send) -> None:
@@ -293,13 +293,12 @@ class Edge:
             request.trace_id = tracing.trace_id()
             request.span_id = tracing.span_id()
             if not request.trace_id:
-                # An excluded URL (static files) has no server span: its client
-                # span would be a trace of its own, about nothing.
-                with tracing.suppressed():
-                    outcomes.append(await answer())
+                # An excluded URL (static files) has no server span, and no client
+                # span either: it would be a trace of its own, about nothing.
+                outcomes.append(await answer())
                 return
             tracing.annotate(route.span_attributes, self._canary_percent())
-            outcomes.append(await answer())
+            outcomes.append(await answer(traced=True))
 
         await tracing.traced(request.scope, request.receive, request.send, inside)
         return outcomes[0]
@@ -334,10 +333,7 @@ class Edge:
         statuses: list[int] = []
         traced_ids: list[str] = []
 
-        async def inside(receive: Receive, send: Send) -> None:
-            traced_ids.append(tracing.trace_id())
-            if traced_ids[0]:
-                tracing.annotate(route.span_attributes, self._canary_percent())
+        async def relay(receive: Receive, send: Send) -> None:
             route.metrics.active += 1
             try:
                 status = await forward_websocket(
@@ -348,16 +344,30 @@ class Edge:
             finally:
                 route.metrics.active -= 1
 
+        async def inside(receive: Receive, send: Send) -> None:
+            traced_ids.append(tracing.trace_id())
+            if not traced_ids[0]:
+                await relay(receive, send)
+                return
+            tracing.annotate(route.span_attributes, self._canary_percent())
+            # The client span lasts the connection to the origin, as the server
+            # span lasts the visitor's.
+            origin = route.behaviour.origin
+            with tracing.client_span(
+                "GET", str(url), origin.host, origin.port, headers
+            ) as span:
+                await relay(receive, send)
+                tracing.client_answered(span, statuses[0] if statuses else 502)
+
         if tracing.sampled(route.behaviour.trace):
             await tracing.traced(scope, receive, send, inside)
             trace_id = traced_ids[0]
         elif tracing.enabled:
             trace_id, parent = tracing.untraced_parent(seen)
             headers.append(("traceparent", parent))
-            with tracing.suppressed():
-                await inside(receive, send)
+            await relay(receive, send)
         else:
-            await inside(receive, send)
+            await relay(receive, send)
         status = statuses[0]
         route.metrics.count(status)
         self.log.record(

@@ -9,6 +9,7 @@ breaks mid-body still gets the visitor a clean 502.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,9 +27,14 @@ from edge_router.routes import Behaviour
 from edge_router.upstream import route_timeout
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from edge_router.static import StaticSite
+    from edge_router.tracing import EdgeTracing
 
 SMALL = 64 * 1024
+# An untraced request's call to the origin: no span.
+NO_SPAN: contextlib.AbstractContextManager[Span | None] = contextlib.nullcontext()
 # 499: nginx's code for "the client went away first" (logs and metrics only).
 CLIENT_GONE = 499
 
@@ -188,8 +194,11 @@ async def forward(
     *,
     target: str,
     extra: list[tuple[bytes, bytes]],
+    tracing: EdgeTracing | None = None,
 ) -> Outcome:
-    """Send the request to the origin and its answer to the visitor; map failures."""
+    """Send the request to the origin and its answer to the visitor; map failures.
+    With `tracing` (a traced request), the call to the origin, up to its response
+    headers, is a client span whose context the origin continues."""
     seen = request.seen
     data: bytes | AsyncIterator[bytes] | None = None
     if b"content-length" in seen or b"transfer-encoding" in seen:
@@ -202,16 +211,28 @@ async def forward(
         except ClientGone:
             return Outcome(CLIENT_GONE)
     asked = time.perf_counter()
-    try:
-        # The path is normalised and stays percent-encoded as it came: no requoting.
-        response = await session.request(
-            request.method,
-            URL(route.origin_url + target, encoded=True),
-            headers=request.headers,
-            data=data,
-            allow_redirects=False,
-            timeout=route.timeout,
+    url = route.origin_url + target
+    origin = route.behaviour.origin
+    call = (
+        NO_SPAN
+        if tracing is None
+        else tracing.client_span(
+            request.method, url, origin.host, origin.port, request.headers
         )
+    )
+    try:
+        with call as span:
+            # The path is normalised and stays percent-encoded as it came.
+            response = await session.request(
+                request.method,
+                URL(url, encoded=True),
+                headers=request.headers,
+                data=data,
+                allow_redirects=False,
+                timeout=route.timeout,
+            )
+            if span is not None and tracing is not None:
+                tracing.client_answered(span, response.status)
     except (aiohttp.ClientError, OSError) as error:  # TimeoutError is an OSError
         status = _failure_status(error)
         if status == CLIENT_GONE:

@@ -7,12 +7,13 @@ that decision through the `traceparent` the edge sends (parent-based sampling in
 every service, the relay and the workers).
 
 - **Traced**: the request runs inside the ASGI instrumentation's server span, and its
-  call to the origin is a client span under it (the aiohttp instrumentation), whose
+  call to the origin is a client span under it (`client_span`, made here: the aiohttp
+  instrumentation would hook every request of the session, traced or not), whose
   context goes to the origin in `traceparent` with the sampled flag set.
 - **Not traced**: no instrumentation runs and no span object is made; the edge writes
   a `traceparent` with the sampled flag clear itself (a random span id), so that the
   services behind make no recording spans either and still share one trace id for
-  their logs and `X-Trace-Id`.
+  their logs and `X-Trace-Id`. That header is all the request costs.
 
 A visitor's own `traceparent` decides nothing: its sampled flag can neither force a
 trace (a flood of traced requests) nor hide a purchase. A well-formed one keeps its
@@ -35,19 +36,13 @@ from __future__ import annotations
 import contextlib
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from common.tracing.asgi import instrument_asgi_app
-from common.tracing.core import (
-    current_trace_id,
-    instrument_aiohttp_client,
-    span_annotate,
-    tracing_enabled,
-)
+from common.tracing.core import current_trace_id, span_annotate, tracing_enabled
 from edge_router.asgi_types import App, Receive, Scope, Send
 from edge_router.headers import TRACE_CONTEXT, trace_from
 
@@ -55,6 +50,8 @@ NO_SKIP: frozenset[bytes] = frozenset()
 # W3C trace context, version 00 as the SDK reads it: lower-case hex, ids not all zero.
 _TRACEPARENT = re.compile(rb"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _ZERO_TRACE = b"0" * 32
+# The instrumentation scope of the edge's own client spans.
+TRACER = "edge_router.tracing"
 # Where the server span's inside finds the rest of the request (see `traced`).
 CONTINUE = "edge.continue"
 Inside = Callable[[Receive, Send], Awaitable[None]]
@@ -86,14 +83,9 @@ class EdgeTracing:
         self._traced: App | None = None
 
     def wrap(self, app: App) -> App:
-        """Instrument aiohttp and make the server-span wrapper; `app` is returned as
-        it is, since the edge itself decides which requests enter the wrapper.
-
-        Call before the worker builds its aiohttp session (lifespan start), since
-        the instrumentation adds itself to sessions as they are built.
-        """
+        """Make the server-span wrapper; `app` is returned as it is, since the edge
+        itself decides which requests enter the wrapper."""
         if self.enabled:
-            instrument_aiohttp_client()
             self._traced = instrument_asgi_app(_continue, "edge")
         return app
 
@@ -147,6 +139,32 @@ class EdgeTracing:
         return format(context.span_id, "016x") if context.is_valid else ""
 
     @staticmethod
-    def suppressed() -> contextlib.AbstractContextManager[Any]:
-        """No client span (and no `traceparent` written by the instrumentation)."""
-        return suppress_http_instrumentation()
+    @contextlib.contextmanager
+    def client_span(
+        method: str, url: str, host: str, port: int, headers: list[tuple[str, str]]
+    ) -> Iterator[Span]:
+        """The call to the origin, as a client span under the server span; its
+        context is added to `headers` as the `traceparent` the origin continues.
+        Say the answer with `client_answered`."""
+        tracer = trace.get_tracer(TRACER)
+        attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "url.full": url,
+            "server.address": host,
+            "server.port": port,
+        }
+        with tracer.start_as_current_span(
+            method, kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            context = span.get_span_context()
+            headers.append(
+                ("traceparent", f"00-{context.trace_id:032x}-{context.span_id:016x}-01")
+            )
+            yield span
+
+    @staticmethod
+    def client_answered(span: Span, status: int) -> None:
+        """The origin's status on the client span (a 5xx is an error)."""
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))

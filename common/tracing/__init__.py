@@ -9,10 +9,11 @@ Which call each process makes (each is idempotent and a no-op with tracing off):
   app is wrapped with `instrument_asgi_app(app, "orders-api")`
 - edge (ASGI, no Django): `instrument_asgi_app(inner, "edge")` around the part of
   a request it chose to trace (edge_router/tracing.py: the route table's ratio
-  decides, the services behind follow its `traceparent`), and
-  `instrument_aiohttp_client()` for its aiohttp client (`instrument_clients()` would
-  trace its Redis mode polls too); `span_annotate({"edge.mode": mode})` per traced
-  request, as the mode can change at run time
+  decides, the services behind follow its `traceparent`), and its one client span
+  per traced request made by hand (the aiohttp instrumentation would hook every
+  request of its session, traced or not; `instrument_clients()` would trace its
+  Redis mode polls too); `span_annotate({"edge.mode": mode})` per traced request,
+  as the mode can change at run time
 - fulfillment-worker, orders-worker, where the Celery app is built:
   `instrument_celery_worker("fulfillment-worker")`
 - outbox-relay (and commands): `instrument_process("outbox-relay")` at start; the
