@@ -241,7 +241,8 @@ def instrument_once(instrumentor: Any, **kwargs: Any) -> None:
 
 
 def instrument_clients() -> None:
-    """Client spans for PostgreSQL (psycopg), Redis, httpx and aiohttp."""
+    """Client spans for PostgreSQL (psycopg), Redis and httpx (the services' clients;
+    the edge makes its own client spans: edge_router/tracing.py)."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -249,11 +250,6 @@ def instrument_clients() -> None:
     instrument_once(PsycopgInstrumentor())
     instrument_once(RedisInstrumentor())
     instrument_once(HTTPXClientInstrumentor())
-    try:
-        import aiohttp  # noqa: F401 - only the edge has it
-    except ImportError:
-        return
-    instrument_aiohttp_client()
 
 
 def instrument_aiohttp_client() -> None:
