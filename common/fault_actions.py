@@ -59,4 +59,3 @@ def action_do(*, name: str, value: FaultValue, store: FaultStore) -> str:
     if name == "orders.db_terminate":
         return orders_connections_terminate()
     raise ValueError(f"{name} is not an action")  # pragma: no cover - FAULTS says
-

@@ -24,6 +24,7 @@ allowed. Configuration (docs/guides/faults.md): REDIS_URL, FAULTS_KEY_PREFIX
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -59,7 +60,7 @@ def _number(
             raise FaultError(f"{raw!r} is not a number ({unit})") from None
         if not low <= value <= high:
             raise FaultError(f"{raw} is outside {low:g}..{high:g} ({unit})")
-        return value  # type: ignore[no-any-return]
+        return value
 
     return parse
 
@@ -174,7 +175,7 @@ class FaultStore:
     def key(self, name: str) -> str:
         return f"{self.prefix}:{name}"
 
-    # --- settings and actions ---------------------------------------------------------
+    # --- settings and actions --------------------------------------------------------
 
     def write(self, *, name: str, value: FaultValue, ttl: float) -> Fault:
         now = time.time()
@@ -185,14 +186,14 @@ class FaultStore:
 
     def read_all(self) -> dict[str, Fault]:
         names = list(FAULTS)
-        raw = self.redis.mget([self.key(n) for n in names])
+        raw: list[bytes | str | None] = self.redis.mget([self.key(n) for n in names])
         return faults_decode(zip(names, raw, strict=True))
 
     def delete(self, names: Iterable[str]) -> int:
         keys = [self.key(n) for n in names]
         return int(self.redis.delete(*keys)) if keys else 0
 
-    # --- the log of what was done ------------------------------------------------------
+    # --- the log of what was done ----------------------------------------------------
 
     def log(self, event: str, **fields: Any) -> None:
         entry = json.dumps({"at": time.time(), "event": event, **fields})
@@ -202,9 +203,10 @@ class FaultStore:
         pipe.execute()
 
     def log_read(self, limit: int = LOG_LENGTH) -> list[dict[str, Any]]:
-        return [json.loads(e) for e in self.redis.lrange(self.key("log"), 0, limit - 1)]
+        entries: list[bytes | str] = self.redis.lrange(self.key("log"), 0, limit - 1)
+        return [json.loads(e) for e in entries]
 
-    # --- kills, through the launcher -----------------------------------------------------
+    # --- kills, through the launcher -------------------------------------------------
 
     def kill_request(self, process: str) -> tuple[str, str]:
         """Leave a request for the launcher: (its id, the request as stored)."""
@@ -220,7 +222,7 @@ class FaultStore:
     def kill_requests_take(self) -> list[dict[str, Any]]:
         taken = []
         while (raw := self.redis.lpop(self.key("kill"))) is not None:
-            taken.append(json.loads(raw))
+            taken.append(json.loads(_text(raw)))
         return taken
 
     def kill_answer(self, request_id: str, answer: dict[str, Any]) -> None:
@@ -234,8 +236,12 @@ class FaultStore:
         self.redis.hincrby(self.key("restarts"), process, 1)
 
     def restarts(self) -> dict[str, int]:
-        found = self.redis.hgetall(self.key("restarts"))
-        return {k.decode(): int(v) for k, v in found.items()}
+        found: dict[bytes | str, bytes | str] = self.redis.hgetall(self.key("restarts"))
+        return {_text(k): int(v) for k, v in found.items()}
+
+
+def _text(raw: object) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def faults_decode(pairs: Iterable[tuple[str, bytes | str | None]]) -> dict[str, Fault]:
@@ -267,7 +273,7 @@ def default_ttl() -> float:
     return ttl_check(float(os.environ.get("FAULTS_DEFAULT_TTL", "") or 300))
 
 
-# --- the API: keyword-only, `<entity>_<action>` -------------------------------------------
+# --- the API: keyword-only, `<entity>_<action>` -------------------------------------
 
 
 def fault_set(
@@ -342,7 +348,7 @@ def fault_kill(
     )
 
 
-# --- the live reader of the processes a fault affects ----------------------------------
+# --- the live reader of the processes a fault affects -------------------------------
 
 
 class FaultReader:
@@ -369,11 +375,9 @@ class FaultReader:
         return fault.value
 
     def refresh(self) -> None:
-        try:
+        # Redis away: keep what we knew; each fault still ends at its own expiry.
+        with contextlib.suppress(*REDIS_FAULTS):
             self._faults = self.store.read_all()
-        except REDIS_FAULTS:
-            # Keep what we knew: each fault still ends at its own expiry.
-            pass
 
     def _ensure_polling(self) -> None:
         if self._pid == os.getpid():

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.stack_secrets import secrets_ensure, secrets_path
+
+if TYPE_CHECKING:
+    from loadtest.faults import ScheduledFault
 
 MODES = ("legacy", "strangler")
 # Who one Locust process plays. A sale run starts two: the shoppers the run watches
@@ -131,6 +134,9 @@ class RunOptions:
     start_stack: bool = True
     traces: bool = True
     fulfillment_concurrency: int = 4
+    # Faults played inside each mode's sale (--fault), and --chaos (loadtest/faults.py).
+    faults: tuple[ScheduledFault, ...] = ()
+    chaos: bool = False
 
 
 def fulfillment_concurrency(env: Mapping[str, str] | None = None) -> int:

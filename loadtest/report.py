@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loadtest.faults_report import faults_markdown
 from loadtest.stats import ratio
 
 ORDER_KEYS = (
@@ -77,6 +78,7 @@ def summary_build(
             "load_average": result["load_average"],
             "phases": result["phases"],
             "run_tag": result["run_tag"],
+            "faults": result.get("faults"),
         }
         headline[f"tourney_p99_ratio_{mode}"] = ratio(
             figures["sale"]["tourney"]["p99_ms"],
@@ -324,6 +326,7 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
         lines.append(f"- {g['goal']}: {mark} ({g['figure']})")
     lines += ["", "## Orders", ""]
     lines += _orders_markdown(summary)
+    lines += faults_markdown(summary)
     lines += ["", "## Traces", ""]
     lines += _traces_markdown(summary)
     lines += ["", "## Charts", ""]

@@ -20,7 +20,12 @@ from warehouse.admission import (
     source_of,
 )
 from warehouse.exceptions import AtCapacity, OrderRefConflict
-from warehouse.faults import capacity_now, extra_latency_seconds, fault_gate_check
+from warehouse.faults import (
+    capacity_now,
+    extra_latency_seconds,
+    fault_gate_check,
+    fault_refusals,
+)
 from warehouse.models import Fulfillment, Refusal
 from warehouse.selectors import fulfillment_get_by_order_ref
 from warehouse.validation import FulfillmentLine
@@ -126,4 +131,5 @@ def fulfillment_create(
 
 def stats_reset() -> AdmissionStats:
     """Zero the peak and counters of this process; fulfilments are kept."""
+    fault_refusals(reset=True)
     return admission_get().reset()

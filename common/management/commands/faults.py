@@ -1,8 +1,8 @@
 """`python manage.py faults ...`: switch faults on the running stack (common/faults.py).
 
-    faults set warehouse.latency_ms=400 warehouse.error_rate=0.2 [--ttl 60]
-    faults list [--json]          faults clear [NAME]
-    faults kill fulfillment-worker                faults log [--limit 20]
+faults set warehouse.latency_ms=400 warehouse.error_rate=0.2 [--ttl 60]
+faults list [--json]          faults clear [NAME]
+faults kill fulfillment-worker                faults log [--limit 20]
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def assignments_parse(items: list[str]) -> list[tuple[str, faults.FaultValue]]:
     for item in items:
         name, equals, raw = item.partition("=")
         if not equals or not raw:
-            raise faults.FaultError(f"{item!r}: write NAME=VALUE, e.g. warehouse.down=1")
+            raise faults.FaultError(
+                f"{item!r}: write NAME=VALUE, e.g. warehouse.down=1"
+            )
         parsed.append((name, faults.fault_value_parse(name=name, raw=raw)))
     return parsed
 
@@ -56,7 +58,9 @@ class Command(BaseCommand):
         listing.add_argument("--json", action="store_true")
         clear = sub.add_parser("clear", help="end one fault, or every one")
         clear.add_argument("name", nargs="?", choices=list(faults.FAULTS))
-        kill = sub.add_parser("kill", help="SIGKILL a process; the launcher restarts it")
+        kill = sub.add_parser(
+            "kill", help="SIGKILL a process; the launcher restarts it"
+        )
         kill.add_argument("process", choices=faults.KILLABLE)
         log = sub.add_parser("log", help="what was switched, latest first")
         log.add_argument("--limit", type=int, default=20)
@@ -74,9 +78,7 @@ class Command(BaseCommand):
         if action == "set":
             for name, value in assignments_parse(options["assignments"]):
                 fault = faults.fault_set(name=name, value=value, ttl=options["ttl"])
-                self.stdout.write(
-                    f"{name}={fault.value} for {fault.seconds_left:g}s"
-                )
+                self.stdout.write(f"{name}={fault.value} for {fault.seconds_left:g}s")
         elif action == "list":
             found = faults.fault_list()
             if options["json"]:
