@@ -243,15 +243,15 @@ def supervise(env: dict[str, str]) -> int:
     until one keeps dying (1). Their output: `.data/logs/<name>.log`, and here."""
     logs_dir = DATA_DIR / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
-    processes = []
+    processes = {}
     for name in procfile_commands():
         log_path = logs_dir / f"{name}.log"
         log_path.write_bytes(b"")
-        processes.append(
-            Process(name, procfile_argv(name, env), env=env, log_path=log_path)
+        processes[name] = Process(
+            name, procfile_argv(name, env), env=env, log_path=log_path
         )
     follower = LogFollower(
-        {p.name: p.log_path for p in processes}, write=_print_line
+        {name: p.log_path for name, p in processes.items()}, write=_print_line
     ).start()
     store = fault_store(env["REDIS_URL"], prefix=env.get("FAULTS_KEY_PREFIX"))
     supervisor = Supervisor(processes, say=_say, store=store)

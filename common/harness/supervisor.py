@@ -17,7 +17,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from common.faults import FaultStore
@@ -38,7 +38,7 @@ def exit_described(code: int | None) -> str:
 class Supervisor:
     def __init__(
         self,
-        processes: Sequence[Process],
+        processes: Mapping[str, Process],
         *,
         say: Say,
         store: FaultStore | None = None,
@@ -48,7 +48,8 @@ class Supervisor:
         poll: float = 0.5,
         start_timeout: float = 60.0,
     ) -> None:
-        self.processes = list(processes)
+        # By the name a kill request gives (the Procfile's: `fulfillment-worker`).
+        self.processes = dict(processes)
         self.say = say
         self.store = store
         self.restart_delay = restart_delay
@@ -56,19 +57,19 @@ class Supervisor:
         self.window = window
         self.poll = poll
         self.start_timeout = start_timeout
-        self.restarts: dict[str, list[float]] = {p.name: [] for p in self.processes}
+        self.restarts: dict[str, list[float]] = {name: [] for name in self.processes}
         self.gave_up: str | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def by_name(self, name: str) -> Process | None:
-        return next((p for p in self.processes if p.name == name), None)
+        return self.processes.get(name)
 
     # --- the life of the supervisor --------------------------------------------------
 
     def start(self) -> Supervisor:
         """Start every process not running yet, then watch them in a thread."""
-        for process in self.processes:
+        for process in self.processes.values():
             if not process.running():
                 process.start(timeout=self.start_timeout)
         self._thread = threading.Thread(
@@ -92,7 +93,7 @@ class Supervisor:
         self._stopping.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.start_timeout + 5)
-        stoppers = [threading.Thread(target=p.stop) for p in self.processes]
+        stoppers = [threading.Thread(target=p.stop) for p in self.processes.values()]
         for stopper in stoppers:
             stopper.start()
         for stopper in stoppers:
@@ -106,27 +107,27 @@ class Supervisor:
 
     def tick(self) -> None:
         self._kill_requests()
-        for process in self.processes:
+        for name, process in self.processes.items():
             if self._stopping.is_set():
                 return
             if not process.running():
-                self._restart(process)
+                self._restart(name, process)
 
-    def _restart(self, process: Process) -> None:
+    def _restart(self, name: str, process: Process) -> None:
         code = process.process.returncode if process.process else None
         now = time.monotonic()
-        recent = [t for t in self.restarts[process.name] if now - t < self.window]
+        recent = [t for t in self.restarts[name] if now - t < self.window]
         if len(recent) >= self.max_restarts:
-            self.gave_up = process.name
+            self.gave_up = name
             self.say(
-                f"{process.name} died {len(recent) + 1} times in {self.window:.0f}s "
+                f"{name} died {len(recent) + 1} times in {self.window:.0f}s "
                 f"({exit_described(code)}): giving up, stopping the stack"
             )
             self._stopping.set()
             return
-        self.restarts[process.name] = [*recent, now]
+        self.restarts[name] = [*recent, now]
         self.say(
-            f"{process.name} exited ({exit_described(code)}): restarting it "
+            f"{name} exited ({exit_described(code)}): restarting it "
             f"in {self.restart_delay:g}s, as a supervisor would "
             f"(restart {len(recent) + 1} in the last {self.window:.0f}s)"
         )
@@ -134,10 +135,10 @@ class Supervisor:
         try:
             process.start(timeout=self.start_timeout)
         except Exception as error:
-            self.say(f"{process.name} did not come back: {error}")
+            self.say(f"{name} did not come back: {error}")
             return
-        self.say(f"{process.name} restarted (pid {process.pid})")
-        self._record("restart", process.name, pid=process.pid)
+        self.say(f"{name} restarted (pid {process.pid})")
+        self._record("restart", name, pid=process.pid)
 
     def _record(self, event: str, name: str, **fields: object) -> None:
         if self.store is None:
