@@ -21,7 +21,6 @@ from warehouse.admission import (
 )
 from warehouse.exceptions import AtCapacity, OrderRefConflict
 from warehouse.faults import (
-    capacity_now,
     extra_latency_seconds,
     fault_gate_check,
     fault_refusals,
@@ -112,7 +111,6 @@ def fulfillment_create(
         return _replay(existing, lines)
 
     admission = admission_get()
-    admission.capacity = capacity_now()
     source = source_of(order_ref)
     if not admission.try_enter(source):
         refusal_record(order_ref=order_ref, capacity=admission.capacity)
