@@ -5,7 +5,8 @@
     --fault "redis.pause=2@+20s"              an action: done at +20 s, lasts 2 s
     --fault "kill:fulfillment-worker@+15s"    the launcher kills it, then restarts it
 
-"+N s" counts from the first Muskie buyer (the end of the baseline). A setting with
+"+N s" counts from the first Muskie buyer (the start of the ramp, as the load
+generator wrote it when it started). A setting with
 no "=VALUE" is switched on (`1`); without "/D" it lasts until the end of the sale.
 `--chaos` is one of each fault class, one after the other, spread over the sale.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -82,14 +84,15 @@ def fault_spec_parse(text: str) -> ScheduledFault:
 
 
 # One of each class: (fault, value), laid out one after the other over the sale.
+# The warehouse down first: it meets the sale's opening rush, whatever its length.
 CHAOS: tuple[tuple[str, str], ...] = (
-    ("warehouse.latency_ms", "300"),
-    ("warehouse.error_rate", "0.3"),
     ("warehouse.down", "1"),
+    (KILL, "fulfillment-worker"),
+    ("warehouse.error_rate", "0.3"),
     ("warehouse.capacity", "1"),
+    ("warehouse.latency_ms", "300"),
     ("redis.pause", "1"),
     ("orders.db_terminate", "1"),
-    (KILL, "fulfillment-worker"),
 )
 
 
@@ -132,15 +135,17 @@ class Injected:
 
 @dataclass
 class FaultRun:
-    """One mode's schedule, played in a thread from `origin` (epoch seconds)."""
+    """One mode's schedule, played in a thread from the sale's start: the epoch
+    second `origin_of()` gives once it knows it (None until then)."""
 
     store: faults.FaultStore
     schedule: list[ScheduledFault]
-    origin: float
+    origin_of: Callable[[], float | None]
     sale_seconds: float
     say: Say
     injected: list[Injected] = field(default_factory=list)
     restarts_before: dict[str, int] = field(default_factory=dict)
+    origin: float | None = None
     _set: set[str] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -152,14 +157,20 @@ class FaultRun:
         return self
 
     def _play(self) -> None:
+        origin = self.origin_of()
+        while origin is None:
+            if self._stop.wait(0.1):
+                return
+            origin = self.origin_of()
+        self.origin = origin
         events: list[tuple[float, str, Injected]] = []
         for fault in self.schedule:
             entry = Injected(fault)
             self.injected.append(entry)
-            events.append((self.origin + fault.at, "on", entry))
+            events.append((origin + fault.at, "on", entry))
             if fault.name != KILL and not faults.FAULTS[fault.name].action:
                 length = fault.duration or max(0.0, self.sale_seconds - fault.at)
-                events.append((self.origin + fault.at + length, "off", entry))
+                events.append((origin + fault.at + length, "off", entry))
         for due, what, entry in sorted(events, key=lambda e: e[0]):
             if self._stop.wait(max(0.0, due - time.time())):
                 return

@@ -10,15 +10,15 @@ reconcile. `faults_markdown` is the report's "Faults" section.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from common import faults
 from loadtest.config import LoadOptions
 from loadtest.context import RunContext
-from loadtest.crowds import LOAD_START_SECONDS
 from loadtest.faults import FaultRun, ScheduledFault, chaos_schedule
 from loadtest.operations import manage
 
@@ -32,7 +32,19 @@ def schedule_of(ctx: RunContext, options: LoadOptions) -> list[ScheduledFault]:
     return planned
 
 
-def faults_start(ctx: RunContext, mode: str, options: LoadOptions) -> FaultRun | None:
+def sale_start(out: Path) -> float | None:
+    """When the first Muskie buyer is due: the ramp's start, as the first crowd
+    process wrote its phases when its load began (None until one has)."""
+    for path in sorted(out.glob("phases-*.json")):
+        with contextlib.suppress(OSError, ValueError, KeyError, StopIteration):
+            phases = json.loads(path.read_text())["phases"]
+            return float(next(p["start"] for p in phases if p["name"] == "ramp"))
+    return None
+
+
+def faults_start(
+    ctx: RunContext, mode: str, options: LoadOptions, out: Path
+) -> FaultRun | None:
     """The mode's faults, played in a thread from the sale's start; None if none."""
     planned = schedule_of(ctx, options)
     if not planned:
@@ -40,10 +52,6 @@ def faults_start(ctx: RunContext, mode: str, options: LoadOptions) -> FaultRun |
     late = [f.describe() for f in planned if f.at >= options.sale_seconds]
     if late:
         ctx.say(f"[{mode}] faults after the sale's end, never due: {'; '.join(late)}")
-    origin = (
-        time.time() + LOAD_START_SECONDS + options.warmup_seconds
-        + options.baseline_seconds
-    )  # fmt: skip
     store = faults.fault_store(
         ctx.endpoints.redis_url, prefix=ctx.env.get("FAULTS_KEY_PREFIX")
     )
@@ -51,7 +59,7 @@ def faults_start(ctx: RunContext, mode: str, options: LoadOptions) -> FaultRun |
     return FaultRun(
         store=store,
         schedule=planned,
-        origin=origin,
+        origin_of=lambda: sale_start(out),
         sale_seconds=options.sale_seconds,
         say=lambda line: ctx.say(f"[{mode}]{line}"),
     ).start()

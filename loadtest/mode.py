@@ -98,7 +98,7 @@ def mode_run(ctx: RunContext, mode: str) -> dict[str, Any]:
     options = _load_options(ctx, mode, tag, out)
     sampler = Sampler(ctx.stack, board=mode == "strangler")
     sampler.start()
-    fault_run = faults_start(ctx, mode, options)
+    fault_run = faults_start(ctx, mode, options, out)
     try:
         load_peak = crowds_run(ctx, mode, options, out, sampler)
         if fault_run is not None:
