@@ -4,8 +4,9 @@ The whole stack is real (warehouse, shop, orders, relay, both workers, the edge)
 a Redis server of this module's own (a `redis.pause` pauses the whole server: others'
 tests must not wait on it), with the relay and workers under the launcher's
 supervisor, so `kill:fulfillment-worker` is healed as `make demo` heals it. The
-chaos preset plays every fault class once inside each mode's sale; the run's
-reconcile must still hold: nothing lost, duplicated or oversold, every accepted
+chaos preset plays every fault class once inside a strangler sale (legacy mode under
+the same faults is measured, not tested: docs/results/2026-12-06-faults.md); the
+run's reconcile must still hold: nothing lost, duplicated or oversold, every accepted
 order fulfilled or failed in the open (with its dead letter, replayable), none stuck.
 """
 
@@ -106,14 +107,22 @@ def sale_command(reports: Path, *args: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_a_chaos_sale_in_both_modes_loses_duplicates_and_oversells_nothing(
+def test_a_chaos_sale_loses_duplicates_oversells_nothing_and_leaves_none_stuck(
     stack: tuple[OrdersStack, Process, Supervisor, list[str]], tmp_path: Path
 ) -> None:
     running, edge, _, said = stack
     # Given the whole stack, its relay and workers supervised
-    # When a miniature sale runs in both modes with every fault class once in each
+    # When a miniature strangler sale runs with every fault class once, and the
+    # warehouse down again while the queue holds the buyers' orders
     done = subprocess.run(
-        sale_command(tmp_path, "--chaos"),
+        sale_command(
+            tmp_path,
+            "--mode",
+            "strangler",
+            "--chaos",
+            "--fault",
+            "warehouse.down@+1.5s/3s",
+        ),
         cwd=ROOT,
         env=sale_env(running, edge),
         capture_output=True,
@@ -127,28 +136,26 @@ def test_a_chaos_sale_in_both_modes_loses_duplicates_and_oversells_nothing(
     assert done.returncode == 0, output
     (report,) = tmp_path.glob("sale-*")
     summary = json.loads((report / "summary.json").read_text())
-    for mode, figures in summary["modes"].items():
-        block = figures["faults"]
-        # And every fault class was injected, each inside the sale
-        assert {f["name"] for f in block["injected"]} == FAULT_CLASSES, mode
-        assert all(f["ok"] for f in block["injected"]), (mode, block["injected"])
-        orders = figures["orders"]
-        assert (orders["lost"], orders["duplicated"], orders["oversold"]) == (0, 0, 0)
-        assert figures["tourney_orders"]["lost"] == 0, mode
-        # And none is stuck after the drain
-        assert figures["drained"], (mode, output)
-        # And the killed worker came back, counted as a restart
-        assert block["restarts"] == {"fulfillment-worker": 1}, (mode, said)
     strangler = summary["modes"]["strangler"]
-    orders = strangler["orders"]
+    block, orders = strangler["faults"], strangler["orders"]
+    # And every fault class was injected inside the sale, the extra outage too
+    assert {f["name"] for f in block["injected"]} == FAULT_CLASSES
+    assert len(block["injected"]) == len(FAULT_CLASSES) + 1
+    assert all(f["ok"] for f in block["injected"]), block["injected"]
     assert orders["accepted"] > 0
+    assert (orders["lost"], orders["duplicated"], orders["oversold"]) == (0, 0, 0)
+    assert strangler["tourney_orders"]["lost"] == 0
+    # And none is stuck after the drain
+    assert strangler["drained"], output
+    # And the killed worker came back, counted as a restart
+    assert block["restarts"] == {"fulfillment-worker": 1}, said
     # And each accepted order is fulfilled, or failed in the open with a dead letter
     assert orders["fulfilled"] + orders["failed"] == orders["accepted"], orders
-    assert strangler["faults"]["dead_letters"]["open"] == orders["failed"]
+    assert block["dead_letters"]["open"] == orders["failed"]
     # And the warehouse refused by fault while the queue held the orders
-    assert strangler["faults"]["warehouse"]["refused_by_fault"], strangler["faults"]
+    assert block["warehouse"]["refused_by_fault"]["warehouse_down"] > 0, block
     # And the shop's Tourney buyers never met a fault of the new path's
-    assert strangler["faults"]["customers"]["tourney_failures"] == 0, output
+    assert block["customers"]["tourney_failures"] == 0, output
     # And the report names the faults, on the console, in summary.md and the charts
     assert "## Faults" in (report / "summary.md").read_text()
     assert "fault: kill fulfillment-worker" in done.stdout
@@ -184,10 +191,12 @@ def test_an_interrupted_sale_run_clears_the_faults_it_set(
         wait_until(
             lambda: (
                 [f.name for f in faults.fault_list(store=store)] == ["warehouse.down"]
+                or run.poll() is not None
             ),
-            timeout=120,
+            timeout=180,
             what="the run's fault in force",
         )
+        assert run.poll() is None, run.communicate()[0][-3000:]
 
         # When it is interrupted, as Ctrl-C does
         run.send_signal(signal.SIGINT)
@@ -195,6 +204,7 @@ def test_an_interrupted_sale_run_clears_the_faults_it_set(
     finally:
         if run.poll() is None:
             run.kill()
+            run.wait()
 
     # Then it ends as interrupted, having cleared its fault at once (not by TTL)
     assert run.returncode == 130, output[-3000:]
