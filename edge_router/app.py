@@ -245,6 +245,8 @@ class Edge:
         path: str,
         extra: list[tuple[bytes, bytes]],
     ) -> Outcome:
+        if route.behaviour.denied:
+            return await refuse(request, 404, extra)
         if route.buckets is not None:
             wait = route.buckets.take(request.client)
             if wait:
@@ -285,6 +287,9 @@ class Edge:
             await send({"type": "websocket.close", "code": 1008})
             return
         route, _ = self._route("GET", path, seen.get(b"cookie"))
+        if route.behaviour.denied:
+            await send({"type": "websocket.close", "code": 1008})
+            return
         query: bytes = scope.get("query_string", b"")
         target = path + ("?" + query.decode("latin-1") if query else "")
         route.metrics.active += 1

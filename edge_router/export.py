@@ -17,6 +17,7 @@ from typing import Any
 
 from edge_router.routes import Behaviour, Profile, RouteTable, wildcard_regex
 
+NOT_FOUND = "Not found"
 ERROR_BODIES = {
     413: "Request body too large",
     429: "Too many requests",
@@ -91,7 +92,21 @@ def _ident(name: str) -> str:
     return name.replace("-", "_")
 
 
+def _nginx_deny(behaviour: Behaviour) -> list[str]:
+    """A `deny` behaviour: the edge's own 404, no origin."""
+    return [
+        f"set $edge_route {behaviour.name};",
+        f"set $edge_origin {behaviour.origin.name};",
+        f"add_header X-Edge-Route {behaviour.name} always;",
+        f"add_header X-Edge-Origin {behaviour.origin.name} always;",
+        "default_type text/plain;",
+        f'return 404 "{NOT_FOUND}\\n";',
+    ]
+
+
 def _nginx_proxy(behaviour: Behaviour) -> list[str]:
+    if behaviour.denied:
+        return _nginx_deny(behaviour)
     # nginx refuses an oversized body before `set` runs, so each behaviour has its
     # own 413 page (a location's error_page also replaces the server's: all listed).
     lines = [
@@ -153,7 +168,7 @@ def _nginx_http(table: RouteTable, profile_name: str) -> list[str]:
     for behaviour in profile.behaviours:
         if behaviour.rate is not None:
             out.append("    " + _nginx_rate(behaviour))
-    used = sorted({b.origin.name for b in profile.behaviours})
+    used = sorted({b.origin.name for b in profile.behaviours if not b.denied})
     for name in used:
         origin = table.origins[name]
         out.append(
@@ -294,6 +309,19 @@ def _envoy_route(behaviour: Behaviour) -> dict[str, Any]:
             "filter_enforced": _ALL,
             "response_headers_to_add": [_header("Retry-After", "1")],
         }
+    if behaviour.denied:
+        return {
+            "name": behaviour.name,
+            "match": match,
+            "direct_response": {
+                "status": 404,
+                "body": {"inline_string": NOT_FOUND + "\n"},
+            },
+            "response_headers_to_add": [
+                _header("X-Edge-Route", behaviour.name),
+                _header("X-Edge-Origin", behaviour.origin.name),
+            ],
+        }
     return {
         "name": behaviour.name,
         "match": match,
@@ -390,7 +418,7 @@ def envoy_config(
             }
         ],
     }
-    used = sorted({b.origin.name for b in profile.behaviours})
+    used = sorted({b.origin.name for b in profile.behaviours if not b.denied})
     bootstrap = {
         "static_resources": {
             "listeners": [listener],

@@ -45,6 +45,8 @@ class Route:
     buckets: TokenBuckets | None
     # What the request's server span says served it (see edge_router/tracing.py).
     span_attributes: dict[str, str]
+    # The behaviour's own Cache-Control, set on every answer it relays (or none).
+    cache_headers: list[tuple[bytes, bytes]]
 
     @classmethod
     def build(cls, behaviour: Behaviour, profile: str) -> Route:
@@ -63,6 +65,11 @@ class Route:
                 "edge.route": behaviour.name,
                 "edge.origin": behaviour.origin.name,
             },
+            cache_headers=(
+                [(b"cache-control", behaviour.cache_control.encode())]
+                if behaviour.cache_control
+                else []
+            ),
         )
 
 
@@ -208,7 +215,7 @@ async def forward(
             return Outcome(CLIENT_GONE)
         return await refuse(request, status, extra)
     try:
-        return await _relay(response, request, extra, asked)
+        return await _relay(response, request, extra, asked, route.cache_headers)
     finally:
         response.release()
 
@@ -226,6 +233,7 @@ async def _relay(
     request: Exchange,
     extra: list[tuple[bytes, bytes]],
     asked: float,
+    cache_headers: list[tuple[bytes, bytes]],
 ) -> Outcome:
     body: bytes | None = None
     length = response.content_length
@@ -239,7 +247,9 @@ async def _relay(
     origin_seconds = time.perf_counter() - asked
     status = response.status
     headers = response_headers(
-        response.raw_headers, [*extra, _timing(request.arrived, origin_seconds)]
+        response.raw_headers,
+        [*extra, *cache_headers, _timing(request.arrived, origin_seconds)],
+        replace_cache_control=bool(cache_headers),
     )
     send = request.send
     await send({"type": "http.response.start", "status": status, "headers": headers})

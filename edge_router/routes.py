@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge_router.paths import match_key
+
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
 PROFILES = ("legacy", "strangler")
 HTTP_METHODS = frozenset(
@@ -24,7 +26,17 @@ _RATE = re.compile(r"^([1-9][0-9]{0,5})/(s|m)$")
 _PATTERN_CHARS = re.compile(r"^/[A-Za-z0-9/_.~*?-]*$")
 _BEHAVIOUR_KEYS = {
     "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
+    "kind", "cache_control",
 }  # fmt: skip
+# What a behaviour does: `proxy` forwards to its origin; `deny` answers 404 itself
+# and never reaches an origin (it names none).
+KINDS = ("proxy", "deny")
+# Paths no profile may send to an origin, in any spelling: a `deny` behaviour must
+# take every request under them (see `_private_leaks`).
+PRIVATE_PREFIXES = ("/internal/",)
+# The origin a `deny` behaviour names in logs, metrics and X-Edge-Origin.
+NO_ORIGIN_NAME = "none"
+_CACHE_CONTROL = re.compile(r"^[A-Za-z0-9 ,=\-]{1,200}$")
 _LIMIT_KEYS = {"timeout", "max_body"}
 # When [defaults] does not say: 30 s to the origin's headers, 1 MiB of request body.
 BUILT_IN_LIMITS: dict[str, Any] = {"timeout": 30.0, "max_body": 1024 * 1024}
@@ -58,6 +70,9 @@ class Origin:
     port: int
 
 
+NO_ORIGIN = Origin(NO_ORIGIN_NAME, "", "", "", 0)
+
+
 @dataclass(frozen=True)
 class Behaviour:
     name: str
@@ -71,6 +86,14 @@ class Behaviour:
     prefix: str = field(repr=False, default="")
     exact: bool = field(repr=False, default=False)
     regex: re.Pattern[str] | None = field(repr=False, default=None)
+    kind: str = "proxy"
+    # Set on every answer this behaviour relays (the origin's own is dropped);
+    # None: the origin's Cache-Control passes as it is, the edge adds none.
+    cache_control: str | None = None
+
+    @property
+    def denied(self) -> bool:
+        return self.kind == "deny"
 
     def matches(self, method: str, key: str) -> bool:
         if self.methods is not None and method not in self.methods:
@@ -92,6 +115,8 @@ class Behaviour:
             "max_body": self.max_body,
             "rate": self.rate.text if self.rate else None,
             "burst": self.rate.burst if self.rate else None,
+            "kind": self.kind,
+            "cache_control": self.cache_control,
         }
 
 
@@ -273,11 +298,16 @@ def _behaviour(
     for key in sorted(set(spec) - _BEHAVIOUR_KEYS):
         problems.append(f"{where}: unknown key {key!r}")
     pattern = _pattern(spec, where, problems)
-    origin_name = spec.get("origin")
-    origin = origins.get(origin_name) if isinstance(origin_name, str) else None
-    if origin is None:
-        known = ", ".join(sorted(origins)) or "none"
-        problems.append(f"{where}: origin {origin_name!r} is not one of: {known}")
+    kind = spec.get("kind", "proxy")
+    if kind not in KINDS:
+        problems.append(f"{where}: kind must be one of {', '.join(KINDS)}")
+    origin = _behaviour_origin(spec, kind, origins, where, problems)
+    cache_control = spec.get("cache_control")
+    if cache_control is not None and (
+        not isinstance(cache_control, str) or not _CACHE_CONTROL.match(cache_control)
+    ):
+        problems.append(f"{where}: cache_control {cache_control!r} is not a value")
+        cache_control = None
     methods = _methods(spec, where, problems)
     limits = {
         key: spec.get(key, defaults.get(key, BUILT_IN_LIMITS[key]))
@@ -290,8 +320,55 @@ def _behaviour(
         return None
     prefix, exact, regex = compile_pattern(pattern)
     return Behaviour(
-        name, pattern, origin, methods, timeout, max_body, rate, prefix, exact, regex
-    )
+        name, pattern, origin, methods, timeout, max_body, rate, prefix, exact, regex,
+        kind=kind, cache_control=cache_control,
+    )  # fmt: skip
+
+
+def _behaviour_origin(
+    spec: dict[str, Any],
+    kind: Any,
+    origins: dict[str, Origin],
+    where: str,
+    problems: list[str],
+) -> Origin | None:
+    """The behaviour's origin; a `deny` one names none and gets NO_ORIGIN."""
+    origin_name = spec.get("origin")
+    if kind == "deny":
+        if origin_name is not None:
+            problems.append(f"{where}: a deny behaviour names no origin")
+        return NO_ORIGIN
+    origin = origins.get(origin_name) if isinstance(origin_name, str) else None
+    if origin is None:
+        known = ", ".join(sorted(origins)) or "none"
+        problems.append(f"{where}: origin {origin_name!r} is not one of: {known}")
+    return origin
+
+
+def _private_probes(profile: list[Behaviour]) -> list[str]:
+    """Match keys under the private prefixes worth trying: each prefix, a path
+    below it, and every pattern of the profile that reaches below it (wildcards
+    filled in), so a narrow proxy behaviour placed before the deny is found too."""
+    probes = set()
+    for prefix in PRIVATE_PREFIXES:
+        probes |= {prefix, prefix + "x/", prefix + "x/y/"}
+        for behaviour in profile:
+            filled = re.sub(r"[*?]", "x", behaviour.pattern.lower())
+            if filled.startswith(prefix):
+                probes.add(match_key(filled))
+    return sorted(probes)
+
+
+def _private_leaks(profile: Profile) -> list[str]:
+    """`METHOD path -> behaviour` for every probe of a private prefix that a
+    proxying behaviour would take."""
+    leaks = []
+    for key in _private_probes(list(profile.behaviours)):
+        for method in sorted(HTTP_METHODS):
+            behaviour = profile.match(method, key)
+            if not behaviour.denied:
+                leaks.append(f"{method} {key} -> {behaviour.name}")
+    return leaks
 
 
 def _origins(
@@ -350,7 +427,16 @@ def _profile(
             )
     if not all(b is not None for b in behaviours):
         return None
-    return Profile(profile, tuple(b for b in behaviours if b))
+    built = Profile(profile, tuple(b for b in behaviours if b))
+    leaks = _private_leaks(built)
+    if leaks:
+        problems.append(
+            f"profile {profile!r} sends private paths "
+            f"({', '.join(PRIVATE_PREFIXES)}) to an origin; put a behaviour with "
+            f'kind = "deny" first for them: {"; ".join(leaks[:4])}'
+            + (f" (and {len(leaks) - 4} more)" if len(leaks) > 4 else "")
+        )
+    return built
 
 
 def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable:

@@ -40,6 +40,11 @@ timeout = 5.0
 max_body = 1024
 
 [[profiles.legacy]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+
+[[profiles.legacy]]
 name = "slow"
 path = "/slow/*"
 origin = "orders"
@@ -82,6 +87,11 @@ origin = "stale"
 name = "default"
 path = "/*"
 origin = "shop"
+
+[[profiles.strangler]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
 
 [[profiles.strangler]]
 name = "default"

@@ -244,11 +244,12 @@ def test_the_envoy_export_keeps_order_matches_and_limits(table: RouteTable) -> N
     assert [r["name"] for r in routes] == [
         b.name for b in table.profiles["strangler"].behaviours
     ]
+    buy = next(r for r in routes if r["name"] == "muskie-buy")
     assert (
-        routes[0]["match"]["headers"][0]["string_match"]["safe_regex"]["regex"]
-        == "^(POST)$"
+        buy["match"]["headers"][0]["string_match"]["safe_regex"]["regex"] == "^(POST)$"
     )
-    assert "envoy.filters.http.local_ratelimit" in routes[0]["typed_per_filter_config"]
+    assert "envoy.filters.http.local_ratelimit" in buy["typed_per_filter_config"]
+    assert routes[0]["direct_response"]["status"] == 404
     assert manager["normalize_path"]
     assert manager["merge_slashes"]
     clusters = {c["name"] for c in bootstrap["static_resources"]["clusters"]}
@@ -280,6 +281,10 @@ def test_the_nginx_export_refuses_a_method_split_it_cannot_express(
 [origins]
 shop = { env = "SHOP_URL", default = "http://127.0.0.1:8001" }
 [[profiles.legacy]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+[[profiles.legacy]]
 name = "posts"
 path = "/a/*"
 methods = ["POST"]
@@ -292,6 +297,10 @@ origin = "shop"
 name = "default"
 path = "/*"
 origin = "shop"
+[[profiles.strangler]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
 [[profiles.strangler]]
 name = "default"
 path = "/*"
