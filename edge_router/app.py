@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import time
+from collections import Counter
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -28,9 +29,10 @@ from edge_router.paths import BadPath, match_key, normalise
 from edge_router.proxy import CLIENT_GONE, Exchange, Outcome, Route, forward, refuse
 from edge_router.routes import RouteTable, load_table
 from edge_router.selection import profile_for
+from edge_router.serving import EdgeHttpProtocol
 from edge_router.tracing import EdgeTracing
 from edge_router.upstream import session_create
-from edge_router.websocket import forward_websocket
+from edge_router.websocket import forward_websocket, refuse_websocket
 
 logger = logging.getLogger("edge_router")
 EDGE_ROUTE = [(b"x-edge-route", b"edge"), (b"x-edge-origin", b"edge")]
@@ -52,6 +54,7 @@ class Edge:
     table: RouteTable
     routes: dict[int, Route]
     session: aiohttp.ClientSession
+    websocket_session: aiohttp.ClientSession
     redis: aioredis.Redis
     follower: ModeFollower
     log: AccessLog
@@ -62,6 +65,7 @@ class Edge:
         self.tracing = tracing
         self._paths: dict[str, str] = {}
         self._routed: dict[tuple[str, str, str], Route] = {}
+        self._websockets_by_address: Counter[str] = Counter()
 
     async def startup(self) -> None:
         if not logging.getLogger().handlers:
@@ -72,15 +76,26 @@ class Edge:
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
         self.routes = {
-            id(behaviour): Route.build(behaviour, profile.name)
+            id(behaviour): Route.build(behaviour, profile.name, self.table.listener)
             for profile in self.table.profiles.values()
             for behaviour in profile.behaviours
         }
+        # Read by uvicorn's protocol (Procfile: --http ...EdgeHttpProtocol) for every
+        # connection; lifespan start-up ends before the first is accepted.
+        EdgeHttpProtocol.limits = self.table.listener
         self.log = AccessLog(self.config.access_log)
         # One session for every request and websocket of this worker.
         self.session = session_create(
             connections=self.config.upstream_connections,
             per_origin=self.config.upstream_per_origin,
+            keepalive=self.config.upstream_keepalive,
+        )
+        # Websockets have a pool of their own: however many are open and idle,
+        # HTTP requests keep every connection of theirs.
+        websockets = self.table.websockets
+        self.websocket_session = session_create(
+            connections=websockets.pool,
+            per_origin=websockets.pool,
             keepalive=self.config.upstream_keepalive,
         )
         self.redis = aioredis.from_url(
@@ -122,6 +137,7 @@ class Edge:
             await self._publisher
         await self.follower.stop()
         await self.session.close()
+        await self.websocket_session.close()
         await self.redis.aclose()
         self.log.close()
         metrics.worker_exit()
@@ -290,17 +306,27 @@ class Edge:
         if route.behaviour.denied:
             await send({"type": "websocket.close", "code": 1008})
             return
+        limits = self.table.websockets
         query: bytes = scope.get("query_string", b"")
         target = path + ("?" + query.decode("latin-1") if query else "")
-        route.metrics.active += 1
-        try:
-            status = await forward_websocket(
-                self.session, route, scope, receive, send,
-                url=URL(route.origin_url + target, encoded=True),
-                headers=headers, extra=route.edge_headers,
-            )  # fmt: skip
-        finally:
-            route.metrics.active -= 1
+        open_here = self._websockets_by_address
+        if open_here[client] >= limits.max_per_address:
+            status = await refuse_websocket(scope, send, 429, route.edge_headers)
+        else:
+            open_here[client] += 1
+            route.metrics.active += 1
+            try:
+                status = await forward_websocket(
+                    self.websocket_session, route, scope, receive, send,
+                    url=URL(route.origin_url + target, encoded=True),
+                    headers=headers, extra=route.edge_headers,
+                    idle_timeout=limits.idle_timeout,
+                )  # fmt: skip
+            finally:
+                route.metrics.active -= 1
+                open_here[client] -= 1
+                if not open_here[client]:
+                    del open_here[client]
         route.metrics.count(status)
         self.log.record(
             started_wall=wall,

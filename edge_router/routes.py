@@ -9,11 +9,17 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge_router.listener import (
+    ListenerLimits,
+    WebsocketLimits,
+    listener_parse,
+    websockets_parse,
+)
 from edge_router.paths import match_key
 
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
@@ -138,11 +144,15 @@ class RouteTable:
     source: str
     origins: dict[str, Origin]
     profiles: dict[str, Profile]
+    listener: ListenerLimits = field(default_factory=ListenerLimits)
+    websockets: WebsocketLimits = field(default_factory=WebsocketLimits)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "origins": {o.name: o.url for o in self.origins.values()},
+            "listener": asdict(self.listener),
+            "websockets": asdict(self.websockets),
             "profiles": {
                 name: [b.as_dict() for b in profile.behaviours]
                 for name, profile in self.profiles.items()
@@ -443,8 +453,11 @@ def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable
     problems: list[str] = []
     if not isinstance(data, dict):
         raise RouteTableError(source, ["the table must be a TOML document"])
-    for key in sorted(set(data) - {"origins", "defaults", "profiles"}):
+    known = {"origins", "defaults", "profiles", "listener", "websockets"}
+    for key in sorted(set(data) - known):
         problems.append(f"unknown top-level key {key!r}")
+    listener = listener_parse(data.get("listener"), problems)
+    websockets = websockets_parse(data.get("websockets"), problems)
     origins = _origins(data.get("origins"), env, problems)
     defaults = _defaults(data.get("defaults", {}), problems)
     raw_profiles = data.get("profiles")
@@ -463,7 +476,7 @@ def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable
             profiles[name] = profile
     if problems:
         raise RouteTableError(source, problems)
-    return RouteTable(source, origins, profiles)
+    return RouteTable(source, origins, profiles, listener, websockets)
 
 
 def load_table(path: Path | None = None, *, env: Mapping[str, str]) -> RouteTable:

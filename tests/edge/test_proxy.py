@@ -309,7 +309,7 @@ def test_a_large_response_streams_through_whole(edge: Process) -> None:
     assert digest.hexdigest() == expected
 
 
-def test_a_large_request_body_streams_to_the_origin(limits_edge: Process) -> None:
+def test_a_large_request_body_reaches_the_origin_whole(limits_edge: Process) -> None:
     body = os.urandom(8 * 1024 * 1024)
     answer = httpx.post(limits_edge.url + "/big/upload", content=body, timeout=30)
     doc = echo(answer)

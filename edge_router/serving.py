@@ -1,0 +1,113 @@
+"""uvicorn's HTTP protocol with the limits uvicorn lacks: a deadline for a request's
+headers, and a cap on open connections per client address.
+
+The Procfile runs the edge with `--http edge_router.serving:EdgeHttpProtocol`. The
+limits are the route table's `[listener]`, set by the app at start-up
+(`EdgeHttpProtocol.limits`), before uvicorn accepts a connection. Request bodies get
+their deadlines in the app (edge_router/proxy.py), where they are read.
+
+A websocket upgrade leaves this protocol: from then on the app's websocket limits
+(`[websockets]`) count it, not these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from edge_router.listener import ListenerLimits
+
+
+def _answer(status: str, body: bytes, *headers: bytes) -> bytes:
+    return b"".join(
+        [
+            f"HTTP/1.1 {status}\r\n".encode(),
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"cache-control: no-store\r\n",
+            *(header + b"\r\n" for header in headers),
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
+
+
+TIMED_OUT = _answer("408 Request Timeout", b"Request timeout\n")
+TOO_MANY = _answer(
+    "429 Too Many Requests", b"Too many connections\n", b"retry-after: 1"
+)
+
+
+class EdgeHttpProtocol(HttpToolsProtocol):
+    limits: ClassVar[ListenerLimits] = ListenerLimits()
+    # Open connections per client address, in this worker.
+    open_by_address: ClassVar[Counter[str]] = Counter()
+
+    _address: str | None = None
+    _header_timer: asyncio.TimerHandle | None = None
+    _began = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        address = self.client[0] if self.client else "-"
+        self._address = address
+        self.open_by_address[address] += 1
+        if self.open_by_address[address] > self.limits.max_connections_per_address:
+            transport.write(TOO_MANY)
+            transport.close()
+            return
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        self._uncount()
+        super().connection_lost(exc)
+
+    def _uncount(self) -> None:
+        address, self._address = self._address, None
+        if address is not None:
+            left = self.open_by_address[address] - 1
+            if left > 0:
+                self.open_by_address[address] = left
+            else:
+                del self.open_by_address[address]
+
+    def _arm_header_timer(self) -> None:
+        self._stop_header_timer()
+        self._header_timer = self.loop.call_later(
+            self.limits.header_timeout, self._headers_too_slow
+        )
+
+    def _stop_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        # A connection that never began a request is just closed (a browser's
+        # pre-connect); one stuck inside its headers is told why.
+        if self._began:
+            self.transport.write(TIMED_OUT)
+        self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._began = True
+        if self._header_timer is None:
+            self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._stop_header_timer()
+        self._began = False
+        super().on_headers_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._stop_header_timer()
+        self._uncount()
+        super().handle_websocket_upgrade()
