@@ -1,6 +1,7 @@
 """The edge's ASGI app: `uvicorn edge_router.app:app` (see the Procfile).
 
-Per request: normalise the path, answer /_edge/ itself, pick the profile from the mode
+Per request: normalise the path, answer /_edge/healthz itself (the rest of /_edge/
+is on the admin listener: 404 here), pick the profile from the mode
 (read once, so a request finishes on the origin it started on), match the behaviour,
 admit (rate, body size), forward, then log and count.
 """
@@ -21,10 +22,11 @@ from yarl import URL
 
 from edge_router import admin, metrics
 from edge_router.accesslog import AccessLog, wall_clock
+from edge_router.admin_listener import AdminListener
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.config import EdgeConfig, config_from_env
 from edge_router.headers import WEBSOCKET_HANDSHAKE, request_headers
-from edge_router.modes import Mode, ModeFollower
+from edge_router.modes import Mode, ModeFollower, redis_client
 from edge_router.paths import BadPath, match_key, normalise
 from edge_router.proxy import CLIENT_GONE, Exchange, Outcome, Route, forward, refuse
 from edge_router.routes import RouteTable, load_table
@@ -57,6 +59,7 @@ class Edge:
     websocket_session: aiohttp.ClientSession
     redis: aioredis.Redis
     follower: ModeFollower
+    admin_listener: AdminListener
     log: AccessLog
     _publisher: asyncio.Task[None]
 
@@ -98,18 +101,22 @@ class Edge:
             per_origin=websockets.pool,
             keepalive=self.config.upstream_keepalive,
         )
-        self.redis = aioredis.from_url(
-            self.config.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
-        )
+        self.redis = redis_client(self.config.redis_url)
         self.follower = ModeFollower(
-            aioredis.from_url(self.config.redis_url, socket_connect_timeout=1.0),
+            redis_client(self.config.redis_url),
             self.config.mode_key,
             self.config.default_mode,
             self.config.poll_interval,
             on_change=_count_change,
+            listener=redis_client(self.config.redis_url, read_timeout=None),
+            cache=self.config.mode_cache,
         )
         metrics.forget_dead_workers()
         await self.follower.start()
+        self.admin_listener = AdminListener(
+            self, self.config.admin_host, self.config.admin_port
+        )
+        await self.admin_listener.start()
         self._publisher = asyncio.create_task(self._publish_in_flight())
         # What start-up built lives as long as the worker: out of every collection.
         gc.freeze()
@@ -135,6 +142,7 @@ class Edge:
         self._publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._publisher
+        await self.admin_listener.stop()
         await self.follower.stop()
         await self.session.close()
         await self.websocket_session.close()
@@ -196,11 +204,18 @@ class Edge:
             path = raw
         else:
             if path.startswith(admin.PREFIX):
+                # Only the health check is public; the rest is on the admin listener.
                 route_name = origin_name = "edge"
-                status, sent = await admin.handle(
-                    self, path, method, seen, receive, send, EDGE_ROUTE
-                )
-                outcome = Outcome(status, sent)
+                if admin.endpoint_path(path) == admin.HEALTH:
+                    status, sent = await admin.handle(
+                        admin.AdminRequest(
+                            self, method, seen, receive, send, EDGE_ROUTE
+                        ),
+                        path,
+                    )
+                    outcome = Outcome(status, sent)
+                else:
+                    outcome = await refuse(request, 404, EDGE_ROUTE)
             else:
                 route, new_cookie = self._route(method, path, seen.get(b"cookie"))
                 extra = route.edge_headers

@@ -116,7 +116,7 @@ class BodyDeadlines:
     idle: float
 
 
-async def _read_body(receive: Receive, limit: int, deadlines: BodyDeadlines) -> bytes:
+async def read_body(receive: Receive, limit: int, deadlines: BodyDeadlines) -> bytes:
     """The whole body, up to `limit` bytes, before the origin hears of it: a slow
     visitor holds an edge coroutine, never an origin's thread. Each piece must come
     within `idle` seconds and the whole within `total` (else BodyTooSlow)."""
@@ -160,9 +160,9 @@ async def request_body(
             raise BodyTooLarge
         if size == 0:
             return None
-        return await _read_body(receive, limit, deadlines)
+        return await read_body(receive, limit, deadlines)
     if b"transfer-encoding" in seen:
-        return await _read_body(receive, limit, deadlines)
+        return await read_body(receive, limit, deadlines)
     return None
 
 
