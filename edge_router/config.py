@@ -12,8 +12,6 @@ from common.stack_secrets import secret_generate, secrets_required
 from edge_router.modes import Mode, ModeError, mode_cache_path, mode_parse_default
 from edge_router.routes import DEFAULT_ROUTES_FILE
 
-CANARY_COOKIE = "edge_canary"
-
 
 @dataclass(frozen=True)
 class EdgeConfig:
