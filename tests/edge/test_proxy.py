@@ -45,6 +45,12 @@ path = "/internal/*"
 kind = "deny"
 
 [[profiles.legacy]]
+name = "cached"
+path = "/cached/*"
+origin = "orders"
+cache_control = "public, max-age=30"
+
+[[profiles.legacy]]
 name = "slow"
 path = "/slow/*"
 origin = "orders"
@@ -307,6 +313,20 @@ def test_a_large_response_streams_through_whole(edge: Process) -> None:
     # then every byte arrived, in order
     assert received == size
     assert digest.hexdigest() == expected
+
+
+def test_the_edge_sets_cache_control_only_where_a_behaviour_says(
+    limits_edge: Process,
+) -> None:
+    # given an origin that says nothing about caching
+    plain = httpx.get(limits_edge.url + "/small")
+    # when a behaviour says nothing either, then the edge adds nothing
+    assert plain.status_code == 200
+    assert "cache-control" not in plain.headers
+    # and a behaviour that says one gets it on its answers
+    cached = httpx.get(limits_edge.url + "/cached/page")
+    assert cached.headers["x-edge-route"] == "cached"
+    assert cached.headers["cache-control"] == "public, max-age=30"
 
 
 def test_a_large_request_body_reaches_the_origin_whole(limits_edge: Process) -> None:
