@@ -20,7 +20,7 @@ from edge_router.listener import (
     listener_parse,
     websockets_parse,
 )
-from edge_router.paths import match_key
+from edge_router.private_paths import private_paths_problem
 
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
 PROFILES = ("legacy", "strangler")
@@ -37,9 +37,6 @@ _BEHAVIOUR_KEYS = {
 # What a behaviour does: `proxy` forwards to its origin; `deny` answers 404 itself
 # and never reaches an origin (it names none).
 KINDS = ("proxy", "deny")
-# Paths no profile may send to an origin, in any spelling: a `deny` behaviour must
-# take every request under them (see `_private_leaks`).
-PRIVATE_PREFIXES = ("/internal/",)
 # The origin a `deny` behaviour names in logs, metrics and X-Edge-Origin.
 NO_ORIGIN_NAME = "none"
 _CACHE_CONTROL = re.compile(r"^[A-Za-z0-9 ,=\-]{1,200}$")
@@ -355,32 +352,6 @@ def _behaviour_origin(
     return origin
 
 
-def _private_probes(profile: list[Behaviour]) -> list[str]:
-    """Match keys under the private prefixes worth trying: each prefix, a path
-    below it, and every pattern of the profile that reaches below it (wildcards
-    filled in), so a narrow proxy behaviour placed before the deny is found too."""
-    probes = set()
-    for prefix in PRIVATE_PREFIXES:
-        probes |= {prefix, prefix + "x/", prefix + "x/y/"}
-        for behaviour in profile:
-            filled = re.sub(r"[*?]", "x", behaviour.pattern.lower())
-            if filled.startswith(prefix):
-                probes.add(match_key(filled))
-    return sorted(probes)
-
-
-def _private_leaks(profile: Profile) -> list[str]:
-    """`METHOD path -> behaviour` for every probe of a private prefix that a
-    proxying behaviour would take."""
-    leaks = []
-    for key in _private_probes(list(profile.behaviours)):
-        for method in sorted(HTTP_METHODS):
-            behaviour = profile.match(method, key)
-            if not behaviour.denied:
-                leaks.append(f"{method} {key} -> {behaviour.name}")
-    return leaks
-
-
 def _origins(
     raw_origins: Any, env: Mapping[str, str], problems: list[str]
 ) -> dict[str, Origin]:
@@ -438,14 +409,9 @@ def _profile(
     if not all(b is not None for b in behaviours):
         return None
     built = Profile(profile, tuple(b for b in behaviours if b))
-    leaks = _private_leaks(built)
-    if leaks:
-        problems.append(
-            f"profile {profile!r} sends private paths "
-            f"({', '.join(PRIVATE_PREFIXES)}) to an origin; put a behaviour with "
-            f'kind = "deny" first for them: {"; ".join(leaks[:4])}'
-            + (f" (and {len(leaks) - 4} more)" if len(leaks) > 4 else "")
-        )
+    problem = private_paths_problem(built, HTTP_METHODS)
+    if problem:
+        problems.append(problem)
     return built
 
 

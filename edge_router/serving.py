@@ -90,6 +90,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._header_timer = None
         if self.transport.is_closing():
             return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request behind one still being answered: its deadline
+            # runs once that answer is out.
+            self._arm_header_timer()
+            return
         # A connection that never began a request is just closed (a browser's
         # pre-connect); one stuck inside its headers is told why.
         if self._began:
