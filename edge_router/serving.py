@@ -19,6 +19,7 @@ from typing import ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from edge_router.listener import ListenerLimits
+from edge_router.metrics import CONNECTIONS_REFUSED
 
 
 def _answer(status: str, body: bytes, *headers: bytes) -> bytes:
@@ -56,6 +57,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._address = address
         self.open_by_address[address] += 1
         if self.open_by_address[address] > self.limits.max_connections_per_address:
+            CONNECTIONS_REFUSED.labels("per_address").inc()
             transport.write(TOO_MANY)
             transport.close()
             return
@@ -97,6 +99,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             return
         # A connection that never began a request is just closed (a browser's
         # pre-connect); one stuck inside its headers is told why.
+        CONNECTIONS_REFUSED.labels("header_timeout").inc()
         if self._began:
             self.transport.write(TIMED_OUT)
         self.transport.close()

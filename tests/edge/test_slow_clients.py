@@ -16,7 +16,7 @@ import aiohttp
 import httpx
 import pytest
 
-from tests.support.edge import Process, edge_process
+from tests.support.edge import Process, admin_url, edge_process
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 2.0
@@ -94,6 +94,14 @@ def read_all(sock: socket.socket) -> bytes:
     return out
 
 
+def refused(edge: Process, reason: str) -> float:
+    """edge_connections_refused_total{reason} from the admin listener's metrics."""
+    metrics = httpx.get(admin_url(edge) + "/_edge/metrics").text
+    line = f'edge_connections_refused_total{{reason="{reason}"}} '
+    rows = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(rows[0].split()[-1]) if rows else 0.0
+
+
 def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1]) if answer else 0
 
@@ -102,6 +110,7 @@ def test_a_visitor_that_stops_inside_its_headers_gets_408_and_is_closed(
     tight_edge: Process,
 ) -> None:
     # given a visitor that sends half its headers, then nothing
+    before = refused(tight_edge, "header_timeout")
     with connect(tight_edge) as sock:
         sock.sendall(b"GET /shop/ HTTP/1.1\r\nHost: edge\r\nX-Half: ")
         started = time.monotonic()
@@ -111,6 +120,8 @@ def test_a_visitor_that_stops_inside_its_headers_gets_408_and_is_closed(
     assert status_of(answer) == 408
     assert b"connection: close" in answer.lower()
     assert HEADER_TIMEOUT * 0.8 <= took < HEADER_TIMEOUT + 2
+    # and it is counted
+    assert refused(tight_edge, "header_timeout") == before + 1
 
 
 def test_headers_that_trickle_in_are_cut_at_the_deadline_not_between_bytes(
@@ -221,6 +232,8 @@ def test_one_address_cannot_hold_more_than_its_share_of_connections(
     deadline = time.monotonic() + 5
     while httpx.get(tight_edge.url + "/shop/").status_code != 200:
         assert time.monotonic() < deadline
+    # and the refusal is counted
+    assert refused(tight_edge, "per_address") >= 1
 
 
 @pytest.mark.parametrize(
