@@ -221,7 +221,9 @@ class Edge:
                 extra = route.edge_headers
                 if new_cookie is not None:
                     extra = [*extra, new_cookie]
-                outcome = await self._proxy(route, request, path, extra)
+                outcome = await self._proxy(
+                    route, request, path, extra, drew_visitor=new_cookie is not None
+                )
         duration = time.perf_counter() - arrived
         if route is not None:
             route.metrics.count(outcome.status)
@@ -275,6 +277,8 @@ class Edge:
         request: Exchange,
         path: str,
         extra: list[tuple[bytes, bytes]],
+        *,
+        drew_visitor: bool = False,
     ) -> Outcome:
         if route.behaviour.denied:
             return await refuse(request, 404, extra)
@@ -287,7 +291,10 @@ class Edge:
         target = path + "?" + query.decode("latin-1") if query else path
         route.metrics.active += 1
         try:
-            call = forward(self.session, route, request, target=target, extra=extra)
+            call = forward(
+                self.session, route, request,
+                target=target, extra=extra, personal=drew_visitor,
+            )  # fmt: skip
             if self.tracing.without_client_span(request.trace_id):
                 with self.tracing.suppressed():
                     return await call

@@ -29,6 +29,7 @@ from edge_router.upstream import route_timeout
 SMALL = 64 * 1024
 # Sent with an answer after which the connection cannot go on (uvicorn closes it).
 CLOSE = (b"connection", b"close")
+PERSONAL_CACHE = [(b"cache-control", b"private, no-store")]
 # 499: nginx's code for "the client went away first" (logs and metrics only).
 CLIENT_GONE = 499
 
@@ -195,8 +196,12 @@ async def forward(
     *,
     target: str,
     extra: list[tuple[bytes, bytes]],
+    personal: bool = False,
 ) -> Outcome:
-    """Send the request to the origin and its answer to the visitor; map failures."""
+    """Send the request to the origin and its answer to the visitor; map failures.
+
+    `personal`: the edge made this answer a visitor's own (it sets a newly drawn
+    canary visitor id), so no cache may keep it, whatever the origin said."""
     seen = request.seen
     data: bytes | None = None
     if b"content-length" in seen or b"transfer-encoding" in seen:
@@ -226,7 +231,8 @@ async def forward(
     except (aiohttp.ClientError, OSError) as error:  # TimeoutError is an OSError
         return await refuse(request, _failure_status(error), extra)
     try:
-        return await _relay(response, request, extra, asked, route.cache_headers)
+        cache = PERSONAL_CACHE if personal else route.cache_headers
+        return await _relay(response, request, extra, asked, cache)
     finally:
         response.release()
 

@@ -109,6 +109,8 @@ def test_a_forged_or_malformed_visitor_id_is_replaced_and_a_valid_one_decides(
             # then the edge draws a new id for it, and that id decides its side
             cookie = answer.headers["set-cookie"]
             assert cookie.startswith(f"{VISITOR_COOKIE}=")
+            # (an answer carrying a visitor's new id is that visitor's alone)
+            assert answer.headers["cache-control"] == "private, no-store"
             drawn = cookie.split(";")[0].split("=", 1)[1]
             assert len(drawn) == 32
             side = "orders" if in_canary(drawn, 50) else "shop"
@@ -119,6 +121,7 @@ def test_a_forged_or_malformed_visitor_id_is_replaced_and_a_valid_one_decides(
                 edge.url + MUSKIE, headers={"Cookie": f"{VISITOR_COOKIE}={visitor}"}
             )
             assert "set-cookie" not in answer.headers
+            assert "cache-control" not in answer.headers
             side = "orders" if in_canary(visitor, 50) else "shop"
             assert answer.headers["x-origin"] == side
     finally:
