@@ -20,6 +20,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from yarl import URL
 
+from common.tracing.logs import logging_install
 from edge_router import admin, metrics
 from edge_router.accesslog import AccessLog, wall_clock
 from edge_router.admin_listener import AdminListener
@@ -28,10 +29,19 @@ from edge_router.config import EdgeConfig, config_from_env
 from edge_router.headers import WEBSOCKET_HANDSHAKE, request_headers
 from edge_router.modes import Mode, ModeFollower, redis_client
 from edge_router.paths import BadPath, match_key, normalise
-from edge_router.proxy import CLIENT_GONE, Exchange, Outcome, Route, forward, refuse
+from edge_router.proxy import (
+    CLIENT_GONE,
+    Exchange,
+    Outcome,
+    Route,
+    forward,
+    refuse,
+    take_body,
+)
 from edge_router.routes import RouteTable, load_table
 from edge_router.selection import profile_for
 from edge_router.serving import EdgeHttpProtocol
+from edge_router.static import StaticSite
 from edge_router.tracing import EdgeTracing
 from edge_router.upstream import session_create
 from edge_router.websocket import forward_websocket, refuse_websocket
@@ -71,15 +81,18 @@ class Edge:
         self._websockets_by_address: Counter[str] = Counter()
 
     async def startup(self) -> None:
-        if not logging.getLogger().handlers:
-            logging.basicConfig(
-                level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                format="%(levelname)s %(name)s: %(message)s",
-            )
+        # The stack's one line format, each line with its trace (tracing/logs.py).
+        logging_install(os.environ.get("LOG_LEVEL", "INFO"), adopt=("uvicorn",))
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
+        sites = _static_sites(self.table)
         self.routes = {
-            id(behaviour): Route.build(behaviour, profile.name, self.table.listener)
+            id(behaviour): Route.build(
+                behaviour,
+                profile.name,
+                self.table.listener,
+                sites.get((behaviour.origin.name, behaviour.cache_control)),
+            )
             for profile in self.table.profiles.values()
             for behaviour in profile.behaviours
         }
@@ -186,6 +199,7 @@ class Edge:
         tracing = self.tracing
         scope_headers = scope["headers"]
         trace_id = tracing.trace_id(scope_headers)
+        span_id = tracing.span_id() if trace_id else ""
         headers, seen = request_headers(
             scope_headers,
             client_ip=client,
@@ -240,6 +254,7 @@ class Edge:
             sent=outcome.sent,
             duration=duration,
             trace_id=trace_id,
+            span_id=span_id,
         )
 
     def _normalise(self, raw: str) -> str:
@@ -287,6 +302,13 @@ class Edge:
             if wait:
                 retry = (b"retry-after", str(wait).encode())
                 return await refuse(request, 429, [*extra, retry])
+        if route.site is not None:
+            # A body (a GET may carry one) is read and dropped under the same limits
+            # and deadlines as a proxied one, so a slow one cannot hold the connection.
+            body = await take_body(route, request, extra)
+            if isinstance(body, Outcome):
+                return body
+            return await route.site.serve(request, path, extra, personal=drew_visitor)
         query: bytes = request.scope.get("query_string", b"")
         target = path + "?" + query.decode("latin-1") if query else path
         route.metrics.active += 1
@@ -325,7 +347,9 @@ class Edge:
             await send({"type": "websocket.close", "code": 1008})
             return
         route, _ = self._route("GET", path, seen.get(b"cookie"))
-        if route.behaviour.denied:
+        if route.behaviour.denied or route.site is not None:
+            # Nothing to reach (a deny), or a directory, which has no websockets:
+            # refused before the handshake (403).
             await send({"type": "websocket.close", "code": 1008})
             return
         limits = self.table.websockets
@@ -362,6 +386,18 @@ class Edge:
             duration=time.perf_counter() - arrived,
             trace_id=trace_id,
         )
+
+
+def _static_sites(table: RouteTable) -> dict[tuple[str, str | None], StaticSite]:
+    """A StaticSite per static origin and Cache-Control its behaviours set (a
+    behaviour's `cache_control` replaces its directory origin's)."""
+    sites: dict[tuple[str, str | None], StaticSite] = {}
+    for profile in table.profiles.values():
+        for behaviour in profile.behaviours:
+            origin, cache = behaviour.origin, behaviour.cache_control
+            if origin.static and (origin.name, cache) not in sites:
+                sites[origin.name, cache] = StaticSite(origin, cache_control=cache)
+    return sites
 
 
 def _count_change(previous: Mode, current: Mode) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 import redis
 
 from edge_router.config import config_from_env
-from edge_router.export import ExportError, envoy_config, nginx_config
+from edge_router.export import ExportError, nginx_config
+from edge_router.export_envoy import envoy_config
 from edge_router.modes import ModeError, mode_read, mode_validate, mode_write
 from edge_router.routes import PROFILES, RouteTable, load_table
 

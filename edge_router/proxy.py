@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 from yarl import URL
@@ -25,6 +26,9 @@ from edge_router.listener import ListenerLimits
 from edge_router.metrics import RouteMetrics
 from edge_router.routes import Behaviour
 from edge_router.upstream import route_timeout
+
+if TYPE_CHECKING:
+    from edge_router.static import StaticSite
 
 SMALL = 64 * 1024
 # Sent with an answer after which the connection cannot go on (uvicorn closes it).
@@ -53,10 +57,16 @@ class Route:
     # The behaviour's own Cache-Control, set on every answer it relays (or none).
     cache_headers: list[tuple[bytes, bytes]]
     body_deadlines: BodyDeadlines
+    # A static origin's files, answered by the edge itself (edge_router/static.py).
+    site: StaticSite | None = None
 
     @classmethod
     def build(
-        cls, behaviour: Behaviour, profile: str, listener: ListenerLimits
+        cls,
+        behaviour: Behaviour,
+        profile: str,
+        listener: ListenerLimits,
+        site: StaticSite | None = None,
     ) -> Route:
         return cls(
             behaviour=behaviour,
@@ -81,6 +91,7 @@ class Route:
             body_deadlines=BodyDeadlines(
                 listener.body_timeout, listener.body_idle_timeout
             ),
+            site=site,
         )
 
 
@@ -167,6 +178,28 @@ async def request_body(
     return None
 
 
+async def take_body(
+    route: Route, request: Exchange, extra: list[tuple[bytes, bytes]]
+) -> bytes | Outcome | None:
+    """The request's body (None: it has none), read whole within the behaviour's
+    `max_body` and the listener's deadlines; or the refusal sent instead."""
+    seen = request.seen
+    if b"content-length" not in seen and b"transfer-encoding" not in seen:
+        return None
+    try:
+        return await request_body(
+            request.receive, seen, route.behaviour.max_body, route.body_deadlines
+        )
+    except BodyTooLarge:
+        return await refuse(request, 413, extra)
+    except BodyTooSlow:
+        return await refuse(request, 408, [*extra, CLOSE])
+    except ValueError:
+        return await refuse(request, 400, extra)
+    except ClientGone:
+        return Outcome(CLIENT_GONE)
+
+
 def trace_header(trace_id: str) -> list[tuple[bytes, bytes]]:
     """`X-Trace-Id` for an answer the edge makes itself (an origin's answer carries
     the origin's, which names the same trace)."""
@@ -202,21 +235,9 @@ async def forward(
 
     `personal`: the edge made this answer a visitor's own (it sets a newly drawn
     canary visitor id), so no cache may keep it, whatever the origin said."""
-    seen = request.seen
-    data: bytes | None = None
-    if b"content-length" in seen or b"transfer-encoding" in seen:
-        try:
-            data = await request_body(
-                request.receive, seen, route.behaviour.max_body, route.body_deadlines
-            )
-        except BodyTooLarge:
-            return await refuse(request, 413, extra)
-        except BodyTooSlow:
-            return await refuse(request, 408, [*extra, CLOSE])
-        except ValueError:
-            return await refuse(request, 400, extra)
-        except ClientGone:
-            return Outcome(CLIENT_GONE)
+    data = await take_body(route, request, extra)
+    if isinstance(data, Outcome):
+        return data
     asked = time.perf_counter()
     try:
         # The path is normalised and stays percent-encoded as it came: no requoting.

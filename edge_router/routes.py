@@ -20,7 +20,9 @@ from edge_router.listener import (
     listener_parse,
     websockets_parse,
 )
+from edge_router.patterns import compile_pattern, pattern_parse
 from edge_router.private_paths import private_paths_problem
+from edge_router.sites import static_spec
 
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
 PROFILES = ("legacy", "strangler")
@@ -29,7 +31,6 @@ HTTP_METHODS = frozenset(
 )
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _RATE = re.compile(r"^([1-9][0-9]{0,5})/(s|m)$")
-_PATTERN_CHARS = re.compile(r"^/[A-Za-z0-9/_.~*?-]*$")
 _BEHAVIOUR_KEYS = {
     "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
     "kind", "cache_control",
@@ -66,11 +67,21 @@ class Rate:
 
 @dataclass(frozen=True)
 class Origin:
+    """An HTTP origin (`url`, `host`, `port`), or a directory the edge serves
+    itself (`root`; its `url` is the directory, for people): edge_router/sites.py."""
+
     name: str
     url: str
     env: str
     host: str
     port: int
+    root: Path | None = None
+    cache_control: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def static(self) -> bool:
+        return self.root is not None
 
 
 NO_ORIGIN = Origin(NO_ORIGIN_NAME, "", "", "", 0)
@@ -101,6 +112,9 @@ class Behaviour:
     def matches(self, method: str, key: str) -> bool:
         if self.methods is not None and method not in self.methods:
             return False
+        return self.matches_path(key)
+
+    def matches_path(self, key: str) -> bool:
         if self.regex is not None:
             return self.regex.match(key) is not None
         if self.exact:
@@ -157,37 +171,6 @@ class RouteTable:
         }
 
 
-def wildcard_regex(text: str) -> str:
-    """A regex body for a pattern's text: `*` any run, `?` one character, the rest
-    literal (not anchored)."""
-    parts = []
-    for char in text:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return "".join(parts)
-
-
-def compile_pattern(pattern: str) -> tuple[str, bool, re.Pattern[str] | None]:
-    """(prefix, exact, regex) for a CloudFront-style pattern, in match-key terms.
-
-    Match keys are lower case and end with "/", so literal parts of a pattern get a
-    trailing slash too: `/a/b/*` matches `/a/b`, `/a/b/` and `/a/b/c`.
-    """
-    lowered = pattern.lower()
-    if "?" not in lowered and "*" not in lowered:
-        return (lowered if lowered.endswith("/") else lowered + "/"), True, None
-    if "?" not in lowered and lowered.count("*") == 1 and lowered.endswith("*"):
-        return lowered[:-1], False, None
-    body = wildcard_regex(lowered)
-    if not lowered.endswith(("/", "*")):
-        body += "/"
-    return "", False, re.compile(body + r"\Z", re.DOTALL)
-
-
 def parse_rate(text: str, burst: int | None) -> Rate:
     match = _RATE.match(text)
     if not match:
@@ -200,8 +183,13 @@ def parse_rate(text: str, burst: int | None) -> Rate:
 def _origin(
     name: str, spec: Any, env: Mapping[str, str], problems: list[str]
 ) -> Origin:
+    if isinstance(spec, dict) and "dir" in spec:
+        root, variable, cache, headers = static_spec(name, spec, env, problems)
+        return Origin(name, str(root), variable, "", 0, root, cache, headers)
     if not isinstance(spec, dict) or not isinstance(spec.get("default"), str):
-        problems.append(f"origin {name!r}: needs a table with env and default URL")
+        problems.append(
+            f"origin {name!r}: needs a table with env and default URL, or a dir"
+        )
         return Origin(name, "", "", "", 0)
     variable = spec.get("env", "")
     if not isinstance(variable, str) or not re.match(r"^[A-Z][A-Z0-9_]*$", variable):
@@ -232,20 +220,6 @@ def _number(value: Any, kind: type, where: str, problems: list[str]) -> Any:
         problems.append(f"{where} must be above zero, not {value!r}")
         return None
     return kind(value)
-
-
-def _pattern(spec: dict[str, Any], where: str, problems: list[str]) -> str | None:
-    pattern = spec.get("path")
-    if not isinstance(pattern, str) or not _PATTERN_CHARS.match(pattern):
-        problems.append(
-            f"{where}: path must start with / and hold only letters, digits, "
-            f"/ _ . ~ - and the wildcards * ?; got {pattern!r}"
-        )
-        return None
-    if "/../" in pattern + "/" or "/./" in pattern + "/" or "//" in pattern:
-        problems.append(f"{where}: path {pattern!r} is not normalised")
-        return None
-    return pattern
 
 
 def _methods(
@@ -304,7 +278,7 @@ def _behaviour(
         name = f"#{index}"
     for key in sorted(set(spec) - _BEHAVIOUR_KEYS):
         problems.append(f"{where}: unknown key {key!r}")
-    pattern = _pattern(spec, where, problems)
+    pattern = pattern_parse(spec, where, problems)
     kind = spec.get("kind", "proxy")
     if kind not in KINDS:
         problems.append(f"{where}: kind must be one of {', '.join(KINDS)}")

@@ -42,7 +42,10 @@ def stack() -> Iterator[tuple[OrdersStack, Process]]:
     with orders_stack("loadtest", warehouse_handling_ms=20) as running:
         running.fulfillment_worker(FULFILLMENT_CONCURRENCY="2")
         with edge_process(
-            running.shop.url, running.orders.url, REDIS_URL=running.env["REDIS_URL"]
+            running.shop.url,
+            running.orders.url,
+            REDIS_URL=running.env["REDIS_URL"],
+            SALE_SITE_DIR=running.env["SALE_SITE_DIR"],
         ) as edge:
             yield running, edge
 
