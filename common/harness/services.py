@@ -85,8 +85,12 @@ def procfile_process(
     if service.port_variable:
         port = port or free_port()
         own[service.port_variable] = str(port)
+    # Each apart from the others: two free_port() calls may return the same port.
+    taken = {str(port)}
     for variable in service.other_ports:
-        own.setdefault(variable, str(free_port()))
+        while own.get(variable, str(port)) in taken:
+            own[variable] = str(free_port())
+        taken.add(own[variable])
     ready_url = None
     if service.ready_path:
         ready_url = f"http://127.0.0.1:{port}{service.ready_path}"

@@ -245,9 +245,10 @@ def _without_static(table: RouteTable) -> RouteTable:
     import tomllib
 
     data = tomllib.loads(Path(table.source).read_text())
-    data["origins"] = {k: v for k, v in data["origins"].items() if "dir" not in v}
+    static = {name for name, spec in data["origins"].items() if "dir" in spec}
+    data["origins"] = {k: v for k, v in data["origins"].items() if k not in static}
     data["profiles"] = {
-        name: [b for b in specs if b["origin"] in data["origins"]]
+        name: [b for b in specs if b.get("origin") not in static]
         for name, specs in data["profiles"].items()
     }
     return parse_table(data, source=table.source, env=ENV)
