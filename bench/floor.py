@@ -10,7 +10,7 @@ with a Redis DECRBY and writes two rows in one transaction. Nothing of the order
 service's code runs: what an order costs above this is what its code costs.
 
 Only the bench starts it; the orders service's URLconf never routes it
-(tests/bench/test_floor.py). Its two tables are made by the bench
+(tests/orders_api/test_bench_floor.py). Its two tables are made by the bench
 (bench/floor_process.py TABLES_SQL).
 """
 
