@@ -142,6 +142,9 @@ ORDERS_RATE_LIMIT = env_int("ORDERS_RATE_LIMIT", 20, minimum=1)
 ORDERS_RATE_WINDOW_SECONDS = env_int("ORDERS_RATE_WINDOW_SECONDS", 10, minimum=1)
 # Behind the edge every request comes from the edge: trust its X-Forwarded-For.
 ORDERS_TRUST_X_FORWARDED_FOR = env_bool("ORDERS_TRUST_X_FORWARDED_FOR", False)
+# POST /api/orders/ refusals (sold out, rate limited, a stored refusal replayed)
+# answered on the event loop, ahead of Django (orders_api/web/fast_lane.py).
+ORDERS_FAST_LANE = env_bool("ORDERS_FAST_LANE", True)
 ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
     "ORDERS_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1
 )

@@ -81,27 +81,32 @@ def _held(value: str) -> Held:
     return Held(fingerprint=fingerprint, state=state, status=status, body=body)
 
 
-def accept_admit(
+def accept_script_input(
     *, slug: str, units: int, client: str, key: KeyRef | None
-) -> AcceptVerdict:
-    """Rate limit, key and counter in one Lua call (see scripts.ACCEPT)."""
-    code, text, sale_id, value = script_get("accept")(
-        keys=[
-            rate_key(client),
-            key.name if key else idempotency_key("-", "-", "-"),
-            counter_key(slug),
-            turned_away_key(slug),
-        ],
-        args=[
-            settings.ORDERS_RATE_WINDOW_SECONDS,
-            settings.ORDERS_RATE_LIMIT,
-            units,
-            "1" if key else "0",
-            settings.ORDERS_IDEMPOTENCY_LEASE_SECONDS,
-            settings.ORDERS_IDEMPOTENCY_TTL_SECONDS,
-            key.fingerprint if key else "",
-        ],
-    )
+) -> tuple[list[str], list[Any]]:
+    """The ACCEPT script's keys and arguments (the sync call here, the ASGI fast
+    lane's async one: web/fast_lane.py)."""
+    keys = [
+        rate_key(client),
+        key.name if key else idempotency_key("-", "-", "-"),
+        counter_key(slug),
+        turned_away_key(slug),
+    ]
+    args = [
+        settings.ORDERS_RATE_WINDOW_SECONDS,
+        settings.ORDERS_RATE_LIMIT,
+        units,
+        "1" if key else "0",
+        settings.ORDERS_IDEMPOTENCY_LEASE_SECONDS,
+        settings.ORDERS_IDEMPOTENCY_TTL_SECONDS,
+        key.fingerprint if key else "",
+    ]
+    return keys, args
+
+
+def accept_verdict(result: Any) -> AcceptVerdict:
+    """The ACCEPT script's answer, read."""
+    code, text, sale_id, value = result
     code, sale_id = int(code), int(sale_id or 0)
     if code == scripts.RATE_LIMITED:
         return AcceptVerdict(code, "", 0, retry_after=int(text))
@@ -113,14 +118,30 @@ def accept_admit(
     return AcceptVerdict(code, str(text or ""), sale_id)
 
 
+def accept_admit(
+    *, slug: str, units: int, client: str, key: KeyRef | None
+) -> AcceptVerdict:
+    """Rate limit, key and counter in one Lua call (see scripts.ACCEPT)."""
+    keys, args = accept_script_input(slug=slug, units=units, client=client, key=key)
+    return accept_verdict(script_get("accept")(keys=keys, args=args))
+
+
+def give_back_input(
+    *, slug: str, units: int, generation: str, key: KeyRef | None
+) -> tuple[list[str], list[Any]]:
+    """The GIVE_BACK script's keys and arguments."""
+    return (
+        [counter_key(slug), key.name if key else idempotency_key("-", "-", "-")],
+        [units, generation, key.value(PENDING) if key else ""],
+    )
+
+
 def accept_give_back(
     *, slug: str, units: int, generation: str, key: KeyRef | None
 ) -> None:
     """An admitted accept that wrote nothing: its units back, its pending key gone."""
-    script_get("give_back")(
-        keys=[counter_key(slug), key.name if key else idempotency_key("-", "-", "-")],
-        args=[units, generation, key.value(PENDING) if key else ""],
-    )
+    keys, args = give_back_input(slug=slug, units=units, generation=generation, key=key)
+    script_get("give_back")(keys=keys, args=args)
 
 
 def accept_done(*, key: KeyRef | None) -> None:

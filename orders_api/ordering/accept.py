@@ -72,16 +72,26 @@ def order_accept(
     client: str,
     trace_id: str,
     key: KeyRef | None,
+    pre: Any = None,
 ) -> Accepted | None:
     """Accept an order the short way, or None: the caller goes the long way (the
     rate limit already counted this attempt). Raises RateLimited, SoldOut,
-    SaleNotOpen, IdempotencyKeyReused, IdempotencyInProgress, InvalidRequest."""
+    SaleNotOpen, IdempotencyKeyReused, IdempotencyInProgress, InvalidRequest.
+
+    `pre`: the ASGI fast lane's verdict for this very request (web/fast_lane.py
+    PreAdmission), taken over instead of asking Redis again."""
     maximum = settings.MAX_QUANTITY_PER_ORDER
     if isinstance(quantity, bool) or not 1 <= quantity <= maximum:
         raise InvalidRequest(f"Quantity must be between 1 and {maximum}.")
-    verdict = redis_accept.accept_admit(
+    if pre is not None and pre.matches(
         slug=slug, units=quantity, client=client, key=key
-    )
+    ):
+        pre.used = True
+        verdict = pre.verdict
+    else:
+        verdict = redis_accept.accept_admit(
+            slug=slug, units=quantity, client=client, key=key
+        )
     if verdict.code == scripts.RATE_LIMITED:
         raise RateLimited(
             "Too many orders from you at once; try again shortly.",

@@ -32,6 +32,7 @@ from orders_api.ordering.idempotency import fingerprint_of, idempotency_key_chec
 from orders_api.ordering.intake import IdempotencyClaim, order_submit
 from orders_api.ordering.order_input import order_input_parse
 from orders_api.ordering.reclaim import order_units_reclaim
+from orders_api.web.fast_lane import PRE_ADMISSION_SCOPE_KEY
 from orders_api.web.schema import error_responses
 
 
@@ -125,6 +126,8 @@ class OrderCreateApi(APIView):
                     method="POST", path="/api/orders/", payload=request.data
                 ),
             ),
+            # The ASGI fast lane's verdict for this request, if it asked Redis.
+            pre=(request.META.get("asgi.scope") or {}).get(PRE_ADMISSION_SCOPE_KEY),
         )
         stored, replayed = submitted.response, submitted.replayed
         headers = {"Idempotent-Replayed": "true"} if replayed else {}

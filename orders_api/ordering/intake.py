@@ -46,6 +46,7 @@ def order_submit(
     client: str,
     traceparent: str | None,
     idempotency: IdempotencyClaim | None,
+    pre: Any = None,
 ) -> Submitted:
     """Place an order for `client` (its rate-limit key); the 202 body, or the stored
     response of a replay. Raises RateLimited and what order_place raises."""
@@ -64,6 +65,7 @@ def order_submit(
             key=idempotency.key,
             fingerprint=idempotency.fingerprint,
         ),
+        pre=pre,
     )
     if accepted is not None:
         return Submitted(
