@@ -35,6 +35,7 @@ import psycopg
 from bench import floor_process
 from bench.cpu import cpu_seconds
 from bench.orders_load import Load, load_closed, load_paced
+from bench.profiles import profiles_recorded
 from bench.reports import machine_describe, report_stamp, report_write
 from common.harness.databases import database_url
 from common.harness.orders_stack import OrdersStack, orders_stack
@@ -96,24 +97,32 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
                 202,
             )
         orders = [stack.orders.pid]
-        path_pids = [
-            stack.orders.pid,
-            stack.relay.pid,
-            stack.orders_worker.pid,
-            worker.pid,
-            stack.warehouse.pid,
-        ]
+        parts = {
+            "orders": stack.orders.pid,
+            "relay": stack.relay.pid,
+            "orders-worker": stack.orders_worker.pid,
+            "fulfillment-worker": worker.pid,
+            "warehouse": stack.warehouse.pid,
+        }
         base, api = stack.orders.url, "/api/orders/"
         print(f"==> accept: {args.requests} orders, then until fulfilled", flush=True)
-        path_before = cpu_seconds(path_pids)
-        accept = _measured(
-            "accept", orders, lambda: load_closed(base=base, path=api, **closed), 202
-        )
-        drain = _drained(stack, args.requests)
+        parts_before = {name: cpu_seconds([pid]) for name, pid in parts.items()}
+        with profiles_recorded(parts, args.profile):
+            accept = _measured(
+                "accept",
+                orders,
+                lambda: load_closed(base=base, path=api, **closed),
+                202,
+            )
+            drain = _drained(stack, args.requests)
+        per_part = {
+            name: (cpu_seconds([pid]) - parts_before[name]) * 1000 / accept.answers
+            for name, pid in parts.items()
+        }
         whole = Phase(
             "whole path",
             accept.load,
-            cpu_seconds(path_pids) - path_before,
+            sum(per_part.values()) * accept.answers / 1000,
             accept.answers,
         )
         print(f"==> open loop: {args.rate:.0f} orders/s for {args.paced_seconds:.0f} s")
@@ -127,6 +136,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
             "phases": [floor_phase, accept, whole, sold_out],
             "open_loop": open_loop,
             "drain_seconds": drain,
+            "whole_path_ms_per_order": {k: round(v, 3) for k, v in per_part.items()},
             "backlog": dict(stack.order_statuses()),
         }
 
@@ -200,6 +210,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=150.0)
     parser.add_argument("--paced-seconds", type=float, default=10.0)
     parser.add_argument("--orders-workers", type=int, default=2)
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="record a py-spy flame graph of each process of the whole path in DIR",
+    )
     return parser.parse_args(argv)
 
 
@@ -210,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = _verdicts(measured)
     print()
     print_table(rows)
+    print(
+        "whole path, CPU ms per order: "
+        + ", ".join(
+            f"{k} {v:.2f}" for k, v in measured["whole_path_ms_per_order"].items()
+        )
+    )
     print(
         f"whole path drained {args.requests} orders in "
         f"{measured['drain_seconds']:.1f} s; orders at the end: {measured['backlog']}"
@@ -222,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "traced": False,
         "rows": rows,
         "drain_seconds": round(measured["drain_seconds"], 2),
+        "whole_path_ms_per_order": measured["whole_path_ms_per_order"],
         "orders_at_end": measured["backlog"],
         "run_seconds": round(time.monotonic() - started, 1),
     }
