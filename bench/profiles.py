@@ -15,6 +15,7 @@ import contextlib
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def profiles_recorded(pids: dict[str, int], directory: str | None) -> Iterator[N
     if not directory:
         yield
         return
-    spy = shutil.which("py-spy")
+    beside = Path(sys.executable).parent / "py-spy"  # the venv's, not on PATH
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
         raise RuntimeError("py-spy is not installed (requirements/dev.in)")
     Path(directory).mkdir(parents=True, exist_ok=True)
