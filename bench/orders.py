@@ -63,7 +63,7 @@ def _measured(name: str, pids: list[int], run: Any, count: int) -> Phase:
     return Phase(name, load, cpu_seconds(pids) - before, load.statuses[count])
 
 
-def _drained(stack: OrdersStack, total: int, timeout: float = 120.0) -> float:
+def _drained(stack: OrdersStack, total: int, timeout: float = 300.0) -> float:
     """Wait until `total` orders are fulfilled; the seconds it took."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
