@@ -107,6 +107,11 @@ def _host_allowed(headers: dict[str, str]) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
+def _constant_refused(name: str) -> Any:
+    """NaN and Infinity are not JSON: DRF's parser refuses them (a 400), so here too."""
+    raise ValueError(name)
+
+
 def _pre_admission_input(
     scope: dict[str, Any], headers: dict[str, str], body: bytes
 ) -> tuple[str, int, str, redis_accept.KeyRef]:
@@ -119,7 +124,7 @@ def _pre_admission_input(
     if settings.SECURE_SSL_REDIRECT or not _host_allowed(headers):
         raise _StepAside
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_constant_refused)
         data = order_input_parse(payload)
         key = idempotency_key_check(headers.get("idempotency-key"))
         secret = client_secret_check(headers.get(CLIENT_SECRET_HEADER.lower()))
