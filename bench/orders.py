@@ -67,8 +67,11 @@ def _drained(stack: OrdersStack, total: int, timeout: float = 300.0) -> float:
     """Wait until `total` orders are fulfilled; the seconds it took."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if stack.order_statuses().get("fulfilled", 0) >= total:
-            return time.monotonic() - started
+        try:
+            if stack.order_statuses().get("fulfilled", 0) >= total:
+                return time.monotonic() - started
+        except psycopg.OperationalError:
+            pass  # a shared server out of connections for a moment: ask again
         time.sleep(0.25)
     raise RuntimeError(f"orders not fulfilled in {timeout:.0f} s: {stack.logs()}")
 

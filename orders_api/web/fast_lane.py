@@ -231,11 +231,17 @@ class OrderFastLane:
 
     async def _client(self) -> tuple[aioredis.Redis, Any]:
         if self._redis is None:
+            # One retry, on a refused or closed connection only: redis.asyncio's
+            # pool hands out a connection Redis closed (a restart) without the
+            # check the sync pool makes, and its first command fails. A Redis that
+            # is down refuses again at once; one that hangs times out, not retried.
             pool = aioredis.BlockingConnectionPool.from_url(
                 settings.REDIS_URL,
                 max_connections=64,
                 timeout=10,
-                retry=Retry(NoBackoff(), 0),
+                retry=Retry(
+                    NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,)
+                ),
                 decode_responses=True,
                 **redis_timeouts(),
             )
