@@ -35,6 +35,7 @@ from django.http.request import split_domain_port, validate_host
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from common.cache_control import PERSONAL
 from common.errors import ApplicationError
 from common.redis_client import REDIS_FAULTS, RedisUnavailable, redis_timeouts
 from common.tracing.core import ASGIApp
@@ -293,6 +294,8 @@ class OrderFastLane:
                 ("vary", "Cookie"),
                 ("allow", "POST, OPTIONS"),
                 ("x-frame-options", settings.X_FRAME_OPTIONS),
+                # An order's answer is nobody else's (common.cache_control).
+                ("cache-control", PERSONAL),
             ]
             if settings.SECURE_CONTENT_TYPE_NOSNIFF:
                 pairs.append(("x-content-type-options", "nosniff"))
