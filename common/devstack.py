@@ -32,6 +32,7 @@ from typing import Any
 
 from common import cpus
 from common.faults import fault_store
+from common.harness import process_logs
 from common.harness.processes import (
     Process,
     port_answers,
@@ -86,6 +87,8 @@ TEST_SUITES: tuple[tuple[str, str], ...] = (
     ("tests/edge", "edge_router.settings"),
     # The sale's load test: the runner under the `sale` command's settings.
     ("tests/loadtest", "orders_api.settings"),
+    # docker-compose.yml on a real Docker engine (skipped where none can start).
+    ("tests/compose", "shop.settings"),
 )
 
 
@@ -228,6 +231,8 @@ def demo(backing: Backing) -> int:
     edge = f"http://127.0.0.1:{env.get('EDGE_PORT', '8000')}"
     _say("starting every process (Ctrl-C stops them all)")
     _say(f"open the shop through the edge: \033[1m{edge}/\033[0m")
+    admin = f"http://127.0.0.1:{env.get('EDGE_ADMIN_PORT', '8010')}/_edge/"
+    _say(f"the edge's admin API (mode, routes, metrics), loopback only: {admin}")
     _say(f"the edge's admin token and the stack's other secrets: {SECRETS_FILE}")
     _say(
         "strangle the Muskie rod: `.venv/bin/python manage.py edge mode strangler`, "
@@ -240,8 +245,9 @@ def demo(backing: Backing) -> int:
 
 def supervise(env: dict[str, str]) -> int:
     """Every Procfile process under the supervisor until Ctrl-C or SIGTERM (0), or
-    until one keeps dying (1). Their output: `.data/logs/<name>.log`, and here."""
-    logs_dir = DATA_DIR / "logs"
+    until one keeps dying (1). Their output: `<LOGS_DIR>/<name>.log` (default
+    `.data/logs/`, where `traces show` reads them), and here."""
+    logs_dir = process_logs.logs_dir()
     logs_dir.mkdir(parents=True, exist_ok=True)
     processes = {}
     for name in procfile_commands():

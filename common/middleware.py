@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from common.tracing.core import current_trace_id
+from common.tracing.logs import ENVIRON_SPAN_ID, ENVIRON_TRACE_ID, NO_ID, current_ids
 
 TRACE_ID_HEADER = "X-Trace-Id"
 CSP_HEADER = "Content-Security-Policy"
@@ -39,14 +40,14 @@ class ResponseHeaderMiddleware(ABC):
         if self.is_async:
             return self.__acall__(request)  # type: ignore[return-value]
         response = self.get_response(request)
-        return self.tag(response)  # type: ignore[arg-type]
+        return self.tag(response, request)  # type: ignore[arg-type]
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.get_response(request)  # type: ignore[misc]
-        return self.tag(response)
+        return self.tag(response, request)
 
     @abstractmethod
-    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
+    def tag(self, response: HttpResponseBase, request: HttpRequest) -> HttpResponseBase:
         """The response with this middleware's header set (each subclass's own)."""
 
 
@@ -55,10 +56,19 @@ class TraceIdMiddleware(ResponseHeaderMiddleware):
 
     Put it first in MIDDLEWARE: the OpenTelemetry middleware is inserted before it
     and its span is still current here, and an answer made by a later middleware
-    (a CSRF refusal, a redirect) gets the header too.
+    (a CSRF refusal, a redirect) gets the header too. The ids are also kept in the
+    WSGI environ for gunicorn's access line, written once the span has ended
+    (common/gunicorn_logging.py).
     """
 
-    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        trace_id, span_id = current_ids()
+        if trace_id != NO_ID:
+            request.META[ENVIRON_TRACE_ID] = trace_id
+            request.META[ENVIRON_SPAN_ID] = span_id
+        return super().__call__(request)
+
+    def tag(self, response: HttpResponseBase, request: HttpRequest) -> HttpResponseBase:
         trace_id = current_trace_id()
         if trace_id:
             response.headers[TRACE_ID_HEADER] = trace_id
@@ -78,7 +88,7 @@ class ContentSecurityPolicyMiddleware(ResponseHeaderMiddleware):
         super().__init__(get_response)
         self.policy: str = settings.CSP_POLICY
 
-    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
+    def tag(self, response: HttpResponseBase, request: HttpRequest) -> HttpResponseBase:
         content_type = response.headers.get("Content-Type", "")
         if self.policy and content_type.startswith("text/html"):
             response.headers.setdefault(CSP_HEADER, self.policy)

@@ -5,7 +5,7 @@
     --fault "redis.pause=2@+20s"              an action: done at +20 s, lasts 2 s
     --fault "kill:fulfillment-worker@+15s"    the launcher kills it, then restarts it
 
-"+N s" counts from the first Muskie buyer (the start of the ramp, as the load
+"+N s" counts from the first Muskie buyer (the end of the baseline, as the load
 generator wrote it when it started). A setting with
 no "=VALUE" is switched on (`1`); without "/D" it lasts until the end of the sale.
 `--chaos` is one of each fault class, one after the other, spread over the sale.

@@ -33,12 +33,13 @@ def schedule_of(ctx: RunContext, options: LoadOptions) -> list[ScheduledFault]:
 
 
 def sale_start(out: Path) -> float | None:
-    """When the first Muskie buyer is due: the ramp's start, as the first crowd
-    process wrote its phases when its load began (None until one has)."""
+    """When the first Muskie buyer is due: the end of the baseline (the start of
+    the arrivals, or of the closed loop's ramp), as the first crowd process wrote
+    its phases when its load began (None until one has)."""
     for path in sorted(out.glob("phases-*.json")):
         with contextlib.suppress(OSError, ValueError, KeyError, StopIteration):
             phases = json.loads(path.read_text())["phases"]
-            return float(next(p["start"] for p in phases if p["name"] == "ramp"))
+            return float(next(p["end"] for p in phases if p["name"] == "baseline"))
     return None
 
 

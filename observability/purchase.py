@@ -10,8 +10,8 @@ before anything answers, then read the trace back from the span store.
   watch /api/orders/<id>/?token=... until the order is fulfilled.
 
 The edge's mode is switched through its admin API (`/_edge/mode`, Bearer
-EDGE_ADMIN_TOKEN), which answers from the very edge at EDGE_URL; `edge_mode_get`
-first, so the caller can put the mode back afterwards.
+EDGE_ADMIN_TOKEN) on the edge's admin listener (EDGE_ADMIN_URL, loopback);
+`edge_mode_get` first, so the caller can put the mode back afterwards.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ LEGACY_ORDER = re.compile(r"/orders/(?P<number>[A-Z0-9-]+)/$")
 STRANGLER_ORDER = re.compile(re.escape(MUSKIE_PATH) + r"orders/(?P<id>[^/?]+)/$")
 FINAL_STATUSES = {"fulfilled", "failed", "rejected", "cancelled"}
 # Which origin the edge sends the Muskie pages to in each path (X-Edge-Origin).
-EDGE_ORIGINS = {"legacy": "shop", "strangler": "orders"}
+# Who serves the Muskie page: in strangler mode the edge itself, from the sale's
+# static minisite (its form has no CSRF token: the browser's Origin vouches for it).
+EDGE_ORIGINS = {"legacy": "shop", "strangler": "muskie-site"}
 # How long an edge worker may take to follow a mode change (it polls every 0.5 s).
 MODE_FOLLOW_SECONDS = 5.0
 # The orders service's session cookie: it remembers the orders a browser placed.
@@ -80,11 +82,13 @@ def url_answers(url: str, *, timeout: float = 1.0) -> bool:
     return True
 
 
-def _csrf_token(page: str) -> str:
+def _form_fields(page: str) -> dict[str, str]:
+    """The buy-now form's CSRF token, when the page has one (the static minisite's
+    form has none)."""
+    if 'class="buy-form' not in page:
+        raise StackUnavailable("the product page has no buy-now form")
     match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    if not match:
-        raise StackUnavailable("the product page has no buy-now form (CSRF token)")
-    return match.group(1)
+    return {"csrfmiddlewaretoken": match.group(1)} if match else {}
 
 
 def _product_page(
@@ -123,11 +127,13 @@ def _buy(
         return client.post(
             MUSKIE_PATH + "buy/",
             data={
-                "csrfmiddlewaretoken": _csrf_token(page.text),
+                **_form_fields(page.text),
                 "quantity": "1",
                 "email": "traces@example.com",
             },
+            # What a browser sends with a form: where it comes from.
             headers={
+                "Origin": base_url.rstrip("/"),
                 "Referer": base_url + MUSKIE_PATH,
                 "traceparent": traceparent.header,
             },
@@ -161,46 +167,46 @@ def purchase_legacy(
 
 
 def _edge_admin(
-    edge_url: str, token: str, method: str, body: dict[str, Any] | None = None
+    admin_url: str, token: str, method: str, body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     try:
         answer = httpx.request(
             method,
-            edge_url.rstrip("/") + "/_edge/mode",
+            admin_url.rstrip("/") + "/_edge/mode",
             json=body,
             headers={"Authorization": f"Bearer {token}"},
             timeout=10.0,
         )
     except httpx.HTTPError as error:
         raise StackUnavailable(
-            f"the edge at {edge_url} did not answer: {error}"
+            f"the edge's admin listener at {admin_url} did not answer: {error}"
         ) from None
     if answer.status_code == 401:
         raise StackUnavailable(
-            f"the edge at {edge_url} refused the admin token: set EDGE_ADMIN_TOKEN "
+            f"the edge at {admin_url} refused the admin token: set EDGE_ADMIN_TOKEN "
             "to the edge's (`make demo` keeps it in .data/secrets.env)"
         )
     if answer.status_code != 200:
         raise StackUnavailable(
-            f"{method} {edge_url}/_edge/mode answered {answer.status_code}: "
+            f"{method} {admin_url}/_edge/mode answered {answer.status_code}: "
             f"{answer.text[:200]}"
         )
     return dict(answer.json())
 
 
-def edge_mode_get(edge_url: str, *, token: str) -> dict[str, Any]:
+def edge_mode_get(admin_url: str, *, token: str) -> dict[str, Any]:
     """The mode in force: {"mode", "percent", "version"}."""
-    return _edge_admin(edge_url, token, "GET")
+    return _edge_admin(admin_url, token, "GET")
 
 
 def edge_mode_set(
-    edge_url: str, mode: str, *, token: str, percent: int | None = None
+    admin_url: str, mode: str, *, token: str, percent: int | None = None
 ) -> dict[str, Any]:
     """Switch the edge's mode (every worker follows within its poll interval)."""
     body: dict[str, Any] = {"mode": mode}
     if mode == "canary":
         body["percent"] = percent or 0
-    return _edge_admin(edge_url, token, "POST", body)
+    return _edge_admin(admin_url, token, "POST", body)
 
 
 def purchase_strangler(

@@ -12,7 +12,7 @@ from common.celery_settings import celery_settings
 from common.env import env_bool, env_float, env_int, env_str, service_database
 from common.redis_client import redis_timeouts
 from common.settings import *  # noqa: F403
-from common.settings import DEBUG, REDIS_URL, SHOP_PORT
+from common.settings import BASE_DIR, DEBUG, REDIS_URL, SHOP_PORT
 from common.stack_secrets import secrets_required
 
 ROOT_URLCONF = "orders_api.urls"
@@ -35,6 +35,8 @@ INSTALLED_APPS = [
 # start-up, sits before it).
 MIDDLEWARE = [
     "common.middleware.TraceIdMiddleware",
+    # Above sessions and CSRF: it sees the cookies they set (common/cache_control.py).
+    "common.cache_control.CacheControlMiddleware",
     "common.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -135,6 +137,10 @@ SHOP_TIMEOUT_SECONDS = env_float("ORDERS_SHOP_TIMEOUT", 5.0)
 # The products this service can run a sale of: page slug → shop SKU.
 SALE_PRODUCTS = {"muskie-casting-rod": "ROD-MUSKIE"}
 MAX_QUANTITY_PER_ORDER = env_int("SHOP_MAX_QUANTITY_PER_LINE", 10, minimum=1)
+# Where the sale's minisite is built (orders_api/sales/site.py): the directory of the
+# edge's static origin `muskie-site`, which reads the same variable. A relative path
+# is under the checkout.
+SALE_SITE_DIR = BASE_DIR / env_str("SALE_SITE_DIR", ".data/sites/muskie-casting-rod")
 # Redis keys of this service (counters, rate limits) start with this.
 ORDERS_REDIS_PREFIX = env_str("ORDERS_REDIS_PREFIX", "orders")
 # Per client (IP): at most ORDERS_RATE_LIMIT order attempts per window; then 429.
@@ -142,6 +148,9 @@ ORDERS_RATE_LIMIT = env_int("ORDERS_RATE_LIMIT", 20, minimum=1)
 ORDERS_RATE_WINDOW_SECONDS = env_int("ORDERS_RATE_WINDOW_SECONDS", 10, minimum=1)
 # Behind the edge every request comes from the edge: trust its X-Forwarded-For.
 ORDERS_TRUST_X_FORWARDED_FOR = env_bool("ORDERS_TRUST_X_FORWARDED_FOR", False)
+# POST /api/orders/ refusals (sold out, rate limited, a stored refusal replayed)
+# answered on the event loop, ahead of Django (orders_api/web/fast_lane.py).
+ORDERS_FAST_LANE = env_bool("ORDERS_FAST_LANE", True)
 ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
     "ORDERS_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1
 )
@@ -155,6 +164,9 @@ ORDERS_IDEMPOTENCY_LEASE_SECONDS = env_int(
 # from the queue) is published again, how often expired idempotency keys go.
 ORDERS_RELAY_BATCH = env_int("ORDERS_RELAY_BATCH", 200, minimum=1)
 ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 0.5)
+# Woken by a committed order, the relay waits this long for more before its pass:
+# in a rush one pass (one transaction, one push round) carries many orders.
+ORDERS_RELAY_GATHER_SECONDS = env_float("ORDERS_RELAY_GATHER_SECONDS", 0.02)
 ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 300, minimum=1)
 # Redelivery never takes the fulfillment queue above this many messages: a backlog
 # then cannot grow by its own redeliveries (outbox/relay.py, orders_redeliver).

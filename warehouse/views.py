@@ -13,6 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from common.errors import error_body, json_view
+from common.health import database_ping
 from common.paging import next_after, page_parse
 from warehouse import selectors, services
 from warehouse.admission import AdmissionStats
@@ -68,6 +69,9 @@ def _fulfillment_json(fulfillment: Fulfillment) -> dict[str, Any]:
 def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
     return {
         "capacity": stats.capacity,
+        # The configured pick-and-pack time: with the queue's concurrency, the rate
+        # a backlog drains at (the sale run reports it against the measured one).
+        "handling_ms": settings.WAREHOUSE_HANDLING_MS,
         "in_flight": stats.in_flight,
         "peak_in_flight": stats.peak_in_flight,
         "fulfilled": stats.fulfilled,
@@ -126,7 +130,7 @@ def stats_reset_api(request: HttpRequest) -> HttpResponse:
 
 @json_view("GET")
 def healthz_api(request: HttpRequest) -> HttpResponse:
-    if selectors.database_ping():
+    if database_ping():
         return JsonResponse({"status": "ok"})
     return JsonResponse(
         {

@@ -6,6 +6,7 @@ Callers go through ordering.intake.order_submit (rate limit, idempotency, trace)
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from orders_api.ordering.selectors import order_access_token, token_hash
 from orders_api.outbox.wakeup import outbox_kick
 from orders_api.sales import selectors as sale_selectors
 from orders_api.sales.services import sale_counter_rebuild_if_missing
+
+logger = logging.getLogger(__name__)
 
 _NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # How often one request may meet a missing or rebuilt counter before it gives up.
@@ -109,15 +112,14 @@ def order_place(
         token = order_access_token(order_id=order_id)
         try:
             with transaction.atomic(durable=True):
-                order = _order_write(
+                order = order_row_write(
                     order_id=order_id,
                     sale=sale,
                     quantity=quantity,
                     email=email,
-                    token=token,
                     trace_id=trace_id,
                 )
-                _accepted_event_write(order=order, trace_id=trace_id)
+                accepted_event_write(order=order, trace_id=trace_id)
                 if not counter.counter_generation_holds(ticket=ticket):
                     raise _Readmit
                 if idempotency is not None:
@@ -133,19 +135,22 @@ def order_place(
         except BaseException:
             counter.counter_release(ticket=ticket)
             raise
+        logger.info("order %s accepted: %d of %s", order.number, quantity, slug)
         return PlacedOrder(order=order, token=token)
     raise ServiceBusy("The sale is busy; please try again in a moment.")
 
 
-def _order_write(
+def order_row_write(
     *,
     order_id: uuid.UUID,
     sale: Sale,
     quantity: int,
     email: str,
-    token: str,
     trace_id: str,
 ) -> Order:
+    """The order's row (inside its caller's transaction); its access token is
+    derived from its id, only the token's hash is kept."""
+    token = order_access_token(order_id=order_id)
     return Order.objects.create(
         id=order_id,
         number=_order_number(),
@@ -162,7 +167,8 @@ def _order_write(
     )
 
 
-def _accepted_event_write(*, order: Order, trace_id: str) -> None:
+def accepted_event_write(*, order: Order, trace_id: str) -> None:
+    """The order's `orders.order-accepted` event: its outbox row."""
     envelope = events.envelope_new(
         type_=events.ORDER_ACCEPTED,
         source=events.ORDERS_SOURCE,

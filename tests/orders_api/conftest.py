@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,18 +25,27 @@ from orders_api.sales import services as sales
 
 
 @pytest.fixture(autouse=True)
+def site_dir(settings: Any, tmp_path: Path) -> Path:
+    """Where `sale open` builds the minisite in this test: never the checkout's."""
+    settings.SALE_SITE_DIR = tmp_path / "site"
+    return Path(settings.SALE_SITE_DIR)
+
+
+@pytest.fixture(autouse=True)
 def redis_names(settings: Any) -> Iterator[str]:
     """Redis keys of this test only; deleted afterwards."""
     prefix = f"test-orders-{uuid.uuid4().hex[:8]}"
     settings.ORDERS_REDIS_PREFIX = prefix
     settings.ORDERS_RATE_LIMIT = 1000
     selectors._sale_cache.clear()
+    selectors._sale_snapshots.clear()
     yield prefix
     client = redis_get()
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)
     selectors._sale_cache.clear()
+    selectors._sale_snapshots.clear()
 
 
 def sale_create(*, units: int = 10, status: str = Sale.Status.OPEN) -> Sale:
