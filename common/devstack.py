@@ -1,6 +1,7 @@
 """The launcher behind `make demo` and `make test`: backing services, set-up, processes.
 
-    python -m common.devstack demo      set up, then run every process (Procfile)
+    python -m common.devstack demo      set up, then run every process (Procfile),
+                                        restarting one that dies (supervisor.py)
     python -m common.devstack setup     create databases, migrate, seed (idempotent)
     python -m common.devstack test ...  backing services, then the test suites
     python -m common.devstack run CMD   run CMD with DATABASE_URL/REDIS_URL resolved
@@ -30,8 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from common import cpus
+from common.faults import fault_store
 from common.harness import process_logs
-from common.harness.processes import port_answers, run_foreground, venv_environ
+from common.harness.processes import (
+    Process,
+    port_answers,
+    run_foreground,
+    venv_environ,
+)
+from common.harness.procfile import procfile_argv, procfile_commands
+from common.harness.supervisor import LogFollower, Supervisor
 from common.stack_secrets import (
     SECRETS_FILE_NAME,
     secrets_ensure,
@@ -231,12 +240,47 @@ def demo(backing: Backing) -> int:
         "muskie-casting-rod/"
     )
     threading.Thread(target=_open_demo_sale, args=(env, shop_port), daemon=True).start()
-    _say(f"each process's log also in {process_logs.logs_dir()}/<process>.log")
-    # honcho, each process's lines also kept in a file (common/harness/process_logs).
-    honcho = [sys.executable, "-m", "common.harness.process_logs"]
-    code = run_foreground([*honcho, "start", "-f", str(ROOT / "Procfile")], env)
+    return supervise(env)
+
+
+def supervise(env: dict[str, str]) -> int:
+    """Every Procfile process under the supervisor until Ctrl-C or SIGTERM (0), or
+    until one keeps dying (1). Their output: `<LOGS_DIR>/<name>.log` (default
+    `.data/logs/`, where `traces show` reads them), and here."""
+    logs_dir = process_logs.logs_dir()
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    processes = {}
+    for name in procfile_commands():
+        log_path = logs_dir / f"{name}.log"
+        log_path.write_bytes(b"")
+        processes[name] = Process(
+            name, procfile_argv(name, env), env=env, log_path=log_path
+        )
+    follower = LogFollower(
+        {name: p.log_path for name, p in processes.items()}, write=_print_line
+    ).start()
+    store = fault_store(env["REDIS_URL"], prefix=env.get("FAULTS_KEY_PREFIX"))
+    supervisor = Supervisor(processes, say=_say, store=store)
+
+    def stop(signum: int, _frame: object) -> None:
+        supervisor.stop_soon()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    try:
+        supervisor.start()
+        _say(f"the launcher supervises {len(processes)} processes (logs: {logs_dir})")
+        code = supervisor.wait()
+    finally:
+        _say("stopping every process")
+        supervisor.stop()
+        follower.stop()
     # Stopped by Ctrl-C / SIGTERM is how a demo ends: not a failure.
-    return 0 if code in (130, -signal.SIGINT, -signal.SIGTERM) else code
+    return code
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
 
 
 def test(backing: Backing, pytest_args: list[str]) -> int:
