@@ -5,6 +5,8 @@ GET  /_edge/metrics   Prometheus text, all workers (open)
 GET  /_edge/routes    the route table and the mode in force (Bearer token)
 GET  /_edge/mode      the mode in force (Bearer token)
 POST /_edge/mode      {"mode": "canary", "percent": 10} (Bearer token)
+     /_edge/control/  the control room: a page, its actions and its websocket feed
+                      (edge_router/control_room/; the token, or its login cookie)
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from edge_router import metrics
-from edge_router.asgi_types import Receive, Send
+from edge_router import control_room, metrics
+from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.errors import NO_STORE, send_body, send_json
 from edge_router.modes import ModeError, mode_validate, mode_write_async
 
@@ -70,8 +72,13 @@ async def handle(
     receive: Receive,
     send: Send,
     extra: list[tuple[bytes, bytes]],
+    *,
+    client: str = "-",
 ) -> tuple[int, int]:
     """(status, bytes sent) for a request under /_edge/."""
+    if path.startswith(control_room.PREFIX):
+        request = control_room.Request(edge, path, method, seen, receive, send, client)
+        return await control_room.handle(request, extra)
     endpoint = path.rstrip("/") if path != PREFIX else path
     allowed = ENDPOINTS.get(endpoint)
     if allowed is None:
@@ -103,6 +110,16 @@ async def handle(
     if method != "POST":
         return 200, await send_json(send, 200, edge.follower.current.as_dict(), extra)
     return await _set_mode(edge, seen, receive, send, extra)
+
+
+async def websocket(
+    edge: Edge, path: str, scope: Scope, receive: Receive, send: Send, *, client: str
+) -> None:
+    """A websocket under /_edge/: the control room's feed, or refused."""
+    if path.startswith(control_room.PREFIX):
+        await control_room.websocket(edge, path, scope, receive, send, client=client)
+    else:
+        await send({"type": "websocket.close", "code": 1008})
 
 
 def _health(edge: Edge) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from edge_router import admin, metrics
 from edge_router.accesslog import AccessLog, wall_clock
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.config import EdgeConfig, config_from_env
+from edge_router.control_room import ControlRoom, watched_path
 from edge_router.headers import WEBSOCKET_HANDSHAKE, request_headers
 from edge_router.modes import Mode, ModeFollower
 from edge_router.paths import BadPath, match_key, normalise
@@ -56,6 +57,8 @@ class Edge:
     redis: aioredis.Redis
     follower: ModeFollower
     log: AccessLog
+    control: ControlRoom
+    watched_path: str
     _publisher: asyncio.Task[None]
 
     def __init__(self, tracing: EdgeTracing) -> None:
@@ -75,6 +78,7 @@ class Edge:
             for behaviour in profile.behaviours
         }
         self.log = AccessLog(self.config.access_log)
+        self.watched_path = watched_path(self.config.env)
         # One session for every request and websocket of this worker.
         self.session = session_create(
             connections=self.config.upstream_connections,
@@ -94,6 +98,7 @@ class Edge:
         metrics.forget_dead_workers()
         await self.follower.start()
         self._publisher = asyncio.create_task(self._publish_in_flight())
+        self.control = ControlRoom(self)
         # What start-up built lives as long as the worker: out of every collection.
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
@@ -118,6 +123,7 @@ class Edge:
         self._publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._publisher
+        await self.control.close()
         await self.follower.stop()
         await self.session.close()
         await self.redis.aclose()
@@ -181,7 +187,7 @@ class Edge:
             if path.startswith(admin.PREFIX):
                 route_name = origin_name = "edge"
                 status, sent = await admin.handle(
-                    self, path, method, seen, receive, send, EDGE_ROUTE
+                    self, path, method, seen, receive, send, EDGE_ROUTE, client=client
                 )
                 outcome = Outcome(status, sent)
             else:
@@ -194,6 +200,8 @@ class Edge:
         if route is not None:
             route.metrics.count(outcome.status)
             route.metrics.latency.observe(duration)
+            if path == self.watched_path:
+                metrics.WATCHED_LATENCY.observe(duration)
             route_name, origin_name = route.behaviour.name, route.behaviour.origin.name
         self.log.record(
             started_wall=wall,
@@ -283,6 +291,9 @@ class Edge:
             path = self._normalise(raw)
         except BadPath:
             await send({"type": "websocket.close", "code": 1008})
+            return
+        if path.startswith(admin.PREFIX):
+            await admin.websocket(self, path, scope, receive, send, client=client)
             return
         route, _ = self._route("GET", path, seen.get(b"cookie"))
         query: bytes = scope.get("query_string", b"")

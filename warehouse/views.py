@@ -74,6 +74,7 @@ def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
         "refused": stats.refused,
         "since": _iso(stats.since),
         "peak_in_flight_by_source": stats.peak_in_flight_by_source,
+        "in_flight_by_source": stats.in_flight_by_source,
     }
 
 
