@@ -68,7 +68,8 @@ async def fault_command(
         return 200, {"output": done.output.strip(), "command": command}
     if "Unknown command" in done.output:
         # The faults (common/faults.py, `manage.py faults`) are not in this checkout.
-        return 501, {"error": "this checkout has no `manage.py faults`", "command": command}
+        doc = {"error": "this checkout has no `manage.py faults`", "command": command}
+        return 501, doc
     if "Redis does not answer" in done.output:
         return 503, {"error": outcome, "command": command}
     return 422, {"error": outcome, "command": command}
