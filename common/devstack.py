@@ -223,6 +223,7 @@ def demo(backing: Backing) -> int:
     _say("starting every process (Ctrl-C stops them all)")
     _say(f"open the shop through the edge: \033[1m{edge}/\033[0m")
     _say(f"the edge's admin token and the stack's other secrets: {SECRETS_FILE}")
+    _say(f"the control room (that token): {edge}/_edge/control/")
     _say(
         "strangle the Muskie rod: `.venv/bin/python manage.py edge mode strangler`, "
         f"then {edge}/shop/rods/muskie-casting-rod/ and the live board {edge}/sale/"

@@ -5,6 +5,7 @@
 
 const BASE = "/_edge/control/";
 const POINTS = 300;
+const CHART_HEIGHT = 300;
 const PRESETS = {
   miniature: {units: 12, warmup: 1, baseline: 3, ramp: 1, hold: 6, fade: 1, browsers: 3,
               "tourney-buyers": 1, "peak-buyers": 8, "drain-timeout": 60, traces: false},
@@ -179,7 +180,7 @@ function makeCharts() {
     data[name] = [[], ...chart.series.map(() => [])];
     const host = $(chart.el);
     plots[name] = new uPlot({
-      width: host.clientWidth || 600, height: 220,
+      width: host.clientWidth || 500, height: CHART_HEIGHT,
       series: [{}, ...chart.series.map(([label, stroke]) => ({label, stroke, width: 2, spanGaps: false}))],
       axes: [{stroke: "#ccc", grid: {stroke: "#333"}}, {stroke: "#ccc", grid: {stroke: "#333"}}],
       scales: {x: {time: true}},
@@ -187,7 +188,7 @@ function makeCharts() {
   }
   window.addEventListener("resize", () => {
     for (const [name, chart] of Object.entries(CHARTS)) {
-      plots[name].setSize({width: $(chart.el).clientWidth, height: 220});
+      plots[name].setSize({width: $(chart.el).clientWidth, height: CHART_HEIGHT});
     }
   });
 }
