@@ -157,7 +157,11 @@ def test_a_presenter_sets_and_clears_a_fault_from_the_page(
     row.get_by_role("button", name="Clear").click()
     expect(page.locator("#faults-in-force")).to_have_text("none", timeout=30_000)
     # And the log names who did both
+    # (a line written once the command has exited, just after its effect shows)
     said = "control room: Ana from 127.0.0.1: faults (`python manage.py faults "
+    deadline = time.monotonic() + 30
+    while said + "clear warehouse.latency_ms`)" not in edge.log():
+        assert time.monotonic() < deadline, edge.log()[-3000:]
+        time.sleep(0.2)
     assert said + "set warehouse.latency_ms=400 --ttl 120`)" in edge.log()
-    assert said + "clear warehouse.latency_ms`)" in edge.log()
     page.close()
