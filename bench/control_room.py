@@ -53,10 +53,10 @@ class Viewer(threading.Thread):
             url, header=[f"Authorization: Bearer {token}"], timeout=10
         )
         self.ticks = 0
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             try:
                 message = json.loads(self.socket.recv())
             except (websocket.WebSocketException, OSError, ValueError):
@@ -64,7 +64,7 @@ class Viewer(threading.Thread):
             self.ticks += message.get("type") == "tick"
 
     def close(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.socket.close()
         self.join(timeout=5)
 
