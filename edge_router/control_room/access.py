@@ -98,10 +98,10 @@ def identify(
     return None, 403 if has_cookie else 401
 
 
-def cookie_header(value: str, *, secure: bool) -> tuple[bytes, bytes]:
+def cookie_header(value: str) -> tuple[bytes, bytes]:
+    # No Secure flag: the admin side is plain HTTP on the loopback (a Secure cookie
+    # would never come back); put it behind HTTPS and it needs one.
     flags = f"Path={COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}"
-    if secure:
-        flags += "; Secure"
     return (b"set-cookie", f"{COOKIE}={value}; {flags}".encode())
 
 

@@ -202,9 +202,8 @@ async def _login(request: Request, extra: list[tuple[bytes, bytes]]) -> tuple[in
     room.log_action(
         who=name, client=request.client, action="login", command="-", outcome="ok"
     )
-    secure = request.seen.get(b"x-forwarded-proto", b"") == b"https"
     headers = [
-        access.cookie_header(value, secure=secure),
+        access.cookie_header(value),
         (b"location", PREFIX.encode()),
         NO_STORE,
         *extra,
