@@ -2,17 +2,19 @@
 with it closed, alternating, in the same run.
 
     python -m common.devstack run python -m bench.control_room [--rounds 3]
-        [--hold 25] [--baseline 15]
+        [--hold 25] [--baseline 15] [--idle-seconds 30]
 
 Starts the order path as the Procfile runs it (on free ports, databases of its own),
-a fulfillment worker and the edge in front, then runs `manage.py sale run --no-start
---mode strangler` 2 x --rounds times, open and closed in turn (open first in odd
-rounds, closed first in even ones). "Open" is a viewer on the control room's feed for
-the whole run (a websocket client taking every tick, as the page does; a browser on
-another machine draws them, so its own CPU is not the stack's). Each run reports the
-Tourney page's p99 ratio (sale / baseline, from the run's summary.json) and the edge's
-CPU time (its process tree, user + system, /proc). Prints each run, the median and
-spread of each arm, and writes `reports/bench-control-room-<timestamp>.json`.
+a fulfillment worker and the edge in front. First the edge's CPU with no load, the
+feed closed and open in turn (--idle-seconds each, twice). Then `manage.py sale run
+--no-start --mode strangler` 2 x --rounds times, open and closed in turn (open first
+in odd rounds, closed first in even ones). "Open" is a viewer on the control room's
+feed for the whole run: a websocket client taking every tick, as the page does (a
+browser on another machine draws them, so its own CPU is not the stack's). Each run
+reports the Tourney page's p99 ratio (sale / baseline, from the run's summary.json)
+and the edge's CPU time (its process tree, user + system, /proc). Prints each run,
+the median and spread of each arm, and writes
+`reports/bench-control-room-<timestamp>.json`.
 """
 
 from __future__ import annotations
@@ -142,6 +144,25 @@ def run_arm(
     return {"arm": arm, **result}
 
 
+def idle_cost(edge: Process, token: str, seconds: float) -> list[dict[str, Any]]:
+    """The edge's CPU with no load: feed closed, open, closed, open (ms a second)."""
+    found = []
+    for arm in ("closed", "open", "closed", "open"):
+        viewer = None
+        if arm == "open":
+            url = edge.url.replace("http://", "ws://") + "/_edge/control/feed"
+            viewer = Viewer(url, token)
+            viewer.start()
+        before = cpu_seconds([edge.pid])
+        time.sleep(seconds)
+        used = cpu_seconds([edge.pid]) - before
+        if viewer is not None:
+            viewer.close()
+        found.append({"arm": arm, "edge_cpu_ms_per_s": round(used * 1000 / seconds, 1)})
+        print(json.dumps(found[-1]), flush=True)
+    return found
+
+
 def spread(values: list[float]) -> dict[str, float]:
     return {
         "median": round(statistics.median(values), 2),
@@ -155,20 +176,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hold", type=float, default=25.0)
     parser.add_argument("--baseline", type=float, default=15.0)
+    parser.add_argument(
+        "--idle-seconds", type=float, default=30.0, help="each idle measurement"
+    )
     args = parser.parse_args(argv)
     token = secrets.token_urlsafe(24)
     runs: list[dict[str, Any]] = []
     with stack_with_edge(token) as (running, edge):
+        idle = idle_cost(edge, token, args.idle_seconds)
         for number in range(args.rounds):
             arms = ("open", "closed") if number % 2 == 0 else ("closed", "open")
             for arm in arms:
                 run = run_arm(arm, running, edge, token, args)
                 runs.append({"round": number + 1, **run})
                 print(json.dumps(runs[-1]), flush=True)
+    keys = ("tourney_p99_ratio", "tourney_p99_ms", "edge_cpu_s") if runs else ()
     arms_summary = {
         arm: {
-            key: spread([r[key] for r in runs if r["arm"] == arm])
-            for key in ("tourney_p99_ratio", "tourney_p99_ms", "edge_cpu_s")
+            "idle_edge_cpu_ms_per_s": spread(
+                [i["edge_cpu_ms_per_s"] for i in idle if i["arm"] == arm]
+            ),
+            **{key: spread([r[key] for r in runs if r["arm"] == arm]) for key in keys},
         }
         for arm in ("open", "closed")
     }
@@ -176,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "machine": machine_describe(),
         "options": vars(args),
+        "idle": idle,
         "runs": runs,
         "arms": arms_summary,
     }
