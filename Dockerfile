@@ -41,10 +41,11 @@ RUN --mount=type=secret,id=pip_ca \
     && pip install --require-hashes -r requirements/runtime.txt
 
 # The code stays root's (the app user can read it, not change it); .data is the one
-# directory it writes (the launcher's scratch space). .dockerignore keeps the tests,
-# the docs and the tooling run from the host (bench, loadtest) out.
+# directory it writes (the launcher's scratch space; .data/sites holds the sale's static
+# minisite, where compose mounts a volume, which takes this owner). .dockerignore keeps
+# the tests, the docs and the tooling run from the host (bench, loadtest) out.
 COPY . .
-RUN mkdir -p .data && chown app:app .data && chmod 0750 .data
+RUN mkdir -p .data/sites && chown -R app:app .data && chmod 0750 .data
 
 USER app
 EXPOSE 8000 8001 8002 8003

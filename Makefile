@@ -75,10 +75,11 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install edge-tools ## benchmarks (bench/): memory, edge vs nginx, orders vs legacy, tracing
+bench: install edge-tools ## benchmarks (bench/): memory, edge vs nginx, orders vs legacy, tracing, static page
 	$(PY) -m bench.memory
 	$(PY) -m bench.edge
 	$(PY) -m common.devstack run $(PY) -m bench.orders
+	$(PY) -m common.devstack run $(PY) -m bench.static_page
 	$(PY) -m common.devstack run $(PY) -m bench.tracing
 
 sale: install ## load-test the Muskie sale, legacy then strangler (starts the stack if none answers)

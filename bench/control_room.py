@@ -2,7 +2,7 @@
 with it closed, alternating, in the same run.
 
     python -m common.devstack run python -m bench.control_room [--rounds 3]
-        [--hold 25] [--baseline 15] [--idle-seconds 30]
+        [--after 22] [--baseline 15] [--idle-seconds 30]
 
 Starts the order path as the Procfile runs it (on free ports, databases of its own),
 a fulfillment worker and the edge in front. First the edge's CPU with no load, the
@@ -127,7 +127,7 @@ def sale_once(
 def run_arm(
     arm: str, running: OrdersStack, edge: Process, token: str, args: argparse.Namespace
 ) -> dict[str, Any]:
-    load = ["--baseline", str(args.baseline), "--hold", str(args.hold)]
+    load = ["--baseline", str(args.baseline), "--after", str(args.after)]
     viewer = None
     if arm == "open":
         url = edge.url.replace("http://", "ws://") + "/_edge/control/feed"
@@ -174,7 +174,7 @@ def spread(values: list[float]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--hold", type=float, default=25.0)
+    parser.add_argument("--after", type=float, default=22.0)
     parser.add_argument("--baseline", type=float, default=15.0)
     parser.add_argument(
         "--idle-seconds", type=float, default=30.0, help="each idle measurement"

@@ -30,6 +30,7 @@ from edge_router.paths import BadPath, match_key, normalise
 from edge_router.proxy import CLIENT_GONE, Exchange, Outcome, Route, forward, refuse
 from edge_router.routes import RouteTable, load_table
 from edge_router.selection import profile_for
+from edge_router.static import StaticSite
 from edge_router.tracing import EdgeTracing
 from edge_router.upstream import session_create
 from edge_router.websocket import forward_websocket
@@ -72,8 +73,15 @@ class Edge:
         logging_install(os.environ.get("LOG_LEVEL", "INFO"), adopt=("uvicorn",))
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
+        sites = {
+            origin.name: StaticSite(origin)
+            for origin in self.table.origins.values()
+            if origin.static
+        }
         self.routes = {
-            id(behaviour): Route.build(behaviour, profile.name)
+            id(behaviour): Route.build(
+                behaviour, profile.name, sites.get(behaviour.origin.name)
+            )
             for profile in self.table.profiles.values()
             for behaviour in profile.behaviours
         }
@@ -258,6 +266,8 @@ class Edge:
             if wait:
                 retry = (b"retry-after", str(wait).encode())
                 return await refuse(request, 429, [*extra, retry])
+        if route.site is not None:
+            return await route.site.serve(request, path, extra)
         query: bytes = request.scope.get("query_string", b"")
         target = path + "?" + query.decode("latin-1") if query else path
         route.metrics.active += 1
@@ -296,6 +306,10 @@ class Edge:
             await admin.websocket(self, path, scope, receive, send, client=client)
             return
         route, _ = self._route("GET", path, seen.get(b"cookie"))
+        if route.site is not None:
+            # A directory has no websockets: refused before the handshake (403).
+            await send({"type": "websocket.close", "code": 1008})
+            return
         query: bytes = scope.get("query_string", b"")
         target = path + ("?" + query.decode("latin-1") if query else "")
         route.metrics.active += 1

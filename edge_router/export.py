@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any
 
+from edge_router.export_static import nginx_static, nginx_static_errors
 from edge_router.routes import Behaviour, Profile, RouteTable, wildcard_regex
 
 ERROR_BODIES = {
@@ -64,6 +65,11 @@ def _covers(wide: Behaviour, narrow: Behaviour) -> bool:
 
 
 def _overlaps(a: Behaviour, b: Behaviour) -> bool:
+    """Can a path match both? Exact when one pattern has no wildcard, else by the
+    literal heads (erring towards yes)."""
+    for one, other in ((a, b), (b, a)):
+        if one.exact:
+            return other.matches_path(one.prefix)
     ha, hb = _literal_head(a.pattern).rstrip("/"), _literal_head(b.pattern).rstrip("/")
     return ha.startswith(hb) or hb.startswith(ha)
 
@@ -118,6 +124,12 @@ def _nginx_proxy(behaviour: Behaviour) -> list[str]:
     return lines
 
 
+def _nginx_serve(behaviour: Behaviour) -> list[str]:
+    return (
+        nginx_static(behaviour) if behaviour.origin.static else _nginx_proxy(behaviour)
+    )
+
+
 def _nginx_rate(behaviour: Behaviour) -> str:
     assert behaviour.rate is not None
     count, unit = behaviour.rate.text.split("/")
@@ -153,7 +165,7 @@ def _nginx_http(table: RouteTable, profile_name: str) -> list[str]:
     for behaviour in profile.behaviours:
         if behaviour.rate is not None:
             out.append("    " + _nginx_rate(behaviour))
-    used = sorted({b.origin.name for b in profile.behaviours})
+    used = sorted({b.origin.name for b in profile.behaviours if not b.origin.static})
     for name in used:
         origin = table.origins[name]
         out.append(
@@ -210,13 +222,15 @@ def _nginx_locations(profile: Profile, fallbacks: dict[str, Behaviour]) -> list[
             out.append(
                 f"            if ($request_method !~ ^({methods})$) {{ return 418; }}"
             )
-        out += [f"            {line}" for line in _nginx_proxy(behaviour)]
+        out += [f"            {line}" for line in _nginx_serve(behaviour)]
         out.append("        }")
     for target in sorted({b.name for b in fallbacks.values()}):
         behaviour = next(b for b in profile.behaviours if b.name == target)
         out.append(f"        location @route_{_ident(target)} {{")
-        out += [f"            {line}" for line in _nginx_proxy(behaviour)]
+        out += [f"            {line}" for line in _nginx_serve(behaviour)]
         out.append("        }")
+    if any(b.origin.static for b in profile.behaviours):
+        out += nginx_static_errors()
     for behaviour in profile.behaviours:
         out += [
             f"        location @edge_413_{_ident(behaviour.name)} {{",
@@ -374,6 +388,13 @@ def envoy_config(
 ) -> str:
     """An Envoy v3 bootstrap as JSON (Envoy reads JSON as YAML: `envoy -c FILE`)."""
     profile = table.profiles[profile_name]
+    for behaviour in profile.behaviours:
+        if behaviour.origin.static:
+            raise ExportError(
+                f"{behaviour.name!r} serves the directory of "
+                f"{behaviour.origin.name!r}: Envoy serves no files; export nginx, or "
+                f"put the files behind an http origin"
+            )
     host, _, port = listen.rpartition(":")
     manager = _envoy_manager(profile, profile_name)
     listener = {

@@ -145,7 +145,7 @@ def warehouse_process(
     db_name: str,
     *,
     capacity: int = 8,
-    handling_ms: int = 50,
+    handling_ms: int = 200,
     threads: int = 32,
     migrate: bool = True,
     env: Mapping[str, str] | None = None,

@@ -32,12 +32,12 @@ OPTIONS: dict[str, tuple[type, float, float]] = {
     "units": (int, 1, 100_000),
     "warmup": (float, 0, 600),
     "baseline": (float, 1, 600),
-    "ramp": (float, 1, 600),
-    "hold": (float, 1, 3600),
-    "fade": (float, 0, 600),
+    "buyers": (int, 1, 100_000),
+    "arrival-rate": (float, 0.1, 1000),
+    "after": (float, 0, 600),
+    "tourney-rate": (float, 0.1, 1000),
     "browsers": (int, 0, 1000),
     "tourney-buyers": (int, 0, 100),
-    "peak-buyers": (int, 1, 1000),
     "drain-timeout": (float, 1, 3600),
 }
 SALE_MODES = ("legacy", "strangler", "both")

@@ -159,7 +159,7 @@ def test_the_login_cookie_opens_the_page_and_the_log_says_who_flipped_the_mode(
         ("faults/kill", b'{"process": "postgres"}', {}, 422, "fulfillment-worker"),
         ("sale/start", b'{"units": 0}', {}, 422, "units must be between"),
         ("sale/start", b'{"mode": "canary"}', {}, 422, "mode must be one of"),
-        ("sale/start", b'{"ramp": "fast"}', {}, 422, "ramp must be a number"),
+        ("sale/start", b'{"after": "soon"}', {}, 422, "after must be a number"),
         ("sale/start", b'{"shell": "sh"}', {}, 422, "unknown options"),
         ("sale/stop", b"{}", {}, 409, "no sale is running"),
         ("mode", b'{"mode": "' + b"x" * 5000 + b'"}', {}, 413, "at most"),
@@ -168,7 +168,7 @@ def test_the_login_cookie_opens_the_page_and_the_log_says_who_flipped_the_mode(
     ids=[
         "not-json", "malformed", "not-object", "no-such-mode", "percent-101",
         "unknown-field", "no-such-fault", "value-not-a-value", "ttl-0", "kill-what",
-        "units-0", "sale-mode", "ramp-word", "sale-unknown", "stop-nothing",
+        "units-0", "sale-mode", "after-word", "sale-unknown", "stop-nothing",
         "too-large", "no-page",
     ],
 )  # fmt: skip

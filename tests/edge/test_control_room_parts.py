@@ -79,9 +79,9 @@ def test_each_button_is_the_terminals_command() -> None:
     assert faults.clear_argv({}) == ["manage.py", "faults", "clear"]
     assert faults.kill_argv({"process": "relay"})[-2:] == ["kill", "relay"]
     assert sale.sale_argv(
-        {"mode": "strangler", "units": 12, "hold": 6.5, "traces": False}
+        {"mode": "strangler", "units": 12, "after": 6.5, "traces": False}
     ) == [
         "-m", "loadtest", "run", "--no-start", "--mode", "strangler",
-        "--units", "12", "--hold", "6.5", "--no-traces",
+        "--units", "12", "--after", "6.5", "--no-traces",
     ]  # fmt: skip
     assert sale.sale_argv({}) == ["-m", "loadtest", "run", "--no-start"]

@@ -7,10 +7,13 @@ const BASE = "/_edge/control/";
 const POINTS = 300;
 const CHART_HEIGHT = 300;
 const PRESETS = {
-  miniature: {units: 12, warmup: 1, baseline: 3, ramp: 1, hold: 6, fade: 1, browsers: 3,
-              "tourney-buyers": 1, "peak-buyers": 8, "drain-timeout": 60, traces: false},
-  default: {units: 300, warmup: 5, baseline: 25, ramp: 5, hold: 40, fade: 10, browsers: 40,
-            "tourney-buyers": 3, "peak-buyers": 60, "drain-timeout": 120, traces: true},
+  // tests/loadtest/test_sale_run.py's miniature, and `sale run`'s own defaults
+  miniature: {units: 12, warmup: 1, baseline: 3, buyers: 24, "arrival-rate": 6, after: 3,
+              "tourney-rate": 5, browsers: 2, "tourney-buyers": 1, "drain-timeout": 60,
+              traces: false},
+  default: {units: 300, warmup: 5, baseline: 24, buyers: 1200, "arrival-rate": 60, after: 22,
+            "tourney-rate": 25, browsers: 5, "tourney-buyers": 3, "drain-timeout": 120,
+            traces: true},
 };
 const $ = (selector) => document.querySelector(selector);
 
