@@ -130,7 +130,7 @@ def run_arm(
     load = ["--baseline", str(args.baseline), "--after", str(args.after)]
     viewer = None
     if arm == "open":
-        url = edge.url.replace("http://", "ws://") + "/_edge/control/feed"
+        url = f"ws://127.0.0.1:{edge.env['EDGE_ADMIN_PORT']}/_edge/control/feed"
         viewer = Viewer(url, token)
         viewer.start()
     cpu_before, started = cpu_seconds([edge.pid]), time.monotonic()
@@ -150,7 +150,7 @@ def idle_cost(edge: Process, token: str, seconds: float) -> list[dict[str, Any]]
     for arm in ("closed", "open", "closed", "open"):
         viewer = None
         if arm == "open":
-            url = edge.url.replace("http://", "ws://") + "/_edge/control/feed"
+            url = f"ws://127.0.0.1:{edge.env['EDGE_ADMIN_PORT']}/_edge/control/feed"
             viewer = Viewer(url, token)
             viewer.start()
         before = cpu_seconds([edge.pid])

@@ -1,5 +1,6 @@
-"""The route table as an nginx or an Envoy configuration, for a team that outgrows
-the Python edge: same behaviours, same order, same limits, same X-Edge-* headers.
+"""The route table as an nginx or an Envoy configuration (the Envoy side is
+edge_router/export_envoy.py), for a team that outgrows the Python edge: same
+behaviours, same order, same limits, same X-Edge-* headers.
 
 Both keep the edge's matching rules: case-insensitive patterns on the normalised path
 (nginx and Envoy both decode, merge slashes and resolve dot segments first), a
@@ -11,13 +12,13 @@ Canary mode is the Python edge's own: export one profile, legacy or strangler.
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from edge_router.export_static import nginx_static, nginx_static_errors
-from edge_router.routes import Behaviour, Profile, RouteTable, wildcard_regex
+from edge_router.patterns import wildcard_regex
+from edge_router.routes import Behaviour, Profile, RouteTable
 
+NOT_FOUND = "Not found"
 ERROR_BODIES = {
     413: "Request body too large",
     429: "Too many requests",
@@ -89,20 +90,34 @@ def method_fallback(profile: Profile, index: int) -> Behaviour:
     return profile.behaviours[-1]
 
 
-def _upstream(origin: str) -> str:
+def upstream_name(origin: str) -> str:
     return f"edge_{origin}"
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
     return name.replace("-", "_")
 
 
+def _nginx_deny(behaviour: Behaviour) -> list[str]:
+    """A `deny` behaviour: the edge's own 404, no origin."""
+    return [
+        f"set $edge_route {behaviour.name};",
+        f"set $edge_origin {behaviour.origin.name};",
+        f"add_header X-Edge-Route {behaviour.name} always;",
+        f"add_header X-Edge-Origin {behaviour.origin.name} always;",
+        "default_type text/plain;",
+        f'return 404 "{NOT_FOUND}\\n";',
+    ]
+
+
 def _nginx_proxy(behaviour: Behaviour) -> list[str]:
+    if behaviour.denied:
+        return _nginx_deny(behaviour)
     # nginx refuses an oversized body before `set` runs, so each behaviour has its
     # own 413 page (a location's error_page also replaces the server's: all listed).
     lines = [
         f"error_page {status} @edge_{status}"
-        f"{'_' + _ident(behaviour.name) if status == 413 else ''};"
+        f"{'_' + ident(behaviour.name) if status == 413 else ''};"
         for status in ERROR_BODIES
     ]
     lines += [
@@ -114,12 +129,12 @@ def _nginx_proxy(behaviour: Behaviour) -> list[str]:
         f"proxy_send_timeout {behaviour.timeout:g}s;",
     ]
     if behaviour.rate is not None:
-        zone = _ident(behaviour.name)
+        zone = ident(behaviour.name)
         lines.append(f"limit_req zone={zone} burst={behaviour.rate.burst} nodelay;")
     lines += [
         f"add_header X-Edge-Route {behaviour.name} always;",
         f"add_header X-Edge-Origin {behaviour.origin.name} always;",
-        f"proxy_pass http://{_upstream(behaviour.origin.name)};",
+        f"proxy_pass http://{upstream_name(behaviour.origin.name)};",
     ]
     return lines
 
@@ -134,7 +149,7 @@ def _nginx_rate(behaviour: Behaviour) -> str:
     assert behaviour.rate is not None
     count, unit = behaviour.rate.text.split("/")
     return (
-        f"limit_req_zone $binary_remote_addr zone={_ident(behaviour.name)}:10m "
+        f"limit_req_zone $binary_remote_addr zone={ident(behaviour.name)}:10m "
         f"rate={count}r/{unit};"
     )
 
@@ -165,12 +180,14 @@ def _nginx_http(table: RouteTable, profile_name: str) -> list[str]:
     for behaviour in profile.behaviours:
         if behaviour.rate is not None:
             out.append("    " + _nginx_rate(behaviour))
-    used = sorted({b.origin.name for b in profile.behaviours if not b.origin.static})
+    used = sorted(
+        {b.origin.name for b in profile.behaviours if not (b.denied or b.origin.static)}
+    )
     for name in used:
         origin = table.origins[name]
         out.append(
-            f"    upstream {_upstream(name)} {{ server {origin.host}:{origin.port}; "
-            f"keepalive 64; }}"
+            f"    upstream {upstream_name(name)} "
+            f"{{ server {origin.host}:{origin.port}; keepalive 64; }}"
         )
     return out
 
@@ -218,7 +235,7 @@ def _nginx_locations(profile: Profile, fallbacks: dict[str, Behaviour]) -> list[
         if behaviour.methods is not None:
             fallback = fallbacks[behaviour.name]
             methods = "|".join(sorted(behaviour.methods))
-            out.append(f"            error_page 418 = @route_{_ident(fallback.name)};")
+            out.append(f"            error_page 418 = @route_{ident(fallback.name)};")
             out.append(
                 f"            if ($request_method !~ ^({methods})$) {{ return 418; }}"
             )
@@ -226,14 +243,14 @@ def _nginx_locations(profile: Profile, fallbacks: dict[str, Behaviour]) -> list[
         out.append("        }")
     for target in sorted({b.name for b in fallbacks.values()}):
         behaviour = next(b for b in profile.behaviours if b.name == target)
-        out.append(f"        location @route_{_ident(target)} {{")
+        out.append(f"        location @route_{ident(target)} {{")
         out += [f"            {line}" for line in _nginx_serve(behaviour)]
         out.append("        }")
     if any(b.origin.static for b in profile.behaviours):
         out += nginx_static_errors()
     for behaviour in profile.behaviours:
         out += [
-            f"        location @edge_413_{_ident(behaviour.name)} {{",
+            f"        location @edge_413_{ident(behaviour.name)} {{",
             "            default_type text/plain;",
             f"            add_header X-Edge-Route {behaviour.name} always;",
             f"            add_header X-Edge-Origin {behaviour.origin.name} always;",
@@ -259,163 +276,3 @@ def nginx_config(
     out += _nginx_locations(profile, fallbacks)
     out += ["    }", "}", ""]
     return "\n".join(out)
-
-
-_TYPES = "type.googleapis.com/envoy.extensions.filters"
-HCM_TYPE = f"{_TYPES}.network.http_connection_manager.v3.HttpConnectionManager"
-BUFFER_TYPE = f"{_TYPES}.http.buffer.v3.Buffer"
-BUFFER_ROUTE_TYPE = f"{_TYPES}.http.buffer.v3.BufferPerRoute"
-RATE_TYPE = f"{_TYPES}.http.local_ratelimit.v3.LocalRateLimit"
-ROUTER_TYPE = f"{_TYPES}.http.router.v3.Router"
-_ALL = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
-
-
-def _header(key: str, value: str) -> dict[str, Any]:
-    return {
-        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-        "header": {"key": key, "value": value},
-    }
-
-
-def _envoy_route(behaviour: Behaviour) -> dict[str, Any]:
-    regex = "(?i)" + path_regex(behaviour.pattern)
-    match: dict[str, Any] = {"safe_regex": {"regex": regex}}
-    if behaviour.methods is not None:
-        methods = "|".join(sorted(behaviour.methods))
-        match["headers"] = [
-            {
-                "name": ":method",
-                "string_match": {"safe_regex": {"regex": f"^({methods})$"}},
-            }
-        ]
-    per_filter: dict[str, Any] = {
-        "envoy.filters.http.buffer": {
-            "@type": BUFFER_ROUTE_TYPE,
-            "buffer": {"max_request_bytes": behaviour.max_body},
-        }
-    }
-    if behaviour.rate is not None:
-        per_filter["envoy.filters.http.local_ratelimit"] = {
-            "@type": RATE_TYPE,
-            "stat_prefix": f"edge_{_ident(behaviour.name)}",
-            # Envoy's local limit is per Envoy instance, not per client address.
-            "token_bucket": {
-                "max_tokens": behaviour.rate.burst,
-                "tokens_per_fill": max(1, round(behaviour.rate.per_second)),
-                "fill_interval": "1s",
-            },
-            "filter_enabled": _ALL,
-            "filter_enforced": _ALL,
-            "response_headers_to_add": [_header("Retry-After", "1")],
-        }
-    return {
-        "name": behaviour.name,
-        "match": match,
-        "route": {
-            "cluster": _upstream(behaviour.origin.name),
-            "timeout": f"{behaviour.timeout:g}s",
-            "idle_timeout": f"{behaviour.timeout:g}s",
-        },
-        "response_headers_to_add": [
-            _header("X-Edge-Route", behaviour.name),
-            _header("X-Edge-Origin", behaviour.origin.name),
-        ],
-        "typed_per_filter_config": per_filter,
-    }
-
-
-def _socket(host: str, port: int) -> dict[str, Any]:
-    return {"socket_address": {"address": host, "port_value": port}}
-
-
-def _cluster(table: RouteTable, name: str) -> dict[str, Any]:
-    origin = table.origins[name]
-    endpoint = {"endpoint": {"address": _socket(origin.host, origin.port)}}
-    return {
-        "name": _upstream(name),
-        "type": "STRICT_DNS",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": _upstream(name),
-            "endpoints": [{"lb_endpoints": [endpoint]}],
-        },
-    }
-
-
-def _envoy_manager(profile: Profile, profile_name: str) -> dict[str, Any]:
-    """The HTTP connection manager: the behaviours as routes, then the filters."""
-    largest_body = max(b.max_body for b in profile.behaviours)
-    return {
-        "@type": HCM_TYPE,
-        "stat_prefix": "edge",
-        "normalize_path": True,
-        "merge_slashes": True,
-        "path_with_escaped_slashes_action": "UNESCAPE_AND_FORWARD",
-        "use_remote_address": True,
-        "upgrade_configs": [{"upgrade_type": "websocket"}],
-        "route_config": {
-            "name": f"edge_{profile_name}",
-            "virtual_hosts": [
-                {
-                    "name": "edge",
-                    "domains": ["*"],
-                    "routes": [_envoy_route(b) for b in profile.behaviours],
-                }
-            ],
-        },
-        "http_filters": [
-            {
-                "name": "envoy.filters.http.local_ratelimit",
-                "typed_config": {"@type": RATE_TYPE, "stat_prefix": "edge_rate"},
-            },
-            {
-                "name": "envoy.filters.http.buffer",
-                "typed_config": {
-                    "@type": BUFFER_TYPE,
-                    "max_request_bytes": largest_body,
-                },
-            },
-            {
-                "name": "envoy.filters.http.router",
-                "typed_config": {"@type": ROUTER_TYPE},
-            },
-        ],
-    }
-
-
-def envoy_config(
-    table: RouteTable, profile_name: str, *, listen: str = "127.0.0.1:8000"
-) -> str:
-    """An Envoy v3 bootstrap as JSON (Envoy reads JSON as YAML: `envoy -c FILE`)."""
-    profile = table.profiles[profile_name]
-    for behaviour in profile.behaviours:
-        if behaviour.origin.static:
-            raise ExportError(
-                f"{behaviour.name!r} serves the directory of "
-                f"{behaviour.origin.name!r}: Envoy serves no files; export nginx, or "
-                f"put the files behind an http origin"
-            )
-    host, _, port = listen.rpartition(":")
-    manager = _envoy_manager(profile, profile_name)
-    listener = {
-        "name": "edge",
-        "address": _socket(host, int(port)),
-        "filter_chains": [
-            {
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": manager,
-                    }
-                ]
-            }
-        ],
-    }
-    used = sorted({b.origin.name for b in profile.behaviours})
-    bootstrap = {
-        "static_resources": {
-            "listeners": [listener],
-            "clusters": [_cluster(table, name) for name in used],
-        }
-    }
-    return json.dumps(bootstrap, indent=2) + "\n"

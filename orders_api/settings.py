@@ -35,6 +35,8 @@ INSTALLED_APPS = [
 # start-up, sits before it).
 MIDDLEWARE = [
     "common.middleware.TraceIdMiddleware",
+    # Above sessions and CSRF: it sees the cookies they set (common/cache_control.py).
+    "common.cache_control.CacheControlMiddleware",
     "common.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.edge import ADMIN_TOKEN, Process, edge_process
+from tests.support.edge import ADMIN_TOKEN, Process, admin_url, edge_process
 from tests.support.orders_stack import OrdersStack, orders_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -43,7 +43,7 @@ def room() -> Iterator[tuple[OrdersStack, Process]]:
 
 def signed_in_page(browser: Browser, edge: Process) -> Page:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    answer = page.goto(edge.url + CONTROL)
+    answer = page.goto(admin_url(edge) + CONTROL)
     assert answer is not None
     assert answer.status == 401
     page.get_by_label("Your name").fill("Ana")
@@ -118,7 +118,7 @@ def test_a_visitor_without_the_token_is_refused_in_the_browser(
     _, edge = room
     page = browser.new_page()
     # Given the login form; when a wrong token is given
-    page.goto(edge.url + CONTROL)
+    page.goto(admin_url(edge) + CONTROL)
     page.get_by_label("Your name").fill("Eve")
     page.get_by_label("Admin token").fill("guess")
     page.get_by_role("button", name="Sign in").click()

@@ -18,7 +18,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.edge import ADMIN_TOKEN, Process, edge_process
+from tests.support.edge import ADMIN_TOKEN, Process, admin_url, edge_process
 from tests.support.processes import RunningService, free_port
 from tests.support.stack import INTERNAL_TOKEN
 
@@ -43,14 +43,14 @@ def room(shop_origin: Process, warehouse: RunningService) -> Iterator[Process]:
 
 
 def signed_in(edge: Process, name: str = "Ana") -> httpx.Client:
-    client = httpx.Client(base_url=edge.url, timeout=30)
+    client = httpx.Client(base_url=admin_url(edge), timeout=30)
     answer = client.post(CONTROL + "login", data={"name": name, "token": ADMIN_TOKEN})
     assert answer.status_code == 303, answer.text
     return client
 
 
 def feed(edge: Process, **headers: str) -> ClientConnection:
-    url = edge.url.replace("http://", "ws://") + CONTROL + "feed"
+    url = admin_url(edge).replace("http://", "ws://") + CONTROL + "feed"
     return connect(url, additional_headers=headers, open_timeout=10)
 
 
@@ -65,9 +65,9 @@ def test_without_the_token_the_page_is_a_login_form_and_every_action_a_401(
 ) -> None:
     # Given no token and no session
     # When the page and each action are asked for
-    page = httpx.get(room.url + CONTROL)
+    page = httpx.get(admin_url(room) + CONTROL)
     actions = [
-        httpx.post(room.url + CONTROL + path, json=body)
+        httpx.post(admin_url(room) + CONTROL + path, json=body)
         for path, body in [
             ("mode", {"mode": "strangler"}),
             ("faults/set", {"name": "warehouse.down", "value": 1}),
@@ -76,7 +76,7 @@ def test_without_the_token_the_page_is_a_login_form_and_every_action_a_401(
             ("sale/stop", {}),
         ]
     ]
-    state = httpx.get(room.url + CONTROL + "state")
+    state = httpx.get(admin_url(room) + CONTROL + "state")
 
     # Then the page is the login form, 401, and nothing else answers but 401
     assert page.status_code == 401
@@ -92,17 +92,17 @@ def test_without_the_token_the_page_is_a_login_form_and_every_action_a_401(
 def test_a_wrong_token_a_forged_cookie_or_a_wrong_login_is_a_403(room: Process) -> None:
     # Given a wrong token, a cookie signed with another key, and a wrong login
     wrong = httpx.post(
-        room.url + CONTROL + "mode",
+        admin_url(room) + CONTROL + "mode",
         json={"mode": "strangler"},
         headers={"Authorization": "Bearer not-the-token"},
     )
     forged = httpx.post(
-        room.url + CONTROL + "mode",
+        admin_url(room) + CONTROL + "mode",
         json={"mode": "strangler"},
         headers={"Cookie": f"edge_control=QW5h.{int(time.time())}.{'0' * 64}"},
     )
     login = httpx.post(
-        room.url + CONTROL + "login", data={"name": "Eve", "token": "guess"}
+        admin_url(room) + CONTROL + "login", data={"name": "Eve", "token": "guess"}
     )
 
     # Then each is refused with a 403, no cookie is given, and the mode stays
@@ -182,7 +182,7 @@ def test_bad_input_gets_a_precise_answer_and_changes_nothing(
 ) -> None:
     # Given the token; when a bad action is sent
     answer = httpx.post(
-        room.url + CONTROL + path,
+        admin_url(room) + CONTROL + path,
         content=body,
         headers={"Content-Type": "application/json", **AUTH, **headers},
     )
@@ -193,7 +193,7 @@ def test_bad_input_gets_a_precise_answer_and_changes_nothing(
 
 
 def test_a_get_on_an_action_is_a_405_naming_the_method(room: Process) -> None:
-    answer = httpx.get(room.url + CONTROL + "mode", headers=AUTH)
+    answer = httpx.get(admin_url(room) + CONTROL + "mode", headers=AUTH)
     assert answer.status_code == 405
     assert answer.headers["allow"] == "POST"
 
@@ -272,12 +272,23 @@ def test_one_sale_at_a_time_and_every_viewer_sees_how_it_ended(room: Process) ->
 def test_the_charting_library_is_served_by_the_edge_with_its_licence(
     room: Process,
 ) -> None:
-    script = httpx.get(room.url + CONTROL + "static/uPlot.iife.min.js")
-    style = httpx.get(room.url + CONTROL + "static/uPlot.min.css")
-    escape = httpx.get(room.url + CONTROL + "static/../access.py")
+    script = httpx.get(admin_url(room) + CONTROL + "static/uPlot.iife.min.js")
+    style = httpx.get(admin_url(room) + CONTROL + "static/uPlot.min.css")
+    escape = httpx.get(admin_url(room) + CONTROL + "static/../access.py")
     assert script.status_code == style.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
     assert "uPlot" in script.text
     assert escape.status_code in (400, 404)
     licence = ROOT / "edge_router/control_room/static/vendor/uPlot-LICENSE.txt"
     assert "The MIT License" in licence.read_text()
+
+
+def test_the_public_port_does_not_serve_the_control_room(room: Process) -> None:
+    # Given the token; when the control room is asked for on the public port
+    page = httpx.get(room.url + CONTROL, headers=AUTH)
+    action = httpx.post(
+        room.url + CONTROL + "mode", json={"mode": "strangler"}, headers=AUTH
+    )
+    # Then it is not there: only the admin listener (loopback) serves it
+    assert (page.status_code, action.status_code) == (404, 404)
+    assert httpx.get(room.url + "/_edge/healthz").json()["mode"] == "legacy"
