@@ -234,6 +234,7 @@ def demo(backing: Backing) -> int:
     admin = f"http://127.0.0.1:{env.get('EDGE_ADMIN_PORT', '8010')}/_edge/"
     _say(f"the edge's admin API (mode, routes, metrics), loopback only: {admin}")
     _say(f"the edge's admin token and the stack's other secrets: {SECRETS_FILE}")
+    _say(f"the control room (that token): {admin}control/")
     _say(
         "strangle the Muskie rod: `.venv/bin/python manage.py edge mode strangler`, "
         f"then {edge}/shop/rods/muskie-casting-rod/ and the live board {edge}/sale/"

@@ -8,6 +8,8 @@ GET  /_edge/metrics   Prometheus text, all workers (open)
 GET  /_edge/routes    the route table and the mode in force (Bearer token)
 GET  /_edge/mode      the mode in force (Bearer token)
 POST /_edge/mode      {"mode": "canary", "percent": 10} (Bearer token)
+     /_edge/control/  the control room: a page, its actions and its websocket feed
+                      (edge_router/control_room/; the token, or its login cookie)
 
 An endpoint is one entry of `ENDPOINTS` (methods, whether it takes the token, its
 handler): `endpoint_add` mounts another (a control-room page, say).
@@ -24,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from edge_router import metrics
-from edge_router.asgi_types import Receive, Send
+from edge_router import control_room, metrics
+from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.errors import NO_STORE, send_body, send_json
 from edge_router.limits import BodyTooLarge
 from edge_router.modes import ModeError, mode_validate, mode_write_async
@@ -48,6 +50,8 @@ class AdminRequest:
     receive: Receive
     send: Send
     extra: list[tuple[bytes, bytes]]
+    # The caller's address, for the control room's log of who did what.
+    client: str = "-"
 
 
 # (status, bytes sent)
@@ -90,6 +94,14 @@ def endpoint_path(path: str) -> str:
 async def handle(request: AdminRequest, path: str) -> tuple[int, int]:
     """(status, bytes sent) for a request under /_edge/ on the admin listener."""
     send, extra, method = request.send, request.extra, request.method
+    if path.startswith(control_room.PREFIX):
+        return await control_room.handle(
+            control_room.Request(
+                request.edge, path, method, request.seen, request.receive, send,
+                request.client,
+            ),
+            extra,
+        )  # fmt: skip
     endpoint_name = endpoint_path(path)
     endpoint = ENDPOINTS.get(endpoint_name)
     if endpoint is None:
@@ -134,6 +146,16 @@ async def _mode(request: AdminRequest) -> tuple[int, int]:
         doc = request.edge.follower.current.as_dict()
         return 200, await send_json(request.send, 200, doc, request.extra)
     return await _set_mode(request)
+
+
+async def websocket(
+    edge: Edge, path: str, scope: Scope, receive: Receive, send: Send, *, client: str
+) -> None:
+    """A websocket under /_edge/: the control room's feed, or refused."""
+    if path.startswith(control_room.PREFIX):
+        await control_room.websocket(edge, path, scope, receive, send, client=client)
+    else:
+        await send({"type": "websocket.close", "code": 1008})
 
 
 def _health(edge: Edge) -> dict[str, Any]:

@@ -42,6 +42,13 @@ class AdminApp:
         self.edge = edge
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope["client"][0] if scope.get("client") else "-"
+        if scope["type"] == "websocket":
+            # The control room's feed (edge_router/control_room/); nothing else.
+            await admin.websocket(
+                self.edge, scope["path"], scope, receive, send, client=client
+            )
+            return
         if scope["type"] != "http":
             return
         _, seen = request_headers(
@@ -52,7 +59,7 @@ class AdminApp:
             await send_error(send, 404, ADMIN_HEADERS)
             return
         request = admin.AdminRequest(
-            self.edge, scope["method"], seen, receive, send, ADMIN_HEADERS
+            self.edge, scope["method"], seen, receive, send, ADMIN_HEADERS, client
         )
         await admin.handle(request, path)
 
@@ -78,7 +85,8 @@ class AdminListener:
         self.config = Config(
             AdminApp(edge),
             http="httptools",
-            ws="none",
+            # The control room's feed is a websocket (edge_router/control_room/).
+            ws="websockets",
             lifespan="off",
             access_log=False,
             log_config=None,

@@ -26,6 +26,7 @@ from edge_router.accesslog import AccessLog, wall_clock
 from edge_router.admin_listener import AdminListener
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.config import EdgeConfig, config_from_env
+from edge_router.control_room import ControlRoom, watched_path
 from edge_router.headers import WEBSOCKET_HANDSHAKE, request_headers
 from edge_router.modes import Mode, ModeFollower, redis_client
 from edge_router.paths import BadPath, match_key, normalise
@@ -71,6 +72,8 @@ class Edge:
     follower: ModeFollower
     admin_listener: AdminListener
     log: AccessLog
+    control: ControlRoom
+    watched_path: str
     _publisher: asyncio.Task[None]
 
     def __init__(self, tracing: EdgeTracing) -> None:
@@ -100,6 +103,7 @@ class Edge:
         # connection; lifespan start-up ends before the first is accepted.
         EdgeHttpProtocol.limits = self.table.listener
         self.log = AccessLog(self.config.access_log)
+        self.watched_path = watched_path(self.config.env)
         # One session for every request and websocket of this worker.
         self.session = session_create(
             connections=self.config.upstream_connections,
@@ -126,6 +130,8 @@ class Edge:
         )
         metrics.forget_dead_workers()
         await self.follower.start()
+        # Before the admin listener, which serves it.
+        self.control = ControlRoom(self)
         self.admin_listener = AdminListener(
             self, self.config.admin_host, self.config.admin_port
         )
@@ -156,6 +162,7 @@ class Edge:
         with contextlib.suppress(asyncio.CancelledError):
             await self._publisher
         await self.admin_listener.stop()
+        await self.control.close()
         await self.follower.stop()
         await self.session.close()
         await self.websocket_session.close()
@@ -242,6 +249,8 @@ class Edge:
         if route is not None:
             route.metrics.count(outcome.status)
             route.metrics.latency.observe(duration)
+            if path == self.watched_path:
+                metrics.WATCHED_LATENCY.observe(duration)
             route_name, origin_name = route.behaviour.name, route.behaviour.origin.name
         self.log.record(
             started_wall=wall,

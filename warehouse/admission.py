@@ -41,6 +41,8 @@ class AdmissionStats:
     refused: int
     since: datetime
     peak_in_flight_by_source: dict[str, int]
+    # Live, as `in_flight` (the control room's chart): sources with none are left out.
+    in_flight_by_source: dict[str, int]
 
 
 class Admission:
@@ -103,6 +105,7 @@ class Admission:
                 refused=self._refused,
                 since=self._since,
                 peak_in_flight_by_source=dict(self._peak_by_source),
+                in_flight_by_source={k: v for k, v in self._by_source.items() if v},
             )
 
     def reset(self) -> AdmissionStats:

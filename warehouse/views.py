@@ -80,6 +80,7 @@ def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
         "peak_in_flight_by_source": stats.peak_in_flight_by_source,
         # Orders refused by an injected fault (warehouse/faults.py), by error code.
         "fault_refusals": fault_refusals(),
+        "in_flight_by_source": stats.in_flight_by_source,
     }
 
 
