@@ -167,7 +167,10 @@ ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 0.5)
 # Woken by a committed order, the relay waits this long for more before its pass:
 # in a rush one pass (one transaction, one push round) carries many orders.
 ORDERS_RELAY_GATHER_SECONDS = env_float("ORDERS_RELAY_GATHER_SECONDS", 0.02)
-ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 300, minimum=1)
+# 60 s, the broker's visibility timeout: a message a killed worker took before Kombu
+# recorded it as unacknowledged is gone from Redis, and only this finds it again,
+# within a sale's drain (the warehouse's order_ref makes a second delivery harmless).
+ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 60, minimum=1)
 # Redelivery never takes the fulfillment queue above this many messages: a backlog
 # then cannot grow by its own redeliveries (outbox/relay.py, orders_redeliver).
 ORDERS_REDELIVER_QUEUE_BOUND = env_int("ORDERS_REDELIVER_QUEUE_BOUND", 1000, minimum=1)
