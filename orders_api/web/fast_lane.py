@@ -244,7 +244,7 @@ class OrderFastLane:
                     NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,)
                 ),
                 decode_responses=True,
-                **redis_timeouts(),
+                **_lane_timeouts(),
             )
             self._redis = aioredis.Redis(connection_pool=pool)
             self._script = self._redis.register_script(scripts.ACCEPT)
@@ -310,6 +310,19 @@ class OrderFastLane:
                 )
             self._static_headers = [(k.encode(), v.encode()) for k, v in pairs]
         return self._static_headers
+
+
+# An asyncio read timeout also counts the event loop's own lag: in a rush one worker's
+# loop holds hundreds of requests, and at the stack's 1 s a reply Redis sent at once
+# could be read too late and answered 503 (seen under CI load: 44 of 500 buyers). The
+# lane waits longer for a reply; connecting keeps the stack's timeout.
+LANE_READ_TIMEOUT = 5.0
+
+
+def _lane_timeouts() -> dict[str, float]:
+    timeouts = redis_timeouts()
+    timeouts["socket_timeout"] = max(timeouts["socket_timeout"], LANE_READ_TIMEOUT)
+    return timeouts
 
 
 async def _body_read(receive: Any) -> tuple[bytes, bool]:
