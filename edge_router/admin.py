@@ -12,17 +12,29 @@ from __future__ import annotations
 import hmac
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis
+import redis.asyncio as aioredis
 
 from edge_router import metrics
 from edge_router.asgi_types import Receive, Send
+from edge_router.config import EdgeConfig
 from edge_router.errors import NO_STORE, send_body, send_json
-from edge_router.modes import ModeError, mode_validate, mode_write_async
+from edge_router.modes import ModeError, ModeFollower, mode_validate, mode_write_async
+from edge_router.routes import RouteTable
 
-if TYPE_CHECKING:
-    from edge_router.app import Edge
+
+class Edge(Protocol):
+    """What answers the admin API: a Python edge worker, or the nginx engine's
+    control plane."""
+
+    engine: str
+    config: EdgeConfig
+    table: RouteTable
+    follower: ModeFollower
+    redis: aioredis.Redis
+
 
 PREFIX = "/_edge/"
 MAX_ADMIN_BODY = 4096
@@ -109,6 +121,7 @@ def _health(edge: Edge) -> dict[str, Any]:
     mode = edge.follower.current
     return {
         "status": "ok",
+        "engine": edge.engine,
         "mode": mode.mode,
         "percent": mode.percent,
         "version": mode.version,

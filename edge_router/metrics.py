@@ -70,6 +70,20 @@ MODE_CHANGES = Counter(
     ["mode"],
 )
 
+# The nginx engine's own (edge_router/engine.py): what stub_status and reloads say.
+NGINX_CONNECTIONS = Gauge(
+    "edge_nginx_connections",
+    "nginx's client connections by state (stub_status): active, reading, "
+    "writing, waiting.",
+    ["state"],
+    multiprocess_mode="livemax",
+)
+NGINX_RELOADS = Counter(
+    "edge_nginx_reloads_total",
+    "Configurations the control plane had nginx load, by outcome.",
+    ["outcome"],
+)
+
 _PID_FILE = re.compile(r"_(\d+)\.db$")
 
 

@@ -1,0 +1,344 @@
+"""The nginx engine's control plane: nginx answers on the edge's port, this process
+drives it (`EDGE_ENGINE=nginx`, started by `python -m edge_router.serve`).
+
+It renders nginx's configuration from the route table and the mode in Redis
+(edge_router/nginx_conf.py), checks it with `nginx -t` and reloads nginx gracefully
+(SIGHUP to its master) on every change: the mode or canary percent (followed as the
+Python edge's workers follow it, published and polled), the table file, or Redis
+coming and going (the health answer says so). A change is served within a second;
+requests in flight finish on the workers that took them.
+
+It also reads nginx's JSON access log (nginx's stdout) to count the same metrics as
+the Python edge, echoes the log, polls `stub_status` for connection gauges, and
+answers the admin API (`/_edge/mode`, `/_edge/routes`, `/_edge/metrics`) on
+127.0.0.1:EDGE_ADMIN_PORT. What nginx cannot do: start a trace (it logs and passes on
+the visitor's `traceparent`; a trace starts at the origin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import redis.asyncio as aioredis
+import uvicorn
+
+from edge_router import admin, metrics
+from edge_router.asgi_types import Receive, Scope, Send
+from edge_router.config import EdgeConfig, config_from_env
+from edge_router.errors import send_error
+from edge_router.modes import Mode, ModeFollower
+from edge_router.nginx_conf import EngineParts, nginx_config
+from edge_router.routes import RouteTable, RouteTableError, load_table
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Histogram
+
+logger = logging.getLogger("edge_router.engine")
+EDGE_ROUTE = [(b"x-edge-route", b"edge"), (b"x-edge-origin", b"edge")]
+WATCH_SECONDS = 0.25
+STATUS_SECONDS = 1.0
+STOP_GRACE_SECONDS = 10.0
+
+
+def nginx_binary() -> str:
+    for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx"):
+        if Path(candidate).exists():
+            return candidate
+    return "nginx"
+
+
+class _AdminServer(uvicorn.Server):
+    """uvicorn serving the admin API inside the control plane's loop: the signals
+    are the control plane's to handle."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class NginxEngine:
+    engine = "nginx"
+    config: EdgeConfig
+    table: RouteTable
+    follower: ModeFollower
+    redis: aioredis.Redis
+
+    def __init__(self, *, listen: str, workers: int, admin_port: int) -> None:
+        self.listen = listen
+        self.workers = workers
+        self.admin_port = admin_port
+        self.prefix = Path(tempfile.mkdtemp(prefix="edge-nginx-"))
+        # nginx's workers (another user when the master is root) read under it.
+        self.prefix.chmod(0o755)
+        self.conf = self.prefix / "nginx.conf"
+        self.status_socket = self.prefix / "status.sock"
+        self.binary = nginx_binary()
+        self.nginx: asyncio.subprocess.Process | None = None
+        self._changed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._rendered = ""
+        self._table_mtime = 0.0
+        self._counters: dict[tuple[str, str, str], Counter] = {}
+        self._latencies: dict[tuple[str, str], Histogram] = {}
+
+    # --- configuration ---------------------------------------------------------
+
+    def render(self) -> str:
+        parts = EngineParts(
+            mode=self.follower.current,
+            admin_url=f"http://127.0.0.1:{self.admin_port}",
+            workers=self.workers,
+            status_socket=str(self.status_socket),
+            redis_ok=self.follower.redis_ok,
+        )
+        return nginx_config(self.table, "legacy", listen=self.listen, engine=parts)
+
+    async def _check(self, path: Path) -> str:
+        """ "" when `nginx -t` accepts the file, else what it said."""
+        check = await asyncio.create_subprocess_exec(
+            self.binary, "-q", "-t", "-p", str(self.prefix), "-c", str(path),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await check.communicate()
+        return "" if check.returncode == 0 else err.decode(errors="replace")
+
+    async def _apply(self) -> None:
+        """Render; when it differs, check it and have nginx load it."""
+        text = self.render()
+        if text == self._rendered:
+            return
+        candidate = self.prefix / "nginx.conf.next"
+        candidate.write_text(text)
+        problem = await self._check(candidate)
+        if problem:
+            metrics.NGINX_RELOADS.labels("refused").inc()
+            logger.error("nginx -t refused the new configuration, kept the last:\n%s",
+                         problem)  # fmt: skip
+            return
+        candidate.replace(self.conf)
+        self._rendered = text
+        if self.nginx is not None and self.nginx.returncode is None:
+            self.nginx.send_signal(signal.SIGHUP)
+            metrics.NGINX_RELOADS.labels("reloaded").inc()
+            logger.info("nginx reloading: mode %s (version %s)",
+                        self.follower.current.describe(),
+                        self.follower.current.version)  # fmt: skip
+
+    async def _reloads(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            await self._apply()
+
+    def _table_changed(self) -> bool:
+        try:
+            mtime = self.config.routes_file.stat().st_mtime
+        except OSError:
+            return False
+        if mtime == self._table_mtime:
+            return False
+        self._table_mtime = mtime
+        try:
+            self.table = load_table(self.config.routes_file, env=self.config.env)
+        except RouteTableError as error:
+            logger.error("route table not taken, the last one stays: %s", error)
+            return False
+        return True
+
+    async def _watch(self) -> None:
+        """The table file, and Redis's state (said by the health answer)."""
+        redis_ok = self.follower.redis_ok
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            if self._table_changed() or self.follower.redis_ok != redis_ok:
+                redis_ok = self.follower.redis_ok
+                self._changed.set()
+
+    def _mode_changed(self, previous: Mode, current: Mode) -> None:
+        metrics.MODE_CHANGES.labels(current.mode).inc()
+        self._changed.set()
+
+    # --- the access log and counters -------------------------------------------
+
+    def _count(self, line: bytes) -> None:
+        try:
+            entry = json.loads(line)
+            route, origin = entry["route"], entry["origin"]
+            key = (route, origin, str(entry["status"]))
+            seconds = float(entry["duration_ms"]) / 1000
+        except (ValueError, KeyError, TypeError):
+            return
+        if route == "edge":
+            return  # the edge's own endpoints, uncounted as in the Python edge
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = metrics.REQUESTS.labels(*key)
+        counter.inc()
+        latency = self._latencies.get((route, origin))
+        if latency is None:
+            latency = metrics.LATENCY.labels(route, origin)
+            self._latencies[(route, origin)] = latency
+        latency.observe(seconds)
+
+    async def _read_log(self, stream: asyncio.StreamReader) -> None:
+        echo = self.config.access_log
+        out = sys.stdout.buffer
+        while True:
+            chunk = await stream.read(256 * 1024)
+            if not chunk:
+                return
+            while not chunk.endswith(b"\n"):
+                more = await stream.readline()
+                if not more:
+                    break
+                chunk += more
+            for line in chunk.splitlines():
+                if line.startswith(b"{"):
+                    self._count(line)
+            if echo:
+                with contextlib.suppress(OSError, ValueError):
+                    out.write(chunk)
+                    out.flush()
+
+    async def _poll_status(self) -> None:
+        connector = aiohttp.UnixConnector(path=str(self.status_socket))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            while True:
+                await asyncio.sleep(STATUS_SECONDS)
+                try:
+                    async with session.get("http://nginx/") as answer:
+                        text = await answer.text()
+                except (aiohttp.ClientError, OSError):
+                    continue
+                _status_gauges(text)
+
+    # --- the admin API -----------------------------------------------------------
+
+    async def admin_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if not path.startswith(admin.PREFIX):
+            await send_error(send, 404, EDGE_ROUTE)
+            return
+        seen = dict(scope["headers"])
+        await admin.handle(self, path, scope["method"], seen, receive, send, EDGE_ROUTE)
+
+    # --- running -------------------------------------------------------------------
+
+    async def _start_nginx(self) -> asyncio.subprocess.Process:
+        self._rendered = self.render()
+        self.conf.write_text(self._rendered)
+        problem = await self._check(self.conf)
+        if problem:
+            raise RuntimeError(f"nginx -t refused the configuration:\n{problem}")
+        return await asyncio.create_subprocess_exec(
+            self.binary, "-p", str(self.prefix), "-c", str(self.conf),
+            "-g", "daemon off;", stdout=asyncio.subprocess.PIPE,
+            start_new_session=False,
+        )  # fmt: skip
+
+    async def run(self) -> int:
+        self.config = config_from_env()
+        self.table = load_table(self.config.routes_file, env=self.config.env)
+        self._table_mtime = self.config.routes_file.stat().st_mtime
+        self.redis = aioredis.from_url(
+            self.config.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
+        )
+        self.follower = ModeFollower(
+            aioredis.from_url(
+                self.config.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
+            ),
+            self.config.mode_key,
+            self.config.default_mode,
+            self.config.poll_interval,
+            on_change=self._mode_changed,
+        )
+        metrics.forget_dead_workers()
+        await self.follower.start()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
+        self.nginx = await self._start_nginx()
+        assert self.nginx.stdout is not None
+        server = _AdminServer(
+            uvicorn.Config(
+                self.admin_app, host="127.0.0.1", port=self.admin_port,
+                lifespan="off", access_log=False, log_level="warning", interface="asgi3",
+            )
+        )  # fmt: skip
+        tasks = [
+            asyncio.create_task(self._reloads()),
+            asyncio.create_task(self._watch()),
+            asyncio.create_task(self._read_log(self.nginx.stdout)),
+            asyncio.create_task(self._poll_status()),
+            asyncio.create_task(server.serve()),
+        ]
+        logger.info(
+            "edge (nginx engine) on %s: %s workers, mode %s, admin 127.0.0.1:%s, "
+            "config %s", self.listen, self.workers,
+            self.follower.current.describe(), self.admin_port, self.conf,
+        )  # fmt: skip
+        exited = asyncio.create_task(self.nginx.wait())
+        stopping = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if exited.done():
+            logger.error("nginx exited (%s): the edge stops", self.nginx.returncode)
+            code = 1
+        else:
+            await self._stop_nginx(exited)
+        server.should_exit = True
+        for task in tasks[:-1]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.follower.stop()
+        await self.redis.aclose()
+        metrics.worker_exit()
+        return code
+
+    async def _stop_nginx(self, exited: asyncio.Task[int]) -> None:
+        """Graceful (SIGQUIT: in-flight requests finish), then forced."""
+        assert self.nginx is not None
+        self.nginx.send_signal(signal.SIGQUIT)
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            self.nginx.kill()
+            await exited
+
+
+def _status_gauges(text: str) -> None:
+    """stub_status's text: 'Active connections: N' ... 'Reading: a Writing: b
+    Waiting: c'."""
+    words = text.split()
+    with contextlib.suppress(ValueError, IndexError):
+        metrics.NGINX_CONNECTIONS.labels("active").set(int(words[2]))
+        for state in ("Reading", "Writing", "Waiting"):
+            value = int(words[words.index(state + ":") + 1])
+            metrics.NGINX_CONNECTIONS.labels(state.lower()).set(value)
+
+
+def run(*, listen: str, workers: int, admin_port: int) -> int:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+    engine = NginxEngine(listen=listen, workers=workers, admin_port=admin_port)
+    try:
+        return asyncio.run(engine.run())
+    finally:
+        shutil.rmtree(engine.prefix, ignore_errors=True)

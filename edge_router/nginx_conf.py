@@ -1,0 +1,375 @@
+"""The route table as an nginx configuration: the nginx engine's data plane, and
+`python manage.py edge export nginx`.
+
+The Python edge's matching rules, said with stock nginx directives (Debian's
+nginx-light: no lua, no njs):
+
+- nginx decodes the path, merges slashes and resolves dot segments first; the
+  server then rewrites every request to `/~PROFILE/METHOD/normalised-path`, and each
+  behaviour is a case-insensitive regex location on that key, in table order. The
+  first match wins, as in the Python edge, methods included (a behaviour limited to
+  some methods lets the others fall through to the next one that matches).
+- Inside the location the path is rewritten back, so the origin is sent the
+  normalised path, percent-encoded again: the path that was routed, as the Python
+  edge sends it.
+- Canary mode draws the profile with `split_clients` on a random visitor id kept in
+  the `edge_visitor` cookie (MurmurHash2 of the id, as the Python edge hashes it):
+  raising the percent only moves visitors from legacy to strangler.
+- Limits: `client_max_body_size` (413), `limit_req` per client address with the
+  behaviour's burst (429 with Retry-After), proxy timeouts (504); a dead origin 502.
+  The edge's own answers have the Python edge's short bodies and X-Edge-* headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge_router.modes import Mode
+from edge_router.routes import Behaviour, Profile, RouteTable, wildcard_regex
+
+ERROR_BODIES = {
+    400: "Bad request",
+    413: "Request body too large",
+    429: "Too many requests",
+    502: "Bad gateway",
+    504: "Gateway timeout",
+}
+VISITOR_COOKIE = "edge_visitor"
+VISITOR_MAX_AGE = 30 * 24 * 3600
+# What the server rewrites every request to, and what each location takes back off.
+_KEY_PREFIX = r"^/~[a-z]+/[A-Z_-]+"
+# Seconds with millisecond digits (nginx's $request_time) to milliseconds.
+_MS_MAP = (
+    "{ ~^0\\.0*(?<ms>[1-9][0-9]*)$ $ms; ~^(?<s>[1-9][0-9]*)\\.(?<ms>[0-9]+)$ $s$ms; "
+    "default 0; }"
+)
+
+
+class ExportError(ValueError):
+    """The table uses something the target proxy cannot say the same way."""
+
+
+@dataclass(frozen=True)
+class EngineParts:
+    """What the nginx engine adds to an export: the mode in force (canary included),
+    the health answer, the control plane's admin listener, workers, the log."""
+
+    mode: Mode
+    admin_url: str
+    workers: int
+    # Where the control plane reads nginx's counters (stub_status), a unix socket.
+    status_socket: str
+    redis_ok: bool = True
+
+
+def path_regex(pattern: str) -> str:
+    """A regex for the normalised path (no forced trailing slash), anchored at start."""
+    if pattern.endswith("/*"):
+        return f"^{wildcard_regex(pattern[:-2])}(/.*)?$"
+    if pattern.endswith("*"):
+        return f"^{wildcard_regex(pattern[:-1])}.*$"
+    stripped = pattern.rstrip("/")
+    return f"^{wildcard_regex(stripped)}/?$" if stripped else "^/$"
+
+
+def _upstream(origin: str) -> str:
+    return f"edge_{origin}"
+
+
+def _ident(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _location_key(profile: str, behaviour: Behaviour) -> str:
+    """The regex of a behaviour's location, on `/~PROFILE/METHOD/path`."""
+    methods = "[A-Z_-]+"
+    if behaviour.methods is not None:
+        methods = "(?-i:" + "|".join(sorted(behaviour.methods)) + ")"
+    path = path_regex(behaviour.pattern)[1:]
+    if behaviour.pattern == "/*":
+        path = "(/.*)?$"
+    return f"^/~{profile}/{methods}{path}"
+
+
+def _edge_headers(route: str, origin: str, canary: bool) -> list[str]:
+    lines = [
+        f"add_header X-Edge-Route {route} always;",
+        f"add_header X-Edge-Origin {origin} always;",
+    ]
+    if canary:
+        lines.append("add_header Set-Cookie $edge_new_visitor always;")
+    return lines
+
+
+def _error_pages(suffix: str) -> list[str]:
+    # A location's error_page replaces the server's: each location lists them all.
+    return [f"error_page {status} @edge_{status}{suffix};" for status in ERROR_BODIES]
+
+
+def _error_location(
+    name: str, status: int, route: str, origin: str, canary: bool
+) -> list[str]:
+    lines = [
+        f"location @{name} {{",
+        "    default_type text/plain;",
+        "    charset utf-8;",
+        "    add_header Cache-Control no-store always;",
+        *[f"    {line}" for line in _edge_headers(route, origin, canary)],
+    ]
+    if status == 429:
+        lines.append("    add_header Retry-After 1 always;")
+    lines += [f'    return {status} "{ERROR_BODIES[status]}\\n";', "}"]
+    return lines
+
+
+def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
+    """A behaviour's location body: limits, its error pages, then the origin."""
+    suffix = f"_{profile}_{_ident(behaviour.name)}"
+    if getattr(behaviour, "kind", "origin") == "deny":
+        # A `deny` behaviour (edge-holes): 404 here, never an origin.
+        return [
+            f"set $edge_route {behaviour.name};",
+            "set $edge_origin none;",
+            "default_type text/plain;",
+            "charset utf-8;",
+            "add_header Cache-Control no-store always;",
+            *_edge_headers(behaviour.name, "none", canary),
+            'return 404 "Not found\\n";',
+        ]
+    lines = [
+        # Before the rewrite: `break` ends the rewrite directives, `set` included.
+        f"set $edge_route {behaviour.name};",
+        f"set $edge_origin {behaviour.origin.name};",
+        "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
+        *_error_pages(suffix),
+        f"client_max_body_size {behaviour.max_body};",
+        f"proxy_connect_timeout {behaviour.timeout:g}s;",
+        f"proxy_read_timeout {behaviour.timeout:g}s;",
+        f"proxy_send_timeout {behaviour.timeout:g}s;",
+    ]
+    if behaviour.rate is not None:
+        zone = f"{profile}_{_ident(behaviour.name)}"
+        # nginx lets burst + 1 through at once; the Python edge's bucket `burst`.
+        extra = behaviour.rate.burst - 1
+        burst = f" burst={extra} nodelay" if extra else ""
+        lines.append(f"limit_req zone={zone}{burst};")
+    lines += _edge_headers(behaviour.name, behaviour.origin.name, canary)
+    lines += [
+        'add_header Server-Timing "edge;dur=$edge_ms, origin;dur=$edge_origin_ms";',
+        f"proxy_pass http://{_upstream(behaviour.origin.name)};",
+    ]
+    return lines
+
+
+def _nginx_rate(profile: str, behaviour: Behaviour) -> str:
+    assert behaviour.rate is not None
+    count, unit = behaviour.rate.text.split("/")
+    return (
+        f"limit_req_zone $binary_remote_addr zone={profile}_{_ident(behaviour.name)}"
+        f":10m rate={count}r/{unit};"
+    )
+
+
+def _canary(percent: int) -> list[str]:
+    """The visitor's profile in canary mode, and its cookie when it has none."""
+    share = [f"{percent}% strangler;"] if percent else []
+    cookie = (
+        f"{VISITOR_COOKIE}=$request_id; Path=/; Max-Age={VISITOR_MAX_AGE}; "
+        "HttpOnly; SameSite=Lax"
+    )
+    return [
+        f'map $cookie_{VISITOR_COOKIE} $edge_visitor {{ "" $request_id; '
+        f"default $cookie_{VISITOR_COOKIE}; }}",
+        f'map $cookie_{VISITOR_COOKIE} $edge_new_visitor {{ "" "{cookie}"; '
+        'default ""; }',
+        f'split_clients "$edge_visitor" $edge_profile {{ {" ".join(share)} '
+        "* legacy; }",
+    ]
+
+
+def _http(
+    table: RouteTable, profiles: Sequence[Profile], engine: EngineParts | None
+) -> list[str]:
+    """The top of the file: the process, logging, rate zones and upstreams."""
+    workers = engine.workers if engine else "auto"
+    # Buffered: a write per 64 KiB or 200 ms, not per request (the engine reads it).
+    log = "access_log /dev/stdout edge_json buffer=64k flush=200ms;"
+    out = [
+        f"worker_processes {workers};",
+        "pid nginx.pid;",
+        "error_log stderr warn;",
+        "events { worker_connections 4096; }",
+        "http {",
+        "server_tokens off;",
+        "merge_slashes on;",
+        # Under the prefix: the Debian defaults need root.
+        "client_body_temp_path client_body;",
+        "proxy_temp_path proxy;",
+        "fastcgi_temp_path fastcgi;",
+        "uwsgi_temp_path uwsgi;",
+        "scgi_temp_path scgi;",
+        f"map $request_time $edge_ms {_MS_MAP}",
+        f"map $request_time $edge_log_ms {_MS_MAP}",
+        f"map $upstream_header_time $edge_origin_ms {_MS_MAP}",
+        # nginx starts no trace: it logs the visitor's, when well formed.
+        "map $http_traceparent $edge_trace_id { "
+        '"~^[0-9a-f]{2}-(?<t>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$" $t; '
+        'default ""; }',
+        'log_format edge_json escape=json \'{"time":"$time_iso8601",'
+        '"client":"$remote_addr","method":"$request_method","path":"$uri",'
+        '"route":"$edge_route","origin":"$edge_origin","status":$status,'
+        '"bytes":$body_bytes_sent,"duration_ms":$edge_log_ms.0,'
+        '"trace_id":"$edge_trace_id"}\';',
+        log,
+        # Upgrade only when the visitor asks; otherwise keep-alive to the origin.
+        'map $http_upgrade $edge_connection { default upgrade; "" ""; }',
+        "limit_req_status 429;",
+    ]
+    if engine is not None and engine.mode.mode == "canary":
+        out += _canary(engine.mode.percent)
+    for profile in profiles:
+        for behaviour in profile.behaviours:
+            if behaviour.rate is not None:
+                out.append(_nginx_rate(profile.name, behaviour))
+    used = sorted({b.origin.name for p in profiles for b in p.behaviours})
+    for name in used:
+        origin = table.origins[name]
+        out.append(
+            f"upstream {_upstream(name)} {{ server {origin.host}:{origin.port}; "
+            f"keepalive 64; }}"
+        )
+    if engine is not None:
+        out += [
+            f"upstream edge_admin {{ server {engine.admin_url.split('//', 1)[-1]}; }}",
+            f"server {{ listen unix:{engine.status_socket}; access_log off; "
+            "location / { stub_status; } }",
+        ]
+    return out
+
+
+def _server_top(listen: str, profile: str, canary: bool) -> list[str]:
+    """The server's own settings, the rewrite to the match key, its error pages."""
+    out = [
+        "server {",
+        f"listen {listen};",
+        "set $edge_route none;",
+        "set $edge_origin none;",
+        f"rewrite ^ /~{profile}/$request_method$uri;",
+        "proxy_http_version 1.1;",
+        "proxy_set_header Connection $edge_connection;",
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Host $http_host;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "proxy_set_header X-Forwarded-Host $http_host;",
+        # Hop-by-hop headers nginx would pass on (it drops the rest itself).
+        'proxy_set_header Proxy-Authorization "";',
+        'proxy_set_header Proxy-Connection "";',
+        "proxy_hide_header Proxy-Authenticate;",
+        "proxy_redirect off;",
+        "proxy_buffering off;",
+        "proxy_request_buffering on;",
+        *_error_pages(""),
+    ]
+    for status in ERROR_BODIES:
+        out += _error_location(
+            f"edge_{status}", status, "$edge_route", "$edge_origin", canary
+        )
+    return out
+
+
+def _admin(engine: EngineParts) -> list[str]:
+    """/_edge/healthz answered by each worker, the rest by the control plane."""
+    mode = engine.mode
+    health = (
+        f'{{"status":"ok","engine":"nginx","mode":"{mode.mode}",'
+        f'"percent":{mode.percent},"version":{mode.version},'
+        f'"redis":"{"ok" if engine.redis_ok else "unreachable"}","worker":$pid}}'
+    )
+    return [
+        f'location ~ "{_KEY_PREFIX}/_edge/healthz/?$" {{',
+        "    set $edge_route edge;",
+        "    set $edge_origin edge;",
+        "    default_type application/json;",
+        "    add_header Cache-Control no-store always;",
+        *[f"    {line}" for line in _edge_headers("edge", "edge", False)],
+        f"    return 200 '{health}\\n';",
+        "}",
+        # TODO(edge-holes): the admin moves to 127.0.0.1:8010 only; then 404 here.
+        f'location ~ "{_KEY_PREFIX}/_edge/" {{',
+        "    set $edge_route edge;",
+        "    set $edge_origin edge;",
+        "    rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
+        "    proxy_pass http://edge_admin;",
+        "}",
+    ]
+
+
+def _locations(
+    profiles: Sequence[Profile], canary: bool, engine: EngineParts | None
+) -> list[str]:
+    out = _admin(engine) if engine is not None else []
+    for profile in profiles:
+        for behaviour in profile.behaviours:
+            out.append(f'location ~* "{_location_key(profile.name, behaviour)}" {{')
+            out += [f"    {line}" for line in _proxy(profile.name, behaviour, canary)]
+            out.append("}")
+            suffix = f"_{profile.name}_{_ident(behaviour.name)}"
+            for status in ERROR_BODIES:
+                out += _error_location(
+                    f"edge_{status}{suffix}",
+                    status,
+                    behaviour.name,
+                    behaviour.origin.name,
+                    canary,
+                )
+    # Never reached (each profile ends with "/*"); a request nginx would not rewrite.
+    out += ["location / {", "    return 404;", "}", "}", "}", ""]
+    return out
+
+
+def _indent(lines: list[str]) -> str:
+    depth = 0
+    out = []
+    for line in (raw.strip() for raw in lines):
+        if line.startswith("}"):
+            depth -= 1
+        out.append("    " * max(depth, 0) + line if line else "")
+        if line.endswith("{"):
+            depth += 1
+    return "\n".join(out)
+
+
+def nginx_config(
+    table: RouteTable,
+    profile_name: str,
+    *,
+    listen: str = "127.0.0.1:8000",
+    engine: EngineParts | None = None,
+) -> str:
+    """A complete nginx.conf for one profile, or with `engine` for the mode in force
+    (canary: both profiles). Run it with `nginx -p DIR -c DIR/nginx.conf`: the pid
+    file and temp directories are under the prefix DIR, logs go to stdout/stderr."""
+    canary = engine is not None and engine.mode.mode == "canary"
+    if canary:
+        profiles = [table.profiles["strangler"], table.profiles["legacy"]]
+        selector = "$edge_profile"
+    else:
+        name = engine.mode.mode if engine is not None else profile_name
+        profiles = [table.profiles[name]]
+        selector = name
+    source = (
+        f"the nginx engine, mode {engine.mode.describe()} (version "
+        f"{engine.mode.version})"
+        if engine is not None
+        else f"`python manage.py edge export nginx --profile {profile_name}`"
+    )
+    head = [
+        f"# Generated by {source}",
+        f"# from {table.source}. Do not edit: change the table and export again.",
+    ]
+    lines = _http(table, profiles, engine)
+    lines += _server_top(listen, selector, canary)
+    lines += _locations(profiles, canary, engine)
+    return "\n".join(head) + "\n" + _indent(lines)
