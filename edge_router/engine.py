@@ -276,7 +276,8 @@ class NginxEngine:
         server = _AdminServer(
             uvicorn.Config(
                 self.admin_app, host="127.0.0.1", port=self.admin_port,
-                lifespan="off", access_log=False, log_level="warning", interface="asgi3",
+                interface="asgi3", lifespan="off", access_log=False,
+                log_level="warning",
             )
         )  # fmt: skip
         tasks = [
