@@ -29,7 +29,6 @@ from edge_router.modes import Mode
 from edge_router.routes import Behaviour, Profile, RouteTable, wildcard_regex
 
 ERROR_BODIES = {
-    400: "Bad request",
     413: "Request body too large",
     429: "Too many requests",
     502: "Bad gateway",
@@ -39,6 +38,14 @@ VISITOR_COOKIE = "edge_visitor"
 VISITOR_MAX_AGE = 30 * 24 * 3600
 # What the server rewrites every request to, and what each location takes back off.
 _KEY_PREFIX = r"^/~[a-z]+/[A-Z_-]+"
+# A decoded path the Python edge refuses with a 400 is not of this form: printable
+# ASCII or well-formed UTF-8, no control characters (edge_router/paths.py).
+_GOOD_PATH = (
+    r"^(?:[\x20-\x7e]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
+    r"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    r"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    r"|\xf4[\x80-\x8f][\x80-\xbf]{2})*\z"
+)
 # Seconds with millisecond digits (nginx's $request_time) to milliseconds.
 _MS_MAP = (
     "{ ~^0\\.0*(?<ms>[1-9][0-9]*)$ $ms; ~^(?<s>[1-9][0-9]*)\\.(?<ms>[0-9]+)$ $s$ms; "
@@ -144,9 +151,10 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
         "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
         *_error_pages(suffix),
         f"client_max_body_size {behaviour.max_body};",
-        f"proxy_connect_timeout {behaviour.timeout:g}s;",
-        f"proxy_read_timeout {behaviour.timeout:g}s;",
-        f"proxy_send_timeout {behaviour.timeout:g}s;",
+        # In milliseconds: nginx takes no fractions of a second.
+        f"proxy_connect_timeout {round(behaviour.timeout * 1000)}ms;",
+        f"proxy_read_timeout {round(behaviour.timeout * 1000)}ms;",
+        f"proxy_send_timeout {round(behaviour.timeout * 1000)}ms;",
     ]
     if behaviour.rate is not None:
         zone = f"{profile}_{_ident(behaviour.name)}"
@@ -203,6 +211,8 @@ def _http(
         "http {",
         "server_tokens off;",
         "merge_slashes on;",
+        # The type of the edge's own answers (an origin's answer keeps its own).
+        "default_type text/plain;",
         # Under the prefix: the Debian defaults need root.
         "client_body_temp_path client_body;",
         "proxy_temp_path proxy;",
@@ -255,6 +265,8 @@ def _server_top(listen: str, profile: str, canary: bool) -> list[str]:
         f"listen {listen};",
         "set $edge_route none;",
         "set $edge_origin none;",
+        # (nginx refuses a few itself, such as %00, with its own page)
+        f'if ($uri !~ "{_GOOD_PATH}") {{ return 400 "Bad request\\n"; }}',
         f"rewrite ^ /~{profile}/$request_method$uri;",
         "proxy_http_version 1.1;",
         "proxy_set_header Connection $edge_connection;",
@@ -270,6 +282,9 @@ def _server_top(listen: str, profile: str, canary: bool) -> list[str]:
         "proxy_redirect off;",
         "proxy_buffering off;",
         "proxy_request_buffering on;",
+        "add_header X-Edge-Route none always;",
+        "add_header X-Edge-Origin none always;",
+        "add_header Cache-Control no-store always;",
         *_error_pages(""),
     ]
     for status in ERROR_BODIES:
