@@ -250,6 +250,22 @@ class NginxEngine:
             start_new_session=False,
         )  # fmt: skip
 
+    async def _serve_admin(self) -> tuple[_AdminServer, asyncio.Task[None]]:
+        """The admin API, answering before nginx does (the ready check is nginx's)."""
+        server = _AdminServer(
+            uvicorn.Config(
+                self.admin_app, host="127.0.0.1", port=self.admin_port,
+                interface="asgi3", lifespan="off", access_log=False,
+                log_level="warning",
+            )
+        )  # fmt: skip
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                raise RuntimeError(f"admin port {self.admin_port}: not served")
+            await asyncio.sleep(0.02)
+        return server, task
+
     async def run(self) -> int:
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
@@ -271,21 +287,15 @@ class NginxEngine:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
+        server, admin_task = await self._serve_admin()
         self.nginx = await self._start_nginx()
         assert self.nginx.stdout is not None
-        server = _AdminServer(
-            uvicorn.Config(
-                self.admin_app, host="127.0.0.1", port=self.admin_port,
-                interface="asgi3", lifespan="off", access_log=False,
-                log_level="warning",
-            )
-        )  # fmt: skip
         tasks = [
             asyncio.create_task(self._reloads()),
             asyncio.create_task(self._watch()),
             asyncio.create_task(self._read_log(self.nginx.stdout)),
             asyncio.create_task(self._poll_status()),
-            asyncio.create_task(server.serve()),
+            admin_task,
         ]
         logger.info(
             "edge (nginx engine) on %s: %s workers, mode %s, admin 127.0.0.1:%s, "

@@ -158,9 +158,8 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
     ]
     if behaviour.rate is not None:
         zone = f"{profile}_{_ident(behaviour.name)}"
-        # nginx lets burst + 1 through at once; the Python edge's bucket `burst`.
-        extra = behaviour.rate.burst - 1
-        burst = f" burst={extra} nodelay" if extra else ""
+        # Shared by nginx's workers (the Python edge's buckets are per worker).
+        burst = f" burst={behaviour.rate.burst} nodelay"
         lines.append(f"limit_req zone={zone}{burst};")
     lines += _edge_headers(behaviour.name, behaviour.origin.name, canary)
     lines += [
