@@ -10,6 +10,11 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BIND_HOST=0.0.0.0
 
+# Debian's nginx-light: the edge's nginx engine (EDGE_ENGINE=nginx) runs it.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nginx-light \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system app \
     && useradd --system --gid app --create-home --home-dir /home/app app
 
