@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from typing import Any
 
@@ -81,6 +82,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-traces", action="store_true", help="skip traces sale")
     parser.add_argument(
+        "--edge-engine",
+        choices=("python", "nginx"),
+        default=os.environ.get("EDGE_ENGINE", "") or "python",
+        help="the edge's engine (default $EDGE_ENGINE, else python)",
+    )
+    parser.add_argument(
         "--no-source-addresses",
         action="store_true",
         help="every buyer from 127.0.0.1 (the edge's per-client limit then applies)",
@@ -115,6 +122,7 @@ def run_options_from(options: dict[str, Any]) -> tuple[RunOptions, Endpoints]:
         start_stack=not options["no_start"],
         traces=not options["no_traces"],
         fulfillment_concurrency=fulfillment_concurrency(),
+        edge_engine=options["edge_engine"],
     )
     return run, endpoints
 

@@ -131,6 +131,9 @@ class RunOptions:
     start_stack: bool = True
     traces: bool = True
     fulfillment_concurrency: int = 4
+    # The edge's engine (EDGE_ENGINE): the stack this run starts runs it, and a
+    # running stack must be on it.
+    edge_engine: str = "python"
 
 
 def fulfillment_concurrency(env: Mapping[str, str] | None = None) -> int:
