@@ -67,6 +67,9 @@ class EngineParts:
     workers: int
     # Where the control plane reads nginx's counters (stub_status), a unix socket.
     status_socket: str
+    # Where the control plane counts requests: a pipe it reads (/proc/self/fd/N).
+    metrics_log: str
+    access_log: bool = True
     redis_ok: bool = True
 
 
@@ -201,7 +204,13 @@ def _http(
     """The top of the file: the process, logging, rate zones and upstreams."""
     workers = engine.workers if engine else "auto"
     # Buffered: a write per 64 KiB or 200 ms, not per request (the engine reads it).
-    log = "access_log /dev/stdout edge_json buffer=64k flush=200ms;"
+    logs = ["access_log /dev/stdout edge_json buffer=64k flush=200ms;"]
+    if engine is not None:
+        # The counters' own short lines: the JSON one goes straight to stdout.
+        logs = logs if engine.access_log else []
+        logs.append(
+            f"access_log {engine.metrics_log} edge_metrics buffer=64k flush=500ms;"
+        )
     out = [
         f"worker_processes {workers};",
         "pid nginx.pid;",
@@ -230,7 +239,8 @@ def _http(
         '"route":"$edge_route","origin":"$edge_origin","status":$status,'
         '"bytes":$body_bytes_sent,"duration_ms":$edge_log_ms.0,'
         '"trace_id":"$edge_trace_id"}\';',
-        log,
+        "log_format edge_metrics '$edge_route $edge_origin $status $edge_log_ms';",
+        *logs,
         # Upgrade only when the visitor asks; otherwise keep-alive to the origin.
         'map $http_upgrade $edge_connection { default upgrade; "" ""; }',
         "limit_req_status 429;",
