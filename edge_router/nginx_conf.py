@@ -312,7 +312,8 @@ def _admin(engine: EngineParts) -> list[str]:
         f'"redis":"{"ok" if engine.redis_ok else "unreachable"}","worker":$pid}}'
     )
     return [
-        f'location ~ "{_KEY_PREFIX}/_edge/healthz/?$" {{',
+        # (other methods: to the control plane, which answers 405 with Allow)
+        'location ~ "^/~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
         "    set $edge_route edge;",
         "    set $edge_origin edge;",
         "    default_type application/json;",
