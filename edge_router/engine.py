@@ -107,6 +107,9 @@ class NginxEngine:
             status_socket=str(self.status_socket),
             metrics_log=f"/proc/self/fd/{self._counts_write}",
             access_log=self.config.access_log,
+            # Once the Python edge has its admin listener (edge-holes: its config
+            # names the port), the public port stops passing /_edge/* on.
+            admin_public=not hasattr(self.config, "admin_port"),
             redis_ok=self.follower.redis_ok,
         )
         return nginx_config(self.table, "legacy", listen=self.listen, engine=parts)

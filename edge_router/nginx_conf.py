@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edge_router import nginx_limits
 from edge_router.modes import Mode
 from edge_router.routes import Behaviour, Profile, RouteTable, wildcard_regex
 
@@ -71,6 +72,9 @@ class EngineParts:
     metrics_log: str
     access_log: bool = True
     redis_ok: bool = True
+    # Whether nginx passes /_edge/* (but the health check) on to the control plane;
+    # False once the admin API lives on its own listener only (edge-holes).
+    admin_public: bool = True
 
 
 def path_regex(pattern: str) -> str:
@@ -165,6 +169,7 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
         burst = f" burst={behaviour.rate.burst} nodelay"
         lines.append(f"limit_req zone={zone}{burst};")
     lines += _edge_headers(behaviour.name, behaviour.origin.name, canary)
+    lines += nginx_limits.cache_lines(behaviour)
     lines += [
         'add_header Server-Timing "edge;dur=$edge_ms, origin;dur=$edge_origin_ms";',
         f"proxy_pass http://{_upstream(behaviour.origin.name)};",
@@ -244,6 +249,7 @@ def _http(
         # Upgrade only when the visitor asks; otherwise keep-alive to the origin.
         'map $http_upgrade $edge_connection { default upgrade; "" ""; }',
         "limit_req_status 429;",
+        *nginx_limits.http_lines(table),
     ]
     if engine is not None and engine.mode.mode == "canary":
         out += _canary(engine.mode.percent)
@@ -267,11 +273,14 @@ def _http(
     return out
 
 
-def _server_top(listen: str, profile: str, canary: bool) -> list[str]:
+def _server_top(
+    table: RouteTable, listen: str, profile: str, canary: bool
+) -> list[str]:
     """The server's own settings, the rewrite to the match key, its error pages."""
     out = [
         "server {",
         f"listen {listen};",
+        *nginx_limits.server_lines(table),
         "set $edge_route none;",
         "set $edge_origin none;",
         # (nginx refuses a few itself, such as %00, with its own page)
@@ -321,12 +330,17 @@ def _admin(engine: EngineParts) -> list[str]:
         *[f"    {line}" for line in _edge_headers("edge", "edge", False)],
         f"    return 200 '{health}\\n';",
         "}",
-        # TODO(edge-holes): the admin moves to 127.0.0.1:8010 only; then 404 here.
         f'location ~ "{_KEY_PREFIX}/_edge/" {{',
         "    set $edge_route edge;",
         "    set $edge_origin edge;",
-        "    rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
-        "    proxy_pass http://edge_admin;",
+        *(
+            [
+                "    rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
+                "    proxy_pass http://edge_admin;",
+            ]
+            if engine.admin_public
+            else ['    return 404 "Not found\\n";']
+        ),
         "}",
     ]
 
@@ -395,6 +409,6 @@ def nginx_config(
         f"# from {table.source}. Do not edit: change the table and export again.",
     ]
     lines = _http(table, profiles, engine)
-    lines += _server_top(listen, selector, canary)
+    lines += _server_top(table, listen, selector, canary)
     lines += _locations(profiles, canary, engine)
     return "\n".join(head) + "\n" + _indent(lines)
