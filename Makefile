@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install demo setup test lint format bench browser edge-tools lock clean sale sale-ui traces docs
+.PHONY: help install demo setup test lint format bench browser edge-tools compose-tools lock clean sale sale-ui traces docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -56,7 +56,15 @@ edge-tools: ## make sure Debian's nginx (edge export tests, bench) and wrk (benc
 	      || { echo "nginx-light/wrk install failed"; exit 1; }; \
 	  else echo "The edge's tests need nginx, its benchmark wrk: apt-get install nginx-light wrk"; exit 1; fi; }
 
-test: install browser edge-tools ## run every test suite against real PostgreSQL and Redis
+compose-tools: ## make sure Debian's Docker engine, docker-compose and debootstrap are there (tests/compose)
+	@command -v dockerd >/dev/null && command -v docker-compose >/dev/null && command -v debootstrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing Debian's docker.io, docker-compose and debootstrap for the compose test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose debootstrap >/dev/null) \
+	      || { echo "docker.io/docker-compose/debootstrap install failed"; exit 1; }; \
+	  else echo "The compose test needs a Docker engine, docker-compose and debootstrap: apt-get install docker.io docker-compose debootstrap (else it is skipped)"; fi; }
+
+test: install browser edge-tools compose-tools ## run every test suite against real PostgreSQL and Redis
 	CHROMIUM=$(CHROMIUM) $(PY) -m common.devstack test $(ARGS)
 
 lint: install ## ruff check, ruff format --check, import contracts, mypy, the docs site (strict)
@@ -70,10 +78,11 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install edge-tools ## benchmarks (bench/): memory, edge vs nginx, orders vs legacy, tracing
+bench: install edge-tools ## benchmarks (bench/): memory, edge vs nginx, orders vs legacy, tracing, static page
 	$(PY) -m bench.memory
 	$(PY) -m bench.edge
 	$(PY) -m common.devstack run $(PY) -m bench.orders
+	$(PY) -m common.devstack run $(PY) -m bench.static_page
 	$(PY) -m common.devstack run $(PY) -m bench.tracing
 
 sale: install $(NGINX_TOOLS) ## load-test the Muskie sale, legacy then strangler (starts the stack if none answers)

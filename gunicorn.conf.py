@@ -9,3 +9,7 @@ tests' processes all get these without a flag on each command line.
 # header answered such a request 431 before the app could ignore the header: a
 # tracing header must never cost a customer the request (tests/shop/test_traces.py).
 limit_request_field_size = 16 * 1024
+
+# The access log's extra atoms: %(iso)s, %(trace_id)s, %(span_id)s (the Procfile's
+# --access-logformat writes the stack's one log line format with them).
+logger_class = "common.gunicorn_logging.TraceAccessLogger"

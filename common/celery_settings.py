@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.env import env_int
+from common.env import env_int, env_str
 from common.redis_client import redis_timeouts
 
 
@@ -56,4 +56,7 @@ def celery_settings(
         "CELERY_TASK_DEFAULT_QUEUE": default_queue,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
         "CELERY_TASK_ANNOTATIONS": dict(annotations or {}),
+        # The liveness file a worker touches while it takes messages (compose's
+        # healthcheck; common/celery_heartbeat.py). Empty: none.
+        "CELERY_WORKER_HEARTBEAT_FILE": env_str("WORKER_HEARTBEAT_FILE", ""),
     }

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common import cpus
+from common.harness import process_logs
 from common.harness.processes import port_answers, run_foreground, venv_environ
 from common.stack_secrets import (
     SECRETS_FILE_NAME,
@@ -78,6 +79,8 @@ TEST_SUITES: tuple[tuple[str, str], ...] = (
     ("tests/edge", "edge_router.settings"),
     # The sale's load test: the runner under the `sale` command's settings.
     ("tests/loadtest", "orders_api.settings"),
+    # docker-compose.yml on a real Docker engine (skipped where none can start).
+    ("tests/compose", "shop.settings"),
 )
 
 
@@ -247,9 +250,10 @@ def demo(backing: Backing) -> int:
         "muskie-casting-rod/"
     )
     threading.Thread(target=_open_demo_sale, args=(env, shop_port), daemon=True).start()
-    code = run_foreground(
-        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")], env
-    )
+    _say(f"each process's log also in {process_logs.logs_dir()}/<process>.log")
+    # honcho, each process's lines also kept in a file (common/harness/process_logs).
+    honcho = [sys.executable, "-m", "common.harness.process_logs"]
+    code = run_foreground([*honcho, "start", "-f", str(ROOT / "Procfile")], env)
     # Stopped by Ctrl-C / SIGTERM is how a demo ends: not a failure.
     return 0 if code in (130, -signal.SIGINT, -signal.SIGTERM) else code
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from common.tracing.core import current_trace_id
+from common.tracing.logs import ENVIRON_SPAN_ID, ENVIRON_TRACE_ID, NO_ID, current_ids
 
 TRACE_ID_HEADER = "X-Trace-Id"
 CSP_HEADER = "Content-Security-Policy"
@@ -55,8 +56,17 @@ class TraceIdMiddleware(ResponseHeaderMiddleware):
 
     Put it first in MIDDLEWARE: the OpenTelemetry middleware is inserted before it
     and its span is still current here, and an answer made by a later middleware
-    (a CSRF refusal, a redirect) gets the header too.
+    (a CSRF refusal, a redirect) gets the header too. The ids are also kept in the
+    WSGI environ for gunicorn's access line, written once the span has ended
+    (common/gunicorn_logging.py).
     """
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        trace_id, span_id = current_ids()
+        if trace_id != NO_ID:
+            request.META[ENVIRON_TRACE_ID] = trace_id
+            request.META[ENVIRON_SPAN_ID] = span_id
+        return super().__call__(request)
 
     def tag(self, response: HttpResponseBase) -> HttpResponseBase:
         trace_id = current_trace_id()

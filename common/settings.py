@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from common.env import env_bool, env_int, env_list, env_str
+from common.tracing.logs import logging_dict
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,14 +38,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 64 * 1024, minimu
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# One line format for every process, each line with its trace_id and span_id
+# (common/tracing/logs.py, docs/guides/tracing.md).
+LOGGING: dict[str, Any] = logging_dict(LOG_LEVEL)
 
 # --- what a browser is told (docs/guides/security.md) --------------------------------
 # Every HTML page's Content-Security-Policy (common.middleware): the pages' own

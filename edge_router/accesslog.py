@@ -1,5 +1,9 @@
 """One JSON line per request on stdout, written in batches: a short hot path.
 
+Each line names the request's trace (`trace_id`) and the edge's server span in it
+(`span_id`), as every other log line of the stack does (common/tracing/logs.py);
+`manage.py traces show` reads them beside the others.
+
 The batches are written by a thread of their own, never by the event loop: stdout is
 a pipe (honcho, a container runtime) that fills when its reader falls behind, and a
 write to a full pipe blocks. On the event loop that stalled every request of the
@@ -49,6 +53,7 @@ class AccessLog:
         sent: int,
         duration: float,
         trace_id: str,
+        span_id: str = "",
     ) -> None:
         if not self.enabled:
             return
@@ -65,7 +70,8 @@ class AccessLog:
             f'{{"time":"{self._stamp}.{millis:03d}+00:00","client":"{client}",'
             f'"method":"{method}","path":{_text(path)},"route":"{route}",'
             f'"origin":"{origin}","status":{status},"bytes":{sent},'
-            f'"duration_ms":{duration * 1000:.3f},"trace_id":"{trace_id}"}}'
+            f'"duration_ms":{duration * 1000:.3f},"trace_id":"{trace_id}",'
+            f'"span_id":"{span_id}"}}'
         )
         if len(self._lines) >= FLUSH_LINES:
             self.flush()

@@ -18,6 +18,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from yarl import URL
 
+from common.tracing.logs import logging_install
 from edge_router import admin, metrics
 from edge_router.accesslog import AccessLog, wall_clock
 from edge_router.asgi_types import Receive, Scope, Send
@@ -28,6 +29,7 @@ from edge_router.paths import BadPath, match_key, normalise
 from edge_router.proxy import CLIENT_GONE, Exchange, Outcome, Route, forward, refuse
 from edge_router.routes import RouteTable, load_table
 from edge_router.selection import profile_for
+from edge_router.static import StaticSite
 from edge_router.tracing import EdgeTracing
 from edge_router.upstream import session_create
 from edge_router.websocket import forward_websocket
@@ -65,15 +67,19 @@ class Edge:
         self._routed: dict[tuple[str, str, str], Route] = {}
 
     async def startup(self) -> None:
-        if not logging.getLogger().handlers:
-            logging.basicConfig(
-                level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                format="%(levelname)s %(name)s: %(message)s",
-            )
+        # The stack's one line format, each line with its trace (tracing/logs.py).
+        logging_install(os.environ.get("LOG_LEVEL", "INFO"), adopt=("uvicorn",))
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
+        sites = {
+            origin.name: StaticSite(origin)
+            for origin in self.table.origins.values()
+            if origin.static
+        }
         self.routes = {
-            id(behaviour): Route.build(behaviour, profile.name)
+            id(behaviour): Route.build(
+                behaviour, profile.name, sites.get(behaviour.origin.name)
+            )
             for profile in self.table.profiles.values()
             for behaviour in profile.behaviours
         }
@@ -163,6 +169,7 @@ class Edge:
         tracing = self.tracing
         scope_headers = scope["headers"]
         trace_id = tracing.trace_id(scope_headers)
+        span_id = tracing.span_id() if trace_id else ""
         headers, seen = request_headers(
             scope_headers,
             client_ip=client,
@@ -208,6 +215,7 @@ class Edge:
             sent=outcome.sent,
             duration=duration,
             trace_id=trace_id,
+            span_id=span_id,
         )
 
     def _normalise(self, raw: str) -> str:
@@ -251,6 +259,8 @@ class Edge:
             if wait:
                 retry = (b"retry-after", str(wait).encode())
                 return await refuse(request, 429, [*extra, retry])
+        if route.site is not None:
+            return await route.site.serve(request, path, extra)
         query: bytes = request.scope.get("query_string", b"")
         target = path + "?" + query.decode("latin-1") if query else path
         route.metrics.active += 1
@@ -286,6 +296,10 @@ class Edge:
             await send({"type": "websocket.close", "code": 1008})
             return
         route, _ = self._route("GET", path, seen.get(b"cookie"))
+        if route.site is not None:
+            # A directory has no websockets: refused before the handshake (403).
+            await send({"type": "websocket.close", "code": 1008})
+            return
         query: bytes = scope.get("query_string", b"")
         target = path + ("?" + query.decode("latin-1") if query else "")
         route.metrics.active += 1

@@ -155,6 +155,13 @@ def envoy_config(
 ) -> str:
     """An Envoy v3 bootstrap as JSON (Envoy reads JSON as YAML: `envoy -c FILE`)."""
     profile = table.profiles[profile_name]
+    for behaviour in profile.behaviours:
+        if behaviour.origin.static:
+            raise ExportError(
+                f"{behaviour.name!r} serves the directory of "
+                f"{behaviour.origin.name!r}: Envoy serves no files; export nginx, or "
+                f"put the files behind an http origin"
+            )
     host, _, port = listen.rpartition(":")
     manager = _envoy_manager(profile, profile_name)
     listener = {

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge_router import nginx_limits
+from edge_router.export_static import nginx_static, nginx_static_errors
 from edge_router.modes import Mode
 from edge_router.routes import Behaviour, Profile, RouteTable, wildcard_regex
 
@@ -140,6 +141,8 @@ def _error_location(
 def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
     """A behaviour's location body: limits, its error pages, then the origin."""
     suffix = f"_{profile}_{_ident(behaviour.name)}"
+    if behaviour.origin.static:
+        return _static(behaviour)
     if getattr(behaviour, "kind", "origin") == "deny":
         # A `deny` behaviour (edge-holes): 404 here, never an origin.
         return [
@@ -175,6 +178,18 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
         f"proxy_pass http://{_upstream(behaviour.origin.name)};",
     ]
     return lines
+
+
+_BACK = "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
+
+
+def _static(behaviour: Behaviour) -> list[str]:
+    """A directory origin (edge_router/export_static.py), its files looked up by the
+    path rewritten back from the match key (after the method check: `break` ends
+    the rewrite directives)."""
+    lines = nginx_static(behaviour)
+    at = next(i for i, line in enumerate(lines) if line.startswith("if ("))
+    return [*lines[: at + 1], _BACK, *lines[at + 1 :]]
 
 
 def _nginx_rate(profile: str, behaviour: Behaviour) -> str:
@@ -257,7 +272,9 @@ def _http(
         for behaviour in profile.behaviours:
             if behaviour.rate is not None:
                 out.append(_nginx_rate(profile.name, behaviour))
-    used = sorted({b.origin.name for p in profiles for b in p.behaviours})
+    used = sorted(
+        {b.origin.name for p in profiles for b in p.behaviours if not b.origin.static}
+    )
     for name in used:
         origin = table.origins[name]
         out.append(
@@ -363,6 +380,8 @@ def _locations(
                     behaviour.origin.name,
                     canary,
                 )
+    if any(b.origin.static for p in profiles for b in p.behaviours):
+        out += nginx_static_errors()
     # Never reached (each profile ends with "/*"); a request nginx would not rewrite.
     out += ["location / {", "    return 404;", "}", "}", "}", ""]
     return out

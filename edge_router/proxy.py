@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 from yarl import URL
@@ -23,6 +24,9 @@ from edge_router.limits import BodyTooLarge, TokenBuckets
 from edge_router.metrics import RouteMetrics
 from edge_router.routes import Behaviour
 from edge_router.upstream import route_timeout
+
+if TYPE_CHECKING:
+    from edge_router.static import StaticSite
 
 SMALL = 64 * 1024
 # 499: nginx's code for "the client went away first" (logs and metrics only).
@@ -45,9 +49,13 @@ class Route:
     buckets: TokenBuckets | None
     # What the request's server span says served it (see edge_router/tracing.py).
     span_attributes: dict[str, str]
+    # A static origin's files, answered by the edge itself (edge_router/static.py).
+    site: StaticSite | None = None
 
     @classmethod
-    def build(cls, behaviour: Behaviour, profile: str) -> Route:
+    def build(
+        cls, behaviour: Behaviour, profile: str, site: StaticSite | None = None
+    ) -> Route:
         return cls(
             behaviour=behaviour,
             origin_url=behaviour.origin.url.rstrip("/"),
@@ -63,6 +71,7 @@ class Route:
                 "edge.route": behaviour.name,
                 "edge.origin": behaviour.origin.name,
             },
+            site=site,
         )
 
 

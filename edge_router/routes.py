@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge_router.sites import static_spec
+
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
 PROFILES = ("legacy", "strangler")
 HTTP_METHODS = frozenset(
@@ -51,11 +53,21 @@ class Rate:
 
 @dataclass(frozen=True)
 class Origin:
+    """An HTTP origin (`url`, `host`, `port`), or a directory the edge serves
+    itself (`root`; its `url` is the directory, for people): edge_router/sites.py."""
+
     name: str
     url: str
     env: str
     host: str
     port: int
+    root: Path | None = None
+    cache_control: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def static(self) -> bool:
+        return self.root is not None
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,9 @@ class Behaviour:
     def matches(self, method: str, key: str) -> bool:
         if self.methods is not None and method not in self.methods:
             return False
+        return self.matches_path(key)
+
+    def matches_path(self, key: str) -> bool:
         if self.regex is not None:
             return self.regex.match(key) is not None
         if self.exact:
@@ -168,8 +183,13 @@ def parse_rate(text: str, burst: int | None) -> Rate:
 def _origin(
     name: str, spec: Any, env: Mapping[str, str], problems: list[str]
 ) -> Origin:
+    if isinstance(spec, dict) and "dir" in spec:
+        root, variable, cache, headers = static_spec(name, spec, env, problems)
+        return Origin(name, str(root), variable, "", 0, root, cache, headers)
     if not isinstance(spec, dict) or not isinstance(spec.get("default"), str):
-        problems.append(f"origin {name!r}: needs a table with env and default URL")
+        problems.append(
+            f"origin {name!r}: needs a table with env and default URL, or a dir"
+        )
         return Origin(name, "", "", "", 0)
     variable = spec.get("env", "")
     if not isinstance(variable, str) or not re.match(r"^[A-Z][A-Z0-9_]*$", variable):

@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from common.tracing.asgi import instrument_asgi_app
@@ -72,6 +73,13 @@ class EdgeTracing:
             if name == b"traceparent":
                 return trace_from(value)
         return ""
+
+    def span_id(self) -> str:
+        """The edge's server span for the access log; "" with tracing off."""
+        if not self.enabled:
+            return ""
+        context = trace.get_current_span().get_span_context()
+        return format(context.span_id, "016x") if context.is_valid else ""
 
     def skip(self, trace_id: str) -> frozenset[bytes]:
         """Request headers not to send on: the visitor's trace context when the

@@ -14,6 +14,7 @@ import os
 
 from celery import Celery
 
+from common.celery_heartbeat import heartbeat_file_register
 from common.tracing.celery import instrument_celery_worker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment_queue.settings")
@@ -21,3 +22,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment_queue.settings")
 app = Celery("fulfillment_queue", include=["fulfillment_queue.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 instrument_celery_worker("fulfillment-worker")
+heartbeat_file_register(app=app)

@@ -125,6 +125,7 @@ def order_fulfill(*, raw: Any, publish: Publisher) -> str:
         queue=queue,
     )
     receipt = warehouse_fulfil(order=order)
+    logger.info("order %s packed by the warehouse: %s", order.order_ref, receipt)
     publish(
         task=events.HANDLE_FULFILLMENT_EVENT,
         envelope=event_envelope(

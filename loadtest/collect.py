@@ -15,6 +15,7 @@ from loadtest.context import RunContext, iso
 from loadtest.journal import attempts_read, samples_read
 from loadtest.operations import manage
 from loadtest.reconcile import StoreOrder, orders_store, reconcile, shop_store
+from loadtest.slowest import slowest_collect
 from loadtest.stats import figures, is_browse, is_muskie_buy, is_tourney, percentile
 
 
@@ -102,6 +103,11 @@ def mode_figures(out: Path, phases: dict[str, Any]) -> dict[str, Any]:
 
 
 def traces_collect(ctx: RunContext) -> dict[str, Any]:
+    """The trace segments of the Muskie path, and the slowest Tourney requests."""
+    return {**_segments_collect(ctx), "slowest": slowest_collect(ctx)}
+
+
+def _segments_collect(ctx: RunContext) -> dict[str, Any]:
     """`manage.py traces sale` over the run's window: the trace segments found."""
     window = int(time.time() - ctx.started) + 30
     target = ctx.report_dir / "traces"

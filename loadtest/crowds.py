@@ -24,7 +24,13 @@ from typing import IO, Any
 
 from loadtest.config import CROWDS, LoadOptions
 from loadtest.context import RunContext
-from loadtest.journal import attempts_read, attempts_write, samples_read, samples_write
+from loadtest.journal import (
+    Sample,
+    attempts_read,
+    attempts_write,
+    samples_read,
+    samples_write,
+)
 from loadtest.operations import ROOT, StackError
 from loadtest.sampler import Sampler
 
@@ -141,7 +147,7 @@ def _crowds_merge(out: Path) -> None:
     """The crowds' samples, attempts and phases as one: samples.csv, attempts.json,
     phases.json (phases as the shoppers kept them; the load ended when the last
     crowd's did)."""
-    samples: list[tuple[float, str, int, float, bool]] = []
+    samples: list[Sample] = []
     attempts = []
     kept = {}
     for crowd in CROWDS:

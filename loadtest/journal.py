@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SAMPLE_FIELDS = ("start", "name", "status", "ms", "ok")
+# trace_id: the answer's X-Trace-Id ("" when it had none): the report links the
+# slowest Tourney requests to their traces (loadtest/slowest.py).
+SAMPLE_FIELDS = ("start", "name", "status", "ms", "ok", "trace_id")
+Sample = tuple[float, str, int, float, bool, str]
 
 
 @dataclass
@@ -42,11 +45,19 @@ class Attempt:
 class Journal:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.samples: list[tuple[float, str, int, float, bool]] = []
+        self.samples: list[Sample] = []
         self.attempts: list[Attempt] = []
 
-    def sample(self, start: float, name: str, status: int, ms: float, ok: bool) -> None:
-        self.samples.append((start, name, status, ms, ok))
+    def sample(
+        self,
+        start: float,
+        name: str,
+        status: int,
+        ms: float,
+        ok: bool,
+        trace_id: str = "",
+    ) -> None:
+        self.samples.append((start, name, status, ms, ok, trace_id))
 
     def attempt(self, attempt: Attempt) -> None:
         with self._lock:
@@ -61,21 +72,21 @@ class Journal:
         attempts_write(out_dir / f"attempts{suffix}.json", self.attempts)
 
 
-def samples_write(
-    path: Path, samples: list[tuple[float, str, int, float, bool]]
-) -> None:
+def samples_write(path: Path, samples: list[Sample]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(SAMPLE_FIELDS)
-        for start, name, status, ms, ok in samples:
-            writer.writerow([f"{start:.4f}", name, status, f"{ms:.2f}", int(ok)])
+        for start, name, status, ms, ok, trace_id in samples:
+            writer.writerow(
+                [f"{start:.4f}", name, status, f"{ms:.2f}", int(ok), trace_id]
+            )
 
 
 def attempts_write(path: Path, attempts: list[Attempt]) -> None:
     path.write_text(json.dumps([asdict(a) for a in attempts], indent=1))
 
 
-def samples_read(path: Path) -> list[tuple[float, str, int, float, bool]]:
+def samples_read(path: Path) -> list[Sample]:
     with path.open(newline="") as handle:
         rows = csv.DictReader(handle)
         return [
@@ -85,6 +96,7 @@ def samples_read(path: Path) -> list[tuple[float, str, int, float, bool]]:
                 int(r["status"]),
                 float(r["ms"]),
                 r["ok"] == "1",
+                r.get("trace_id") or "",
             )
             for r in rows
         ]

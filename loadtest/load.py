@@ -80,7 +80,10 @@ def _environment(options: LoadOptions, journal: Journal) -> Environment:
     ) -> None:
         status = int(getattr(response, "status_code", 0) or 0)
         started = start_time if start_time else time.time() - response_time / 1000
-        journal.sample(started, name, status, float(response_time), exception is None)
+        trace_id = response.headers.get("X-Trace-Id", "") if status else ""
+        journal.sample(
+            started, name, status, float(response_time), exception is None, trace_id
+        )
 
     env.events.request.add_listener(on_request)
     return env

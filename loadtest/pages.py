@@ -16,7 +16,8 @@ _NEW_ORDER = re.compile(r"/orders/([0-9a-f-]{36})/$")
 
 @dataclass(frozen=True)
 class BuyForm:
-    csrf_token: str
+    # None on the sale's static minisite: its form is sent with the page's Origin.
+    csrf_token: str | None
     idempotency_key: str | None
 
 
@@ -25,10 +26,8 @@ def buy_form(html: str) -> BuyForm | None:
     if not _BUY_FORM.search(html):
         return None
     csrf = _CSRF.search(html)
-    if csrf is None:
-        return None
     key = _IDEMPOTENCY.search(html)
-    return BuyForm(csrf.group(1), key.group(1) if key else None)
+    return BuyForm(csrf.group(1) if csrf else None, key.group(1) if key else None)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loadtest.slowest import slowest_markdown
 from loadtest.stats import ratio
 
 ORDER_KEYS = (
@@ -164,13 +165,17 @@ def goals(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def _traces_digest(traces: dict[str, Any] | None) -> dict[str, Any]:
     if traces is None:
         return {"ok": False, "error": "not asked for (--no-traces)"}
+    # The slowest Tourney requests and their traces (loadtest/slowest.py).
+    slowest = traces.get("slowest")
     if not traces.get("ok"):
-        return {"ok": False, "error": traces.get("error", "unknown")}
+        error = traces.get("error", "unknown")
+        return {"ok": False, "error": error, "slowest": slowest}
     return {
         "ok": True,
         "traces": traces.get("traces", 0),
         "source": traces.get("source", ""),
         "percentiles_ms": traces.get("percentiles_ms", {}),
+        "slowest": slowest,
     }
 
 
@@ -326,6 +331,8 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
     lines += _orders_markdown(summary)
     lines += ["", "## Traces", ""]
     lines += _traces_markdown(summary)
+    lines += ["", "## Slowest Tourney requests", ""]
+    lines += slowest_markdown(summary["traces"].get("slowest"))
     lines += ["", "## Charts", ""]
     lines += [f"![{name}]({name})" for name in charts]
     lines += [

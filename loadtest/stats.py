@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-Sample = tuple[float, str, int, float, bool]  # start, name, status, ms, ok
+from loadtest.journal import Sample  # start, name, status, ms, ok, trace_id
 
 TOURNEY = "tourney page"
 MUSKIE_BUY = "muskie buy"

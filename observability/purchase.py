@@ -32,7 +32,9 @@ LEGACY_ORDER = re.compile(r"/orders/(?P<number>[A-Z0-9-]+)/$")
 STRANGLER_ORDER = re.compile(re.escape(MUSKIE_PATH) + r"orders/(?P<id>[^/?]+)/$")
 FINAL_STATUSES = {"fulfilled", "failed", "rejected", "cancelled"}
 # Which origin the edge sends the Muskie pages to in each path (X-Edge-Origin).
-EDGE_ORIGINS = {"legacy": "shop", "strangler": "orders"}
+# Who serves the Muskie page: in strangler mode the edge itself, from the sale's
+# static minisite (its form has no CSRF token: the browser's Origin vouches for it).
+EDGE_ORIGINS = {"legacy": "shop", "strangler": "muskie-site"}
 # How long an edge worker may take to follow a mode change (it polls every 0.5 s).
 MODE_FOLLOW_SECONDS = 5.0
 # The orders service's session cookie: it remembers the orders a browser placed.
@@ -80,11 +82,13 @@ def url_answers(url: str, *, timeout: float = 1.0) -> bool:
     return True
 
 
-def _csrf_token(page: str) -> str:
+def _form_fields(page: str) -> dict[str, str]:
+    """The buy-now form's CSRF token, when the page has one (the static minisite's
+    form has none)."""
+    if 'class="buy-form' not in page:
+        raise StackUnavailable("the product page has no buy-now form")
     match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    if not match:
-        raise StackUnavailable("the product page has no buy-now form (CSRF token)")
-    return match.group(1)
+    return {"csrfmiddlewaretoken": match.group(1)} if match else {}
 
 
 def _product_page(
@@ -123,11 +127,13 @@ def _buy(
         return client.post(
             MUSKIE_PATH + "buy/",
             data={
-                "csrfmiddlewaretoken": _csrf_token(page.text),
+                **_form_fields(page.text),
                 "quantity": "1",
                 "email": "traces@example.com",
             },
+            # What a browser sends with a form: where it comes from.
             headers={
+                "Origin": base_url.rstrip("/"),
                 "Referer": base_url + MUSKIE_PATH,
                 "traceparent": traceparent.header,
             },

@@ -292,8 +292,18 @@ def _tables(items: Sequence[Compared]) -> tuple[str, str, str]:
     return latency_table, segments_table, services_table
 
 
+INTRO = (
+    "The Muskie purchase, trace against trace: where the time went and who waited "
+    "for the warehouse."
+)
+
+
 def render_html(
-    items: Sequence[Compared], *, notes: Sequence[str] = (), source: str = ""
+    items: Sequence[Compared],
+    *,
+    notes: Sequence[str] = (),
+    source: str = "",
+    intro: str = INTRO,
 ) -> str:
     if not items:
         raise ValueError("nothing to report: no trace")
@@ -323,8 +333,7 @@ def render_html(
 <body><main>
 <h1>Traces: {escape(title)}</h1>
 <p class="muted small">Generated {generated}{from_source}.
-The Muskie purchase, trace against trace: where the time went and who waited for the
-warehouse.</p>
+{escape(intro)}</p>
 {note_html}
 <section id="summary" class="cards">{cards}</section>
 <section id="timings"><h2>Latency</h2>
@@ -355,8 +364,10 @@ def report_write(
     *,
     notes: Sequence[str] = (),
     source: str = "",
+    intro: str = INTRO,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "index.html"
-    path.write_text(render_html(items, notes=notes, source=source), encoding="utf-8")
+    html = render_html(items, notes=notes, source=source, intro=intro)
+    path.write_text(html, encoding="utf-8")
     return path

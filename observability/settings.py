@@ -18,6 +18,8 @@ LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "httpx": {"level": "WARN
 # Where the spans are: the local span store, or Jaeger's query API when set.
 TRACES_DIR = env_str("TRACES_DIR", "") or str(BASE_DIR / ".data" / "traces")
 JAEGER_QUERY_URL = env_str("JAEGER_QUERY_URL", "")
+# Where the processes' logs are (`traces show`): `make demo` keeps them there.
+LOGS_DIR = env_str("LOGS_DIR", "") or str(BASE_DIR / ".data" / "logs")
 
 # Where `traces compare` places its purchases, and the edge's admin token (it
 # switches the edge's mode for each purchase, then puts it back): the variable, else

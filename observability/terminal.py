@@ -1,4 +1,5 @@
-"""Waterfalls side by side in the terminal (rich), on one time axis."""
+"""Waterfalls in the terminal (rich): side by side on one time axis (`traces
+compare`), or one trace in detail with its log lines (`traces show`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from observability.logs import LogLine
+from observability.model import Trace
 from observability.report import SERVICE_COLOURS, Compared, ms
 from observability.spans import SEGMENTS
 
@@ -88,3 +91,44 @@ def waterfalls_print(items: Sequence[Compared], console: Console | None = None) 
     )
     console.print(grid)
     console.print(segments_table(items))
+
+
+def trace_waterfall_table(trace: Trace, *, bar_width: int = 60) -> Table:
+    """One trace, a row a span: nesting, service, name, start offset, duration, bar."""
+    scale = trace.duration_ns or 1
+    table = Table(
+        title=f"trace {trace.trace_id} ({trace.mode}) · {len(trace.spans)} spans · "
+        f"answer {ms(trace.customer_latency_ns)} · whole {ms(trace.duration_ns)}",
+        box=None,
+        padding=(0, 1),
+    )
+    table.add_column("span", no_wrap=True, overflow="ellipsis", max_width=70)
+    table.add_column("start", justify="right", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True, width=bar_width)
+    for span, depth in trace.walk():
+        start = bar_width * (span.start_ns - trace.start_ns) / scale
+        left = min(int(start), bar_width - 1)
+        end = bar_width * (span.end_ns - trace.start_ns) / scale
+        length = max(1, min(math.ceil(end) - left, bar_width - left))
+        bar = Text(" " * left)
+        bar.append("█" * length, style=SERVICE_COLOURS.get(span.service, "grey50"))
+        link = "↪ " if trace.relation.get(span.span_id) == "link" else ""
+        table.add_row(
+            Text("  " * depth + link + f"{span.service}: {span.label}"),
+            f"+{(span.start_ns - trace.start_ns) / 1e6:.1f} ms",
+            ms(span.duration_ns),
+            bar,
+        )
+    return table
+
+
+def log_lines_table(lines: Sequence[LogLine]) -> Table:
+    title = f"{len(lines)} log lines of the trace"
+    table = Table(title=title, box=None, padding=(0, 1))
+    table.add_column("time", no_wrap=True)
+    table.add_column("process", no_wrap=True)
+    table.add_column("line", overflow="fold")
+    for line in lines:
+        table.add_row(line.time_text, line.process, Text(line.text))
+    return table

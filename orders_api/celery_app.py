@@ -15,6 +15,7 @@ import os
 
 from celery import Celery
 
+from common.celery_heartbeat import heartbeat_file_register
 from common.tracing import instrument_celery_worker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
@@ -22,3 +23,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
 app = Celery("orders_api", include=["orders_api.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 instrument_celery_worker("orders-worker")
+heartbeat_file_register(app=app)

@@ -12,7 +12,7 @@ from common.celery_settings import celery_settings
 from common.env import env_bool, env_float, env_int, env_str, service_database
 from common.redis_client import redis_timeouts
 from common.settings import *  # noqa: F403
-from common.settings import DEBUG, REDIS_URL, SHOP_PORT
+from common.settings import BASE_DIR, DEBUG, REDIS_URL, SHOP_PORT
 from common.stack_secrets import secrets_required
 
 ROOT_URLCONF = "orders_api.urls"
@@ -135,6 +135,10 @@ SHOP_TIMEOUT_SECONDS = env_float("ORDERS_SHOP_TIMEOUT", 5.0)
 # The products this service can run a sale of: page slug → shop SKU.
 SALE_PRODUCTS = {"muskie-casting-rod": "ROD-MUSKIE"}
 MAX_QUANTITY_PER_ORDER = env_int("SHOP_MAX_QUANTITY_PER_LINE", 10, minimum=1)
+# Where the sale's minisite is built (orders_api/sales/site.py): the directory of the
+# edge's static origin `muskie-site`, which reads the same variable. A relative path
+# is under the checkout.
+SALE_SITE_DIR = BASE_DIR / env_str("SALE_SITE_DIR", ".data/sites/muskie-casting-rod")
 # Redis keys of this service (counters, rate limits) start with this.
 ORDERS_REDIS_PREFIX = env_str("ORDERS_REDIS_PREFIX", "orders")
 # Per client (IP): at most ORDERS_RATE_LIMIT order attempts per window; then 429.

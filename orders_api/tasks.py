@@ -26,6 +26,7 @@ def handle_fulfillment_event(self: Task, envelope: Any) -> str:
     span_annotate(
         {EVENT_TYPE_ATTRIBUTE: str(kind or "?"), "orders.event.outcome": outcome}
     )
+    logger.info("event %s: %s", kind, outcome)
     return outcome
 
 

@@ -5,6 +5,7 @@ Plain functions, keyword-only, named `<entity>_<action>` (HackSoftware styleguid
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from shop.exceptions import (
 from shop.models import Order, OrderLine, Product, StockTransfer
 from shop.warehouse_client import FulfillmentLine, fulfillment_request
 
+logger = logging.getLogger(__name__)
 BASKET_SESSION_KEY = "basket"
 ORDERS_SESSION_KEY = "orders"
 _NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -201,6 +203,12 @@ def order_place(
         order.warehouse_ref = str(receipt.fulfillment_id)
         order.processing_ms = round((time.perf_counter() - started) * 1000)
         order.save(update_fields=["warehouse_ref", "processing_ms", "updated_at"])
+    logger.info(
+        "order %s placed: warehouse %s, %d ms",
+        order.number,
+        order.warehouse_ref,
+        order.processing_ms,
+    )
     return order
 
 

@@ -61,6 +61,8 @@ internal_patterns = [
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/shop/", permanent=False)),
+    # Liveness and database, for compose's healthcheck (common/tracing: untraced).
+    path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include((shop_patterns, "shop"))),
     path("", include((internal_patterns, "internal"))),

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import (
@@ -22,6 +22,7 @@ from django.views.decorators.http import (
     require_safe,
 )
 
+from common.health import database_ping
 from shop import selectors, services
 from shop.exceptions import ShopError
 from shop.forms import (
@@ -49,6 +50,24 @@ def _error_response(
     for name, value in error.headers.items():
         response[name] = value
     return response
+
+
+# --- health --------------------------------------------------------------------------
+
+
+@require_safe
+def healthz(request: HttpRequest) -> HttpResponse:
+    """The probe compose runs: a `SELECT 1`, no page rendered, never traced."""
+    if database_ping():
+        return JsonResponse({"status": "ok"})
+    return JsonResponse(
+        {
+            "status": "unavailable",
+            "error": "database_unavailable",
+            "detail": "The database does not answer.",
+        },
+        status=503,
+    )
 
 
 # --- catalogue -----------------------------------------------------------------------

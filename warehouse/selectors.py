@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import DatabaseError, connection
-
 from warehouse.admission import AdmissionStats, admission_get
 from warehouse.models import Fulfillment
 
@@ -28,13 +26,3 @@ def fulfillment_list(
 def stats_get() -> AdmissionStats:
     """This process's gate and counters since the last reset (see admission.py)."""
     return admission_get().snapshot()
-
-
-def database_ping() -> bool:
-    """True when the database answers a `SELECT 1`."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
-    except DatabaseError:
-        return False

@@ -115,6 +115,7 @@ def fulfillment_create(
         outcome = _pick_and_pack(order_ref=order_ref, lines=lines)
         if outcome.created:
             admission.record_fulfilled()
+            logger.info("fulfilment of %s packed", order_ref)
         return outcome
     finally:
         admission.leave(source)

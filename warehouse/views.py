@@ -13,6 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from common.errors import error_body, json_view
+from common.health import database_ping
 from common.paging import next_after, page_parse
 from warehouse import selectors, services
 from warehouse.admission import AdmissionStats
@@ -123,7 +124,7 @@ def stats_reset_api(request: HttpRequest) -> HttpResponse:
 
 @json_view("GET")
 def healthz_api(request: HttpRequest) -> HttpResponse:
-    if selectors.database_ping():
+    if database_ping():
         return JsonResponse({"status": "ok"})
     return JsonResponse(
         {

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -192,8 +194,17 @@ def orders_stack(
         warehouse_capacity=warehouse_capacity,
         warehouse_handling_ms=warehouse_handling_ms,
     )
-    common |= {"ORDERS_WORKERS": str(orders_workers), **(env or {})}
+    # The sale's minisite (`sale open` builds it), for an edge in front of the stack:
+    # a directory of its own, readable by nginx's workers too.
+    site_dir = tempfile.mkdtemp(prefix=f"site-{short}-")
+    os.chmod(site_dir, 0o755)  # noqa: S103 - public files, by design
+    common |= {
+        "ORDERS_WORKERS": str(orders_workers),
+        "SALE_SITE_DIR": site_dir,
+        **(env or {}),
+    }
     with ExitStack() as stack:
+        stack.callback(shutil.rmtree, site_dir, True)
         for name in ("orders", "queue", "warehouse"):
             database_recreate(databases[name])
             stack.callback(database_drop, databases[name])

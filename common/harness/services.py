@@ -84,6 +84,9 @@ def procfile_process(
     ready_url = None
     if service.ready_path:
         ready_url = f"http://127.0.0.1:{port}{service.ready_path}"
+    # With LOGS_DIR, its output is kept in `<LOGS_DIR>/<name>.log`, where `make
+    # demo` keeps it under .data/logs/ (common/harness/process_logs.py).
+    logs = own.get("LOGS_DIR")
     return Process(
         f"{name}-{tag}" if tag else name,
         procfile_argv(name, venv_environ(own)),
@@ -91,6 +94,7 @@ def procfile_process(
         port=port,
         ready_url=ready_url,
         ready_text=service.ready_text,
+        log_path=Path(logs) / f"{name}.log" if logs else None,
     )
 
 

@@ -12,6 +12,7 @@ from common.tracing.core import (
     tracing_enabled,
     tracing_setup,
 )
+from common.tracing.logs import celery_logging_install
 
 
 def instrument_celery() -> None:
@@ -27,7 +28,9 @@ def instrument_celery_worker(service_name: str) -> None:
     Prefork children set up in `worker_process_init` (after the fork, see
     tracing_setup); solo and thread pools on their first `task_prerun`, a receiver
     connected before the instrumentation's own so the first task is traced too.
+    Its log lines, traced or not, are in the stack's one format (tracing/logs.py).
     """
+    celery_logging_install()
     if not tracing_enabled():
         return
     from celery import signals

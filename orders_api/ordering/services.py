@@ -6,6 +6,7 @@ Callers go through ordering.intake.order_submit (rate limit, idempotency, trace)
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from orders_api.ordering.selectors import order_access_token, token_hash
 from orders_api.outbox.wakeup import outbox_kick
 from orders_api.sales import selectors as sale_selectors
 from orders_api.sales.services import sale_counter_rebuild_if_missing
+
+logger = logging.getLogger(__name__)
 
 _NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # How often one request may meet a missing or rebuilt counter before it gives up.
@@ -133,6 +136,7 @@ def order_place(
         except BaseException:
             counter.counter_release(ticket=ticket)
             raise
+        logger.info("order %s accepted: %d of %s", order.number, quantity, slug)
         return PlacedOrder(order=order, token=token)
     raise ServiceBusy("The sale is busy; please try again in a moment.")
 

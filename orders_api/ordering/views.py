@@ -30,6 +30,7 @@ from orders_api.ordering.idempotency import fingerprint_of
 from orders_api.ordering.intake import IdempotencyClaim, order_submit
 from orders_api.ordering.presentation import order_links, order_state
 from orders_api.sales import selectors as sale_selectors
+from orders_api.web.cross_origin import same_origin_or_csrf_token
 from orders_api.web.errors import error_page
 
 
@@ -85,6 +86,7 @@ def product_page(request: HttpRequest, category: str, slug: str) -> HttpResponse
 
 
 @require_POST
+@same_origin_or_csrf_token
 def product_buy(request: HttpRequest, category: str, slug: str) -> HttpResponse:
     try:
         sale = _sale_or_404(category, slug)

@@ -68,6 +68,7 @@ def outbox_publish_batch(*, publish: events.Publisher, limit: int) -> int:
                 },
             ):
                 publish(task=task, envelope=event.envelope(), queue=queue)
+                logger.info("published %s event %s to %s", event.type, event.pk, queue)
         Event.objects.filter(pk__in=[e.pk for e in batch]).update(
             outbox_pending=False,
             published_at=timezone.now(),

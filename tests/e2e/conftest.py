@@ -44,6 +44,10 @@ def sale_stack() -> Iterator[OrdersStack]:
 @pytest.fixture(scope="session")
 def strangler_edge(sale_stack: OrdersStack) -> Iterator[Process]:
     """The edge in strangler mode in front of the order path's shop and orders."""
-    with edge_process(sale_stack.shop.url, sale_stack.orders.url) as running:
+    with edge_process(
+        sale_stack.shop.url,
+        sale_stack.orders.url,
+        SALE_SITE_DIR=sale_stack.env["SALE_SITE_DIR"],
+    ) as running:
         set_mode(running, "strangler")
         yield running

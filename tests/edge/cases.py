@@ -9,8 +9,11 @@ from __future__ import annotations
 MUSKIE = "/shop/rods/muskie-casting-rod/"
 
 STRANGLER: list[tuple[str, str, str, str]] = [
-    ("GET", MUSKIE, "muskie-product", "orders"),
-    ("HEAD", MUSKIE, "muskie-product", "orders"),
+    ("GET", MUSKIE, "muskie-page", "muskie-site"),
+    ("HEAD", MUSKIE, "muskie-page", "muskie-site"),
+    ("GET", MUSKIE + "assets/site.css", "muskie-assets", "muskie-site"),
+    ("POST", MUSKIE, "muskie-product", "orders"),
+    ("POST", MUSKIE + "assets/site.css", "muskie-product", "orders"),
     ("POST", MUSKIE + "buy/", "muskie-buy", "orders"),
     ("GET", MUSKIE + "buy/", "muskie-product", "orders"),
     ("GET", MUSKIE + "orders/42/", "muskie-product", "orders"),
@@ -33,6 +36,7 @@ STRANGLER: list[tuple[str, str, str, str]] = [
 
 LEGACY: list[tuple[str, str, str, str]] = [
     ("GET", MUSKIE, "default", "shop"),
+    ("GET", MUSKIE + "assets/site.css", "default", "shop"),
     ("POST", MUSKIE + "buy/", "muskie-buy", "shop"),
     ("GET", MUSKIE + "buy/", "default", "shop"),
     ("GET", "/api/orders/", "default", "shop"),

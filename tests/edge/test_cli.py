@@ -90,7 +90,8 @@ def test_switching_the_mode_needs_no_admin_token(mode_key: str, tmp_path: Path) 
         ),
         (["export", "nginx", "--listen", "8000"], 1, "--listen must be HOST:PORT"),
         (["export", "nginx", "--listen", "a:99999"], 1, "--listen must be HOST:PORT"),
-        (["export", "envoy", "-o", "/nonexistent/dir/edge.json"], 1, "cannot write"),
+        (["export", "envoy", "-o", "/nonexistent/dir/edge.json"], 1, "Envoy serves no"),
+        (["export", "nginx", "-o", "/nonexistent/dir/edge.conf"], 1, "cannot write"),
     ],
 )
 def test_bad_commands_fail_with_a_clear_message(
@@ -125,8 +126,8 @@ def test_routes_prints_both_profiles_in_order(mode_key: str) -> None:
         if line.strip()[:1].isdigit()
     ]
     assert names == [
-        "muskie-buy", "muskie-product", "orders-api", "orders-ws", "sale-board",
-        "orders-static", "default",
+        "muskie-buy", "muskie-page", "muskie-assets", "muskie-product", "orders-api",
+        "orders-ws", "sale-board", "orders-static", "default",
     ]  # fmt: skip
     assert "rate 5/s burst 10" in text
     doc = json.loads(edge_cli("routes", "--json", EDGE_MODE_KEY=mode_key).stdout)

@@ -30,6 +30,8 @@ from tests.support.edge import (
 from tests.support.processes import ROOT, free_port
 
 VISITORS = 2000
+# A Muskie path the orders service answers in strangler mode (its page is static).
+MUSKIE_ORDER = MUSKIE + "orders/42/"
 
 
 def origin_of(answer: httpx.Response) -> str:
@@ -68,7 +70,7 @@ def test_with_nothing_in_redis_the_edge_starts_in_legacy(
     ) as edge:
         # when it is asked for its mode and for the Muskie page
         health = httpx.get(edge.url + "/_edge/healthz").json()
-        answer = httpx.get(edge.url + MUSKIE)
+        answer = httpx.get(edge.url + MUSKIE_ORDER)
     # then it follows no version yet, is in legacy, and the shop serves the page
     assert health["version"] == 0
     assert health["mode"] == "legacy"
@@ -80,7 +82,7 @@ def test_the_default_mode_is_configurable(strangler_default_edge: Process) -> No
         httpx.get(strangler_default_edge.url + "/_edge/healthz").json()["mode"]
         == "strangler"
     )
-    assert origin_of(httpx.get(strangler_default_edge.url + MUSKIE)) == "orders"
+    assert origin_of(httpx.get(strangler_default_edge.url + MUSKIE_ORDER)) == "orders"
 
 
 def test_the_manage_py_command_switches_a_running_edge(edge: Process) -> None:
@@ -100,7 +102,7 @@ def test_the_manage_py_command_switches_a_running_edge(edge: Process) -> None:
     version = int(result.stdout.split("version ")[1].split(")")[0])
     # then every worker follows, and the Muskie pages go to the orders service
     wait_for_version(edge, version)
-    assert origin_of(httpx.get(edge.url + MUSKIE)) == "orders"
+    assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "orders"
     assert origin_of(httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")) == "shop"
 
 
@@ -111,7 +113,7 @@ def test_canary_sends_its_percent_of_visitors_and_each_sticks(edge: Process) -> 
     cookies: dict[str, list[str]] = {"orders": [], "shop": []}
     with httpx.Client(base_url=edge.url) as client:
         for _ in range(VISITORS):
-            answer = client.get(MUSKIE)
+            answer = client.get(MUSKIE_ORDER)
             client.cookies.clear()
             cookie = answer.headers["set-cookie"]
             assert "HttpOnly" in cookie
@@ -125,14 +127,14 @@ def test_canary_sends_its_percent_of_visitors_and_each_sticks(edge: Process) -> 
         for origin, jar in cookies.items():
             for cookie in jar[:40]:
                 for _ in range(3):
-                    answer = client.get(MUSKIE, headers={"Cookie": cookie})
+                    answer = client.get(MUSKIE_ORDER, headers={"Cookie": cookie})
                     assert origin_of(answer) == origin
                     assert "set-cookie" not in answer.headers
     # and raising the percent keeps the canary's visitors in the canary
     set_mode(edge, "canary", 50)
     for cookie in cookies["orders"][:40]:
         assert (
-            origin_of(httpx.get(edge.url + MUSKIE, headers={"Cookie": cookie}))
+            origin_of(httpx.get(edge.url + MUSKIE_ORDER, headers={"Cookie": cookie}))
             == "orders"
         )
     set_mode(edge, "legacy")
@@ -290,7 +292,7 @@ def test_with_redis_down_mode_changes_are_503_and_routing_keeps_the_last_mode(
                     workers.add(health["worker"])
                 assert time.monotonic() < deadline, f"workers that noticed: {workers}"
             for _ in range(20):
-                assert origin_of(httpx.get(edge.url + MUSKIE)) == "orders"
+                assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "orders"
                 tourney = httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")
                 assert origin_of(tourney) == "shop"
             # and when Redis is back, mode changes work again (a worker's first try
@@ -303,6 +305,6 @@ def test_with_redis_down_mode_changes_are_503_and_routing_keeps_the_last_mode(
                 time.sleep(0.2)
             assert answer.status_code == 200, answer.text
             wait_for_version(edge, int(answer.json()["version"]))
-            assert origin_of(httpx.get(edge.url + MUSKIE)) == "shop"
+            assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "shop"
     finally:
         server.shutdown()

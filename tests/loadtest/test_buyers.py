@@ -53,7 +53,7 @@ def test_the_303_names_a_shop_order_or_a_new_order() -> None:
 
 def test_figures_of_a_window() -> None:
     samples = [
-        (10.0 + i, "tourney page", 200, float(ms), ms != 500)
+        (10.0 + i, "tourney page", 200, float(ms), ms != 500, "")
         for i, ms in enumerate([10, 20, 30, 40, 500])
     ]
 

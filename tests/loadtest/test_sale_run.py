@@ -54,6 +54,7 @@ def stack(
         orders.orders.url,
         engine=str(request.param),
         REDIS_URL=orders.env["REDIS_URL"],
+        SALE_SITE_DIR=orders.env["SALE_SITE_DIR"],
     ) as edge:
         yield orders, edge
 

@@ -81,6 +81,7 @@ def edge(stack, traces_dir) -> Iterator[Process]:
     """The edge (2 workers, legacy mode to start with) in front of the shop and the
     orders service, with the same tracing environment as every other process."""
     extra: dict[str, Any] = traced_env(traces_dir)
+    extra["SALE_SITE_DIR"] = stack.env["SALE_SITE_DIR"]
     with edge_process(stack.shop.url, stack.orders.url, **extra) as running:
         yield running
 

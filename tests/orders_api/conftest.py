@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,13 @@ from orders_api.models import Sale
 from orders_api.ordering.clients import idempotency_client
 from orders_api.sales import selectors
 from orders_api.sales import services as sales
+
+
+@pytest.fixture(autouse=True)
+def site_dir(settings: Any, tmp_path: Path) -> Path:
+    """Where `sale open` builds the minisite in this test: never the checkout's."""
+    settings.SALE_SITE_DIR = tmp_path / "site"
+    return Path(settings.SALE_SITE_DIR)
 
 
 @pytest.fixture(autouse=True)

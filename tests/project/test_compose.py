@@ -29,6 +29,7 @@ BACKING_SERVICES = {"postgres", "redis"}
 INFRA_SERVICES = {"jaeger"}
 DJANGO_SERVICES = ("shop", "orders", "warehouse", "fulfillment-worker")
 DJANGO_SECRETS = ("DJANGO_SECRET_KEY", "INTERNAL_API_TOKEN")
+APP_IMAGE = "strangler-fishing-shop:dev"
 
 
 def load_compose() -> dict[str, Any]:
@@ -172,13 +173,16 @@ def test_services_reach_each_other_by_name_and_publish_on_loopback_only() -> Non
 
 def test_image_runs_as_a_non_root_user_and_defaults_to_the_shop() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.MULTILINE)
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", dockerfile, re.MULTILINE)
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", dockerfile, re.MULTILINE)
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
     assert "pip install --require-hashes -r requirements/runtime.txt" in dockerfile
     assert "grep" not in dockerfile
     assert "exec gunicorn shop.wsgi" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".venv", ".data", "reports", ".git"} <= set(ignored)
+    assert {".venv", ".data", "reports", ".git", "tests", "docs", ".env"} <= set(
+        ignored
+    )
 
 
 def test_devstack_env_prints_the_backing_services_it_was_given(tmp_path: Path) -> None:
@@ -229,7 +233,7 @@ def test_compose_refuses_to_start_without_each_secret(
 @pytest.mark.parametrize("variable", ["DATABASE_URL", "REDIS_URL"])
 def test_compose_gives_every_django_service_the_same_backing(variable: str) -> None:
     services = load_compose()["services"]
-    django_services = [s for s in services.values() if "build" in s]
+    django_services = [s for s in services.values() if s.get("image") == APP_IMAGE]
     assert len(django_services) >= 3
     assert len({s["environment"][variable] for s in django_services}) == 1
 
@@ -237,12 +241,71 @@ def test_compose_gives_every_django_service_the_same_backing(variable: str) -> N
 def test_every_python_service_sends_its_traces_to_jaeger() -> None:
     services = load_compose()["services"]
     jaeger = services["jaeger"]
-    assert jaeger["image"].startswith("jaegertracing/all-in-one:")
+    assert jaeger["image"].startswith("jaegertracing/jaeger:2.")
     assert "127.0.0.1:16686:16686" in jaeger["ports"]
     assert "4318" in [str(port) for port in jaeger["expose"]]
     for name, service in services.items():
-        if "build" not in service or name == "setup":
+        if service.get("image") != APP_IMAGE or name == "setup":
             continue
         environment = service["environment"]
         assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
         assert service["depends_on"]["jaeger"] == {"condition": "service_started"}
+
+
+def test_one_image_built_once_runs_every_python_service() -> None:
+    # Given the compose file, then one service builds the image and every Python
+    # service (each Procfile process among them) runs that same image
+    services = load_compose()["services"]
+    builders = [name for name, service in services.items() if "build" in service]
+    assert builders == ["setup"]
+    assert services["setup"]["build"]["context"] == "."
+    for name in load_procfile():
+        assert services[name]["image"] == APP_IMAGE, name
+
+
+def test_the_probes_are_cheap_and_follow_the_ports_the_commands_bind() -> None:
+    services = load_compose()["services"]
+    # The shop's probe is its /healthz, not a page
+    assert "/healthz" in " ".join(services["shop"]["healthcheck"]["test"])
+    # No Celery broadcast: the workers' and the relay's probe is a heartbeat file
+    for name in ("relay", "orders-worker", "fulfillment-worker"):
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        assert "inspect" not in probe, name
+        assert "/tmp/heartbeat" in probe, name
+    assert services["orders-worker"]["environment"]["WORKER_HEARTBEAT_FILE"] == (
+        "/tmp/heartbeat"
+    )
+    # The HTTP probes read the port variable their command binds
+    for name, variable in (
+        ("shop", "SHOP_PORT"),
+        ("warehouse", "WAREHOUSE_PORT"),
+        ("orders", "ORDERS_PORT"),
+        ("edge", "EDGE_PORT"),
+    ):
+        assert variable in " ".join(services[name]["healthcheck"]["test"]), name
+        assert f"${{{variable}:-" in container_command(services[name]), name
+
+
+def test_the_sale_override_gives_the_new_path_cpus_of_its_own() -> None:
+    # Given compose.sale.yml, then exactly the launcher's taskset processes get a cpuset
+    sale = YAML(typ="safe").load((ROOT / "compose.sale.yml").read_text())["services"]
+    taskset = {
+        name
+        for name, command in load_procfile().items()
+        if "taskset -c $SALE_PATH_CPUS" in command
+    }
+    assert set(sale) == taskset
+    assert {service["cpuset"] for service in sale.values()} == {"${SALE_PATH_CPUS:-1}"}
+    # And the file is a valid compose file
+    result = subprocess.run(
+        [
+            check_jsonschema_executable(),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(ROOT / "compose.sale.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -7,7 +7,12 @@ import subprocess
 
 from ruamel.yaml import YAML
 
-from tests.project.test_compose import ROOT, check_jsonschema_executable, load_compose
+from tests.project.test_compose import (
+    APP_IMAGE,
+    ROOT,
+    check_jsonschema_executable,
+    load_compose,
+)
 
 PRODUCTION_FILE = ROOT / "docker-compose.production.yml"
 
@@ -29,7 +34,9 @@ def test_https_is_off_by_default_and_on_for_every_django_process_in_production()
 ):
     base = load_compose()["services"]
     production = YAML(typ="safe").load(PRODUCTION_FILE.read_text())["services"]
-    django = {name for name, service in base.items() if "build" in service}
+    django = {
+        name for name, service in base.items() if service.get("image") == APP_IMAGE
+    }
 
     # By default the demo runs on plain http://127.0.0.1: cookies must work there
     for name in django:

@@ -9,6 +9,7 @@ a config written by `python manage.py edge export nginx`.
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import os
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -63,6 +65,30 @@ def edge_command(port: int, *, workers: int = 2) -> list[str]:
     return [shutil.which(argv[0], path=env["PATH"]) or argv[0], *argv[1:]]
 
 
+MUSKIE_PAGE = b"<!doctype html><title>muskie</title><p>the static Muskie page</p>\n"
+MUSKIE_CSS = b"p { color: #123; }\n"
+
+
+def stand_in_site() -> str:
+    """A stand-in for the sale's minisite (the edge's `muskie-site` origin): the page
+    and one asset, in a directory nginx's workers (user nobody) can read too. Made
+    once per test process; `SALE_SITE_DIR` of every edge unless a test gives one."""
+    global _STAND_IN
+    if _STAND_IN is None:
+        root = Path(tempfile.mkdtemp(prefix="muskie-site-"))
+        root.chmod(0o755)
+        page = root / "shop" / "rods" / "muskie-casting-rod"
+        (page / "assets").mkdir(parents=True)
+        (page / "index.html").write_bytes(MUSKIE_PAGE)
+        (page / "assets" / "site.css").write_bytes(MUSKIE_CSS)
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        _STAND_IN = str(root)
+    return _STAND_IN
+
+
+_STAND_IN: str | None = None
+
+
 def edge_env(shop_url: str, orders_url: str, **extra: str) -> dict[str, str]:
     """The edge's environment. It is traced, as it runs for real, but exports its
     spans only when given a TRACES_DIR (tests.support.tracing.traced_env)."""
@@ -71,6 +97,7 @@ def edge_env(shop_url: str, orders_url: str, **extra: str) -> dict[str, str]:
         **quiet,
         "SHOP_URL": shop_url,
         "ORDERS_URL": orders_url,
+        "SALE_SITE_DIR": stand_in_site(),
         "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
         "EDGE_MODE_KEY": f"edge:test:{uuid.uuid4().hex}:mode",
         "EDGE_ADMIN_TOKEN": ADMIN_TOKEN,

@@ -20,6 +20,9 @@ def traced_env(directory: Path) -> dict[str, str]:
     """
     return {
         "TRACES_DIR": str(directory),
+        # Each process's output in `<directory>/logs/<process>.log`, as `make demo`
+        # keeps them under .data/logs/ (`traces show` reads them).
+        "LOGS_DIR": str(directory / "logs"),
         "OTEL_SDK_DISABLED": "false",
         "OTEL_TRACES_EXPORTER": "",
         # Export each batch a tenth of a second after its spans end.

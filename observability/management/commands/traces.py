@@ -1,10 +1,12 @@
-"""`python manage.py traces compare | find | sale`: the stack's traces, side by side.
+"""`python manage.py traces show | compare | find | sale`: the stack's traces.
 
+traces show TRACE_ID                one trace as a waterfall, then its log lines
 traces compare                      place a legacy and a strangler Muskie purchase
 traces compare --path legacy        only the legacy one (no edge/orders needed)
 traces compare TRACE_A TRACE_B      two traces already in the store
 traces find --path /shop/rods/muskie-casting-rod/ --mode legacy --last 10m
 traces sale --report reports/sale-<ts>/ --last 15m
+traces slowest --requests FILE --report DIR    the sale's slowest watched requests
 
 `traces sale` is what the sale's load test calls: keep its arguments and its
 `trace-segments.json` as docs/guides/tracing.md describes them.
@@ -13,6 +15,7 @@ traces sale --report reports/sale-<ts>/ --last 15m
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -24,6 +27,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.table import Table
 
+from observability.logs import log_lines_of
 from observability.model import Trace
 from observability.purchase import (
     Purchase,
@@ -45,6 +49,7 @@ from observability.queries import (
     window_start_ns,
 )
 from observability.report import Compared, ms, report_write
+from observability.slowest import slowest_write
 from observability.store import (
     SpanStore,
     StoreUnavailable,
@@ -52,9 +57,14 @@ from observability.store import (
     span_store,
     trace_wait,
 )
-from observability.terminal import waterfalls_print
+from observability.terminal import (
+    log_lines_table,
+    trace_waterfall_table,
+    waterfalls_print,
+)
 
 PATHS = ("legacy", "strangler")
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _timestamp() -> str:
@@ -66,6 +76,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
+        show = actions.add_parser(
+            "show", help="one trace as a waterfall, then its processes' log lines"
+        )
+        show.add_argument("trace_id", metavar="TRACE_ID")
         compare = actions.add_parser("compare", help="two purchases, side by side")
         compare.add_argument("trace_ids", nargs="*", metavar="TRACE_ID")
         compare.add_argument(
@@ -91,6 +105,17 @@ class Command(BaseCommand):
             + ")",
         )
         sale.add_argument("--last", default="15m", help="the load test's window")
+        slowest = actions.add_parser(
+            "slowest", help="a trace view and the segments of each request listed"
+        )
+        slowest.add_argument(
+            "--requests",
+            type=Path,
+            required=True,
+            metavar="FILE",
+            help='JSON: {mode: [{"trace_id", "ms", ...}]}',
+        )
+        slowest.add_argument("--report", type=Path, required=True, metavar="DIR")
 
     def handle(self, *args: Any, **options: Any) -> None:
         # rich writes partial lines: give it the stream under Django's OutputWrapper.
@@ -106,6 +131,31 @@ class Command(BaseCommand):
             getattr(self, f"_{options['action']}")(**options)
         except (StackUnavailable, StoreUnavailable, TraceNotFound, ValueError) as error:
             raise CommandError(str(error)) from None
+
+    # --- show ------------------------------------------------------------------------
+
+    def _show(self, *, trace_id: str, **_: Any) -> None:
+        if not TRACE_ID.fullmatch(trace_id.strip().lower()):
+            raise CommandError(
+                f"{trace_id!r} is no trace id: 32 hex digits, as in a response's "
+                "X-Trace-Id header or `traces find`"
+            )
+        try:
+            trace = self.store.trace(trace_id.strip().lower())
+        except TraceNotFound as error:
+            raise CommandError(
+                f"{error}: an unknown trace id, a request that was not sampled, or "
+                "spans not flushed yet (give it a second)"
+            ) from None
+        self.console.print(trace_waterfall_table(trace))
+        logs = Path(settings.LOGS_DIR)
+        lines = log_lines_of(logs, {span.trace_id for span in trace.spans})
+        self.console.print(log_lines_table(lines))
+        if not lines:
+            self.stdout.write(
+                f"no log line names this trace in {logs}/*.log (LOGS_DIR): `make "
+                "demo` keeps each process's log there"
+            )
 
     # --- compare ---------------------------------------------------------------------
 
@@ -228,6 +278,14 @@ class Command(BaseCommand):
                 str(len(trace.spans)),
             )
         self.console.print(table)
+
+    # --- slowest ---------------------------------------------------------------------
+
+    def _slowest(self, *, requests: Path, report: Path, **_: Any) -> None:
+        if not requests.is_file():
+            raise CommandError(f"no such file: {requests}")
+        out, found = slowest_write(self.store, requests, report_dir=report)
+        self.stdout.write(f"{found} of the requests traced; written to {out}")
 
     # --- sale ------------------------------------------------------------------------
 

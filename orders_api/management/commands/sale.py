@@ -1,6 +1,8 @@
 """`python manage.py sale open|close|status|rebuild <product-slug>`: run a flash sale.
 
     sale open muskie-casting-rod --units 50 [--sku ROD-MUSKIE] [--unless-open]
+                                         (also builds the sale's static minisite)
+    sale build-site muskie-casting-rod [--dir DIR]   build the minisite again (deploy)
     sale close muskie-casting-rod
     sale status muskie-casting-rod       the board's figures and the ledger (JSON)
     sale rebuild muskie-casting-rod      rebuild the Redis counter from the database
@@ -24,9 +26,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from common.errors import ApplicationError
+from orders_api.models import Sale
 from orders_api.sales import selectors
 from orders_api.sales import services as sales
 from orders_api.sales.ledger import sale_ledger
+from orders_api.sales.site import sale_site_build
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -55,6 +59,14 @@ class Command(BaseCommand):
             action="store_true",
             help="do nothing (and succeed) when a sale of it is already open",
         )
+        building = sub.add_parser(
+            "build-site",
+            help="write the sale's static minisite (the edge's static origin)",
+        )
+        building.add_argument("slug")
+        building.add_argument(
+            "--dir", type=Path, help="where (default: SALE_SITE_DIR)", default=None
+        )
         running = sub.add_parser(
             "run", help="load-test the sale: python -m loadtest run --help"
         )
@@ -76,7 +88,7 @@ class Command(BaseCommand):
         super().run_from_argv(argv)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        action = options["action"]
+        action = options["action"].replace("-", "_")
         try:
             getattr(self, f"do_{action}")(options)
         except ApplicationError as exc:
@@ -100,12 +112,24 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{current.name}: a sale is already open; nothing done"
                 )
+                self._site(current, None)
                 return
         sale = sales.sale_open(slug=slug, units=options["units"], sku=options["sku"])
         self.stdout.write(
             f"{sale.name}: sale open with {sale.units_allocated} units "
             f"(taken from the shop's stock)"
         )
+        self._site(sale, None)
+
+    def do_build_site(self, options: dict[str, Any]) -> None:
+        sale = selectors.sale_current(slug=options["slug"])
+        if sale is None:
+            raise CommandError(f"no sale of {options['slug']!r} ever opened")
+        self._site(sale, options["dir"])
+
+    def _site(self, sale: Sale, directory: Path | None) -> None:
+        page = sale_site_build(sale=sale, directory=directory)
+        self.stdout.write(f"{sale.name}: static minisite written to {page}")
 
     def do_close(self, options: dict[str, Any]) -> None:
         sale = sales.sale_close(slug=options["slug"])
