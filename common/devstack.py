@@ -243,6 +243,8 @@ def demo(backing: Backing) -> int:
     edge = f"http://127.0.0.1:{env.get('EDGE_PORT', '8000')}"
     _say("starting every process (Ctrl-C stops them all)")
     _say(f"open the shop through the edge: \033[1m{edge}/\033[0m")
+    admin = f"http://127.0.0.1:{env.get('EDGE_ADMIN_PORT', '8010')}/_edge/"
+    _say(f"the edge's admin API (mode, routes, metrics), loopback only: {admin}")
     _say(f"the edge's admin token and the stack's other secrets: {SECRETS_FILE}")
     _say(
         "strangle the Muskie rod: `.venv/bin/python manage.py edge mode strangler`, "

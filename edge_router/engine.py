@@ -12,9 +12,11 @@ nginx writes the JSON access log straight to this process's stdout, and short
 `route origin status ms` lines into a pipe this process reads to count the same
 metrics as the Python edge (a counter update per distinct line of each 64 KiB batch,
 not per request); it reads `stub_status` for connection gauges at each scrape, and
-answers the admin API (`/_edge/mode`, `/_edge/routes`, `/_edge/metrics`) on
-127.0.0.1:EDGE_ADMIN_PORT. What nginx cannot do: start a trace (it logs and passes on
-the visitor's `traceparent`; a trace starts at the origin).
+answers the admin API (`/_edge/mode`, `/_edge/routes`, `/_edge/metrics`) on the
+Python edge's admin listener (edge_router/admin_listener.py,
+EDGE_ADMIN_HOST:EDGE_ADMIN_PORT, 127.0.0.1:8010); nginx answers only the health
+check under /_edge/ on the public port. What nginx cannot do: start a trace (it logs
+and passes on the visitor's `traceparent`; a trace starts at the origin).
 """
 
 from __future__ import annotations
@@ -27,19 +29,17 @@ import shutil
 import signal
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
 import redis.asyncio as aioredis
-import uvicorn
 
 from edge_router import admin, metrics
+from edge_router.admin_listener import AdminApp, AdminListener
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.config import EdgeConfig, config_from_env
-from edge_router.errors import send_error
-from edge_router.modes import Mode, ModeFollower
+from edge_router.modes import Mode, ModeFollower, redis_client
 from edge_router.nginx_conf import EngineParts, nginx_config
 from edge_router.routes import RouteTable, RouteTableError, load_table
 
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from prometheus_client import Histogram
 
 logger = logging.getLogger("edge_router.engine")
-EDGE_ROUTE = [(b"x-edge-route", b"edge"), (b"x-edge-origin", b"edge")]
 # How often the table file and Redis's state are looked at: an idle control plane
 # wakes twice a second for them (and for the mode's poll), nothing more.
 WATCH_SECONDS = 0.5
@@ -62,13 +61,18 @@ def nginx_binary() -> str:
     return "nginx"
 
 
-class _AdminServer(uvicorn.Server):
-    """uvicorn serving the admin API inside the control plane's loop: the signals
-    are the control plane's to handle."""
+class _EngineAdminApp(AdminApp):
+    """The admin listener's app, reading nginx's connection counters (stub_status)
+    before it answers a metrics scrape."""
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    def __init__(self, engine: NginxEngine) -> None:
+        super().__init__(engine)
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if admin.endpoint_path(scope.get("path", "")) == "/_edge/metrics":
+            await self.engine.read_status()
+        await super().__call__(scope, receive, send)
 
 
 class NginxEngine:
@@ -78,10 +82,9 @@ class NginxEngine:
     follower: ModeFollower
     redis: aioredis.Redis
 
-    def __init__(self, *, listen: str, workers: int, admin_port: int) -> None:
+    def __init__(self, *, listen: str, workers: int) -> None:
         self.listen = listen
         self.workers = workers
-        self.admin_port = admin_port
         self.prefix = Path(tempfile.mkdtemp(prefix="edge-nginx-"))
         # nginx's workers (another user when the master is root) read under it.
         self.prefix.chmod(0o755)
@@ -105,14 +108,10 @@ class NginxEngine:
     def render(self) -> str:
         parts = EngineParts(
             mode=self.follower.current,
-            admin_url=f"http://127.0.0.1:{self.admin_port}",
             workers=self.workers,
             status_socket=str(self.status_socket),
             metrics_log=f"/proc/self/fd/{self._counts_write}",
             access_log=self.config.access_log,
-            # Once the Python edge has its admin listener (edge-holes: its config
-            # names the port), the public port stops passing /_edge/* on.
-            admin_public=not hasattr(self.config, "admin_port"),
             redis_ok=self.follower.redis_ok,
         )
         return nginx_config(self.table, "legacy", listen=self.listen, engine=parts)
@@ -231,7 +230,7 @@ class NginxEngine:
             rest = lines.pop()
             self._count(Counter(lines))
 
-    async def _read_status(self) -> None:
+    async def read_status(self) -> None:
         """stub_status into the connection gauges: at each metrics scrape, so an
         idle edge spends nothing on it."""
         connector = aiohttp.UnixConnector(path=str(self.status_socket))
@@ -245,20 +244,6 @@ class NginxEngine:
                 _status_gauges(await answer.text())
         except (aiohttp.ClientError, OSError):
             return
-
-    # --- the admin API -----------------------------------------------------------
-
-    async def admin_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        path: str = scope["path"]
-        if not path.startswith(admin.PREFIX):
-            await send_error(send, 404, EDGE_ROUTE)
-            return
-        seen = dict(scope["headers"])
-        if path.rstrip("/") == "/_edge/metrics":
-            await self._read_status()
-        await admin.handle(self, path, scope["method"], seen, receive, send, EDGE_ROUTE)
 
     # --- running -------------------------------------------------------------------
 
@@ -274,55 +259,46 @@ class NginxEngine:
             "-g", "daemon off;", pass_fds=(self._counts_write,),
         )  # fmt: skip
 
-    async def _serve_admin(self) -> tuple[_AdminServer, asyncio.Task[None]]:
-        """The admin API, answering before nginx does (the ready check is nginx's)."""
-        server = _AdminServer(
-            uvicorn.Config(
-                self.admin_app, host="127.0.0.1", port=self.admin_port,
-                interface="asgi3", lifespan="off", access_log=False,
-                log_level="warning",
-            )
-        )  # fmt: skip
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                raise RuntimeError(f"admin port {self.admin_port}: not served")
-            await asyncio.sleep(0.02)
-        return server, task
+    async def _serve_admin(self) -> AdminListener:
+        """The admin listener, answering before nginx does (the ready check is
+        nginx's): the Python edge's, with the metrics scrape reading stub_status."""
+        listener = AdminListener(
+            self, self.config.admin_host, self.config.admin_port, _EngineAdminApp(self)
+        )
+        await listener.start()
+        return listener
 
     async def run(self) -> int:
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
         self._table_mtime = self.config.routes_file.stat().st_mtime
-        self.redis = aioredis.from_url(
-            self.config.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
-        )
+        self.redis = redis_client(self.config.redis_url)
         self.follower = ModeFollower(
-            aioredis.from_url(
-                self.config.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
-            ),
+            redis_client(self.config.redis_url),
             self.config.mode_key,
             self.config.default_mode,
             self.config.poll_interval,
             on_change=self._mode_changed,
+            listener=redis_client(self.config.redis_url, read_timeout=None),
+            cache=self.config.mode_cache,
         )
         metrics.forget_dead_workers()
         await self.follower.start()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
-        server, admin_task = await self._serve_admin()
+        admin_listener = await self._serve_admin()
         self.nginx = await self._start_nginx()
         tasks = [
             asyncio.create_task(self._reloads()),
             asyncio.create_task(self._watch()),
             asyncio.create_task(self._read_counts(self._counts_read)),
-            admin_task,
         ]
         logger.info(
-            "edge (nginx engine) on %s: %s workers, mode %s, admin 127.0.0.1:%s, "
+            "edge (nginx engine) on %s: %s workers, mode %s, admin %s:%s, "
             "config %s", self.listen, self.workers,
-            self.follower.current.describe(), self.admin_port, self.conf,
+            self.follower.current.describe(), self.config.admin_host,
+            self.config.admin_port, self.conf,
         )  # fmt: skip
         exited = asyncio.create_task(self.nginx.wait())
         stopping = asyncio.create_task(self._stop.wait())
@@ -333,8 +309,8 @@ class NginxEngine:
             code = 1
         else:
             await self._stop_nginx(exited)
-        server.should_exit = True
-        for task in tasks[:-1]:
+        await admin_listener.stop()
+        for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.follower.stop()
@@ -364,13 +340,13 @@ def _status_gauges(text: str) -> None:
             metrics.NGINX_CONNECTIONS.labels(state.lower()).set(value)
 
 
-def run(*, listen: str, workers: int, admin_port: int) -> int:
+def run(*, listen: str, workers: int) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             format="%(levelname)s %(name)s: %(message)s",
         )
-    engine = NginxEngine(listen=listen, workers=workers, admin_port=admin_port)
+    engine = NginxEngine(listen=listen, workers=workers)
     try:
         return asyncio.run(engine.run())
     finally:

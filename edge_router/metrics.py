@@ -83,6 +83,12 @@ NGINX_RELOADS = Counter(
     "Configurations the control plane had nginx load, by outcome.",
     ["outcome"],
 )
+CONNECTIONS_REFUSED = Counter(
+    "edge_connections_refused_total",
+    "Visitors' connections the edge closed itself: headers too slow "
+    "(header_timeout), too many from one address (per_address).",
+    ["reason"],
+)
 
 _PID_FILE = re.compile(r"_(\d+)\.db$")
 

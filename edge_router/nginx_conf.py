@@ -26,18 +26,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge_router import nginx_limits
+from edge_router.canary import VISITOR_COOKIE
 from edge_router.export_static import nginx_static, nginx_static_errors
 from edge_router.modes import Mode
-from edge_router.routes import Behaviour, Profile, RouteTable, wildcard_regex
+from edge_router.patterns import wildcard_regex
+from edge_router.routes import Behaviour, Profile, RouteTable
+from edge_router.selection import COOKIE_MAX_AGE
 
+NOT_FOUND = "Not found"
 ERROR_BODIES = {
     413: "Request body too large",
     429: "Too many requests",
     502: "Bad gateway",
     504: "Gateway timeout",
 }
-VISITOR_COOKIE = "edge_visitor"
-VISITOR_MAX_AGE = 30 * 24 * 3600
+# What a newly drawn visitor's answer says, whatever the origin said (a cache that
+# kept it would hand one id, and one side, to everybody).
+PERSONAL_CACHE = "private, no-store"
 # What the server rewrites every request to, and what each location takes back off.
 _KEY_PREFIX = r"^/~[a-z]+/[A-Z_-]+"
 # A decoded path the Python edge refuses with a 400 is not of this form: printable
@@ -62,10 +67,9 @@ class ExportError(ValueError):
 @dataclass(frozen=True)
 class EngineParts:
     """What the nginx engine adds to an export: the mode in force (canary included),
-    the health answer, the control plane's admin listener, workers, the log."""
+    the health answer, workers, the log."""
 
     mode: Mode
-    admin_url: str
     workers: int
     # Where the control plane reads nginx's counters (stub_status), a unix socket.
     status_socket: str
@@ -73,9 +77,6 @@ class EngineParts:
     metrics_log: str
     access_log: bool = True
     redis_ok: bool = True
-    # Whether nginx passes /_edge/* (but the health check) on to the control plane;
-    # False once the admin API lives on its own listener only (edge-holes).
-    admin_public: bool = True
 
 
 def path_regex(pattern: str) -> str:
@@ -88,11 +89,11 @@ def path_regex(pattern: str) -> str:
     return f"^{wildcard_regex(stripped)}/?$" if stripped else "^/$"
 
 
-def _upstream(origin: str) -> str:
+def upstream_name(origin: str) -> str:
     return f"edge_{origin}"
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
     return name.replace("-", "_")
 
 
@@ -140,24 +141,25 @@ def _error_location(
 
 def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
     """A behaviour's location body: limits, its error pages, then the origin."""
-    suffix = f"_{profile}_{_ident(behaviour.name)}"
+    suffix = f"_{profile}_{ident(behaviour.name)}"
     if behaviour.origin.static:
-        return _static(behaviour)
-    if getattr(behaviour, "kind", "origin") == "deny":
+        return _static(behaviour, canary)
+    if behaviour.denied:
         # A `deny` behaviour (edge-holes): 404 here, never an origin.
         return [
             f"set $edge_route {behaviour.name};",
-            "set $edge_origin none;",
+            f"set $edge_origin {behaviour.origin.name};",
             "default_type text/plain;",
             "charset utf-8;",
             "add_header Cache-Control no-store always;",
-            *_edge_headers(behaviour.name, "none", canary),
-            'return 404 "Not found\\n";',
+            *_edge_headers(behaviour.name, behaviour.origin.name, canary),
+            f'return 404 "{NOT_FOUND}\\n";',
         ]
     lines = [
         # Before the rewrite: `break` ends the rewrite directives, `set` included.
         f"set $edge_route {behaviour.name};",
         f"set $edge_origin {behaviour.origin.name};",
+        *_cache_own(behaviour.cache_control or "", canary),
         "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
         *_error_pages(suffix),
         f"client_max_body_size {behaviour.max_body};",
@@ -167,15 +169,15 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
         f"proxy_send_timeout {round(behaviour.timeout * 1000)}ms;",
     ]
     if behaviour.rate is not None:
-        zone = f"{profile}_{_ident(behaviour.name)}"
+        zone = f"{profile}_{ident(behaviour.name)}"
         # Shared by nginx's workers (the Python edge's buckets are per worker).
         burst = f" burst={behaviour.rate.burst} nodelay"
         lines.append(f"limit_req zone={zone}{burst};")
     lines += _edge_headers(behaviour.name, behaviour.origin.name, canary)
-    lines += nginx_limits.cache_lines(behaviour)
+    lines += _cache_canary() if canary else nginx_limits.cache_lines(behaviour)
     lines += [
         'add_header Server-Timing "edge;dur=$edge_ms, origin;dur=$edge_origin_ms";',
-        f"proxy_pass http://{_upstream(behaviour.origin.name)};",
+        f"proxy_pass http://{upstream_name(behaviour.origin.name)};",
     ]
     return lines
 
@@ -183,11 +185,32 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
 _BACK = "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
 
 
-def _static(behaviour: Behaviour) -> list[str]:
+def _cache_own(value: str, canary: bool) -> list[str]:
+    """In canary mode, the Cache-Control a behaviour's answers carry unless the
+    visitor is new ("": the origin's): `$edge_cache` reads it (see `_canary`)."""
+    return [f'set $edge_cache_own "{value}";'] if canary else []
+
+
+def _cache_canary() -> list[str]:
+    return ["proxy_hide_header Cache-Control;", "add_header Cache-Control $edge_cache;"]
+
+
+def _static(behaviour: Behaviour, canary: bool) -> list[str]:
     """A directory origin (edge_router/export_static.py), its files looked up by the
     path rewritten back from the match key (after the method check: `break` ends
-    the rewrite directives)."""
+    the rewrite directives). In canary mode a new visitor gets its cookie here too,
+    and the answer is then its own (`private, no-store`)."""
     lines = nginx_static(behaviour)
+    if canary:
+        value = behaviour.cache_control or behaviour.origin.cache_control
+        lines = [
+            "add_header Cache-Control $edge_cache;"
+            if line.startswith("add_header Cache-Control ")
+            else line
+            for line in lines
+        ]
+        lines = [*_cache_own(value, canary), *lines]
+        lines.append("add_header Set-Cookie $edge_new_visitor always;")
     at = next(i for i, line in enumerate(lines) if line.startswith("if ("))
     return [*lines[: at + 1], _BACK, *lines[at + 1 :]]
 
@@ -196,7 +219,7 @@ def _nginx_rate(profile: str, behaviour: Behaviour) -> str:
     assert behaviour.rate is not None
     count, unit = behaviour.rate.text.split("/")
     return (
-        f"limit_req_zone $binary_remote_addr zone={profile}_{_ident(behaviour.name)}"
+        f"limit_req_zone $binary_remote_addr zone={profile}_{ident(behaviour.name)}"
         f":10m rate={count}r/{unit};"
     )
 
@@ -205,16 +228,24 @@ def _canary(percent: int) -> list[str]:
     """The visitor's profile in canary mode, and its cookie when it has none."""
     share = [f"{percent}% strangler;"] if percent else []
     cookie = (
-        f"{VISITOR_COOKIE}=$request_id; Path=/; Max-Age={VISITOR_MAX_AGE}; "
+        f"{VISITOR_COOKIE}=$request_id; Path=/; Max-Age={COOKIE_MAX_AGE}; "
         "HttpOnly; SameSite=Lax"
     )
+    # An id that is not 32 hex digits is replaced, as the Python edge does
+    # (edge_router/canary.py); nginx's $request_id is 32 hex digits.
+    valid = '"~^[0-9a-f]{32}$"'
     return [
-        f'map $cookie_{VISITOR_COOKIE} $edge_visitor {{ "" $request_id; '
-        f"default $cookie_{VISITOR_COOKIE}; }}",
-        f'map $cookie_{VISITOR_COOKIE} $edge_new_visitor {{ "" "{cookie}"; '
-        'default ""; }',
+        f"map $cookie_{VISITOR_COOKIE} $edge_visitor {{ {valid} "
+        f"$cookie_{VISITOR_COOKIE}; default $request_id; }}",
+        f'map $cookie_{VISITOR_COOKIE} $edge_new_visitor {{ {valid} ""; '
+        f'default "{cookie}"; }}',
         f'split_clients "$edge_visitor" $edge_profile {{ {" ".join(share)} '
         "* legacy; }",
+        # Read when the answer's headers go out, so the origin's is known by then.
+        'map $edge_cache_own $edge_cache_kept { "" $upstream_http_cache_control; '
+        "default $edge_cache_own; }",
+        f'map $edge_new_visitor $edge_cache {{ "" $edge_cache_kept; '
+        f'default "{PERSONAL_CACHE}"; }}',
     ]
 
 
@@ -273,17 +304,21 @@ def _http(
             if behaviour.rate is not None:
                 out.append(_nginx_rate(profile.name, behaviour))
     used = sorted(
-        {b.origin.name for p in profiles for b in p.behaviours if not b.origin.static}
+        {
+            b.origin.name
+            for p in profiles
+            for b in p.behaviours
+            if not (b.denied or b.origin.static)
+        }
     )
     for name in used:
         origin = table.origins[name]
         out.append(
-            f"upstream {_upstream(name)} {{ server {origin.host}:{origin.port}; "
+            f"upstream {upstream_name(name)} {{ server {origin.host}:{origin.port}; "
             f"keepalive 64; }}"
         )
     if engine is not None:
         out += [
-            f"upstream edge_admin {{ server {engine.admin_url.split('//', 1)[-1]}; }}",
             f"server {{ listen unix:{engine.status_socket}; access_log off; "
             "location / { stub_status; } }",
         ]
@@ -300,6 +335,7 @@ def _server_top(
         *nginx_limits.server_lines(table),
         "set $edge_route none;",
         "set $edge_origin none;",
+        *_cache_own("", canary),
         # (nginx refuses a few itself, such as %00, with its own page)
         f'if ($uri !~ "{_GOOD_PATH}") {{ return 400 "Bad request\\n"; }}',
         f"rewrite ^ /~{profile}/$request_method$uri;",
@@ -330,34 +366,37 @@ def _server_top(
 
 
 def _admin(engine: EngineParts) -> list[str]:
-    """/_edge/healthz answered by each worker, the rest by the control plane."""
+    """/_edge/healthz answered by each worker; the rest of /_edge/ is a 404 here, as
+    in the Python edge (the control plane serves it on the admin listener)."""
     mode = engine.mode
     health = (
         f'{{"status":"ok","engine":"nginx","mode":"{mode.mode}",'
         f'"percent":{mode.percent},"version":{mode.version},'
         f'"redis":"{"ok" if engine.redis_ok else "unreachable"}","worker":$pid}}'
     )
-    return [
-        # (other methods: to the control plane, which answers 405 with Allow)
-        'location ~ "^/~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
+    refused = '{"error":"$request_method is not allowed here; use GET, HEAD"}'
+    own = [
         "    set $edge_route edge;",
         "    set $edge_origin edge;",
-        "    default_type application/json;",
         "    add_header Cache-Control no-store always;",
         *[f"    {line}" for line in _edge_headers("edge", "edge", False)],
+    ]
+    return [
+        'location ~ "^/~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
+        *own,
+        "    default_type application/json;",
         f"    return 200 '{health}\\n';",
         "}",
+        f'location ~ "{_KEY_PREFIX}/_edge/healthz/?$" {{',
+        *own,
+        '    add_header Allow "GET, HEAD" always;',
+        "    default_type application/json;",
+        f"    return 405 '{refused}\\n';",
+        "}",
         f'location ~ "{_KEY_PREFIX}/_edge/" {{',
-        "    set $edge_route edge;",
-        "    set $edge_origin edge;",
-        *(
-            [
-                "    rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
-                "    proxy_pass http://edge_admin;",
-            ]
-            if engine.admin_public
-            else ['    return 404 "Not found\\n";']
-        ),
+        *own,
+        "    default_type text/plain;",
+        f'    return 404 "{NOT_FOUND}\\n";',
         "}",
     ]
 
@@ -371,7 +410,7 @@ def _locations(
             out.append(f'location ~* "{_location_key(profile.name, behaviour)}" {{')
             out += [f"    {line}" for line in _proxy(profile.name, behaviour, canary)]
             out.append("}")
-            suffix = f"_{profile.name}_{_ident(behaviour.name)}"
+            suffix = f"_{profile.name}_{ident(behaviour.name)}"
             for status in ERROR_BODIES:
                 out += _error_location(
                     f"edge_{status}{suffix}",

@@ -6,9 +6,9 @@
 `python` (the default, EDGE_ENGINE unset) becomes the uvicorn command that follows,
 as it is (the process is replaced: nothing of this module stays). `nginx` runs the
 nginx engine's control plane (edge_router/engine.py) instead: nginx on the same host
-and port with N workers, the control plane's admin API on 127.0.0.1:EDGE_ADMIN_PORT
-(8010). The uvicorn command stays in the Procfile either way, so the line says what
-the Python engine runs.
+and port with N workers, the control plane's admin API on the admin listener
+(EDGE_ADMIN_HOST:EDGE_ADMIN_PORT, 127.0.0.1:8010). The uvicorn command stays in the
+Procfile either way, so the line says what the Python engine runs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import shutil
 import sys
 
 ENGINES = ("python", "nginx")
-DEFAULT_ADMIN_PORT = 8010
 
 
 def _server_options(command: list[str]) -> argparse.Namespace:
@@ -47,11 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from edge_router import engine as nginx_engine
 
     options = _server_options(command)
-    admin_port = int(os.environ.get("EDGE_ADMIN_PORT", "") or DEFAULT_ADMIN_PORT)
     return nginx_engine.run(
         listen=f"{options.host}:{options.port}",
         workers=options.workers,
-        admin_port=admin_port,
     )
 
 

@@ -31,7 +31,9 @@ SECRET_KEY, INTERNAL_API_TOKEN = secrets_required(
 
 # Tasks running at once (the worker's --concurrency); must stay below the warehouse's
 # capacity (WAREHOUSE_CAPACITY, 8) so the warehouse never answers 503 to the queue.
-FULFILLMENT_CONCURRENCY = env_int("FULFILLMENT_CONCURRENCY", 4, minimum=1)
+# With the warehouse's handling time (WAREHOUSE_HANDLING_MS, 200) it is the rate a
+# backlog drains at: 3 / 0.2 s = 15 orders a second.
+FULFILLMENT_CONCURRENCY = env_int("FULFILLMENT_CONCURRENCY", 3, minimum=1)
 # Optional Celery rate limit per worker, e.g. "50/s"; empty: none.
 FULFILLMENT_RATE_LIMIT = env_str("FULFILLMENT_RATE_LIMIT", "")
 FULFILLMENT_WAREHOUSE_TIMEOUT = env_float("FULFILLMENT_WAREHOUSE_TIMEOUT", 10.0)

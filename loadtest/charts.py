@@ -5,13 +5,13 @@ muskie-accept.png     Muskie accept latency over time (accepted buys)
 warehouse.png         warehouse orders in flight, with capacity and concurrency lines
 queue.png             the fulfillment queue's depth and the orders waiting
 orders.png            orders accepted and fulfilled over time
-comparison.png        the four that tell the story, in one picture (the README's)
+comparison.png        the four that tell the story, in one picture (the README's):
+                      Tourney latency, the queue, Muskie accepts, orders
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from loadtest.journal import attempts_read, samples_read
+from loadtest.phases import sale_window
+from loadtest.sale_figures import epoch
 from loadtest.stats import TOURNEY, series
 
 COLOURS = {"legacy": "#c0392b", "strangler": "#1f77b4"}
@@ -43,18 +45,14 @@ class ModeData:
         inputs = json.loads((directory / "reconcile-inputs.json").read_text())
         numbers = {str(row["number"]) for row in inputs["muskie_store"]}
         self.fulfilled_at = sorted(
-            _epoch(f["created_at"])
+            epoch(f["created_at"])
             for f in inputs["fulfilments"]
             if f["order_ref"] in numbers
         )
 
     def sale_window(self) -> tuple[float, float]:
-        bounds = {p["name"]: p for p in self.phases["phases"]}
-        return bounds["ramp"]["start"] - self.t0, bounds["fade"]["end"] - self.t0
-
-
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        start, end = sale_window(self.phases["phases"])
+        return start - self.t0, end - self.t0
 
 
 def _shade_sale(ax: Axes, data: list[ModeData]) -> None:
@@ -84,7 +82,7 @@ def _tourney(ax: Axes, data: list[ModeData]) -> None:
 def _accept(ax: Axes, data: list[ModeData]) -> None:
     for d in data:
         points = [
-            (a.started, a.latency_ms)
+            (a.started, a.latency_ms if a.from_due_ms is None else a.from_due_ms)
             for a in d.attempts
             if a.kind == "muskie" and a.outcome == "accepted"
         ]
@@ -99,7 +97,7 @@ def _accept(ax: Axes, data: list[ModeData]) -> None:
             )
     _shade_sale(ax, data)
     ax.set_yscale("log")
-    ax.set_title("Muskie buy now: time to accepted (303)")
+    ax.set_title("Muskie buy: time to accepted, from when the buyer was due")
     ax.set_ylabel("ms (log)")
 
 
@@ -125,7 +123,7 @@ def _warehouse(ax: Axes, data: list[ModeData], summary: dict[str, Any]) -> None:
     ax.set_ylabel("orders in flight")
 
 
-def _queue(ax: Axes, data: list[ModeData]) -> None:
+def _queue(ax: Axes, data: list[ModeData], summary: dict[str, Any]) -> None:
     for d in data:
         times = [w["at"] - d.t0 for w in d.watch]
         ax.plot(times, [w["queue_depth"] for w in d.watch], color=COLOURS.get(d.mode),
@@ -133,9 +131,24 @@ def _queue(ax: Axes, data: list[ModeData]) -> None:
         if d.mode == "strangler":
             ax.plot(times, [w["waiting"] for w in d.watch], color=COLOURS.get(d.mode),
                     linestyle="--", label="strangler orders waiting")  # fmt: skip
+            rate = summary["modes"][d.mode]["drain"]["configured_per_s"]
+            _configured_drain(ax, times, [w["waiting"] for w in d.watch], rate)
     _shade_sale(ax, data)
     ax.set_title("Fulfillment queue depth")
     ax.set_ylabel("messages / orders")
+
+
+def _configured_drain(
+    ax: Axes, times: list[float], waiting: list[int], rate: float | None
+) -> None:
+    """From the peak of the orders waiting, the straight line down at the configured
+    drain rate: the measured line should run beside it."""
+    if not rate or not waiting or max(waiting) == 0:
+        return
+    peak = max(range(len(waiting)), key=waiting.__getitem__)
+    top, at = waiting[peak], times[peak]
+    ax.plot([at, at + top / rate], [top, 0], color="black", linestyle=":",
+            label=f"configured drain ({rate:g}/s)")  # fmt: skip
 
 
 def _orders(ax: Axes, data: list[ModeData]) -> None:
@@ -170,7 +183,7 @@ def write_all(
         "tourney-latency.png": lambda ax: _tourney(ax, data),
         "muskie-accept.png": lambda ax: _accept(ax, data),
         "warehouse.png": lambda ax: _warehouse(ax, data, summary),
-        "queue.png": lambda ax: _queue(ax, data),
+        "queue.png": lambda ax: _queue(ax, data, summary),
         "orders.png": lambda ax: _orders(ax, data),
     }
     for name, draw in singles.items():
@@ -183,7 +196,7 @@ def write_all(
     fig, axes = plt.subplots(2, 2, figsize=(15, 9))
     for ax, draw in zip(
         axes.flat,
-        (singles["tourney-latency.png"], singles["warehouse.png"],
+        (singles["tourney-latency.png"], singles["queue.png"],
          singles["muskie-accept.png"], singles["orders.png"]),
         strict=True,
     ):  # fmt: skip

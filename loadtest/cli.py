@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from common import cpus
+from loadtest.arrivals import PROCESSES
 from loadtest.config import MODES, Endpoints, RunOptions, fulfillment_concurrency
 
 
@@ -41,20 +42,45 @@ def _share(raw: str) -> float:
     return float(value)
 
 
-PHASE_FLAGS = frozenset({"--warmup", "--baseline", "--ramp", "--hold", "--fade"})
+def _arrival_process(raw: str) -> str:
+    if raw not in PROCESSES:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not one of {', '.join(PROCESSES)}"
+        )
+    return raw
+
+
+PHASE_FLAGS = frozenset(
+    {"--warmup", "--baseline", "--ramp", "--hold", "--fade", "--after"}
+)
 # (option, type, default, help): the load of each mode; defaults fit a 2-core laptop.
+# 1,200 buyers at 60/s for 300 rods: the rush offers 4 times what the warehouse packs
+# (15/s) and sells out in ~5 s; three in four buyers find it sold out, as in a real
+# flash sale. The Tourney page 25 times a second (cheap enough for the shop on 2
+# shared cores) over the 42 s sale window (20 s of arrivals, 22 s after them, the
+# whole drain) makes 1,050 samples; the 24 s baseline 600.
 LOAD_ARGUMENTS: tuple[tuple[str, Any, Any, str], ...] = (
     ("--warmup", _positive(float, 0), 5.0, "seconds of browsers before the baseline"),
-    ("--baseline", _positive(float, 1), 25.0, "seconds of browsers only, no sale"),
-    ("--ramp", _positive(float, 1), 5.0, "seconds for Muskie buyers to reach the peak"),
-    ("--hold", _positive(float, 1), 40.0, "seconds at the peak"),
-    ("--fade", _positive(float, 0), 10.0, "seconds for the buyers to leave"),
-    ("--browsers", _positive(int, 0), 40, "customers browsing the shop"),
+    ("--baseline", _positive(float, 1), 24.0, "seconds without the sale"),
+    ("--buyers", _positive(int, 1), 1200, "Muskie buyers arriving (open loop)"),
+    ("--arrival-rate", _positive(float, 0.1), 60.0, "buyers arriving a second"),
+    ("--arrival-process", _arrival_process, "uniform", "uniform or poisson arrivals"),
+    ("--after", _positive(float, 0), 22.0, "seconds watched after the last arrival"),
+    ("--tourney-rate", _positive(float, 0.1), 25.0, "Tourney page fetches a second"),
+    ("--ramp", _positive(float, 1), 5.0, "--closed-loop: seconds to the peak"),
+    ("--hold", _positive(float, 1), 40.0, "--closed-loop: seconds at the peak"),
+    ("--fade", _positive(float, 0), 10.0, "--closed-loop: seconds to leave"),
+    (
+        "--peak-buyers",
+        _positive(int, 1),
+        60,
+        "--closed-loop: buyers at the peak",
+    ),
+    ("--browsers", _positive(int, 0), 5, "customers browsing the shop"),
     ("--tourney-buyers", _positive(int, 0), 3, "customers buying the Tourney rod"),
-    ("--peak-buyers", _positive(int, 1), 60, "Muskie buyers at the peak"),
-    ("--websocket-share", _share, 0.5, "share of buyers following by websocket"),
+    ("--websocket-share", _share, 0.8, "share of buyers following by websocket"),
     ("--follow-timeout", _positive(float, 1), 60.0, "seconds a buyer follows an order"),
-    ("--max-attempts", _positive(int, 1), 3, "tries per buyer after a refusal"),
+    ("--max-attempts", _positive(int, 1), 4, "tries per buyer (a first and retries)"),
 )
 
 
@@ -73,6 +99,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--drain-timeout", type=_positive(float, 1), default=120.0,
         help="seconds to wait for every accepted order to be fulfilled or failed",
+    )  # fmt: skip
+    parser.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="Locust's closed-loop buyers (ramp, hold, fade), not arrivals",
+    )
+    parser.add_argument(
+        "--repeat", type=_positive(int, 1), default=1,
+        help="rounds of the modes, alternating; the report gives median and spread",
     )  # fmt: skip
     parser.add_argument("--reports-dir", default="reports")
     parser.add_argument(
@@ -107,6 +142,7 @@ def run_options_from(options: dict[str, Any]) -> tuple[RunOptions, Endpoints]:
         field = f"{name}_seconds" if flag in PHASE_FLAGS else name
         load[field] = options[name]
     load["source_addresses"] = not options["no_source_addresses"]
+    load["closed_loop"] = options["closed_loop"]
     endpoints = Endpoints.from_env().with_urls(
         edge=options["edge_url"],
         shop=options["shop_url"],
@@ -123,6 +159,7 @@ def run_options_from(options: dict[str, Any]) -> tuple[RunOptions, Endpoints]:
         traces=not options["no_traces"],
         fulfillment_concurrency=fulfillment_concurrency(),
         edge_engine=options["edge_engine"],
+        repeat=options["repeat"],
     )
     return run, endpoints
 

@@ -7,16 +7,21 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from loadtest.config import MUSKIE_SKU, TOURNEY_SKU
 from loadtest.context import RunContext, iso
-from loadtest.journal import attempts_read, samples_read
+from loadtest.journal import Attempt, attempts_read, samples_read
 from loadtest.operations import manage
+from loadtest.phases import sale_window, window_of
 from loadtest.reconcile import StoreOrder, orders_store, reconcile, shop_store
 from loadtest.slowest import slowest_collect
 from loadtest.stats import figures, is_browse, is_muskie_buy, is_tourney, percentile
+
+# What a buyer who found the rod gone was told: a 409, or a page without Buy now.
+SOLD_OUT = frozenset({"sold_out", "sold_out_page"})
 
 
 def _muskie_store(
@@ -74,14 +79,15 @@ def mode_reconcile(
 
 
 def mode_figures(out: Path, phases: dict[str, Any]) -> dict[str, Any]:
+    """Latency figures of the baseline and the sale. The Tourney page's are the
+    watcher's (timed from when each request was due); the Muskie buyers' accept and
+    sold-out answers are timed from when each buyer was due (open loop) or from
+    when it pressed Buy now (closed loop)."""
     samples = samples_read(out / "samples.csv")
-    bounds = {p["name"]: (p["start"], p["end"]) for p in phases["phases"]}
-    base = bounds["baseline"]
-    sale = (bounds["ramp"][0], bounds["fade"][1])
-    attempts = attempts_read(out / "attempts.json")
-    accepted_ms = [
-        a.latency_ms for a in attempts if a.kind == "muskie" and a.outcome == "accepted"
-    ]
+    base = window_of(phases["phases"], "baseline")
+    sale = sale_window(phases["phases"])
+    attempts = [a for a in attempts_read(out / "attempts.json") if a.kind == "muskie"]
+    accept = _answers(a for a in attempts if a.outcome == "accepted")
     return {
         "baseline": {
             "tourney": figures(samples, which=is_tourney, start=base[0], end=base[1])
@@ -93,12 +99,18 @@ def mode_figures(out: Path, phases: dict[str, Any]) -> dict[str, Any]:
                 samples, which=is_muskie_buy, start=sale[0], end=phases["ended"]
             ),
         },
-        "muskie_accept": {
-            "accepted": len(accepted_ms),
-            "p50_ms": _r(percentile(accepted_ms, 50)),
-            "p95_ms": _r(percentile(accepted_ms, 95)),
-            "p99_ms": _r(percentile(accepted_ms, 99)),
-        },
+        "muskie_accept": {**accept, "accepted": accept["answers"]},
+        "muskie_sold_out": _answers(a for a in attempts if a.outcome in SOLD_OUT),
+    }
+
+
+def _answers(attempts: Iterable[Attempt]) -> dict[str, Any]:
+    ms = [a.latency_ms if a.from_due_ms is None else a.from_due_ms for a in attempts]
+    return {
+        "answers": len(ms),
+        "p50_ms": _r(percentile(ms, 50)),
+        "p95_ms": _r(percentile(ms, 95)),
+        "p99_ms": _r(percentile(ms, 99)),
     }
 
 

@@ -1,16 +1,19 @@
-"""Running the crowds of one mode: one Locust process per crowd (loadtest/load.py),
-started together on the same clock, followed line by line, then merged into one set
-of samples, attempts and phases.
+"""Running the crowds of one mode: one process per crowd, started together on the
+same clock, followed line by line, then merged into one set of samples, attempts and
+phases.
 
-The shoppers the run watches and the flash-sale buyers are played by two processes:
-a single gevent loop busy with 60 buyers delayed the very Tourney requests the run
-times. Their progress comes as JSON lines on stdout, read as they are printed.
+The shoppers (Locust, loadtest/load.py), the Tourney watcher and the flash-sale
+buyers (open loop, loadtest/openloop.py; Locust's closed loop with --closed-loop)
+are played by processes of their own: one loop busy with the rush would delay the
+very Tourney requests the run times. Their progress comes as JSON lines on stdout,
+read as they are printed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import queue
 import signal
@@ -22,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from loadtest.config import CROWDS, LoadOptions
+from loadtest.config import CROWDS, OPEN_LOOP_CROWDS, LoadOptions
 from loadtest.context import RunContext
 from loadtest.journal import (
     Sample,
@@ -34,6 +37,8 @@ from loadtest.journal import (
 from loadtest.operations import ROOT, StackError
 from loadtest.sampler import Sampler
 
+# Whose phases are the run's: the Tourney watcher's, which starts on the agreed second.
+TIMED_CROWD = "watcher"
 # The crowds' processes are given this long to start (import Locust, build users)
 # before the load starts, for both at the same second.
 LOAD_START_SECONDS = 3.0
@@ -47,7 +52,9 @@ def crowds_run(
     processes: dict[str, subprocess.Popen[str]] = {}
     logs: list[IO[bytes]] = []
     lines: Lines = queue.Queue()
-    start_at = time.time() + LOAD_START_SECONDS
+    # A whole second: the phases' boundaries and the watcher's due times (integer
+    # seconds and multiples of 1/rate from it) then fall on the same floats.
+    start_at = float(math.ceil(time.time() + LOAD_START_SECONDS))
     try:
         for crowd in CROWDS:
             crowd_options = replace(options, crowd=crowd, start_at=start_at)
@@ -77,12 +84,16 @@ def _crowd_start(
 ) -> subprocess.Popen[str]:
     options_file = out / f"load-options-{crowd}.json"
     options_file.write_text(json.dumps(options.to_json(), indent=1))
-    log = (out / f"locust-{crowd}.log").open("wb")
+    log = (out / f"load-{crowd}.log").open("wb")
     logs.append(log)
+    open_loop = crowd in OPEN_LOOP_CROWDS and not (
+        crowd == "buyers" and options.closed_loop
+    )
+    module = "loadtest.openloop" if open_loop else "loadtest.load"
     return subprocess.Popen(
         [
             *_cpus_prefix(ctx, crowd),
-            *(sys.executable, "-m", "loadtest.load", str(options_file)),
+            *(sys.executable, "-m", module, str(options_file)),
         ],
         cwd=ROOT,
         env={**ctx.env, "PYTHONUNBUFFERED": "1"},
@@ -99,8 +110,7 @@ def _failure_raise(processes: dict[str, subprocess.Popen[str]], out: Path) -> No
     if failed:
         crowd, code = failed[0]
         raise StackError(
-            f"the load generator ({crowd}) failed ({code}); "
-            f"see {out}/locust-{crowd}.log"
+            f"the load generator ({crowd}) failed ({code}); see {out}/load-{crowd}.log"
         )
 
 
@@ -145,8 +155,8 @@ def _follow(
 
 def _crowds_merge(out: Path) -> None:
     """The crowds' samples, attempts and phases as one: samples.csv, attempts.json,
-    phases.json (phases as the shoppers kept them; the load ended when the last
-    crowd's did)."""
+    phases.json (phases as the watcher kept them, on the clock of the requests the
+    run times; the load ended when the last crowd's did)."""
     samples: list[Sample] = []
     attempts = []
     kept = {}
@@ -158,11 +168,14 @@ def _crowds_merge(out: Path) -> None:
     samples_write(out / "samples.csv", samples)
     attempts_write(out / "attempts.json", attempts)
     phases = {
-        **kept[CROWDS[0]],
+        **kept[TIMED_CROWD],
         "load_end": max(p["load_end"] for p in kept.values()),
         "ended": max(p["ended"] for p in kept.values()),
         "crowds": {
-            crowd: {k: p[k] for k in ("started", "load_end", "ended")}
+            crowd: {
+                **{k: p[k] for k in ("started", "load_end", "ended")},
+                "generator": p.get("generator", {}),
+            }
             for crowd, p in kept.items()
         },
     }

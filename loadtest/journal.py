@@ -1,7 +1,13 @@
 """What the load generator saw: every request (a sample) and every purchase attempt.
 
-Kept in the Locust process and written at the end as `samples.csv` and `attempts.json`;
+Kept in the load process and written at the end as `samples.csv` and `attempts.json`;
 the runner computes the phases' figures and the reconciliation from them.
+
+A sample is (start, name, status, ms, ok, trace_id). For the open-loop crowds
+(loadtest/openloop.py) `start` is when the request was *due* and `ms` counts from
+then, so a slow server (or a busy generator) cannot hide its queue; for Locust's
+closed-loop crowds, when it was sent. `trace_id` is the answer's `X-Trace-Id` ("" when
+it had none), to find a slow request's trace.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from typing import Any
 
 # trace_id: the answer's X-Trace-Id ("" when it had none): the report links the
 # slowest Tourney requests to their traces (loadtest/slowest.py).
+# Where following an order ends: packed, or failed in the open.
+FINAL = frozenset({"fulfilled", "failed"})
 SAMPLE_FIELDS = ("start", "name", "status", "ms", "ok", "trace_id")
 Sample = tuple[float, str, int, float, bool, str]
 
@@ -37,6 +45,10 @@ class Attempt:
     order_id: str | None = None
     # What following the order showed: fulfilled | failed | timeout | error | ""
     final_status: str = ""
+    # Open loop: when the buyer was due (every attempt of a buyer keeps its first
+    # due time) and its answer's latency counted from then; None in the closed loop.
+    due: float | None = None
+    from_due_ms: float | None = None
     followed_by: str = ""
     follow_seconds: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +90,7 @@ def samples_write(path: Path, samples: list[Sample]) -> None:
         writer.writerow(SAMPLE_FIELDS)
         for start, name, status, ms, ok, trace_id in samples:
             writer.writerow(
-                [f"{start:.4f}", name, status, f"{ms:.2f}", int(ok), trace_id]
+                [f"{start:.6f}", name, status, f"{ms:.2f}", int(ok), trace_id]
             )
 
 

@@ -3,15 +3,16 @@
     python -m loadtest.load OPTIONS.json
 
 (gevent patches the whole process, so the runner keeps it away from its own threads.)
-Plays one crowd (`options.crowd`: the shoppers the run watches, the flash-sale
-buyers, or everyone) through the flash-sale shape against the edge, from
+Plays one of Locust's crowds (`options.crowd`: the shoppers, the closed-loop
+flash-sale buyers of `--closed-loop`, or everyone; the open-loop crowds are
+loadtest/openloop.py's) through the flash-sale shape against the edge, from
 `options.start_at`; prints a JSON progress line a second, waits for the purchases
 still under way, and writes into `out_dir`, each name ending in the crowd: Locust's CSV
 files (`locust-<crowd>_stats.csv`, `_stats_history.csv`, failures, exceptions) and
 its HTML report (`locust-<crowd>.html`), plus `samples-<crowd>.csv` (every request),
 `attempts-<crowd>.json` (every purchase attempt) and `phases-<crowd>.json` (the
-phases' wall-clock boundaries). The runner merges the crowds' samples, attempts
-and phases.
+phases' wall-clock boundaries, and the process's own CPU seconds). The runner
+merges the crowds' samples, attempts and phases.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ monkey.patch_all()
 
 import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -38,9 +40,10 @@ from locust.stats import (  # noqa: E402
     stats_history,
 )
 
-from loadtest.config import EVERYONE, LoadOptions  # noqa: E402
+from loadtest.config import EVERYONE, TRACE_ID_HEADER, LoadOptions  # noqa: E402
 from loadtest.journal import Journal  # noqa: E402
-from loadtest.shape import FlashSaleShape, phase_at, phases  # noqa: E402
+from loadtest.phases import phase_at, phases  # noqa: E402
+from loadtest.shape import FlashSaleShape  # noqa: E402
 from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer  # noqa: E402
 
 
@@ -80,7 +83,8 @@ def _environment(options: LoadOptions, journal: Journal) -> Environment:
     ) -> None:
         status = int(getattr(response, "status_code", 0) or 0)
         started = start_time if start_time else time.time() - response_time / 1000
-        trace_id = response.headers.get("X-Trace-Id", "") if status else ""
+        headers = getattr(response, "headers", None) or {}
+        trace_id = str(headers.get(TRACE_ID_HEADER, "") or "")
         journal.sample(
             started, name, status, float(response_time), exception is None, trace_id
         )
@@ -171,6 +175,13 @@ def run(options: LoadOptions) -> int:
     phases_file = json.loads(phases_path.read_text())
     phases_file["load_end"] = load_end
     phases_file["ended"] = time.time()
+    times = os.times()
+    phases_file["generator"] = {
+        # The whole process's, its start included.
+        "cpu_seconds": round(times.user + times.system, 3),
+        "wall_seconds": round(phases_file["ended"] - started, 3),
+        "requests": runner.stats.total.num_requests,
+    }
     phases_path.write_text(json.dumps(phases_file, indent=1))
     requests = runner.stats.total.num_requests
     _say(event="done", crowd=crowd, at=time.time(), requests=requests)

@@ -34,6 +34,7 @@ FlashSaleShape.options = LoadOptions(
     mode="ui",
     run_tag=f"ui{int(time.time())}",
     out_dir="",
+    closed_loop=True,
     warmup_seconds=_number("SALE_WARMUP_SECONDS", 5),
     baseline_seconds=_number("SALE_BASELINE_SECONDS", 25),
     ramp_seconds=_number("SALE_RAMP_SECONDS", 5),

@@ -11,11 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from loadtest import sale_figures
 from loadtest.collect import mode_figures, mode_reconcile
 from loadtest.config import LoadOptions
 from loadtest.context import RunContext
 from loadtest.crowds import crowds_run
-from loadtest.sampler import Sampler
+from loadtest.journal import attempts_read, samples_read
+from loadtest.sampler import SAMPLE_FAULTS, Sampler
 
 
 def sale_open(ctx: RunContext, mode: str, tag: str) -> None:
@@ -41,15 +43,33 @@ def _load_options(ctx: RunContext, mode: str, tag: str, out: Path) -> LoadOption
     return options
 
 
+# Nothing may wait for this long in a row before the mode counts as drained: the
+# legacy shop packs its backlog one order at a time, with a gap of a few ms between
+# two that a single look could fall into.
+QUIET_SECONDS = 1.0
+
+
 def drain(ctx: RunContext, mode: str, sampler: Sampler) -> tuple[float, bool]:
     """Until nothing waits: no order queued or in the warehouse or in flight."""
     started = time.monotonic()
     last_said = 0.0
+    quiet_since: float | None = None
     while True:
-        sample = sampler.take()
+        try:
+            sample = sampler.take()
+        except SAMPLE_FAULTS:
+            # A stack too busy to answer its counters is not a drained one.
+            sampler.errors += 1
+            quiet_since = None
+            time.sleep(0.25)
+            continue
         waiting = sample.waiting if mode == "strangler" else 0
-        if not (waiting or sample.queue_depth or sample.in_flight):
-            seconds = round(time.monotonic() - started, 2)
+        if waiting or sample.queue_depth or sample.in_flight:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        if quiet_since is not None and time.monotonic() - quiet_since >= QUIET_SECONDS:
+            seconds = round(quiet_since - started, 2)
             ctx.say(f"[{mode}] drained in {seconds:.1f}s")
             return seconds, True
         if time.monotonic() - started > ctx.options.drain_timeout:
@@ -87,9 +107,41 @@ def _warehouse_figures(warehouse: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def mode_run(ctx: RunContext, mode: str) -> dict[str, Any]:
-    tag = f"{ctx.run_id}{mode[0]}"
-    out = ctx.report_dir / mode
+def _sale_figures(
+    ctx: RunContext,
+    out: Path,
+    phases: dict[str, Any],
+    orders: dict[str, Any],
+    warehouse: dict[str, Any],
+) -> dict[str, Any]:
+    """Allocation, the Tourney ratio's interval, drain rate, the generator's CPU."""
+    inputs = json.loads((out / "reconcile-inputs.json").read_text())
+    return {
+        "allocation": sale_figures.allocation_figures(
+            attempts=attempts_read(out / "attempts.json"),
+            phases=phases,
+            orders=orders,
+            options=ctx.options.load,
+        ),
+        "tourney_ratio": sale_figures.tourney_ratio(
+            samples_read(out / "samples.csv"), phases
+        ),
+        "drain": sale_figures.drain_figures(
+            fulfilments=inputs["fulfilments"],
+            concurrency=ctx.options.fulfillment_concurrency,
+            handling_ms=warehouse.get("handling_ms"),
+            watch=json.loads((out / "watch.json").read_text()),
+        ),
+        "generator": sale_figures.generator_figures(phases),
+    }
+
+
+def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
+    """One mode, start to reconciliation; round 1 in `<mode>/`, round k in
+    `<mode>-r<k>/` (sale run --repeat)."""
+    suffix = "" if round_ == 1 else f"-r{round_}"
+    tag = f"{ctx.run_id}{mode[0]}{round_ if round_ > 1 else ''}"
+    out = ctx.report_dir / f"{mode}{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     sale_open(ctx, mode, tag)
@@ -111,6 +163,7 @@ def mode_run(ctx: RunContext, mode: str) -> dict[str, Any]:
         "run_tag": tag,
         "phases": phases,
         "figures": mode_figures(out, phases),
+        **_sale_figures(ctx, out, phases, result["muskie"], warehouse),
         "orders": result["muskie"],
         "tourney_orders": result["tourney"],
         "warehouse": _warehouse_figures(warehouse),

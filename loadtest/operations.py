@@ -7,6 +7,7 @@ Over HTTP (health, the services' internal endpoints, the warehouse's stats), Red
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -22,6 +23,11 @@ from loadtest.config import MUSKIE_SKU, MUSKIE_SLUG, TOURNEY_SKU, Endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+# The reconciliation's listings come right after a sale, from services that may still
+# be working through its backlog (the legacy shop finishes buy requests the edge gave
+# up on): they are given longer, and a timed-out page is asked for again.
+LISTING_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+LISTING_TRIES = 3
 
 
 class StackError(RuntimeError):
@@ -199,10 +205,8 @@ class Stack:
         rows: list[dict[str, Any]] = []
         after: int | None = 0
         while after is not None:
-            response = self.http.get(
-                url,
-                params={**params, "after": str(after), "limit": "5000"},
-                headers=self._auth,
+            response = self._listing_get(
+                url, {**params, "after": str(after), "limit": "5000"}
             )
             if response.status_code != 200:
                 raise StackError(f"{url}: {response.status_code} {response.text}")
@@ -211,6 +215,20 @@ class Stack:
             after = body["next_after"]
         return rows
 
+    def _listing_get(self, url: str, params: dict[str, str]) -> httpx.Response:
+        def get() -> httpx.Response:
+            return self.http.get(
+                url, params=params, headers=self._auth, timeout=LISTING_TIMEOUT
+            )
+
+        for _ in range(LISTING_TRIES - 1):
+            with contextlib.suppress(httpx.TimeoutException):
+                return get()
+        try:
+            return get()
+        except httpx.TimeoutException:
+            raise StackError(f"{url}: no answer in {LISTING_TRIES} tries") from None
+
     def sale_orders(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The current Muskie sale (allocation) and all its orders."""
         url = self.endpoints.orders + f"/internal/sales/{MUSKIE_SLUG}/orders/"
@@ -218,9 +236,7 @@ class Stack:
         offset: int | None = 0
         sale: dict[str, Any] = {}
         while offset is not None:
-            response = self.http.get(
-                url, params={"offset": offset, "limit": 5000}, headers=self._auth
-            )
+            response = self._listing_get(url, {"offset": str(offset), "limit": "5000"})
             if response.status_code != 200:
                 raise StackError(f"{url}: {response.status_code} {response.text}")
             body = response.json()

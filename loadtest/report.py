@@ -20,17 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loadtest.config import CROWDS
+from loadtest.goals import INVARIANTS, goals
+from loadtest.repeats import repeats_markdown
 from loadtest.slowest import slowest_markdown
-from loadtest.stats import ratio
+
+GENERATOR_CROWDS = CROWDS
 
 ORDER_KEYS = (
     "attempted", "accepted", "sold_out", "rejected", "fulfilled", "failed",
     "lost", "duplicated", "oversold",
 )  # fmt: skip
-INVARIANTS = ("lost", "duplicated", "oversold")
-STRANGLER_RATIO_GOAL = 2.0
-# The warehouse's order refs: MU- from the orders service's queue, LF- the shop's.
-QUEUE_SOURCE = "MU"
 
 
 def summary_build(
@@ -75,14 +75,16 @@ def summary_build(
             "drain_seconds": result["drain_seconds"],
             "drained": result["drained"],
             "muskie_accept": figures["muskie_accept"],
+            "muskie_sold_out": figures["muskie_sold_out"],
+            "allocation": result["allocation"],
+            "tourney_ratio": result["tourney_ratio"],
+            "drain": result["drain"],
+            "generator": result["generator"],
             "load_average": result["load_average"],
             "phases": result["phases"],
             "run_tag": result["run_tag"],
         }
-        headline[f"tourney_p99_ratio_{mode}"] = ratio(
-            figures["sale"]["tourney"]["p99_ms"],
-            figures["baseline"]["tourney"]["p99_ms"],
-        )
+        headline[f"tourney_p99_ratio_{mode}"] = result["tourney_ratio"]["ratio"]
         headline[f"muskie_accept_p99_ms_{mode}"] = figures["muskie_accept"]["p99_ms"]
     for mode in ("legacy", "strangler"):
         headline.setdefault(f"tourney_p99_ratio_{mode}", None)
@@ -101,65 +103,7 @@ def invariants_broken(summary: dict[str, Any]) -> list[str]:
                 if figures[block][key]:
                     what = "Muskie" if block == "orders" else "Tourney"
                     broken.append(f"{mode}: {figures[block][key]} {what} {key}")
-    return broken
-
-
-def goals(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's goals, each checked against this run's figures."""
-    modes, head = summary["modes"], summary["headline"]
-    out: list[dict[str, Any]] = []
-
-    def goal(text: str, met: bool | None, figure: str) -> None:
-        out.append({"goal": text, "met": met, "figure": figure})
-
-    strangler = modes.get("strangler")
-    if strangler:
-        r = head["tourney_p99_ratio_strangler"]
-        goal(
-            f"strangler: Tourney p99 during the sale ≤ {STRANGLER_RATIO_GOAL:g}× "
-            "its baseline",
-            None if r is None else r <= STRANGLER_RATIO_GOAL,
-            f"{r}×",
-        )
-        w = strangler["warehouse"]
-        goal(
-            "strangler: warehouse peak in flight ≤ fulfilment concurrency, refused 0",
-            w["peak_in_flight"] <= w["fulfillment_concurrency"] and w["refused"] == 0,
-            f"peak {w['peak_in_flight']} (concurrency "
-            f"{w['fulfillment_concurrency']}, capacity {w['capacity']}), "
-            f"refused {w['refused']}",
-        )
-        queued = w.get("peak_in_flight_by_source", {}).get(QUEUE_SOURCE, 0)
-        goal(
-            "strangler: the queue's own orders (MU-) in flight ≤ fulfilment "
-            "concurrency (the Tourney buyers' legacy orders come on top)",
-            queued <= w["fulfillment_concurrency"] and w["refused"] == 0,
-            f"MU peak {queued}, by source {w.get('peak_in_flight_by_source', {})}",
-        )
-    legacy = modes.get("legacy")
-    if legacy and strangler:
-        r_l, r_s = head["tourney_p99_ratio_legacy"], head["tourney_p99_ratio_strangler"]
-        goal(
-            "legacy shows the problem: Tourney p99 ratio far above the strangler's",
-            None if r_l is None or r_s is None else r_l >= 2 * r_s,
-            f"{r_l}× vs {r_s}×",
-        )
-    if legacy:
-        w = legacy["warehouse"]
-        goal(
-            "legacy: warehouse refusals or peak at/above capacity",
-            w["refused"] > 0 or w["peak_in_flight"] >= w["capacity"],
-            f"peak {w['peak_in_flight']} of {w['capacity']}, refused {w['refused']}",
-        )
-    for mode, figures in modes.items():
-        o = figures["orders"]
-        goal(
-            f"{mode}: no order lost, duplicated or oversold",
-            not any(o[k] for k in INVARIANTS)
-            and not any(figures["tourney_orders"][k] for k in INVARIANTS),
-            f"lost {o['lost']}, duplicated {o['duplicated']}, oversold {o['oversold']}",
-        )
-    return out
+    return broken + list(summary.get("repeats", {}).get("invariants_broken", []))
 
 
 def _traces_digest(traces: dict[str, Any] | None) -> dict[str, Any]:
@@ -205,8 +149,12 @@ def comparison_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
         row("Tourney p50 / p99 sale (ms)",
             lambda f, _: f"{_ms(f['sale']['tourney']['p50_ms'])} / "
                          f"{_ms(f['sale']['tourney']['p99_ms'])}"),
-        row("Tourney p99 ratio (sale / baseline)",
-            lambda f, mode: f"{head[f'tourney_p99_ratio_{mode}']}×"),
+        row("Tourney p99 ratio (sale / baseline), 95 % CI",
+            lambda f, mode: f"{head[f'tourney_p99_ratio_{mode}']}×"
+                            + _interval(f["tourney_ratio"].get("ci95"))),
+        row("Tourney samples: baseline / sale",
+            lambda f, _: f"{f['tourney_ratio']['baseline_samples']} / "
+                         f"{f['tourney_ratio']['sale_samples']}"),
         row("Tourney page failures in the sale",
             lambda f, _: f"{f['sale']['tourney']['failures']} of "
                          f"{f['sale']['tourney']['requests']}"),
@@ -214,9 +162,17 @@ def comparison_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
         row("Muskie buy p50 / p99, all answers (ms)",
             lambda f, _: f"{_ms(f['sale']['muskie_buy']['p50_ms'])} / "
                          f"{_ms(f['sale']['muskie_buy']['p99_ms'])}"),
-        row("Muskie accept p50 / p99 (ms)",
+        row("Muskie accept p50 / p99, from when due (ms)",
             lambda f, _: f"{_ms(f['muskie_accept']['p50_ms'])} / "
                          f"{_ms(f['muskie_accept']['p99_ms'])}"),
+        row("Muskie sold out p50 / p99, from when due (ms)",
+            lambda f, _: f"{_ms(f['muskie_sold_out']['p50_ms'])} / "
+                         f"{_ms(f['muskie_sold_out']['p99_ms'])}"),
+        row("Allocation sold, the last after (s)",
+            lambda f, _: f"{f['allocation']['sold']} of {f['allocation']['units']}, "
+                         f"{f['allocation']['last_sold_after_s']}"
+                         + (f" (goal ≤ {f['allocation']['goal_s']})"
+                            if f["allocation"]["goal_s"] else "")),
         row("Buy attempts: accepted / sold out / rejected",
             lambda f, _: f"{f['orders']['accepted']} / {f['orders']['sold_out']} / "
                          f"{f['orders']['rejected']}"),
@@ -242,10 +198,21 @@ def comparison_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
             lambda f, _: f"{f['queue']['peak_depth']} / {f['queue']['peak_waiting']}"),
         row("Drain (s)", lambda f, _: f"{f['drain_seconds']:.1f}"
             + ("" if f["drained"] else " (timed out)")),
+        row("Queue drain rate measured / configured (orders/s)",
+            lambda f, _: f"{f['drain']['measured_per_s'] or '–'} / "
+                         f"{f['drain']['configured_per_s'] or '–'}"),
+        row("Load generator CPU (s): " + " / ".join(GENERATOR_CROWDS),
+            lambda f, _: " / ".join(
+                str(f["generator"]["crowds"].get(c, {}).get("cpu_seconds", "–"))
+                for c in GENERATOR_CROWDS)),
         row("Load average before → peak (1 min)",
             lambda f, _: f"{f['load_average']['before'][0]} → "
                          f"{f['load_average']['peak_1m']}"),
     ]  # fmt: skip
+
+
+def _interval(ci: list[float] | None) -> str:
+    return f" [{ci[0]}–{ci[1]}]" if ci else ""
 
 
 def table_text(rows: list[tuple[str, ...]]) -> str:
@@ -327,6 +294,9 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
     for g in summary["goals"]:
         mark = {True: "met", False: "**not met**", None: "n/a"}[g["met"]]
         lines.append(f"- {g['goal']}: {mark} ({g['figure']})")
+    if "repeats" in summary:
+        lines += ["", "## Repeats", ""]
+        lines += repeats_markdown(summary["repeats"])
     lines += ["", "## Orders", ""]
     lines += _orders_markdown(summary)
     lines += ["", "## Traces", ""]

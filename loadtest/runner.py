@@ -21,7 +21,7 @@ from typing import Any
 
 from common import cpus
 from common.harness.processes import Process
-from loadtest import identity, report
+from loadtest import identity, repeats, report
 from loadtest.collect import traces_collect
 from loadtest.config import Endpoints, RunOptions
 from loadtest.context import RunContext, Say, default_say, iso
@@ -60,10 +60,12 @@ def _run_facts(ctx: RunContext, started_stack: Process | None) -> dict[str, Any]
     return {
         "started": iso(ctx.started),
         "finished": iso(time.time()),
+        "seconds": round(time.time() - ctx.started, 1),
         "report_dir": str(ctx.report_dir),
         "units": ctx.options.units,
         "load": ctx.options.load,
         "fulfillment_concurrency": ctx.options.fulfillment_concurrency,
+        "repeat": ctx.options.repeat,
         "source_addresses": ctx.source_addresses,
         "cpus": os.cpu_count(),
         "sale_path_cpus": ctx.sale_path_cpus or "off",
@@ -84,12 +86,28 @@ def _summary(ctx: RunContext) -> dict[str, Any]:
     started_stack = None
     try:
         started_stack = stack_ensure(ctx)
-        results = {mode: mode_run(ctx, mode) for mode in ctx.options.modes}
+        rounds = []
+        for round_ in range(1, ctx.options.repeat + 1):
+            if ctx.options.repeat > 1:
+                ctx.say(f"round {round_} of {ctx.options.repeat}")
+            rounds.append(
+                {mode: mode_run(ctx, mode, round_=round_) for mode in ctx.options.modes}
+            )
         traces = traces_collect(ctx) if ctx.options.traces else None
-        summary = report.summary_build(
-            results, run=_run_facts(ctx, started_stack), traces=traces
-        )
-        report.write_all(ctx.report_dir, summary, results, say=ctx.say)
+        run = _run_facts(ctx, started_stack)
+        summary = report.summary_build(rounds[0], run=run, traces=traces)
+        if len(rounds) > 1:
+            each = [report.summary_build(r, run=run, traces=None) for r in rounds]
+            summary["repeats"] = {
+                **repeats.repeats_block(each),
+                # Round 1's are the summary's own.
+                "invariants_broken": [
+                    f"round {n}: {broken}"
+                    for n, s in enumerate(each[1:], start=2)
+                    for broken in report.invariants_broken(s)
+                ],
+            }
+        report.write_all(ctx.report_dir, summary, rounds[0], say=ctx.say)
         return summary
     finally:
         ctx.stack.close()

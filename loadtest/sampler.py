@@ -28,6 +28,10 @@ class Sample:
     board_fulfilled: int
 
 
+# What a look at the stack may meet when it is too busy (or down) to answer.
+SAMPLE_FAULTS = (httpx.HTTPError, redis.RedisError, ValueError)
+
+
 class Sampler(threading.Thread):
     def __init__(self, stack: Stack, *, board: bool, interval: float = 0.25) -> None:
         super().__init__(name="sale-sampler", daemon=True)
@@ -44,7 +48,7 @@ class Sampler(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 self.samples.append(self.take())
-            except (httpx.HTTPError, redis.RedisError, ValueError):
+            except SAMPLE_FAULTS:
                 self.errors += 1
             self._stop_event.wait(self.interval)
 

@@ -1,53 +1,22 @@
-"""The flash sale's load shape: quiet browsing, the sale opens, buyers rush in, fade.
+"""The flash sale's Locust shape: quiet browsing, the sale opens, buyers rush in, fade.
 
-baseline   browsers only (the "no sale" reference for the Tourney page)
-ramp       Muskie buyers arrive: 0 → peak within `ramp_seconds`
-hold       the peak, with Tourney buyers and the browsers still there
-fade       Muskie buyers leave, linearly, over `fade_seconds`
+The phases are loadtest/phases.py's. The shoppers' crowd (browsers, Tourney buyers)
+runs through all of them; Locust's Muskie buyers (closed loop: `--closed-loop`, and
+`make sale-ui`) ramp to the peak, hold and fade. The open-loop buyers are not
+Locust's (loadtest/openloop.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from locust import LoadTestShape, User
 
 from loadtest.config import LoadOptions
+from loadtest.phases import QUIET, phase_at, phases
 from loadtest.users import Browser, MuskieBuyer, Sale, TourneyBuyer
 
-# Before the sale: browsers only (Tourney buyers are there, waiting for the sale).
-QUIET = frozenset({"warmup", "baseline"})
-
-
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    start: float
-    end: float
-
-
-def phases(options: LoadOptions) -> list[Phase]:
-    """The phases' boundaries, in seconds from the start of the load."""
-    spans = [
-        ("warmup", options.warmup_seconds),
-        ("baseline", options.baseline_seconds),
-        ("ramp", options.ramp_seconds),
-        ("hold", options.hold_seconds),
-        ("fade", options.fade_seconds),
-    ]
-    out, start = [], 0.0
-    for name, seconds in spans:
-        out.append(Phase(name, start, start + seconds))
-        start += seconds
-    return out
-
-
-def phase_at(options: LoadOptions, elapsed: float) -> str:
-    for phase in phases(options):
-        if elapsed < phase.end:
-            return phase.name
-    return "done"
+__all__ = ["QUIET", "FlashSaleShape", "configure_counts", "phase_at", "phases"]
 
 
 def configure_counts(options: LoadOptions) -> None:
@@ -69,7 +38,9 @@ class FlashSaleShape(LoadTestShape):
         if options is not None:
             self.options = options
         if self.options is None:
-            self.options = LoadOptions(host="", mode="ui", run_tag="ui", out_dir="")
+            self.options = LoadOptions(
+                host="", mode="ui", run_tag="ui", out_dir="", closed_loop=True
+            )
         configure_counts(self.options)
 
     def tick(self) -> tuple[int, float, list[type[User]]] | None:

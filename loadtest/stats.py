@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from loadtest.journal import Sample  # start, name, status, ms, ok, trace_id
+from loadtest.journal import Sample
 
 TOURNEY = "tourney page"
 MUSKIE_BUY = "muskie buy"
@@ -85,3 +86,46 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
     return round(numerator / denominator, 2)
+
+
+def bootstrap_ratio(
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    *,
+    q: float = 99,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """A percentile bootstrap interval of percentile(numerator, q) over
+    percentile(denominator, q): both samples drawn again with replacement, each on
+    its own, `resamples` times; the middle `confidence` of the ratios. None when
+    either sample is empty (or a resampled denominator is 0)."""
+    if not numerator or not denominator:
+        return None
+    draw = random.Random(seed)
+    ratios = []
+    for _ in range(resamples):
+        top = percentile(draw.choices(numerator, k=len(numerator)), q)
+        bottom = percentile(draw.choices(denominator, k=len(denominator)), q)
+        if top is None or not bottom:
+            return None
+        ratios.append(top / bottom)
+    tail = (1 - confidence) / 2 * 100
+    low, high = percentile(ratios, tail), percentile(ratios, 100 - tail)
+    assert low is not None
+    assert high is not None
+    return round(low, 2), round(high, 2)
+
+
+def drain_rate(done_at: Sequence[float], *, trim: float = 0.1) -> float | None:
+    """Orders a second, from when each was done: the slope between the orders at
+    the `trim` and 1 - `trim` quantiles of the times (the start, while the workers
+    fill up, and the last stragglers left out). None under 10 orders."""
+    times = sorted(done_at)
+    if len(times) < 10:
+        return None
+    low = int(len(times) * trim)
+    high = len(times) - 1 - low
+    span = times[high] - times[low]
+    return round((high - low) / span, 2) if span > 0 else None

@@ -42,10 +42,9 @@ from loadtest.config import (
     TOURNEY_PAGE,
     LoadOptions,
 )
-from loadtest.journal import Attempt, Journal
+from loadtest.journal import FINAL, Attempt, Journal
 from loadtest.pages import buy_form, order_link
 
-FINAL = frozenset({"fulfilled", "failed"})
 SOLD_OUT = frozenset({"sold_out", "sold_out_page"})
 SOLD_OUT_PAUSE = (5.0, 10.0)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -81,7 +80,9 @@ class Sale:
     def opts(cls) -> LoadOptions:
         if cls.options is None:
             # `locust -f loadtest/locustfile.py` (make sale-ui): the defaults.
-            cls.options = LoadOptions(host="", mode="ui", run_tag="ui", out_dir="")
+            cls.options = LoadOptions(
+                host="", mode="ui", run_tag="ui", out_dir="", closed_loop=True
+            )
         return cls.options
 
 
@@ -93,7 +94,8 @@ class Browser(FastHttpUser):
 
     @task(6)
     def tourney(self) -> None:
-        self.client.get(TOURNEY_PAGE, name="tourney page")
+        # Not "tourney page": the watcher's fixed-rate fetches are the ones timed.
+        self.client.get(TOURNEY_PAGE, name="browse: tourney page")
 
     @task(2)
     def home(self) -> None:
@@ -142,7 +144,7 @@ class TourneyBuyer(FastHttpUser):
             email=identity.email("t", buyer, 1, opts.run_tag),
             started=time.time(),
         )
-        page = self.client.get(TOURNEY_PAGE, name="tourney page")
+        page = self.client.get(TOURNEY_PAGE, name="tourney buyer: page")
         form = buy_form(page.text or "") if page.status_code == 200 else None
         if form is None:
             record.outcome = "page_error"

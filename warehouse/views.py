@@ -68,6 +68,9 @@ def _fulfillment_json(fulfillment: Fulfillment) -> dict[str, Any]:
 def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
     return {
         "capacity": stats.capacity,
+        # The configured pick-and-pack time: with the queue's concurrency, the rate
+        # a backlog drains at (the sale run reports it against the measured one).
+        "handling_ms": settings.WAREHOUSE_HANDLING_MS,
         "in_flight": stats.in_flight,
         "peak_in_flight": stats.peak_in_flight,
         "fulfilled": stats.fulfilled,

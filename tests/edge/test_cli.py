@@ -126,10 +126,12 @@ def test_routes_prints_both_profiles_in_order(mode_key: str) -> None:
         if line.strip()[:1].isdigit()
     ]
     assert names == [
-        "muskie-buy", "muskie-page", "muskie-assets", "muskie-product", "orders-api",
-        "orders-ws", "sale-board", "orders-static", "default",
+        "internal-deny", "muskie-buy", "muskie-page", "muskie-assets",
+        "muskie-product", "orders-api", "orders-ws", "sale-board", "orders-static",
+        "default",
     ]  # fmt: skip
     assert "rate 5/s burst 10" in text
+    assert "deny: 404, no origin" in text
     doc = json.loads(edge_cli("routes", "--json", EDGE_MODE_KEY=mode_key).stdout)
     assert set(doc["profiles"]) == {"legacy", "strangler"}
 

@@ -18,6 +18,11 @@ shop = {{ env = "SHOP_URL", default = "http://127.0.0.1:8001" }}
 orders = {{ env = "ORDERS_URL", default = "http://127.0.0.1:8002" }}
 
 [[profiles.legacy]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+
+[[profiles.legacy]]
 name = "{name}"
 path = "/special/*"
 origin = "orders"
@@ -26,6 +31,11 @@ origin = "orders"
 name = "default"
 path = "/*"
 origin = "shop"
+
+[[profiles.strangler]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
 
 [[profiles.strangler]]
 name = "default"

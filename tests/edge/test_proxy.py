@@ -44,6 +44,17 @@ timeout = 5.0
 max_body = 1024
 
 [[profiles.legacy]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+
+[[profiles.legacy]]
+name = "cached"
+path = "/cached/*"
+origin = "orders"
+cache_control = "public, max-age=30"
+
+[[profiles.legacy]]
 name = "slow"
 path = "/slow/*"
 origin = "orders"
@@ -86,6 +97,11 @@ origin = "stale"
 name = "default"
 path = "/*"
 origin = "shop"
+
+[[profiles.strangler]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
 
 [[profiles.strangler]]
 name = "default"
@@ -319,7 +335,21 @@ def test_a_large_response_streams_through_whole(edge: Process) -> None:
     assert digest.hexdigest() == expected
 
 
-def test_a_large_request_body_streams_to_the_origin(limits_edge: Process) -> None:
+def test_the_edge_sets_cache_control_only_where_a_behaviour_says(
+    limits_edge: Process,
+) -> None:
+    # given an origin that says nothing about caching
+    plain = httpx.get(limits_edge.url + "/small")
+    # when a behaviour says nothing either, then the edge adds nothing
+    assert plain.status_code == 200
+    assert "cache-control" not in plain.headers
+    # and a behaviour that says one gets it on its answers
+    cached = httpx.get(limits_edge.url + "/cached/page")
+    assert cached.headers["x-edge-route"] == "cached"
+    assert cached.headers["cache-control"] == "public, max-age=30"
+
+
+def test_a_large_request_body_reaches_the_origin_whole(limits_edge: Process) -> None:
     body = os.urandom(8 * 1024 * 1024)
     answer = httpx.post(limits_edge.url + "/big/upload", content=body, timeout=30)
     doc = echo(answer)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_router.export import ExportError, envoy_config
+from edge_router.export import ExportError
+from edge_router.export_envoy import envoy_config
 from edge_router.limits import TokenBuckets
 from edge_router.modes import ModeError, mode_parse_default, mode_validate
 from edge_router.paths import BadPath, match_key, normalise
@@ -244,9 +245,10 @@ def _without_static(table: RouteTable) -> RouteTable:
     import tomllib
 
     data = tomllib.loads(Path(table.source).read_text())
-    data["origins"] = {k: v for k, v in data["origins"].items() if "dir" not in v}
+    static = {name for name, spec in data["origins"].items() if "dir" in spec}
+    data["origins"] = {k: v for k, v in data["origins"].items() if k not in static}
     data["profiles"] = {
-        name: [b for b in specs if b["origin"] in data["origins"]]
+        name: [b for b in specs if b.get("origin") not in static]
         for name, specs in data["profiles"].items()
     }
     return parse_table(data, source=table.source, env=ENV)
@@ -270,11 +272,12 @@ def test_the_envoy_export_keeps_order_matches_and_limits(table: RouteTable) -> N
     assert [r["name"] for r in routes] == [
         b.name for b in table.profiles["strangler"].behaviours
     ]
+    buy = next(r for r in routes if r["name"] == "muskie-buy")
     assert (
-        routes[0]["match"]["headers"][0]["string_match"]["safe_regex"]["regex"]
-        == "^(POST)$"
+        buy["match"]["headers"][0]["string_match"]["safe_regex"]["regex"] == "^(POST)$"
     )
-    assert "envoy.filters.http.local_ratelimit" in routes[0]["typed_per_filter_config"]
+    assert "envoy.filters.http.local_ratelimit" in buy["typed_per_filter_config"]
+    assert routes[0]["direct_response"]["status"] == 404
     assert manager["normalize_path"]
     assert manager["merge_slashes"]
     clusters = {c["name"] for c in bootstrap["static_resources"]["clusters"]}

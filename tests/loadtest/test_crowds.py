@@ -1,5 +1,6 @@
-"""The two crowds of a sale run keep one shape: the shoppers the whole time, the
-flash-sale buyers only from the ramp on; together they are the single-process shape.
+"""Locust's crowds of a closed-loop sale run keep one shape: the shoppers the whole
+time, the flash-sale buyers only from the ramp on; together they are the
+single-process shape (Locust's web UI).
 
 Locust patches the process it is imported into (gevent), so the shapes are asked in a
 Python of their own, as `python -m loadtest.load` runs them.
@@ -24,6 +25,7 @@ for crowd in ("shoppers", "buyers", "everyone"):
         host="http://127.0.0.1:8000", mode="strangler", run_tag="t", out_dir="",
         warmup_seconds=2, baseline_seconds=10, ramp_seconds=4, hold_seconds=20,
         fade_seconds=10, browsers=40, tourney_buyers=3, peak_buyers=60, crowd=crowd,
+        closed_loop=True,
     )
     shape = FlashSaleShape(options)
     ticks = {}

@@ -2,9 +2,11 @@
 
 Every process is real (warehouse, shop, orders service, relay, both Celery workers,
 the edge in front), each on a database and Redis names of its own. The run resets,
-flips the edge, loads it through Locust, drains and reconciles, in both modes. The
-test checks what must hold whatever the machine's speed: the report's contract keys,
-its files, and no order lost, duplicated or oversold. Not its timings.
+flips the edge, loads it (buyers arriving open loop, the Tourney page watched at a
+fixed rate, Locust's shoppers), drains and reconciles, in both modes. The test checks
+what must hold whatever the machine's speed: the report's contract keys, its files,
+no order lost, duplicated or oversold, and the queue's orders in the warehouse never
+above its concurrency. Not its timings.
 """
 
 from __future__ import annotations
@@ -96,12 +98,14 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     stack: tuple[OrdersStack, Process], tmp_path: Path
 ) -> None:
     # Given the whole stack, the edge in front, and a sale of 12 rods in each mode
-    # When a miniature sale runs: a few browsers, a Tourney buyer, 8 Muskie buyers
+    # When a miniature sale runs: a few browsers, a Tourney buyer, the Tourney page
+    # watched 5 times a second, and 24 Muskie buyers arriving 6 a second, open loop
     done = sale_run(
         stack, tmp_path,
-        "--units", str(UNITS), "--warmup", "1", "--baseline", "3", "--ramp", "1",
-        "--hold", "6", "--fade", "1", "--browsers", "3", "--tourney-buyers", "1",
-        "--peak-buyers", "8", "--drain-timeout", "60",
+        "--units", str(UNITS), "--warmup", "1", "--baseline", "3",
+        "--buyers", "24", "--arrival-rate", "6", "--after", "3",
+        "--tourney-rate", "5", "--browsers", "2", "--tourney-buyers", "1",
+        "--drain-timeout", "60",
     )  # fmt: skip
 
     # Then it succeeds and says every order is accounted for
@@ -133,8 +137,26 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         tourney = figures["tourney_orders"]
         assert (tourney["lost"], tourney["duplicated"]) == (0, 0), mode
         assert figures["drained"], mode
-    # And the strangler's queue never let the warehouse refuse
-    assert summary["modes"]["strangler"]["warehouse"]["refused"] == 0
+    # And the strangler's queue never let the warehouse refuse, nor had more of its
+    # own orders in the warehouse than its concurrency
+    strangler = summary["modes"]["strangler"]
+    assert strangler["warehouse"]["refused"] == 0
+    assert strangler["warehouse"]["peak_in_flight_by_source"].get("MU", 0) <= 2
+    # And every buyer arrived once, each answer timed from when it was due
+    for mode, figures in summary["modes"].items():
+        attempts = json.loads((report / mode / "attempts.json").read_text())
+        muskie = [a for a in attempts if a["kind"] == "muskie"]
+        assert len({a["buyer"] for a in muskie}) == 24, mode
+        assert all(a["due"] is not None for a in muskie), mode
+        answered = [a for a in muskie if a["outcome"] in {"accepted", "sold_out"}]
+        assert all(a["from_due_ms"] >= a["latency_ms"] for a in answered), mode
+        # And the watcher fetched the Tourney page when due, every time: 5 a second
+        # over the 3 s baseline and the 7 s sale (4 s of arrivals, 3 s after)
+        ratio = figures["tourney_ratio"]
+        assert (ratio["baseline_samples"], ratio["sale_samples"]) == (15, 35), mode
+        # And the watched Tourney samples keep their trace ids, for whoever reads them
+        with (report / mode / "samples.csv").open() as handle:
+            assert "trace_id" in handle.readline()
     # And every file of the report was written
     for name in (
         "summary.md",
@@ -151,9 +173,6 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
             "locust-shoppers.html",
             "locust-shoppers_stats.csv",
             "locust-shoppers_stats_history.csv",
-            "locust-buyers.html",
-            "locust-buyers_stats.csv",
-            "locust-buyers_stats_history.csv",
             "samples.csv",
             "attempts.json",
             "reconcile-inputs.json",
@@ -176,6 +195,38 @@ def test_a_run_on_another_engine_than_the_running_edges_is_refused(
     assert f"the running edge is on the {engine_of(stack[1])} engine" in done.stdout
 
 
+def test_the_closed_loop_crowd_is_still_there_as_an_option(
+    stack: tuple[OrdersStack, Process], tmp_path: Path
+) -> None:
+    # Given the whole stack and a sale of 12 rods, strangler mode only
+    # When the buyers are Locust's closed loop (ramp, hold, fade), twice over
+    done = sale_run(
+        stack, tmp_path,
+        "--mode", "strangler", "--closed-loop", "--repeat", "2",
+        "--units", str(UNITS), "--warmup", "1", "--baseline", "3", "--ramp", "1",
+        "--hold", "4", "--fade", "1", "--peak-buyers", "6", "--browsers", "1",
+        "--tourney-buyers", "1", "--tourney-rate", "5", "--drain-timeout", "60",
+    )  # fmt: skip
+
+    # Then both rounds account for every order
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    (report,) = tmp_path.glob("sale-*")
+    summary = json.loads((report / "summary.json").read_text())
+    strangler = summary["modes"]["strangler"]
+    assert strangler["orders"]["accepted"] > 0
+    assert (report / "strangler" / "locust-buyers.html").stat().st_size > 0
+    assert (report / "strangler-r2" / "attempts.json").stat().st_size > 0
+    # And the report gives each headline figure's median and spread over the rounds
+    assert summary["repeats"]["rounds"] == 2
+    accept = summary["repeats"]["figures"]["muskie_accept_p99_ms"]["strangler"]
+    assert len(accept["values"]) == 2
+    assert accept["min"] <= accept["median"] <= accept["max"]
+    assert summary["repeats"]["invariants_broken"] == []
+    # And a closed-loop attempt has no due time: it is timed from Buy now
+    attempts = json.loads((report / "strangler" / "attempts.json").read_text())
+    assert all(a["due"] is None for a in attempts if a["kind"] == "muskie")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -184,8 +235,20 @@ def test_a_run_on_another_engine_than_the_running_edges_is_refused(
         (("--websocket-share", "1.5"), "--websocket-share"),
         (("--hold", "-3"), "--hold"),
         (("--mode", "canary"), "--mode"),
+        (("--arrival-rate", "0"), "--arrival-rate"),
+        (("--arrival-process", "bursty"), "--arrival-process"),
+        (("--repeat", "0"), "--repeat"),
     ],
-    ids=["units-0", "buyers-word", "share-above-1", "hold-negative", "mode-unknown"],
+    ids=[
+        "units-0",
+        "buyers-word",
+        "share-above-1",
+        "hold-negative",
+        "mode-unknown",
+        "rate-0",
+        "process-unknown",
+        "repeat-0",
+    ],
 )
 def test_bad_options_are_refused_before_anything_runs(
     tmp_path: Path, args: tuple[str, ...], message: str

@@ -135,13 +135,18 @@ def edge_process(
         redis.Redis.from_url(env["REDIS_URL"]).delete(key, key + ":version")
 
 
+def admin_url(edge: Process) -> str:
+    """The edge's admin listener (/_edge/* but the health check)."""
+    return f"http://127.0.0.1:{edge.env['EDGE_ADMIN_PORT']}"
+
+
 def set_mode(edge: Process, mode: str, percent: int | None = None) -> int:
     """Switch the edge's mode and wait until every worker says it follows it."""
     body: dict[str, object] = {"mode": mode}
     if percent is not None:
         body["percent"] = percent
     answer = httpx.post(
-        edge.url + "/_edge/mode",
+        admin_url(edge) + "/_edge/mode",
         json=body,
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         timeout=5,

@@ -87,6 +87,8 @@ def test_stats_reset_starts_a_new_window_and_keeps_fulfillments(
         after = client.get("/stats/").json()
         assert after == reset.json()
         assert after["capacity"] == warehouse.capacity
+        # (and the configured handling time, which a reset leaves as it is)
+        assert after["handling_ms"] == 300
         assert after["in_flight"] == 0
         assert after["peak_in_flight"] == 0
         assert after["fulfilled"] == 0
