@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -210,6 +211,20 @@ def _open_demo_sale(env: dict[str, str], shop_port: str) -> None:
         _say(f"could not open the demo sale: {exc}")
 
 
+EDGE_ENGINES = ("python", "nginx")
+
+
+def edge_engine_problem(engine: str) -> str:
+    """Why the edge cannot run on `engine` here, or ""."""
+    if engine not in EDGE_ENGINES:
+        return f"EDGE_ENGINE={engine!r}: use one of {', '.join(EDGE_ENGINES)}"
+    if engine == "nginx" and not (
+        shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
+    ):
+        return "EDGE_ENGINE=nginx needs nginx: `make edge-tools` installs it"
+    return ""
+
+
 def demo(backing: Backing) -> int:
     setup(backing)
     env = backing.environ()
@@ -228,6 +243,12 @@ def demo(backing: Backing) -> int:
         return 2
     path_cpus = cpus.describe(env["SALE_PATH_CPUS"])
     _say(f"the new path (orders, relay, workers) {path_cpus}")
+    engine = env.setdefault("EDGE_ENGINE", "python") or "python"
+    problem = edge_engine_problem(engine)
+    if problem:
+        _say(problem)
+        return 2
+    _say(f"the edge's engine: {engine} (EDGE_ENGINE=python|nginx)")
     edge = f"http://127.0.0.1:{env.get('EDGE_PORT', '8000')}"
     _say("starting every process (Ctrl-C stops them all)")
     _say(f"open the shop through the edge: \033[1m{edge}/\033[0m")

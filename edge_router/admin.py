@@ -22,24 +22,38 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import redis
+import redis.asyncio as aioredis
 
 from edge_router import control_room, metrics
 from edge_router.asgi_types import Receive, Scope, Send
+from edge_router.config import EdgeConfig
 from edge_router.errors import NO_STORE, send_body, send_json
 from edge_router.limits import BodyTooLarge
-from edge_router.modes import ModeError, mode_validate, mode_write_async
+from edge_router.modes import ModeError, ModeFollower, mode_validate, mode_write_async
 from edge_router.proxy import BodyDeadlines, BodyTooSlow, ClientGone, read_body
+from edge_router.routes import RouteTable
 
 if TYPE_CHECKING:
-    from edge_router.app import Edge
+    from edge_router import app
 
 PREFIX = "/_edge/"
 HEALTH = "/_edge/healthz"
 MAX_ADMIN_BODY = 4096
 ADMIN_BODY_DEADLINES = BodyDeadlines(total=5.0, idle=5.0)
+
+
+class Edge(Protocol):
+    """What answers the admin API: a Python edge worker (edge_router/app.py), or the
+    nginx engine's control plane (edge_router/engine.py)."""
+
+    engine: str
+    config: EdgeConfig
+    table: RouteTable
+    follower: ModeFollower
+    redis: aioredis.Redis
 
 
 @dataclass(frozen=True)
@@ -95,9 +109,15 @@ async def handle(request: AdminRequest, path: str) -> tuple[int, int]:
     """(status, bytes sent) for a request under /_edge/ on the admin listener."""
     send, extra, method = request.send, request.extra, request.method
     if path.startswith(control_room.PREFIX):
+        python_edge = _control_room_edge(request.edge)
+        if python_edge is None:
+            doc = _problem(
+                "the control room runs with the Python engine (EDGE_ENGINE=python)"
+            )
+            return 404, await send_json(send, 404, doc, extra)
         return await control_room.handle(
             control_room.Request(
-                request.edge, path, method, request.seen, request.receive, send,
+                python_edge, path, method, request.seen, request.receive, send,
                 request.client,
             ),
             extra,
@@ -152,16 +172,28 @@ async def websocket(
     edge: Edge, path: str, scope: Scope, receive: Receive, send: Send, *, client: str
 ) -> None:
     """A websocket under /_edge/: the control room's feed, or refused."""
-    if path.startswith(control_room.PREFIX):
-        await control_room.websocket(edge, path, scope, receive, send, client=client)
+    python_edge = _control_room_edge(edge)
+    if path.startswith(control_room.PREFIX) and python_edge is not None:
+        await control_room.websocket(
+            python_edge, path, scope, receive, send, client=client
+        )
     else:
         await send({"type": "websocket.close", "code": 1008})
+
+
+def _control_room_edge(edge: Edge) -> app.Edge | None:
+    """The Python edge worker that hosts the control room; None under the nginx
+    engine, whose control plane has no page feed to show (docs: control-room.md)."""
+    if getattr(edge, "control", None) is None:
+        return None
+    return cast("app.Edge", edge)
 
 
 def _health(edge: Edge) -> dict[str, Any]:
     mode = edge.follower.current
     return {
         "status": "ok",
+        "engine": edge.engine,
         "mode": mode.mode,
         "percent": mode.percent,
         "version": mode.version,

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import TYPE_CHECKING
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,9 +26,6 @@ from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.errors import send_error
 from edge_router.headers import request_headers
 
-if TYPE_CHECKING:
-    from edge_router.app import Edge
-
 logger = logging.getLogger("edge_router.admin")
 RETRY_SECONDS = 1.0
 ADMIN_HEADERS = [(b"x-edge-route", b"edge"), (b"x-edge-origin", b"edge")]
@@ -38,7 +34,7 @@ ADMIN_HEADERS = [(b"x-edge-route", b"edge"), (b"x-edge-origin", b"edge")]
 class AdminApp:
     """The ASGI app of the admin listener: /_edge/* and nothing else."""
 
-    def __init__(self, edge: Edge) -> None:
+    def __init__(self, edge: admin.Edge) -> None:
         self.edge = edge
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,10 +76,12 @@ def _bind(host: str, port: int) -> socket.socket | None:
 class AdminListener:
     """Holds the admin port in this worker, or waits for it to come free."""
 
-    def __init__(self, edge: Edge, host: str, port: int) -> None:
+    def __init__(
+        self, edge: admin.Edge, host: str, port: int, app: AdminApp | None = None
+    ) -> None:
         self.host, self.port = host, port
         self.config = Config(
-            AdminApp(edge),
+            app or AdminApp(edge),
             http="httptools",
             # The control room's feed is a websocket (edge_router/control_room/).
             ws="websockets",

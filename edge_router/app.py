@@ -63,6 +63,7 @@ ROUTING_MEMORY = 4096
 class Edge:
     """One per worker process; everything is built at lifespan start-up."""
 
+    engine = "python"
     config: EdgeConfig
     table: RouteTable
     routes: dict[int, Route]

@@ -83,6 +83,19 @@ MODE_CHANGES = Counter(
     ["mode"],
 )
 
+# The nginx engine's own (edge_router/engine.py): what stub_status and reloads say.
+NGINX_CONNECTIONS = Gauge(
+    "edge_nginx_connections",
+    "nginx's client connections by state (stub_status): active, reading, "
+    "writing, waiting.",
+    ["state"],
+    multiprocess_mode="livemax",
+)
+NGINX_RELOADS = Counter(
+    "edge_nginx_reloads_total",
+    "Configurations the control plane had nginx load, by outcome.",
+    ["outcome"],
+)
 CONNECTIONS_REFUSED = Counter(
     "edge_connections_refused_total",
     "Visitors' connections the edge closed itself: headers too slow "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from typing import Any
 
@@ -133,6 +134,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="every fault class once, one after the other, inside each sale",
     )  # fmt: skip
     parser.add_argument(
+        "--edge-engine",
+        choices=("python", "nginx"),
+        default=os.environ.get("EDGE_ENGINE", "") or "python",
+        help="the edge's engine (default $EDGE_ENGINE, else python)",
+    )
+    parser.add_argument(
         "--no-source-addresses",
         action="store_true",
         help="every buyer from 127.0.0.1 (the edge's per-client limit then applies)",
@@ -168,6 +175,7 @@ def run_options_from(options: dict[str, Any]) -> tuple[RunOptions, Endpoints]:
         start_stack=not options["no_start"],
         traces=not options["no_traces"],
         fulfillment_concurrency=fulfillment_concurrency(),
+        edge_engine=options["edge_engine"],
         repeat=options["repeat"],
         faults=tuple(options["fault"]),
         chaos=options["chaos"],

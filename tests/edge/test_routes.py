@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_router.export import ExportError, nginx_config
+from edge_router.export import ExportError
 from edge_router.export_envoy import envoy_config
 from edge_router.limits import TokenBuckets
 from edge_router.modes import ModeError, mode_parse_default, mode_validate
@@ -299,45 +299,3 @@ def test_the_envoy_export_keeps_order_matches_and_limits(table: RouteTable) -> N
             )
         )
         assert chosen == route, path
-
-
-def test_the_nginx_export_refuses_a_method_split_it_cannot_express(
-    tmp_path: Path,
-) -> None:
-    # given a POST-only behaviour followed by a narrower one that overlaps it
-    path = write(
-        tmp_path,
-        """
-[origins]
-shop = { env = "SHOP_URL", default = "http://127.0.0.1:8001" }
-[[profiles.legacy]]
-name = "internal-deny"
-path = "/internal/*"
-kind = "deny"
-[[profiles.legacy]]
-name = "posts"
-path = "/a/*"
-methods = ["POST"]
-origin = "shop"
-[[profiles.legacy]]
-name = "narrow"
-path = "/a/b/*"
-origin = "shop"
-[[profiles.legacy]]
-name = "default"
-path = "/*"
-origin = "shop"
-[[profiles.strangler]]
-name = "internal-deny"
-path = "/internal/*"
-kind = "deny"
-[[profiles.strangler]]
-name = "default"
-path = "/*"
-origin = "shop"
-""",
-    )
-    table = load_table(path, env={})
-    # when it is exported to nginx, then the export says why it cannot
-    with pytest.raises(ExportError, match="'narrow' after it overlaps it"):
-        nginx_config(table, "legacy")

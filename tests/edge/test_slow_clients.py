@@ -106,17 +106,23 @@ def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1]) if answer else 0
 
 
+def half_headers(edge: Process) -> tuple[bytes, float]:
+    """Half a request's headers, then nothing: what the edge sent, and when it
+    closed (seconds after)."""
+    with connect(edge) as sock:
+        sock.sendall(b"GET /shop/ HTTP/1.1\r\nHost: edge\r\nX-Half: ")
+        started = time.monotonic()
+        answer = read_all(sock)
+    return answer, time.monotonic() - started
+
+
 def test_a_visitor_that_stops_inside_its_headers_gets_408_and_is_closed(
     tight_edge: Process,
 ) -> None:
     # given a visitor that sends half its headers, then nothing
     before = refused(tight_edge, "header_timeout")
-    with connect(tight_edge) as sock:
-        sock.sendall(b"GET /shop/ HTTP/1.1\r\nHost: edge\r\nX-Half: ")
-        started = time.monotonic()
-        # when it waits, then the edge answers 408 within the deadline and closes
-        answer = read_all(sock)
-    took = time.monotonic() - started
+    # when it waits, then the edge answers 408 within the deadline and closes
+    answer, took = half_headers(tight_edge)
     assert status_of(answer) == 408
     assert b"connection: close" in answer.lower()
     assert HEADER_TIMEOUT * 0.8 <= took < HEADER_TIMEOUT + 2
@@ -344,3 +350,82 @@ def test_an_idle_websocket_is_closed_and_a_talking_one_is_not(
     code, _, talking_closed = asyncio.run(scenario())
     assert code == 1001
     assert not talking_closed
+
+
+# The nginx engine, rendering the same [listener] and [websockets] limits. nginx's
+# `limit_conn` counts requests in progress, websockets among them: the per-address
+# cap is raised here above the websockets' own, so the websocket cap is what bites.
+NGINX_PER_ADDRESS = 16
+
+
+@pytest.fixture(scope="module")
+def tight_nginx_edge(shop_origin: Process, orders_origin: Process) -> Iterator[Process]:
+    """The nginx engine, one worker, from the same table (a wider per-address cap)."""
+    with tempfile.TemporaryDirectory() as folder:
+        table = Path(folder) / "routes.toml"
+        table.write_text(
+            TABLE.replace(
+                f"max_connections_per_address = {PER_ADDRESS}",
+                f"max_connections_per_address = {NGINX_PER_ADDRESS}",
+            )
+        )
+        with edge_process(
+            shop_origin.url,
+            orders_origin.url,
+            workers=1,
+            engine="nginx",
+            EDGE_ROUTES_FILE=str(table),
+        ) as edge:
+            yield edge
+
+
+def test_nginx_cuts_off_a_visitor_that_stops_inside_its_headers_at_the_deadline(
+    tight_nginx_edge: Process,
+) -> None:
+    # given a visitor on the nginx engine that sends half its headers, then nothing
+    # when it waits, then nginx closes the connection at the table's deadline
+    # (client_header_timeout: nginx sends no 408, it only closes), never later
+    answer, took = half_headers(tight_nginx_edge)
+    assert status_of(answer) in (0, 408), answer[:200]
+    assert HEADER_TIMEOUT * 0.8 <= took < HEADER_TIMEOUT + 2
+
+
+def test_nginx_cuts_off_a_body_that_stops_coming_and_the_origin_never_hears_of_it(
+    tight_nginx_edge: Process, orders_origin: Process
+) -> None:
+    # given a visitor on the nginx engine that promises a body and sends half of it
+    with connect(tight_nginx_edge) as sock:
+        sock.sendall(
+            b"POST /orders/__origin/slow?ms=5000 HTTP/1.1\r\nHost: edge\r\n"
+            b"Content-Length: 200000\r\n\r\n" + b"x" * 100_000
+        )
+        started = time.monotonic()
+        # when it stops, then nginx gives up after the body's idle deadline
+        answer = read_all(sock)
+    took = time.monotonic() - started
+    assert status_of(answer) in (0, 408), answer[:200]
+    assert BODY_IDLE * 0.8 <= took < BODY_IDLE + 2
+    # and the origin was never asked (nginx reads the whole body first)
+    assert httpx.get(orders_origin.url + "/__origin/inflight").text == "0"
+
+
+def test_nginx_lets_one_address_hold_only_so_many_websockets(
+    tight_nginx_edge: Process,
+) -> None:
+    async def scenario() -> tuple[int, int]:
+        url = tight_nginx_edge.url.replace("http", "ws") + "/orders/ws/"
+        sockets, session = await _open_websockets(url, WEBSOCKETS_PER_ADDRESS)
+        try:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(url)
+            # while plain requests from the same address still pass
+            async with session.get(tight_nginx_edge.url + "/shop/rods/") as page:
+                return refused.value.status, page.status
+        finally:
+            for ws in sockets:
+                await ws.close()
+            await session.close()
+
+    # given an address with its share of websockets open on the nginx engine, when
+    # it opens one more, then that one is a 429 and HTTP is not affected
+    assert asyncio.run(scenario()) == (429, 200)
