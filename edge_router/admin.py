@@ -111,10 +111,10 @@ async def handle(request: AdminRequest, path: str) -> tuple[int, int]:
     if path.startswith(control_room.PREFIX):
         python_edge = _control_room_edge(request.edge)
         if python_edge is None:
-            doc = _problem(
+            refusal = _problem(
                 "the control room runs with the Python engine (EDGE_ENGINE=python)"
             )
-            return 404, await send_json(send, 404, doc, extra)
+            return 404, await send_json(send, 404, refusal, extra)
         return await control_room.handle(
             control_room.Request(
                 python_edge, path, method, request.seen, request.receive, send,
