@@ -31,7 +31,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -386,13 +386,30 @@ class FaultReader:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
-            self.refresh()
+            # Made on a request's first read: the first MGET belongs to no trace.
+            with untraced():
+                self.refresh()
             threading.Thread(target=self._loop, name="faults", daemon=True).start()
 
     def _loop(self) -> None:
         while True:
             time.sleep(self.poll)
             self.refresh()
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """Instrumentations make no span inside (OpenTelemetry's suppression key)."""
+    from opentelemetry import context as otel_context
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
+
+    token = otel_context.attach(
+        otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True)
+    )
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 _live: FaultReader | None = None

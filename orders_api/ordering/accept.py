@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from common.errors import InvalidRequest
 from common.redis_client import REDIS_FAULTS
+from common.tracing.core import span_annotate
 from orders_api.admission import accept as redis_accept
 from orders_api.admission import counter, scripts
 from orders_api.exceptions import (
@@ -60,6 +61,12 @@ class Accepted:
     replayed: bool
 
 
+def _admission_note(where: str) -> None:
+    """Say on the request's span where Redis admitted it: the ASGI fast lane runs
+    before Django and its tracing, so its Lua call has no span in the trace."""
+    span_annotate({"orders.admission": where})
+
+
 class _LongWay(Exception):
     """This request is not the common case: order_place decides."""
 
@@ -88,10 +95,12 @@ def order_accept(
     ):
         pre.used = True
         verdict = pre.verdict
+        _admission_note("fast-lane")
     else:
         verdict = redis_accept.accept_admit(
             slug=slug, units=quantity, client=client, key=key
         )
+        _admission_note("request")
     if verdict.code == scripts.RATE_LIMITED:
         raise RateLimited(
             "Too many orders from you at once; try again shortly.",
