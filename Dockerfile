@@ -22,6 +22,15 @@ ENV PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
+# Debian's nginx-light for the edge's nginx engine (EDGE_ENGINE=nginx), when
+# --build-arg EDGE_NGINX=1 (compose: EDGE_NGINX=1 in .env): it needs a Debian mirror.
+ARG EDGE_NGINX=""
+RUN if [ -n "$EDGE_NGINX" ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends nginx-light \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+
 # No home directory and no login shell: the processes write only to /app/.data and /tmp.
 RUN groupadd --system app \
     && useradd --system --gid app --no-create-home --home-dir /nonexistent \

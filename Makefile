@@ -31,7 +31,10 @@ $(STAMP): requirements/all.txt
 
 install: $(STAMP) ## create .venv and install every dependency group from the hashed lock
 
-demo: install ## set up, seed, open a sale, run every process (edge :8000 is the way in)
+# EDGE_ENGINE=nginx (make demo, make sale): the edge's data plane is Debian's nginx.
+NGINX_TOOLS := $(if $(filter nginx,$(EDGE_ENGINE)),edge-tools)
+
+demo: install $(NGINX_TOOLS) ## set up, seed, open a sale, run every process (edge :8000 is the way in; EDGE_ENGINE=nginx: nginx)
 	$(PY) -m common.devstack demo
 
 setup: install ## create databases, migrate and seed, then exit
@@ -82,7 +85,7 @@ bench: install edge-tools ## benchmarks (bench/): memory, edge vs nginx, orders 
 	$(PY) -m common.devstack run $(PY) -m bench.static_page
 	$(PY) -m common.devstack run $(PY) -m bench.tracing
 
-sale: install ## load-test the Muskie sale, legacy then strangler (starts the stack if none answers)
+sale: install $(NGINX_TOOLS) ## load-test the Muskie sale, legacy then strangler (starts the stack if none answers)
 	$(PY) -m loadtest run $(ARGS)
 
 sale-ui: install ## Locust's web UI on :8089 against the edge (the stack must be running)

@@ -25,6 +25,7 @@ COMMAND_SERVICES: dict[str, str] = {
     "events": "orders_api.settings",
     "idempotency_sweep": "orders_api.settings",
     "fulfillment": "fulfillment_queue.settings",
+    "faults": "common.command_settings",
 }
 DEFAULT_SETTINGS = "shop.settings"
 

@@ -1,22 +1,24 @@
-"""The edge router's overhead: straight to an origin, through the edge, through nginx.
+"""The edge router's overhead, both engines: straight to an origin, through the Python
+edge, through the nginx engine, through a plain nginx; and a real page.
 
     python -m bench.edge [--duration 8] [--workers 2] [--connections 1,64]
-                         [--no-traced]
+                         [--no-traced] [--real-page URL] [--real-connections 4]
 
 One run, one machine, the same fast origin (nginx `return 200` with a small body, so
 the figures are about the proxies): wrk measures each target at each connection
-count; then the table gives requests/s, p50 and p99, the edge's throughput as a share
-of nginx's, and the latency each proxy adds at p50. nginx runs the config that
-`python manage.py edge export nginx --profile legacy` writes for the same table.
-The edge runs twice: untraced (`OTEL_SDK_DISABLED=true`, the proxy against the
-proxy: the goals are checked on it) and traced as the demo runs it (the route
-table's default ratio: one request in twenty a server and a client span, exported to
-a temporary span store; the rest unsampled), unless `--no-traced`.
-Writes `reports/bench-edge-<timestamp>.json`.
+count, and the CPU each proxy's process tree spent per request (/proc utime+stime,
+psutil). Targets: `plain_nginx` (the baseline: nginx with a bare `proxy_pass`,
+keep-alive upstream, no log), `nginx_engine` (`EDGE_ENGINE=nginx`: nginx driven by
+its control plane from the route table, with its JSON access log and metrics, as the
+demo runs it), `edge` (the Python engine, untraced) and `edge_traced` (traced as the
+demo runs it: the route table's default ratio, one request in twenty a server and a
+client span exported to a temporary store, the rest unsampled) unless `--no-traced`.
 
-Goals (issue 5): added p50 at most 1 ms, throughput at least 50 % of nginx's; (issue
-14) the traced edge's rate at least 1/1.10 of the untraced one's (`traced_cost_ratio`,
-untraced over traced requests/s at the highest connection count, at most 1.10).
+`--real-page URL` also measures a real page of a running stack's shop (say
+`http://127.0.0.1:8001/shop/rods/tourney-casting-rod/` of `make demo`): straight,
+through a Python edge (untraced) and through the nginx engine, both in front of that
+shop, at `--real-connections` (4: a sale's rate on this page is what the shop serves).
+Goals and ratios: bench/edge_report.py. Writes `reports/bench-edge-<timestamp>.json`.
 """
 
 from __future__ import annotations
@@ -24,29 +26,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from bench.cpu import cpu_seconds
+from bench.edge_report import Results, summarise
 from common.harness.nginx import nginx_process
-from common.harness.processes import Process, free_ports
+from common.harness.processes import Process, free_port
 from common.harness.services import procfile_process
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 BODY = "hello from origin, a small product page body" + "." * 41 + "\n"
-GOAL_ADDED_P50_MS = 1.0
-GOAL_SHARE_OF_NGINX = 0.5
-# Issue 14: traced at the table's default ratio, at most 1.10x the untraced CPU.
-GOAL_TRACED_COST = 1.10
 
 ORIGIN_CONF = """worker_processes 1;
 pid nginx.pid;
@@ -55,6 +57,25 @@ events {{ worker_connections 4096; }}
 http {{
   access_log off;
   server {{ listen 127.0.0.1:{port}; location / {{ return 200 "{body}"; }} }}
+}}
+"""
+# The baseline: what anyone would write to put nginx in front of the origin.
+PLAIN_CONF = """worker_processes {workers};
+pid nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream origin {{ server {origin}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
 }}
 """
 
@@ -76,12 +97,14 @@ def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {
         "rps": rps,
+        "requests": float(total),
         "p50_ms": _ms(p50),
         "p99_ms": _ms(p99),
         "non_2xx": float(errors.group(1)) if errors else 0.0,
@@ -89,15 +112,20 @@ def wrk(url: str, connections: int, duration: float) -> dict[str, float]:
     }
 
 
-def edge_env(origin_url: str) -> dict[str, str]:
+def edge_env(origin_url: str, **extra: str) -> dict[str, str]:
     return {
         "OTEL_SDK_DISABLED": "true",
         "SHOP_URL": origin_url,
         "ORDERS_URL": origin_url,
         "EDGE_MODE_KEY": f"edge:bench:{uuid.uuid4().hex}:mode",
         "EDGE_DEFAULT_MODE": "legacy",
+        "EDGE_ADMIN_PORT": str(free_port()),
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-edge-metrics-"),
         "LOG_LEVEL": "WARNING",
+        # Proxy against proxy: no JSON access log, as the plain nginx has none (the
+        # nginx engine still counts its metrics from its own short log).
+        "EDGE_ACCESS_LOG": "0",
+        **extra,
     }
 
 
@@ -111,57 +139,125 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--traced",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also measure the edge with tracing on",
+        help="also measure the Python edge with tracing on",
     )
+    parser.add_argument("--real-page", help="a page of a running stack's shop")
+    parser.add_argument("--real-connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="medians of N rounds")
     return parser.parse_args(argv)
 
 
-@contextmanager
-def _edge(port: int, workers: int, env: dict[str, str]) -> Iterator[Process]:
-    """The Procfile's edge (its access log off, like nginx's) on `port`."""
-    edge_env = {**env, "EDGE_WORKERS": str(workers)}
-    with procfile_process("edge", env=edge_env, port=port) as edge:
-        yield edge
+@dataclass
+class Target:
+    url: str
+    process: Process | None = None  # whose process tree's CPU is counted
+
+
+def _edge(port: int, workers: int, env: dict[str, str]) -> Process:
+    """The Procfile's edge line on `port` (the engine from EDGE_ENGINE in `env`)."""
+    return procfile_process(
+        "edge", env={**env, "EDGE_WORKERS": str(workers)}, port=port
+    )
 
 
 @contextmanager
 def _targets_running(
-    args: argparse.Namespace, ports: dict[str, int], envs: dict[str, dict[str, str]]
-) -> Iterator[None]:
-    """The origin, the edge (untraced, and traced unless --no-traced) and the
-    exported nginx, until the block ends."""
-    from edge_router.cli import export
-
-    listen = f"127.0.0.1:{ports['nginx']}"
-    nginx_conf = export("nginx", profile="legacy", listen=listen,
-                        env={**os.environ, **envs["edge"]})  # fmt: skip
+    args: argparse.Namespace, envs: dict[str, dict[str, str]], origin_port: int
+) -> Iterator[dict[str, Target]]:
+    """Every target, started; {name: Target} until the block ends."""
+    page = "/shop/"
+    plain_port = free_port()
     body = BODY.replace("\n", "\\n")
-    origin_conf = ORIGIN_CONF.format(port=ports["origin"], body=body)
+    origin_conf = ORIGIN_CONF.format(port=origin_port, body=body)
+    plain_conf = PLAIN_CONF.format(
+        workers=args.workers, origin=f"127.0.0.1:{origin_port}", port=plain_port
+    )
     with ExitStack() as stack:
-        stack.enter_context(nginx_process("origin", origin_conf, ports["origin"]))
-        stack.enter_context(_edge(ports["edge"], args.workers, envs["edge"]))
-        if args.traced:
-            traced = _edge(ports["edge_traced"], args.workers, envs["edge_traced"])
-            stack.enter_context(traced)
-        stack.enter_context(nginx_process("nginx", nginx_conf, ports["nginx"]))
-        yield
+        enter = stack.enter_context
+        enter(nginx_process("origin", origin_conf, origin_port))
+        targets = {
+            "origin": Target(f"http://127.0.0.1:{origin_port}{page}"),
+            "plain_nginx": Target(
+                f"http://127.0.0.1:{plain_port}{page}",
+                enter(nginx_process("plain", plain_conf, plain_port)),
+            ),
+        }
+        for name, env in envs.items():
+            edge = enter(_edge(free_port(), args.workers, env))
+            url = args.real_page if name.startswith("real_") else page
+            targets[name] = Target(edge.url + urlsplit(url).path, edge)
+        if args.real_page:
+            targets["real_origin"] = Target(args.real_page)
+        yield targets
+
+
+def _measure_one(target: Target, count: int, duration: float) -> dict[str, float]:
+    pids = [target.process.pid] if target.process else []
+    before = cpu_seconds(pids)
+    figures = wrk(target.url, count, duration)
+    spent = cpu_seconds(pids) - before
+    if pids and figures["requests"]:
+        figures["cpu_us_per_request"] = spent / figures["requests"] * 1e6
+    return figures
 
 
 def _measure(
-    args: argparse.Namespace, targets: dict[str, str], connections: list[int]
-) -> dict[str, dict[int, dict[str, float]]]:
-    results: dict[str, dict[int, dict[str, float]]] = {name: {} for name in targets}
-    for count in connections:
-        for name, url in targets.items():
-            wrk(url, count, args.warmup)
-            results[name][count] = figures = wrk(url, count, args.duration)
-            print(
-                f"    {name:<11} c{count:<3} {figures['rps']:>9.0f} req/s  "
-                f"p50 {figures['p50_ms']:.3f} ms  "
-                f"p99 {figures['p99_ms']:.3f} ms",
-                flush=True,
-            )
-    return results
+    args: argparse.Namespace, targets: dict[str, Target], connections: list[int]
+) -> Results:
+    """Every target at every count, target after target, `--rounds` times over (the
+    machine's other work then weighs on each alike); medians, with the spread."""
+    rounds: dict[str, dict[int, list[dict[str, float]]]] = {n: {} for n in targets}
+    for number in range(1, args.rounds + 1):
+        for count in dict.fromkeys([*connections, args.real_connections]):
+            for name, target in targets.items():
+                real = name.startswith("real_")
+                if count not in ([args.real_connections] if real else connections):
+                    continue
+                wrk(target.url, count, args.warmup)
+                f = _measure_one(target, count, args.duration)
+                rounds[name].setdefault(count, []).append(f)
+                cpu = f.get("cpu_us_per_request")
+                print(
+                    f"    round {number} {name:<13} c{count:<3} {f['rps']:>9.0f} "
+                    f"req/s  p50 {f['p50_ms']:.3f} ms  p99 {f['p99_ms']:.3f} ms"
+                    + (f"  CPU {cpu:.0f} us/req" if cpu is not None else ""),
+                    flush=True,
+                )
+    return {
+        name: {count: _median(runs) for count, runs in by_count.items()}
+        for name, by_count in rounds.items()
+    }
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "non_2xx"):
+        values = [run[key] for run in runs if key in run]
+        if values:
+            out[key] = statistics.median(values)
+            out[f"{key}_min"], out[f"{key}_max"] = min(values), max(values)
+    return out
+
+
+def _envs(
+    args: argparse.Namespace, traces: str, origin: str
+) -> dict[str, dict[str, str]]:
+    """The environment of each edge the run starts."""
+    envs = {
+        "edge": edge_env(origin, EDGE_ENGINE="python"),
+        "nginx_engine": edge_env(origin, EDGE_ENGINE="nginx"),
+    }
+    if args.traced:
+        envs["edge_traced"] = edge_env(
+            origin, EDGE_ENGINE="python", OTEL_SDK_DISABLED="false",
+            OTEL_TRACES_EXPORTER="", TRACES_DIR=traces,
+        )  # fmt: skip
+    if args.real_page:
+        parts = urlsplit(args.real_page)
+        shop = f"{parts.scheme}://{parts.netloc}"
+        envs["real_edge"] = edge_env(shop, EDGE_ENGINE="python")
+        envs["real_engine"] = edge_env(shop, EDGE_ENGINE="nginx")
+    return envs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,34 +267,18 @@ def main(argv: list[str] | None = None) -> int:
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
             print(f"{tool} is missing: `make edge-tools` installs it", file=sys.stderr)
             return 2
-    ports = dict(
-        zip(("origin", "edge", "nginx", "edge_traced"), free_ports(4), strict=True)
-    )
-    origin_url = f"http://127.0.0.1:{ports['origin']}"
-    envs = {"edge": edge_env(origin_url)}
     traces = tempfile.mkdtemp(prefix="bench-edge-traces-")
-    envs["edge_traced"] = {
-        **envs["edge"],
-        "OTEL_SDK_DISABLED": "false",
-        "OTEL_TRACES_EXPORTER": "",
-        "TRACES_DIR": traces,
-        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-edge-metrics-"),
-    }
-    names = ("origin", "edge", "nginx", "edge_traced")[: 4 if args.traced else 3]
-    targets = {name: f"http://127.0.0.1:{ports[name]}/shop/" for name in names}
-    print(
-        f"==> origin nginx :{ports['origin']}, edge :{ports['edge']} "
-        f"({args.workers} workers), nginx (exported) :{ports['nginx']}",
-        flush=True,
-    )
+    origin_port = free_port()
+    envs = _envs(args, traces, f"http://127.0.0.1:{origin_port}")
     try:
-        with _targets_running(args, ports, envs):
+        with _targets_running(args, envs, origin_port) as targets:
+            print("==> " + ", ".join(f"{n} {t.url}" for n, t in targets.items()))
             results = _measure(args, targets, connections)
     finally:
         for env in envs.values():
             shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
         shutil.rmtree(traces, ignore_errors=True)
-    report = summarise(results, connections, args)
+    report = summarise(results, connections, _described(args))
     print("load average (1, 5, 15 min): " + ", ".join(
         f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
     REPORTS.mkdir(exist_ok=True)
@@ -209,111 +289,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _table_print(
-    results: dict[str, dict[int, dict[str, float]]], connections: list[int]
-) -> None:
-    print()
-    print(f"{'target':<12} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
-    print("-" * 47)
-    for count in connections:
-        for name in results:
-            f = results[name][count]
-            print(f"{name:<12} {count:>5} {f['rps']:>10.0f} {f['p50_ms']:>8.3f} "
-                  f"{f['p99_ms']:>8.3f}")  # fmt: skip
-    print()
-
-
-def _ratios(
-    results: dict[str, dict[int, dict[str, float]]], count: int
-) -> dict[str, float]:
-    origin, edge, ngx = (results[n][count] for n in ("origin", "edge", "nginx"))
-    ratios = {
-        "edge_share_of_nginx_rps": edge["rps"] / ngx["rps"],
-        "edge_added_p50_ms": edge["p50_ms"] - origin["p50_ms"],
-        "nginx_added_p50_ms": ngx["p50_ms"] - origin["p50_ms"],
-        "edge_added_p99_ms": edge["p99_ms"] - origin["p99_ms"],
-        "nginx_added_p99_ms": ngx["p99_ms"] - origin["p99_ms"],
-    }
-    if "edge_traced" in results:
-        traced = results["edge_traced"][count]
-        ratios |= {
-            "traced_edge_share_of_nginx_rps": traced["rps"] / ngx["rps"],
-            "traced_edge_added_p50_ms": traced["p50_ms"] - origin["p50_ms"],
-            # At saturation the edge is CPU-bound: its rate is the inverse of its
-            # CPU per request, so this is what tracing costs a request.
-            "traced_cost_ratio": edge["rps"] / traced["rps"],
-        }
-    r = ratios
-    print(
-        f"c{count}: edge/nginx rps {100 * r['edge_share_of_nginx_rps']:.0f} %, "
-        f"added p50 edge {r['edge_added_p50_ms']:.3f} ms vs nginx "
-        f"{r['nginx_added_p50_ms']:.3f} ms, added p99 edge "
-        f"{r['edge_added_p99_ms']:.3f} ms vs nginx "
-        f"{r['nginx_added_p99_ms']:.3f} ms"
-    )
-    if "traced_edge_share_of_nginx_rps" in r:
-        print(
-            f"c{count}: traced edge/nginx rps "
-            f"{100 * r['traced_edge_share_of_nginx_rps']:.0f} %, added p50 "
-            f"traced edge {r['traced_edge_added_p50_ms']:.3f} ms"
-        )
-    return ratios
-
-
-def _goals(
-    ratios: dict[str, dict[str, float]], connections: list[int]
-) -> dict[str, dict[str, object]]:
-    low, high = f"c{min(connections)}", f"c{max(connections)}"
-    added = ratios[low]["edge_added_p50_ms"]
-    share = ratios[high]["edge_share_of_nginx_rps"]
-    goals: dict[str, dict[str, object]] = {
-        "added_p50_ms": {"goal": GOAL_ADDED_P50_MS, "measured": added,
-                         "met": added <= GOAL_ADDED_P50_MS, "at": low},
-        "share_of_nginx_rps": {"goal": GOAL_SHARE_OF_NGINX, "measured": share,
-                               "met": share >= GOAL_SHARE_OF_NGINX, "at": high},
-    }  # fmt: skip
-    if "traced_cost_ratio" in ratios[high]:
-        cost = ratios[high]["traced_cost_ratio"]
-        met = cost <= GOAL_TRACED_COST
-        goals["traced_cost_ratio"] = {
-            "goal": GOAL_TRACED_COST, "measured": cost, "met": met, "at": high,
-        }  # fmt: skip
-    print()
-    for name, goal in goals.items():
-        verdict = "met" if goal["met"] else "NOT met"
-        print(
-            f"goal {name} ({goal['at']}): {goal['measured']:.3f} "
-            f"vs {goal['goal']} -> {verdict}"
-        )
-    return goals
-
-
-def summarise(
-    results: dict[str, dict[int, dict[str, float]]],
-    connections: list[int],
-    args: argparse.Namespace,
-) -> dict[str, object]:
-    _table_print(results, connections)
-    ratios = {f"c{count}": _ratios(results, count) for count in connections}
-    goals = _goals(ratios, connections)
+def _described(args: argparse.Namespace) -> dict[str, str]:
     return {
-        "benchmark": "edge",
         "origin": "nginx return 200 (worker_processes 1)",
-        "edge": f"uvicorn edge_router.app:app, {args.workers} workers, "
-        "uvloop, httptools; edge: tracing off, edge_traced: on",
-        "nginx": "python manage.py edge export nginx --profile legacy "
-        "(worker_processes auto)",
-        "load": f"wrk -t1, {args.duration:g}s per run after {args.warmup:g}s warm-up",
-        "results": {n: {f"c{c}": v for c, v in r.items()} for n, r in results.items()},
-        "ratios": ratios,
-        "goals": goals,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            # Other work on the machine moves the figures: report it with them.
-            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-        },
+        "plain_nginx": f"nginx proxy_pass, keepalive 64, no log, {args.workers} "
+        "workers",
+        "nginx_engine": f"EDGE_ENGINE=nginx, {args.workers} workers, access log and "
+        "metrics on",
+        "edge": f"EDGE_ENGINE=python (uvicorn, uvloop, httptools), {args.workers} "
+        "workers; edge: tracing off, edge_traced: on at the table's default ratio",
+        "real_page": args.real_page or "not measured",
+        "load": f"wrk -t1, {args.duration:g}s per run after {args.warmup:g}s warm-up, "
+        f"medians of {args.rounds} rounds (min/max beside)",
     }
 
 

@@ -31,11 +31,16 @@ def celery_settings(
         "CELERY_BROKER_URL": broker_url,
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
         "CELERY_BROKER_TRANSPORT_OPTIONS": {
-            # Above any task's run time and retry countdown: a message a live worker
-            # holds is never handed to a second worker; one a killed worker held
-            # comes back after it.
+            # Above any task's run time and retry countdown (the fulfillment step:
+            # 10 s at the warehouse + 10 s at the orders service, a countdown of
+            # 30 s at most): a message a live worker holds is not handed to a
+            # second one. One a killed worker held comes back after it: a minute,
+            # not the hour Kombu defaults to, or a killed worker's order would wait
+            # an hour (`faults kill fulfillment-worker`, docs/guides/faults.md).
+            # Were a live worker's message handed out again, the task is
+            # idempotent (the warehouse packs an order_ref once).
             "visibility_timeout": env_int(
-                f"{env_prefix}_VISIBILITY_TIMEOUT", 3600, minimum=1
+                f"{env_prefix}_VISIBILITY_TIMEOUT", 60, minimum=1
             ),
             # How often a worker looks for messages a dead worker held (older than
             # the visibility timeout) and puts them back on the queue.

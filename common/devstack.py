@@ -1,6 +1,7 @@
 """The launcher behind `make demo` and `make test`: backing services, set-up, processes.
 
-    python -m common.devstack demo      set up, then run every process (Procfile)
+    python -m common.devstack demo      set up, then run every process (Procfile),
+                                        restarting one that dies (supervisor.py)
     python -m common.devstack setup     create databases, migrate, seed (idempotent)
     python -m common.devstack test ...  backing services, then the test suites
     python -m common.devstack run CMD   run CMD with DATABASE_URL/REDIS_URL resolved
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from common import cpus
+from common.faults import fault_store
 from common.harness import process_logs
-from common.harness.processes import port_answers, run_foreground, venv_environ
+from common.harness.processes import (
+    Process,
+    port_answers,
+    run_foreground,
+    venv_environ,
+)
+from common.harness.procfile import procfile_argv, procfile_commands
+from common.harness.supervisor import LogFollower, Supervisor
 from common.stack_secrets import (
     SECRETS_FILE_NAME,
     secrets_ensure,
@@ -201,6 +211,20 @@ def _open_demo_sale(env: dict[str, str], shop_port: str) -> None:
         _say(f"could not open the demo sale: {exc}")
 
 
+EDGE_ENGINES = ("python", "nginx")
+
+
+def edge_engine_problem(engine: str) -> str:
+    """Why the edge cannot run on `engine` here, or ""."""
+    if engine not in EDGE_ENGINES:
+        return f"EDGE_ENGINE={engine!r}: use one of {', '.join(EDGE_ENGINES)}"
+    if engine == "nginx" and not (
+        shutil.which("nginx") or Path("/usr/sbin/nginx").exists()
+    ):
+        return "EDGE_ENGINE=nginx needs nginx: `make edge-tools` installs it"
+    return ""
+
+
 def demo(backing: Backing) -> int:
     setup(backing)
     env = backing.environ()
@@ -219,22 +243,66 @@ def demo(backing: Backing) -> int:
         return 2
     path_cpus = cpus.describe(env["SALE_PATH_CPUS"])
     _say(f"the new path (orders, relay, workers) {path_cpus}")
+    engine = env.setdefault("EDGE_ENGINE", "python") or "python"
+    problem = edge_engine_problem(engine)
+    if problem:
+        _say(problem)
+        return 2
+    _say(f"the edge's engine: {engine} (EDGE_ENGINE=python|nginx)")
     edge = f"http://127.0.0.1:{env.get('EDGE_PORT', '8000')}"
     _say("starting every process (Ctrl-C stops them all)")
     _say(f"open the shop through the edge: \033[1m{edge}/\033[0m")
+    admin = f"http://127.0.0.1:{env.get('EDGE_ADMIN_PORT', '8010')}/_edge/"
+    _say(f"the edge's admin API (mode, routes, metrics), loopback only: {admin}")
     _say(f"the edge's admin token and the stack's other secrets: {SECRETS_FILE}")
+    _say(f"the control room (that token): {admin}control/")
     _say(
         "strangle the Muskie rod: `.venv/bin/python manage.py edge mode strangler`, "
         f"then {edge}/shop/rods/muskie-casting-rod/ and the live board {edge}/sale/"
         "muskie-casting-rod/"
     )
     threading.Thread(target=_open_demo_sale, args=(env, shop_port), daemon=True).start()
-    _say(f"each process's log also in {process_logs.logs_dir()}/<process>.log")
-    # honcho, each process's lines also kept in a file (common/harness/process_logs).
-    honcho = [sys.executable, "-m", "common.harness.process_logs"]
-    code = run_foreground([*honcho, "start", "-f", str(ROOT / "Procfile")], env)
+    return supervise(env)
+
+
+def supervise(env: dict[str, str]) -> int:
+    """Every Procfile process under the supervisor until Ctrl-C or SIGTERM (0), or
+    until one keeps dying (1). Their output: `<LOGS_DIR>/<name>.log` (default
+    `.data/logs/`, where `traces show` reads them), and here."""
+    logs_dir = process_logs.logs_dir()
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    processes = {}
+    for name in procfile_commands():
+        log_path = logs_dir / f"{name}.log"
+        log_path.write_bytes(b"")
+        processes[name] = Process(
+            name, procfile_argv(name, env), env=env, log_path=log_path
+        )
+    follower = LogFollower(
+        {name: p.log_path for name, p in processes.items()}, write=_print_line
+    ).start()
+    store = fault_store(env["REDIS_URL"], prefix=env.get("FAULTS_KEY_PREFIX"))
+    supervisor = Supervisor(processes, say=_say, store=store)
+
+    def stop(signum: int, _frame: object) -> None:
+        supervisor.stop_soon()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    try:
+        supervisor.start()
+        _say(f"the launcher supervises {len(processes)} processes (logs: {logs_dir})")
+        code = supervisor.wait()
+    finally:
+        _say("stopping every process")
+        supervisor.stop()
+        follower.stop()
     # Stopped by Ctrl-C / SIGTERM is how a demo ends: not a failure.
-    return 0 if code in (130, -signal.SIGINT, -signal.SIGTERM) else code
+    return code
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
 
 
 def test(backing: Backing, pytest_args: list[str]) -> int:

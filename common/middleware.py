@@ -40,14 +40,14 @@ class ResponseHeaderMiddleware(ABC):
         if self.is_async:
             return self.__acall__(request)  # type: ignore[return-value]
         response = self.get_response(request)
-        return self.tag(response)  # type: ignore[arg-type]
+        return self.tag(response, request)  # type: ignore[arg-type]
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.get_response(request)  # type: ignore[misc]
-        return self.tag(response)
+        return self.tag(response, request)
 
     @abstractmethod
-    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
+    def tag(self, response: HttpResponseBase, request: HttpRequest) -> HttpResponseBase:
         """The response with this middleware's header set (each subclass's own)."""
 
 
@@ -68,7 +68,7 @@ class TraceIdMiddleware(ResponseHeaderMiddleware):
             request.META[ENVIRON_SPAN_ID] = span_id
         return super().__call__(request)
 
-    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
+    def tag(self, response: HttpResponseBase, request: HttpRequest) -> HttpResponseBase:
         trace_id = current_trace_id()
         if trace_id:
             response.headers[TRACE_ID_HEADER] = trace_id
@@ -88,7 +88,7 @@ class ContentSecurityPolicyMiddleware(ResponseHeaderMiddleware):
         super().__init__(get_response)
         self.policy: str = settings.CSP_POLICY
 
-    def tag(self, response: HttpResponseBase) -> HttpResponseBase:
+    def tag(self, response: HttpResponseBase, request: HttpRequest) -> HttpResponseBase:
         content_type = response.headers.get("Content-Type", "")
         if self.policy and content_type.startswith("text/html"):
             response.headers.setdefault(CSP_HEADER, self.policy)

@@ -1,6 +1,7 @@
 """The edge's ASGI app: `uvicorn edge_router.app:app` (see the Procfile).
 
-Per request: normalise the path, answer /_edge/ itself, pick the profile from the mode
+Per request: normalise the path, answer /_edge/healthz itself (the rest of /_edge/
+is on the admin listener: 404 here), pick the profile from the mode
 (read once, so a request finishes on the origin it started on), match the behaviour,
 admit (rate, body size), forward, then log and count.
 """
@@ -13,6 +14,7 @@ import gc
 import logging
 import os
 import time
+from collections import Counter
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -21,18 +23,29 @@ from yarl import URL
 from common.tracing.logs import logging_install
 from edge_router import admin, metrics
 from edge_router.accesslog import AccessLog, wall_clock
+from edge_router.admin_listener import AdminListener
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.config import EdgeConfig, config_from_env
+from edge_router.control_room import ControlRoom, watched_path
 from edge_router.headers import WEBSOCKET_HANDSHAKE, request_headers
-from edge_router.modes import Mode, ModeFollower
+from edge_router.modes import Mode, ModeFollower, redis_client
 from edge_router.paths import BadPath, match_key, normalise
-from edge_router.proxy import CLIENT_GONE, Exchange, Outcome, Route, forward, refuse
+from edge_router.proxy import (
+    CLIENT_GONE,
+    Exchange,
+    Outcome,
+    Route,
+    forward,
+    refuse,
+    take_body,
+)
 from edge_router.routes import RouteTable, load_table
 from edge_router.selection import profile_for
+from edge_router.serving import EdgeHttpProtocol
 from edge_router.static import StaticSite
 from edge_router.tracing import EdgeTracing
 from edge_router.upstream import session_create
-from edge_router.websocket import forward_websocket
+from edge_router.websocket import forward_websocket, refuse_websocket
 
 logger = logging.getLogger("edge_router")
 EDGE_ROUTE = [(b"x-edge-route", b"edge"), (b"x-edge-origin", b"edge")]
@@ -50,13 +63,18 @@ ROUTING_MEMORY = 4096
 class Edge:
     """One per worker process; everything is built at lifespan start-up."""
 
+    engine = "python"
     config: EdgeConfig
     table: RouteTable
     routes: dict[int, Route]
     session: aiohttp.ClientSession
+    websocket_session: aiohttp.ClientSession
     redis: aioredis.Redis
     follower: ModeFollower
+    admin_listener: AdminListener
     log: AccessLog
+    control: ControlRoom
+    watched_path: str
     _publisher: asyncio.Task[None]
 
     def __init__(self, tracing: EdgeTracing) -> None:
@@ -64,43 +82,61 @@ class Edge:
         self.tracing = tracing
         self._paths: dict[str, str] = {}
         self._routed: dict[tuple[str, str, str], Route] = {}
+        self._websockets_by_address: Counter[str] = Counter()
 
     async def startup(self) -> None:
         # The stack's one line format, each line with its trace (tracing/logs.py).
         logging_install(os.environ.get("LOG_LEVEL", "INFO"), adopt=("uvicorn",))
         self.config = config_from_env()
         self.table = load_table(self.config.routes_file, env=self.config.env)
-        sites = {
-            origin.name: StaticSite(origin)
-            for origin in self.table.origins.values()
-            if origin.static
-        }
+        sites = _static_sites(self.table)
         self.routes = {
             id(behaviour): Route.build(
-                behaviour, profile.name, sites.get(behaviour.origin.name)
+                behaviour,
+                profile.name,
+                self.table.listener,
+                sites.get((behaviour.origin.name, behaviour.cache_control)),
             )
             for profile in self.table.profiles.values()
             for behaviour in profile.behaviours
         }
+        # Read by uvicorn's protocol (Procfile: --http ...EdgeHttpProtocol) for every
+        # connection; lifespan start-up ends before the first is accepted.
+        EdgeHttpProtocol.limits = self.table.listener
         self.log = AccessLog(self.config.access_log)
+        self.watched_path = watched_path(self.config.env)
         # One session for every request and websocket of this worker.
         self.session = session_create(
             connections=self.config.upstream_connections,
             per_origin=self.config.upstream_per_origin,
             keepalive=self.config.upstream_keepalive,
         )
-        self.redis = aioredis.from_url(
-            self.config.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
+        # Websockets have a pool of their own: however many are open and idle,
+        # HTTP requests keep every connection of theirs.
+        websockets = self.table.websockets
+        self.websocket_session = session_create(
+            connections=websockets.pool,
+            per_origin=websockets.pool,
+            keepalive=self.config.upstream_keepalive,
         )
+        self.redis = redis_client(self.config.redis_url)
         self.follower = ModeFollower(
-            aioredis.from_url(self.config.redis_url, socket_connect_timeout=1.0),
+            redis_client(self.config.redis_url),
             self.config.mode_key,
             self.config.default_mode,
             self.config.poll_interval,
             on_change=_count_change,
+            listener=redis_client(self.config.redis_url, read_timeout=None),
+            cache=self.config.mode_cache,
         )
         metrics.forget_dead_workers()
         await self.follower.start()
+        # Before the admin listener, which serves it.
+        self.control = ControlRoom(self)
+        self.admin_listener = AdminListener(
+            self, self.config.admin_host, self.config.admin_port
+        )
+        await self.admin_listener.start()
         self._publisher = asyncio.create_task(self._publish_in_flight())
         # What start-up built lives as long as the worker: out of every collection.
         gc.freeze()
@@ -126,8 +162,11 @@ class Edge:
         self._publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._publisher
+        await self.admin_listener.stop()
+        await self.control.close()
         await self.follower.stop()
         await self.session.close()
+        await self.websocket_session.close()
         await self.redis.aclose()
         self.log.close()
         metrics.worker_exit()
@@ -185,21 +224,32 @@ class Edge:
             path = raw
         else:
             if path.startswith(admin.PREFIX):
+                # Only the health check is public; the rest is on the admin listener.
                 route_name = origin_name = "edge"
-                status, sent = await admin.handle(
-                    self, path, method, seen, receive, send, EDGE_ROUTE
-                )
-                outcome = Outcome(status, sent)
+                if admin.endpoint_path(path) == admin.HEALTH:
+                    status, sent = await admin.handle(
+                        admin.AdminRequest(
+                            self, method, seen, receive, send, EDGE_ROUTE
+                        ),
+                        path,
+                    )
+                    outcome = Outcome(status, sent)
+                else:
+                    outcome = await refuse(request, 404, EDGE_ROUTE)
             else:
                 route, new_cookie = self._route(method, path, seen.get(b"cookie"))
                 extra = route.edge_headers
                 if new_cookie is not None:
                     extra = [*extra, new_cookie]
-                outcome = await self._proxy(route, request, path, extra)
+                outcome = await self._proxy(
+                    route, request, path, extra, drew_visitor=new_cookie is not None
+                )
         duration = time.perf_counter() - arrived
         if route is not None:
             route.metrics.count(outcome.status)
             route.metrics.latency.observe(duration)
+            if path == self.watched_path:
+                metrics.WATCHED_LATENCY.observe(duration)
             route_name, origin_name = route.behaviour.name, route.behaviour.origin.name
         self.log.record(
             started_wall=wall,
@@ -251,41 +301,22 @@ class Edge:
         request: Exchange,
         path: str,
         extra: list[tuple[bytes, bytes]],
+        *,
+        drew_visitor: bool = False,
     ) -> Outcome:
         """Admit and forward the request: in a server span when the behaviour's
         ratio draws it (see edge_router/tracing.py), else with a not-sampled
-        `traceparent` and no span at all."""
-
-        async def answer(traced: bool = False) -> Outcome:
-            if route.buckets is not None:
-                wait = route.buckets.take(request.client)
-                if wait:
-                    retry = (b"retry-after", str(wait).encode())
-                    return await refuse(request, 429, [*extra, retry])
-            if route.site is not None:
-                return await route.site.serve(request, path, extra)
-            query: bytes = request.scope.get("query_string", b"")
-            target = path + "?" + query.decode("latin-1") if query else path
-            route.metrics.active += 1
-            try:
-                return await forward(
-                    self.session, route, request, target=target, extra=extra,
-                    tracing=self.tracing if traced else None,
-                )  # fmt: skip
-            except OSError:
-                # The visitor's connection broke while the edge was answering.
-                return Outcome(CLIENT_GONE)
-            finally:
-                route.metrics.active -= 1
-
+        `traceparent` and no span at all. A deny and a static page are never traced."""
+        if route.behaviour.denied:
+            return await refuse(request, 404, extra)
         tracing = self.tracing
         if not tracing.enabled or route.site is not None:
             # Static files are never traced (the edge serves them itself).
-            return await answer()
+            return await self._answer(route, request, path, extra, drew_visitor)
         if not tracing.sampled(route.behaviour.trace):
             request.trace_id, parent = tracing.untraced_parent(request.seen)
             request.headers.append(("traceparent", parent))
-            return await answer()
+            return await self._answer(route, request, path, extra, drew_visitor)
         outcomes: list[Outcome] = []
 
         async def inside(receive: Receive, send: Send) -> None:
@@ -295,13 +326,57 @@ class Edge:
             if not request.trace_id:
                 # An excluded URL (static files) has no server span, and no client
                 # span either: it would be a trace of its own, about nothing.
-                outcomes.append(await answer())
+                outcomes.append(
+                    await self._answer(route, request, path, extra, drew_visitor)
+                )
                 return
             tracing.annotate(route.span_attributes, self._canary_percent())
-            outcomes.append(await answer(traced=True))
+            outcomes.append(
+                await self._answer(
+                    route, request, path, extra, drew_visitor, traced=True
+                )
+            )
 
         await tracing.traced(request.scope, request.receive, request.send, inside)
         return outcomes[0]
+
+    async def _answer(
+        self,
+        route: Route,
+        request: Exchange,
+        path: str,
+        extra: list[tuple[bytes, bytes]],
+        drew_visitor: bool,
+        traced: bool = False,
+    ) -> Outcome:
+        """Admit (rate, body) and answer: from a directory, or from the origin
+        (`traced`: in a client span, the request being in a server span)."""
+        if route.buckets is not None:
+            wait = route.buckets.take(request.client)
+            if wait:
+                retry = (b"retry-after", str(wait).encode())
+                return await refuse(request, 429, [*extra, retry])
+        if route.site is not None:
+            # A body (a GET may carry one) is read and dropped under the same limits
+            # and deadlines as a proxied one, so a slow one cannot hold the connection.
+            body = await take_body(route, request, extra)
+            if isinstance(body, Outcome):
+                return body
+            return await route.site.serve(request, path, extra, personal=drew_visitor)
+        query: bytes = request.scope.get("query_string", b"")
+        target = path + "?" + query.decode("latin-1") if query else path
+        route.metrics.active += 1
+        try:
+            return await forward(
+                self.session, route, request,
+                target=target, extra=extra, personal=drew_visitor,
+                tracing=self.tracing if traced else None,
+            )  # fmt: skip
+        except OSError:
+            # The visitor's connection broke while the edge was answering.
+            return Outcome(CLIENT_GONE)
+        finally:
+            route.metrics.active -= 1
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.perf_counter()
@@ -323,8 +398,9 @@ class Edge:
             await send({"type": "websocket.close", "code": 1008})
             return
         route, _ = self._route("GET", path, seen.get(b"cookie"))
-        if route.site is not None:
-            # A directory has no websockets: refused before the handshake (403).
+        if route.behaviour.denied or route.site is not None:
+            # Nothing to reach (a deny), or a directory, which has no websockets:
+            # refused before the handshake (403).
             await send({"type": "websocket.close", "code": 1008})
             return
         query: bytes = scope.get("query_string", b"")
@@ -334,15 +410,11 @@ class Edge:
         traced_ids: list[str] = []
 
         async def relay(receive: Receive, send: Send) -> None:
-            route.metrics.active += 1
-            try:
-                status = await forward_websocket(
-                    self.session, route, scope, receive, send,
-                    url=url, headers=headers, extra=route.edge_headers,
-                )  # fmt: skip
-                statuses.append(status)
-            finally:
-                route.metrics.active -= 1
+            statuses.append(
+                await self._relay_websocket(
+                    route, scope, receive, send, url=url, headers=headers
+                )
+            )
 
         async def inside(receive: Receive, send: Send) -> None:
             traced_ids.append(tracing.trace_id())
@@ -382,6 +454,49 @@ class Edge:
             duration=time.perf_counter() - arrived,
             trace_id=trace_id,
         )
+
+    async def _relay_websocket(
+        self,
+        route: Route,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        url: URL,
+        headers: list[tuple[str, str]],
+    ) -> int:
+        """Relay one websocket to its origin (at most `max_per_address` open from
+        one visitor's address: else 429); its status for the log."""
+        limits = self.table.websockets
+        client = scope["client"][0] if scope.get("client") else "-"
+        open_here = self._websockets_by_address
+        if open_here[client] >= limits.max_per_address:
+            return await refuse_websocket(scope, send, 429, route.edge_headers)
+        open_here[client] += 1
+        route.metrics.active += 1
+        try:
+            return await forward_websocket(
+                self.websocket_session, route, scope, receive, send,
+                url=url, headers=headers, extra=route.edge_headers,
+                idle_timeout=limits.idle_timeout,
+            )  # fmt: skip
+        finally:
+            route.metrics.active -= 1
+            open_here[client] -= 1
+            if not open_here[client]:
+                del open_here[client]
+
+
+def _static_sites(table: RouteTable) -> dict[tuple[str, str | None], StaticSite]:
+    """A StaticSite per static origin and Cache-Control its behaviours set (a
+    behaviour's `cache_control` replaces its directory origin's)."""
+    sites: dict[tuple[str, str | None], StaticSite] = {}
+    for profile in table.profiles.values():
+        for behaviour in profile.behaviours:
+            origin, cache = behaviour.origin, behaviour.cache_control
+            if origin.static and (origin.name, cache) not in sites:
+                sites[origin.name, cache] = StaticSite(origin, cache_control=cache)
+    return sites
 
 
 def _count_change(previous: Mode, current: Mode) -> None:

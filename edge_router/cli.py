@@ -16,7 +16,8 @@ from pathlib import Path
 import redis
 
 from edge_router.config import config_from_env
-from edge_router.export import ExportError, envoy_config, nginx_config
+from edge_router.export import ExportError, nginx_config
+from edge_router.export_envoy import envoy_config
 from edge_router.modes import ModeError, mode_read, mode_validate, mode_write
 from edge_router.routes import PROFILES, RouteTable, load_table
 
@@ -92,13 +93,18 @@ def routes_show(*, as_json: bool = False, env: Mapping[str, str] | None = None) 
             limits = f"timeout {b.timeout:g}s, body {b.max_body}"
             if b.rate:
                 limits += f", rate {b.rate.text} burst {b.rate.burst}"
+            if b.cache_control:
+                limits += f", cache-control {b.cache_control!r}"
             limits += f", trace {b.trace:g}"
+            if b.denied:
+                limits = "deny: 404, no origin"
             lines.append(
                 f"  {index:>2}  {b.name:<16} {b.pattern:<38} {methods:<10} "
                 f"{b.origin.name:<7} {limits}"
             )
     lines.append(
-        "canary N: N % of visitors (sticky cookie) on strangler, the rest on legacy"
+        "canary N: N % of visitors (by the hash of their edge_visitor id) on "
+        "strangler, the rest on legacy"
     )
     return "\n".join(lines)
 

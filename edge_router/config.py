@@ -9,10 +9,8 @@ from pathlib import Path
 
 from common.env import ConfigurationError
 from common.stack_secrets import secret_generate, secrets_required
-from edge_router.modes import Mode, ModeError, mode_parse_default
+from edge_router.modes import Mode, ModeError, mode_cache_path, mode_parse_default
 from edge_router.routes import DEFAULT_ROUTES_FILE
-
-CANARY_COOKIE = "edge_canary"
 
 
 @dataclass(frozen=True)
@@ -22,7 +20,10 @@ class EdgeConfig:
     mode_key: str
     default_mode: Mode
     admin_token: str
+    admin_host: str
+    admin_port: int
     poll_interval: float
+    mode_cache: Path
     access_log: bool
     upstream_connections: int
     upstream_per_origin: int
@@ -41,6 +42,15 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float) -> flo
     if value < low:
         raise ConfigurationError(f"{name}={raw} must be at least {low}")
     return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigurationError(f"{name}={raw!r} is not a TCP port")
+    return int(raw)
 
 
 def _admin_token(env: Mapping[str, str], *, serving: bool) -> str:
@@ -66,12 +76,21 @@ def config_from_env(
     access_log = env.get("EDGE_ACCESS_LOG", "1").strip().lower()
     if access_log not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
         raise ConfigurationError(f"EDGE_ACCESS_LOG={access_log!r}: use 1 or 0")
+    redis_url = env.get("REDIS_URL", "") or "redis://127.0.0.1:6379/0"
+    mode_key = env.get("EDGE_MODE_KEY", "") or "edge:mode"
     return EdgeConfig(
         routes_file=Path(env.get("EDGE_ROUTES_FILE", "") or DEFAULT_ROUTES_FILE),
-        redis_url=env.get("REDIS_URL", "") or "redis://127.0.0.1:6379/0",
-        mode_key=env.get("EDGE_MODE_KEY", "") or "edge:mode",
+        redis_url=redis_url,
+        mode_key=mode_key,
+        # The last mode known, for a worker that starts while Redis is down.
+        mode_cache=Path(
+            env.get("EDGE_MODE_CACHE", "") or mode_cache_path(redis_url, mode_key)
+        ),
         default_mode=default_mode,
         admin_token=token,
+        # The admin listener (/_edge/* but the health check): loopback by default.
+        admin_host=env.get("EDGE_ADMIN_HOST", "") or "127.0.0.1",
+        admin_port=_port(env, "EDGE_ADMIN_PORT", 8010),
         poll_interval=_float(env, "EDGE_MODE_POLL_SECONDS", 0.5, 0.05),
         access_log=access_log in {"1", "true", "yes", "on"},
         # Per worker, websockets included: all origins together, and each origin.

@@ -12,6 +12,7 @@ REASONS: dict[int, bytes] = {
     401: b"Unauthorized",
     404: b"Not found",
     405: b"Method not allowed",
+    408: b"Request timeout",
     413: b"Request body too large",
     415: b"Unsupported media type",
     422: b"Unprocessable content",

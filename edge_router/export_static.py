@@ -12,6 +12,7 @@ def nginx_static(behaviour: Behaviour) -> list[str]:
     Last-Modified, the origin's headers, 304 when not modified since (or at) the
     file's time; no listing (403 is a 404), no symlink followed, GET and HEAD only."""
     origin = behaviour.origin
+    cache_control = behaviour.cache_control or origin.cache_control
     by_type: dict[str, list[str]] = {}
     for suffix, kind in CONTENT_TYPES.items():
         by_type.setdefault(kind.split(";")[0], []).append(suffix[1:])
@@ -32,7 +33,7 @@ def nginx_static(behaviour: Behaviour) -> list[str]:
         "charset_types text/css text/javascript text/plain;",
         "etag on;",
         "if_modified_since before;",
-        f'add_header Cache-Control "{origin.cache_control}";',
+        f'add_header Cache-Control "{cache_control}";',
     ]
     lines += [f'add_header {name} "{value}";' for name, value in origin.headers]
     lines += [

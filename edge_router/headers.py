@@ -112,18 +112,24 @@ def request_headers(
 
 # The edge's server writes its own Date and Server (as nginx does).
 _RESPONSE_REPLACED = HOP_BY_HOP | {b"date", b"server"}
+# ... and its Cache-Control too, when the behaviour says one.
+_RESPONSE_REPLACED_CACHE = _RESPONSE_REPLACED | {b"cache-control"}
 
 
 def response_headers(
     raw: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]],
     extra: list[tuple[bytes, bytes]],
+    *,
+    replace_cache_control: bool = False,
 ) -> list[tuple[bytes, bytes]]:
-    """The origin's headers minus hop-by-hop ones, then the edge's own."""
+    """The origin's headers minus hop-by-hop ones (and its Cache-Control when the
+    edge sets the behaviour's), then the edge's own."""
     out: list[tuple[bytes, bytes]] = []
     connection: bytes | None = None
+    replaced = _RESPONSE_REPLACED_CACHE if replace_cache_control else _RESPONSE_REPLACED
     for name, value in raw:
         name = name.lower()
-        if name in _RESPONSE_REPLACED:
+        if name in replaced:
             if name == b"connection":
                 connection = value
             continue

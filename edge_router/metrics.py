@@ -64,10 +64,43 @@ IN_FLIGHT = Gauge(
     ["route", "origin"],
     multiprocess_mode="livesum",
 )
+# The watched page (EDGE_WATCHED_PATH, the Tourney page): finer buckets, so the
+# control room's p50 and p99 of it read to a few milliseconds.
+WATCHED_BUCKETS = (
+    0.002, 0.004, 0.006, 0.008, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03, 0.04,
+    0.05, 0.065, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0,
+    1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+)  # fmt: skip
+WATCHED_LATENCY = Histogram(
+    "edge_watched_page_duration_seconds",
+    "Time to the response's start of the one page the control room watches "
+    "(EDGE_WATCHED_PATH), whatever its route.",
+    buckets=WATCHED_BUCKETS,
+)
 MODE_CHANGES = Counter(
     "edge_mode_changes_total",
     "Mode changes this edge followed, per new mode.",
     ["mode"],
+)
+
+# The nginx engine's own (edge_router/engine.py): what stub_status and reloads say.
+NGINX_CONNECTIONS = Gauge(
+    "edge_nginx_connections",
+    "nginx's client connections by state (stub_status): active, reading, "
+    "writing, waiting.",
+    ["state"],
+    multiprocess_mode="livemax",
+)
+NGINX_RELOADS = Counter(
+    "edge_nginx_reloads_total",
+    "Configurations the control plane had nginx load, by outcome.",
+    ["outcome"],
+)
+CONNECTIONS_REFUSED = Counter(
+    "edge_connections_refused_total",
+    "Visitors' connections the edge closed itself: headers too slow "
+    "(header_timeout), too many from one address (per_address).",
+    ["reason"],
 )
 
 _PID_FILE = re.compile(r"_(\d+)\.db$")

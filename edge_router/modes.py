@@ -1,23 +1,36 @@
 """The edge's mode (legacy, strangler, canary N %), kept in Redis for every worker.
 
 A change is one Lua script: bump the version, store the mode, publish it. Workers
-follow the channel and also re-read the key every `poll_interval` seconds, so a
-missed message (a Redis restart, a reconnect) costs at most one poll.
+follow the channel and also re-read the key every `poll_interval` seconds (0.5 s),
+so a missed message (a Redis restart, a reconnect) costs at most one poll, and two
+workers never disagree for longer than a poll plus a read's timeout (about 1.5 s).
+
+Every mode a worker takes is also written to a small file shared by the workers of
+one edge (`EDGE_MODE_CACHE`): a worker that starts while Redis is down serves the
+last mode its siblings knew, not the default. Redis's clients have timeouts, check a
+pooled connection that sat idle before using it, and retry once at once on a
+connection error, so a connection left stale by a Redis restart costs no 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 MODES = ("legacy", "strangler", "canary")
 logger = logging.getLogger("edge_router.modes")
@@ -123,6 +136,46 @@ def mode_read(client: redis.Redis, key: str, default: Mode) -> Mode:
     return mode_decode(client.get(key), default)
 
 
+def redis_client(url: str, *, read_timeout: float | None = 1.0) -> aioredis.Redis:
+    """A client for the edge: it fails fast (0.5 s to connect, `read_timeout` for an
+    answer), PINGs a connection idle for 2 s before using it, and retries once, at
+    once, on a connection error or timeout (a stale pooled connection)."""
+    return aioredis.from_url(
+        url,
+        socket_connect_timeout=0.5,
+        socket_timeout=read_timeout,
+        health_check_interval=2,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+def mode_cache_path(redis_url: str, key: str) -> Path:
+    """The default `EDGE_MODE_CACHE`: one file per Redis and mode key, in the
+    temporary directory, so the workers of one edge (and its restarts) share it."""
+    digest = hashlib.sha256(f"{redis_url} {key}".encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"edge-mode-{digest}.json"
+
+
+def mode_cache_write(path: Path, mode: Mode) -> None:
+    """Replace the file whole (never half-written for a sibling to read)."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+        with os.fdopen(fd, "w") as out:
+            json.dump(mode.as_dict(), out)
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.warning("cannot keep the mode in %s: %s", path, error)
+
+
+def mode_cache_read(path: Path, default: Mode) -> Mode | None:
+    try:
+        raw = path.read_text()
+    except OSError:
+        return None
+    found = mode_decode(raw, default)
+    return found if found is not default else None
+
+
 class ModeFollower:
     """A worker's view of the mode: `current` is read on every request."""
 
@@ -133,8 +186,15 @@ class ModeFollower:
         default: Mode,
         poll_interval: float,
         on_change: Callable[[Mode, Mode], None] | None = None,
+        *,
+        listener: aioredis.Redis | None = None,
+        cache: Path | None = None,
     ) -> None:
         self.client = client
+        # Subscribing blocks on a read: a client of its own, without a read timeout.
+        self.listener = listener or client
+        self.cache = cache
+        self._cached: Mode | None = None
         self.key = key
         self.default = default
         self.poll_interval = poll_interval
@@ -146,10 +206,15 @@ class ModeFollower:
     def _adopt(self, mode: Mode, *, authoritative: bool) -> None:
         # A published message only moves forward; a read of the key is the truth
         # (it may go back to the default if Redis lost its data).
-        if mode == self.current:
-            return
-        if not authoritative and mode.version <= self.current.version:
-            return
+        if mode != self.current and (
+            authoritative or mode.version > self.current.version
+        ):
+            self._switch(mode)
+        if self.cache is not None and self.current != self._cached:
+            mode_cache_write(self.cache, self.current)
+            self._cached = self.current
+
+    def _switch(self, mode: Mode) -> None:
         previous, self.current = self.current, mode
         logger.info(
             "mode %s -> %s (version %s)",
@@ -183,7 +248,7 @@ class ModeFollower:
     async def _listen(self) -> None:
         while True:
             try:
-                async with self.client.pubsub() as pubsub:
+                async with self.listener.pubsub() as pubsub:
                     await pubsub.subscribe(self.key)
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
@@ -196,6 +261,18 @@ class ModeFollower:
 
     async def start(self) -> None:
         await self.refresh()
+        if not self.redis_ok and self.cache is not None:
+            # Redis is down: take the last mode the other workers knew.
+            known = mode_cache_read(self.cache, self.default)
+            if known is not None:
+                logger.warning(
+                    "Redis unreachable at start: mode %s (version %s) from %s",
+                    known.describe(),
+                    known.version,
+                    self.cache,
+                )
+                self._cached = known
+                self._adopt(known, authoritative=True)
         self._tasks = [
             asyncio.create_task(self._listen(), name="edge-mode-listen"),
             asyncio.create_task(self._poll(), name="edge-mode-poll"),
@@ -208,3 +285,5 @@ class ModeFollower:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.client.aclose()
+        if self.listener is not self.client:
+            await self.listener.aclose()

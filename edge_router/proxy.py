@@ -1,17 +1,18 @@
 """Forwarding one HTTP request to its origin with the worker's aiohttp session.
 
-Request bodies with a Content-Length stream to the origin, counted against the
-behaviour's `max_body`; chunked bodies are read up to that limit first and sent with
-a Content-Length (the origins are WSGI apps, which need one). Response bodies
+Request bodies are read whole first, up to the behaviour's `max_body` and within the
+listener's body deadlines, and sent with a Content-Length (the origins are WSGI apps,
+which need one): the origin is not asked until the body is complete, so a slow
+visitor never holds an origin's thread. Response bodies
 stream back; small ones (Content-Length ≤ 64 KiB) are read first, so an origin that
 breaks mid-body still gets the visitor a clean 502.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.errors import send_error
 from edge_router.headers import response_headers
 from edge_router.limits import BodyTooLarge, TokenBuckets
+from edge_router.listener import ListenerLimits
 from edge_router.metrics import RouteMetrics
 from edge_router.routes import Behaviour
 from edge_router.upstream import route_timeout
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
 SMALL = 64 * 1024
 # An untraced request's call to the origin: no span.
 NO_SPAN: contextlib.AbstractContextManager[Span | None] = contextlib.nullcontext()
+# Sent with an answer after which the connection cannot go on (uvicorn closes it).
+CLOSE = (b"connection", b"close")
+PERSONAL_CACHE = [(b"cache-control", b"private, no-store")]
 # 499: nginx's code for "the client went away first" (logs and metrics only).
 CLIENT_GONE = 499
 
@@ -55,12 +60,19 @@ class Route:
     buckets: TokenBuckets | None
     # What the request's server span says served it (see edge_router/tracing.py).
     span_attributes: dict[str, str]
+    # The behaviour's own Cache-Control, set on every answer it relays (or none).
+    cache_headers: list[tuple[bytes, bytes]]
+    body_deadlines: BodyDeadlines
     # A static origin's files, answered by the edge itself (edge_router/static.py).
     site: StaticSite | None = None
 
     @classmethod
     def build(
-        cls, behaviour: Behaviour, profile: str, site: StaticSite | None = None
+        cls,
+        behaviour: Behaviour,
+        profile: str,
+        listener: ListenerLimits,
+        site: StaticSite | None = None,
     ) -> Route:
         return cls(
             behaviour=behaviour,
@@ -77,6 +89,14 @@ class Route:
                 "edge.route": behaviour.name,
                 "edge.origin": behaviour.origin.name,
             },
+            cache_headers=(
+                [(b"cache-control", behaviour.cache_control.encode())]
+                if behaviour.cache_control
+                else []
+            ),
+            body_deadlines=BodyDeadlines(
+                listener.body_timeout, listener.body_idle_timeout
+            ),
             site=site,
         )
 
@@ -105,41 +125,51 @@ class Exchange:
     span_id: str = ""
 
 
-async def _stream_body(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+class BodyTooSlow(Exception):
+    """The visitor's body did not arrive within the listener's deadlines."""
+
+
+@dataclass(frozen=True)
+class BodyDeadlines:
+    total: float
+    idle: float
+
+
+async def read_body(receive: Receive, limit: int, deadlines: BodyDeadlines) -> bytes:
+    """The whole body, up to `limit` bytes, before the origin hears of it: a slow
+    visitor holds an edge coroutine, never an origin's thread. Each piece must come
+    within `idle` seconds and the whole within `total` (else BodyTooSlow)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadlines.total
+    chunks: list[bytes] = []
     size = 0
     more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        if chunk:
-            yield chunk
-        more = message.get("more_body", False)
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    # A small body nearly always comes in one message: that one is read without an
-    # async generator (which costs a microsecond a request); the rest is streamed.
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise ClientGone
-    first: bytes = message.get("body", b"")
-    if len(first) > limit:
-        raise BodyTooLarge
-    if not message.get("more_body", False):
-        return first
-    rest = [chunk async for chunk in _stream_body(receive, limit - len(first))]
-    return b"".join([first, *rest])
+    try:
+        async with asyncio.timeout(None) as clock:
+            while more:
+                clock.reschedule(min(deadline, loop.time() + deadlines.idle))
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+    except TimeoutError:
+        raise BodyTooSlow from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def request_body(
-    receive: Receive, seen: dict[bytes, bytes], limit: int
-) -> bytes | AsyncIterator[bytes] | None:
-    """The body to send on, or None. Raises BodyTooLarge, ValueError (bad length)."""
+    receive: Receive,
+    seen: dict[bytes, bytes],
+    limit: int,
+    deadlines: BodyDeadlines,
+) -> bytes | None:
+    """The body to send on, or None. Raises BodyTooLarge, BodyTooSlow, ClientGone,
+    ValueError (bad length)."""
     length = seen.get(b"content-length")
     if length is not None:
         if not length.isdigit():
@@ -149,14 +179,32 @@ async def request_body(
             raise BodyTooLarge
         if size == 0:
             return None
-        return (
-            await _read_body(receive, limit)
-            if size <= SMALL
-            else _stream_body(receive, limit)
-        )
+        return await read_body(receive, limit, deadlines)
     if b"transfer-encoding" in seen:
-        return await _read_body(receive, limit)
+        return await read_body(receive, limit, deadlines)
     return None
+
+
+async def take_body(
+    route: Route, request: Exchange, extra: list[tuple[bytes, bytes]]
+) -> bytes | Outcome | None:
+    """The request's body (None: it has none), read whole within the behaviour's
+    `max_body` and the listener's deadlines; or the refusal sent instead."""
+    seen = request.seen
+    if b"content-length" not in seen and b"transfer-encoding" not in seen:
+        return None
+    try:
+        return await request_body(
+            request.receive, seen, route.behaviour.max_body, route.body_deadlines
+        )
+    except BodyTooLarge:
+        return await refuse(request, 413, extra)
+    except BodyTooSlow:
+        return await refuse(request, 408, [*extra, CLOSE])
+    except ValueError:
+        return await refuse(request, 400, extra)
+    except ClientGone:
+        return Outcome(CLIENT_GONE)
 
 
 def trace_header(trace_id: str) -> list[tuple[bytes, bytes]]:
@@ -175,15 +223,9 @@ async def refuse(
 
 
 def _failure_status(error: aiohttp.ClientError | OSError) -> int:
-    """The answer for a request the origin never answered (CLIENT_GONE: none)."""
+    """The answer for a request the origin never answered."""
     if isinstance(error, TimeoutError):
         return 504
-    # A streamed request body that failed on our side is the error's cause.
-    if isinstance(error, aiohttp.ClientError):
-        if isinstance(error.__cause__, BodyTooLarge):
-            return 413
-        if isinstance(error.__cause__, ClientGone):
-            return CLIENT_GONE
     return 502
 
 
@@ -194,22 +236,18 @@ async def forward(
     *,
     target: str,
     extra: list[tuple[bytes, bytes]],
+    personal: bool = False,
     tracing: EdgeTracing | None = None,
 ) -> Outcome:
     """Send the request to the origin and its answer to the visitor; map failures.
+
+    `personal`: the edge made this answer a visitor's own (it sets a newly drawn
+    canary visitor id), so no cache may keep it, whatever the origin said.
     With `tracing` (a traced request), the call to the origin, up to its response
     headers, is a client span whose context the origin continues."""
-    seen = request.seen
-    data: bytes | AsyncIterator[bytes] | None = None
-    if b"content-length" in seen or b"transfer-encoding" in seen:
-        try:
-            data = await request_body(request.receive, seen, route.behaviour.max_body)
-        except BodyTooLarge:
-            return await refuse(request, 413, extra)
-        except ValueError:
-            return await refuse(request, 400, extra)
-        except ClientGone:
-            return Outcome(CLIENT_GONE)
+    data = await take_body(route, request, extra)
+    if isinstance(data, Outcome):
+        return data
     asked = time.perf_counter()
     url = route.origin_url + target
     origin = route.behaviour.origin
@@ -234,12 +272,10 @@ async def forward(
             if span is not None and tracing is not None:
                 tracing.client_answered(span, response.status)
     except (aiohttp.ClientError, OSError) as error:  # TimeoutError is an OSError
-        status = _failure_status(error)
-        if status == CLIENT_GONE:
-            return Outcome(CLIENT_GONE)
-        return await refuse(request, status, extra)
+        return await refuse(request, _failure_status(error), extra)
     try:
-        return await _relay(response, request, extra, asked)
+        cache = PERSONAL_CACHE if personal else route.cache_headers
+        return await _relay(response, request, extra, asked, cache)
     finally:
         response.release()
 
@@ -257,6 +293,7 @@ async def _relay(
     request: Exchange,
     extra: list[tuple[bytes, bytes]],
     asked: float,
+    cache_headers: list[tuple[bytes, bytes]],
 ) -> Outcome:
     body: bytes | None = None
     length = response.content_length
@@ -270,7 +307,9 @@ async def _relay(
     origin_seconds = time.perf_counter() - asked
     status = response.status
     headers = response_headers(
-        response.raw_headers, [*extra, _timing(request.arrived, origin_seconds)]
+        response.raw_headers,
+        [*extra, *cache_headers, _timing(request.arrived, origin_seconds)],
+        replace_cache_control=bool(cache_headers),
     )
     send = request.send
     await send({"type": "http.response.start", "status": status, "headers": headers})

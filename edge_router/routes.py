@@ -9,12 +9,27 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge_router.listener import (
+    ListenerLimits,
+    WebsocketLimits,
+    listener_parse,
+    websockets_parse,
+)
+from edge_router.patterns import compile_pattern, pattern_parse
+from edge_router.private_paths import private_paths_problem
 from edge_router.sites import static_spec
+from edge_router.trace_ratios import (
+    BUILT_IN_TRACE,
+    TRACE_RATIO_ENV,
+    behaviour_trace,
+    env_ratio,
+    trace_ratio,
+)
 
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
 PROFILES = ("legacy", "strangler")
@@ -23,20 +38,20 @@ HTTP_METHODS = frozenset(
 )
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _RATE = re.compile(r"^([1-9][0-9]{0,5})/(s|m)$")
-_PATTERN_CHARS = re.compile(r"^/[A-Za-z0-9/_.~*?-]*$")
-_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _BEHAVIOUR_KEYS = {
     "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
-    "trace",
+    "kind", "cache_control", "trace",
 }  # fmt: skip
+# What a behaviour does: `proxy` forwards to its origin; `deny` answers 404 itself
+# and never reaches an origin (it names none).
+KINDS = ("proxy", "deny")
+# The origin a `deny` behaviour names in logs, metrics and X-Edge-Origin.
+NO_ORIGIN_NAME = "none"
+_CACHE_CONTROL = re.compile(r"^[A-Za-z0-9 ,=\-]{1,200}$")
 _LIMIT_KEYS = {"timeout", "max_body"}
 _DEFAULT_KEYS = _LIMIT_KEYS | {"trace"}
 # When [defaults] does not say: 30 s to the origin's headers, 1 MiB of request body.
 BUILT_IN_LIMITS: dict[str, Any] = {"timeout": 30.0, "max_body": 1024 * 1024}
-# The share of requests the edge traces when neither the behaviour nor [defaults]
-# says; TRACES_SAMPLE_RATIO in the environment replaces the table's default.
-BUILT_IN_TRACE = 1.0
-TRACE_RATIO_ENV = "TRACES_SAMPLE_RATIO"
 
 
 class RouteTableError(ValueError):
@@ -77,6 +92,9 @@ class Origin:
         return self.root is not None
 
 
+NO_ORIGIN = Origin(NO_ORIGIN_NAME, "", "", "", 0)
+
+
 @dataclass(frozen=True)
 class Behaviour:
     name: str
@@ -92,6 +110,14 @@ class Behaviour:
     prefix: str = field(repr=False, default="")
     exact: bool = field(repr=False, default=False)
     regex: re.Pattern[str] | None = field(repr=False, default=None)
+    kind: str = "proxy"
+    # Set on every answer this behaviour relays (the origin's own is dropped);
+    # None: the origin's Cache-Control passes as it is, the edge adds none.
+    cache_control: str | None = None
+
+    @property
+    def denied(self) -> bool:
+        return self.kind == "deny"
 
     def matches(self, method: str, key: str) -> bool:
         if self.methods is not None and method not in self.methods:
@@ -117,6 +143,8 @@ class Behaviour:
             "rate": self.rate.text if self.rate else None,
             "burst": self.rate.burst if self.rate else None,
             "trace": self.trace,
+            "kind": self.kind,
+            "cache_control": self.cache_control,
         }
 
 
@@ -138,47 +166,20 @@ class RouteTable:
     source: str
     origins: dict[str, Origin]
     profiles: dict[str, Profile]
+    listener: ListenerLimits = field(default_factory=ListenerLimits)
+    websockets: WebsocketLimits = field(default_factory=WebsocketLimits)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "origins": {o.name: o.url for o in self.origins.values()},
+            "listener": asdict(self.listener),
+            "websockets": asdict(self.websockets),
             "profiles": {
                 name: [b.as_dict() for b in profile.behaviours]
                 for name, profile in self.profiles.items()
             },
         }
-
-
-def wildcard_regex(text: str) -> str:
-    """A regex body for a pattern's text: `*` any run, `?` one character, the rest
-    literal (not anchored)."""
-    parts = []
-    for char in text:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return "".join(parts)
-
-
-def compile_pattern(pattern: str) -> tuple[str, bool, re.Pattern[str] | None]:
-    """(prefix, exact, regex) for a CloudFront-style pattern, in match-key terms.
-
-    Match keys are lower case and end with "/", so literal parts of a pattern get a
-    trailing slash too: `/a/b/*` matches `/a/b`, `/a/b/` and `/a/b/c`.
-    """
-    lowered = pattern.lower()
-    if "?" not in lowered and "*" not in lowered:
-        return (lowered if lowered.endswith("/") else lowered + "/"), True, None
-    if "?" not in lowered and lowered.count("*") == 1 and lowered.endswith("*"):
-        return lowered[:-1], False, None
-    body = wildcard_regex(lowered)
-    if not lowered.endswith(("/", "*")):
-        body += "/"
-    return "", False, re.compile(body + r"\Z", re.DOTALL)
 
 
 def parse_rate(text: str, burst: int | None) -> Rate:
@@ -230,67 +231,6 @@ def _number(value: Any, kind: type, where: str, problems: list[str]) -> Any:
         problems.append(f"{where} must be above zero, not {value!r}")
         return None
     return kind(value)
-
-
-def trace_ratio(value: Any, where: str, problems: list[str]) -> float | None:
-    """A sampling ratio: a number from 0 (never traced) to 1 (always)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.append(f"{where} must be a number from 0 to 1, not {value!r}")
-        return None
-    if not 0.0 <= value <= 1.0:
-        problems.append(f"{where} must be from 0 to 1, not {value!r}")
-        return None
-    return float(value)
-
-
-def env_ratio(
-    env: Mapping[str, str], variable: str, problems: list[str]
-) -> float | None:
-    """The ratio an environment variable sets, or None when it is unset (or wrong:
-    then a problem says so)."""
-    text = env.get(variable, "").strip()
-    if not text:
-        return None
-    try:
-        value: Any = float(text)
-    except ValueError:
-        value = text
-    return trace_ratio(value, variable, problems)
-
-
-def _behaviour_trace(
-    spec: Any, inherited: Any, env: Mapping[str, str], where: str, problems: list[str]
-) -> float | None:
-    """A behaviour's `trace`: a number, or `{ env = "NAME" }` (optionally with a
-    `default`): the variable's ratio when set, else the default, else [defaults]'s."""
-    if not isinstance(spec, dict):
-        return trace_ratio(spec, where, problems)
-    variable = spec.get("env")
-    unknown = sorted(set(spec) - {"env", "default"})
-    if not isinstance(variable, str) or not _ENV_NAME.match(variable) or unknown:
-        problems.append(
-            f'{where} must be a number or {{ env = "NAME", default = ratio }}, '
-            f"not {spec!r}"
-        )
-        return None
-    from_env = env_ratio(env, variable, problems)
-    if from_env is not None:
-        return from_env
-    return trace_ratio(spec.get("default", inherited), where, problems)
-
-
-def _pattern(spec: dict[str, Any], where: str, problems: list[str]) -> str | None:
-    pattern = spec.get("path")
-    if not isinstance(pattern, str) or not _PATTERN_CHARS.match(pattern):
-        problems.append(
-            f"{where}: path must start with / and hold only letters, digits, "
-            f"/ _ . ~ - and the wildcards * ?; got {pattern!r}"
-        )
-        return None
-    if "/../" in pattern + "/" or "/./" in pattern + "/" or "//" in pattern:
-        problems.append(f"{where}: path {pattern!r} is not normalised")
-        return None
-    return pattern
 
 
 def _methods(
@@ -350,12 +290,17 @@ def _behaviour(
         name = f"#{index}"
     for key in sorted(set(spec) - _BEHAVIOUR_KEYS):
         problems.append(f"{where}: unknown key {key!r}")
-    pattern = _pattern(spec, where, problems)
-    origin_name = spec.get("origin")
-    origin = origins.get(origin_name) if isinstance(origin_name, str) else None
-    if origin is None:
-        known = ", ".join(sorted(origins)) or "none"
-        problems.append(f"{where}: origin {origin_name!r} is not one of: {known}")
+    pattern = pattern_parse(spec, where, problems)
+    kind = spec.get("kind", "proxy")
+    if kind not in KINDS:
+        problems.append(f"{where}: kind must be one of {', '.join(KINDS)}")
+    origin = _behaviour_origin(spec, kind, origins, where, problems)
+    cache_control = spec.get("cache_control")
+    if cache_control is not None and (
+        not isinstance(cache_control, str) or not _CACHE_CONTROL.match(cache_control)
+    ):
+        problems.append(f"{where}: cache_control {cache_control!r} is not a value")
+        cache_control = None
     methods = _methods(spec, where, problems)
     limits = {
         key: spec.get(key, defaults.get(key, BUILT_IN_LIMITS[key]))
@@ -365,7 +310,7 @@ def _behaviour(
     max_body = _number(limits["max_body"], int, f"{where}: max_body", problems)
     rate = _rate(spec, where, problems)
     inherited = defaults.get("trace", BUILT_IN_TRACE)
-    trace = _behaviour_trace(
+    trace = behaviour_trace(
         spec.get("trace", inherited), inherited, env, f"{where}: trace", problems
     )
     if (
@@ -379,8 +324,28 @@ def _behaviour(
     prefix, exact, regex = compile_pattern(pattern)
     return Behaviour(
         name, pattern, origin, methods, timeout, max_body, rate, trace,
-        prefix, exact, regex,
+        prefix, exact, regex, kind=kind, cache_control=cache_control,
     )  # fmt: skip
+
+
+def _behaviour_origin(
+    spec: dict[str, Any],
+    kind: Any,
+    origins: dict[str, Origin],
+    where: str,
+    problems: list[str],
+) -> Origin | None:
+    """The behaviour's origin; a `deny` one names none and gets NO_ORIGIN."""
+    origin_name = spec.get("origin")
+    if kind == "deny":
+        if origin_name is not None:
+            problems.append(f"{where}: a deny behaviour names no origin")
+        return NO_ORIGIN
+    origin = origins.get(origin_name) if isinstance(origin_name, str) else None
+    if origin is None:
+        known = ", ".join(sorted(origins)) or "none"
+        problems.append(f"{where}: origin {origin_name!r} is not one of: {known}")
+    return origin
 
 
 def _origins(
@@ -450,15 +415,22 @@ def _profile(
             )
     if not all(b is not None for b in behaviours):
         return None
-    return Profile(profile, tuple(b for b in behaviours if b))
+    built = Profile(profile, tuple(b for b in behaviours if b))
+    problem = private_paths_problem(built, HTTP_METHODS)
+    if problem:
+        problems.append(problem)
+    return built
 
 
 def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable:
     problems: list[str] = []
     if not isinstance(data, dict):
         raise RouteTableError(source, ["the table must be a TOML document"])
-    for key in sorted(set(data) - {"origins", "defaults", "profiles"}):
+    known = {"origins", "defaults", "profiles", "listener", "websockets"}
+    for key in sorted(set(data) - known):
         problems.append(f"unknown top-level key {key!r}")
+    listener = listener_parse(data.get("listener"), problems)
+    websockets = websockets_parse(data.get("websockets"), problems)
     origins = _origins(data.get("origins"), env, problems)
     defaults = _defaults(data.get("defaults", {}), env, problems)
     raw_profiles = data.get("profiles")
@@ -477,7 +449,7 @@ def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable
             profiles[name] = profile
     if problems:
         raise RouteTableError(source, problems)
-    return RouteTable(source, origins, profiles)
+    return RouteTable(source, origins, profiles, listener, websockets)
 
 
 def load_table(path: Path | None = None, *, env: Mapping[str, str]) -> RouteTable:

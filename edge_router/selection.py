@@ -1,16 +1,20 @@
-"""Which profile serves a request: the mode, and for canary the visitor's bucket.
+"""Which profile serves a request: the mode, and for canary the visitor's side.
 
-A canary visitor carries a bucket 0-99 in a cookie, drawn once on the first visit;
-it is in the canary (strangler) when its bucket is below the percent. Raising the
+In canary mode each visitor carries a random id (the `edge_visitor` cookie, drawn on
+its first visit) and is in the canary (strangler) when the id's hash says so
+(edge_router/canary.py, the same function nginx's split_clients uses). Raising the
 percent only ever moves visitors from legacy to strangler, and a visitor never flips
 back and forth mid-purchase.
 """
 
 from __future__ import annotations
 
-import random
-
-from edge_router.config import CANARY_COOKIE
+from edge_router.canary import (
+    VISITOR_COOKIE,
+    in_canary,
+    visitor_id_new,
+    visitor_id_valid,
+)
 from edge_router.headers import cookie_value
 from edge_router.modes import Mode
 from edge_router.routes import Profile, RouteTable
@@ -18,17 +22,10 @@ from edge_router.routes import Profile, RouteTable
 COOKIE_MAX_AGE = 30 * 24 * 3600
 
 
-def visitor_bucket(cookie_header: bytes | None) -> int | None:
-    raw = cookie_value(cookie_header, CANARY_COOKIE)
-    if raw is None or not raw.isdigit() or len(raw) > 2:
-        return None
-    return int(raw)
-
-
-def bucket_cookie(bucket: int) -> tuple[bytes, bytes]:
+def visitor_cookie(visitor_id: str) -> tuple[bytes, bytes]:
     return (
         b"set-cookie",
-        f"{CANARY_COOKIE}={bucket}; Path=/; Max-Age={COOKIE_MAX_AGE}; "
+        f"{VISITOR_COOKIE}={visitor_id}; Path=/; Max-Age={COOKIE_MAX_AGE}; "
         f"HttpOnly; SameSite=Lax".encode(),
     )
 
@@ -36,15 +33,15 @@ def bucket_cookie(bucket: int) -> tuple[bytes, bytes]:
 def profile_for(
     mode: Mode, table: RouteTable, cookie_header: bytes | None
 ) -> tuple[Profile, tuple[bytes, bytes] | None]:
-    """(the profile, a Set-Cookie header to add when a bucket was just drawn)."""
+    """(the profile, a Set-Cookie header to add when a visitor id was just drawn)."""
     if mode.mode == "legacy":
         return table.profiles["legacy"], None
     if mode.mode == "strangler":
         return table.profiles["strangler"], None
-    bucket = visitor_bucket(cookie_header)
+    visitor = cookie_value(cookie_header, VISITOR_COOKIE)
     new_cookie = None
-    if bucket is None:
-        bucket = random.randrange(100)
-        new_cookie = bucket_cookie(bucket)
-    name = "strangler" if bucket < mode.percent else "legacy"
+    if visitor is None or not visitor_id_valid(visitor):
+        visitor = visitor_id_new()
+        new_cookie = visitor_cookie(visitor)
+    name = "strangler" if in_canary(visitor, mode.percent) else "legacy"
     return table.profiles[name], new_cookie

@@ -6,13 +6,7 @@ its management command (and pytest-django, for tests/edge) can run.
 
 from __future__ import annotations
 
-from common.stack_secrets import secret_generate
+# No database, no secret, a key nobody knows: the stack-wide commands' settings.
+from common.command_settings import *  # noqa: F403
 
-# Nothing here signs anything (no sessions, no forms): a key nobody knows, per process.
-SECRET_KEY = secret_generate()
-DEBUG = False
-ALLOWED_HOSTS: list[str] = []
 INSTALLED_APPS = ["edge_router.apps.EdgeRouterConfig"]
-DATABASES: dict[str, dict[str, str]] = {}
-USE_TZ = True
-TIME_ZONE = "UTC"

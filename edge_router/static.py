@@ -2,11 +2,11 @@
 CloudFront (the table's side is in edge_router/sites.py).
 
 GET and HEAD only (405 with `Allow` else); `ETag` (nginx's form: mtime and size in
-hex), `Last-Modified`, the origin's `Cache-Control`; `304` on a matching
-`If-None-Match`, else on `If-Modified-Since` at or after the file's time; a directory
-is its `index.html`, never a listing; no path leaves the root: `.` and `..` are
-resolved before routing (edge_router/paths.py) and a file reached through a symlink
-is a 404, wherever the link points.
+hex), `Last-Modified`, the origin's `Cache-Control` (or its behaviour's); `304` on a
+matching `If-None-Match`, else on `If-Modified-Since` at or after the file's time;
+a directory is its `index.html`, never a listing; no path leaves the root: `.` and
+`..` are resolved before routing (edge_router/paths.py) and a file reached through a
+symlink is a 404, wherever the link points.
 
 Cheap on purpose, since the point of a static origin is that a page view costs next
 to nothing: what a path resolves to (its file, headers and, for small files, its
@@ -20,13 +20,13 @@ import logging
 import os
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import unquote
 
 from edge_router.asgi_types import Send
 from edge_router.errors import send_error
-from edge_router.proxy import Exchange, Outcome
+from edge_router.proxy import PERSONAL_CACHE, Exchange, Outcome
 from edge_router.routes import Origin
 from edge_router.sites import CONTENT_TYPES, DEFAULT_TYPE
 
@@ -78,12 +78,20 @@ def unmodified_since(header: bytes, mtime: int) -> bool:
 class StaticSite:
     """One per static origin and worker: its files, served and remembered."""
 
-    def __init__(self, origin: Origin, *, recheck: float = RECHECK_SECONDS) -> None:
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        recheck: float = RECHECK_SECONDS,
+        cache_control: str | None = None,
+    ) -> None:
+        """`cache_control`: a behaviour's own, which replaces the origin's."""
         assert origin.root is not None
         self.origin = origin
         self.root = str(origin.root)
         self.recheck = recheck
-        common = [(b"cache-control", origin.cache_control.encode())]
+        cache = cache_control or origin.cache_control
+        common = [(b"cache-control", cache.encode())]
         common += [(k.lower().encode(), v.encode()) for k, v in origin.headers]
         self._common = common
         self._known: dict[str, tuple[float, StaticFile | None]] = {}
@@ -155,8 +163,15 @@ class StaticSite:
         return StaticFile(path, identity, mtime, etag, headers, validators, body)
 
     async def serve(
-        self, request: Exchange, path: str, extra: list[tuple[bytes, bytes]]
+        self,
+        request: Exchange,
+        path: str,
+        extra: list[tuple[bytes, bytes]],
+        *,
+        personal: bool = False,
     ) -> Outcome:
+        """`personal`: the edge made this answer the visitor's own (it sets a newly
+        drawn visitor id), so its Cache-Control is `private, no-store`."""
         method = request.method
         if method not in ("GET", "HEAD"):
             return Outcome(await send_error(request.send, 405, [ALLOW, *extra]))
@@ -165,6 +180,8 @@ class StaticSite:
             head = method == "HEAD"
             return Outcome(await send_error(request.send, 404, extra, head=head))
         send = request.send
+        if personal:
+            found = _personal(found)
         if self._not_modified(request.scope["headers"], found):
             headers = [*found.not_modified, *extra]
             start = {"type": "http.response.start", "status": 304, "headers": headers}
@@ -198,6 +215,20 @@ class StaticSite:
         if none_match is not None:
             return etag_matches(none_match, found.etag)
         return since is not None and unmodified_since(since, found.mtime)
+
+
+def _personal(found: StaticFile) -> StaticFile:
+    """The file's answer with `private, no-store` for its Cache-Control."""
+    return replace(
+        found,
+        headers=_no_store(found.headers),
+        not_modified=_no_store(found.not_modified),
+    )
+
+
+def _no_store(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    kept = [(name, value) for name, value in headers if name != b"cache-control"]
+    return [*kept, *PERSONAL_CACHE]
 
 
 async def _stream(send: Send, path: str) -> int:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
 from edge_router.asgi_types import Receive, Scope, Send
+from edge_router.errors import NO_STORE, REASONS, TEXT
 from edge_router.proxy import Route
 
 # Codes a close frame may not carry (RFC 6455 7.4.1): sent on as a normal close.
@@ -27,21 +29,24 @@ def _sendable(code: int | None) -> int:
     return code
 
 
-async def _deny(
+async def refuse_websocket(
     scope: Scope, send: Send, status: int, extra: list[tuple[bytes, bytes]]
-) -> None:
+) -> int:
+    """Refuse the handshake with the edge's own HTTP answer when the server can send
+    one (uvicorn can), else with a close (1011, or 1013 "try again later" for 429)."""
     if "websocket.http.response" in (scope.get("extensions") or {}):
-        body = b"Bad gateway\n" if status == 502 else b"Gateway timeout\n"
         await send(
             {
                 "type": "websocket.http.response.start",
                 "status": status,
-                "headers": [(b"content-type", b"text/plain"), *extra],
+                "headers": [TEXT, NO_STORE, *extra],
             }
         )
+        body = REASONS.get(status, b"Error") + b"\n"
         await send({"type": "websocket.http.response.body", "body": body})
     else:
-        await send({"type": "websocket.close", "code": 1011})
+        await send({"type": "websocket.close", "code": 1013 if status == 429 else 1011})
+    return status
 
 
 async def forward_websocket(
@@ -54,8 +59,10 @@ async def forward_websocket(
     url: URL,
     headers: list[tuple[str, str]],
     extra: list[tuple[bytes, bytes]],
+    idle_timeout: float,
 ) -> int:
-    """Returns the status for the log: 101 once open, else the refusal's."""
+    """Returns the status for the log: 101 once open, else the refusal's. Closed
+    both ways (1001) after `idle_timeout` seconds without a message either way."""
     message = await receive()
     if message["type"] != "websocket.connect":
         return 400
@@ -75,18 +82,19 @@ async def forward_websocket(
         await send({"type": "websocket.close", "code": 1008})
         return error.status
     except TimeoutError:
-        await _deny(scope, send, 504, extra)
-        return 504
+        return await refuse_websocket(scope, send, 504, extra)
     except (aiohttp.ClientError, OSError):
-        await _deny(scope, send, 502, extra)
-        return 502
+        return await refuse_websocket(scope, send, 502, extra)
     await send(
         {"type": "websocket.accept", "subprotocol": upstream.protocol, "headers": extra}
     )
-    to_origin = asyncio.create_task(_visitor_to_origin(receive, upstream))
-    to_visitor = asyncio.create_task(_origin_to_visitor(upstream, send))
+    activity = Activity(asyncio.get_running_loop().time())
+    to_origin = asyncio.create_task(_visitor_to_origin(receive, upstream, activity))
+    to_visitor = asyncio.create_task(_origin_to_visitor(upstream, send, activity))
     try:
-        await asyncio.wait({to_origin, to_visitor}, return_when=asyncio.FIRST_COMPLETED)
+        pumps = {to_origin, to_visitor}
+        if not await _until_done_or_idle(pumps, activity, idle_timeout):
+            await send({"type": "websocket.close", "code": 1001, "reason": "idle"})
     finally:
         for task in (to_origin, to_visitor):
             task.cancel()
@@ -96,11 +104,36 @@ async def forward_websocket(
     return 101
 
 
+@dataclass
+class Activity:
+    """When a message last went either way (the loop's clock)."""
+
+    last: float
+
+
+async def _until_done_or_idle(
+    tasks: set[asyncio.Task[None]], activity: Activity, idle_timeout: float
+) -> bool:
+    """True when a side finished; False when both were quiet for `idle_timeout`."""
+    loop = asyncio.get_running_loop()
+    while True:
+        wait = activity.last + idle_timeout - loop.time()
+        if wait <= 0:
+            return False
+        done, _ = await asyncio.wait(
+            tasks, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+        )
+        if done:
+            return True
+
+
 async def _visitor_to_origin(
-    receive: Receive, upstream: aiohttp.ClientWebSocketResponse
+    receive: Receive, upstream: aiohttp.ClientWebSocketResponse, activity: Activity
 ) -> None:
+    loop = asyncio.get_running_loop()
     while True:
         message = await receive()
+        activity.last = loop.time()
         kind = message["type"]
         if kind == "websocket.receive":
             if message.get("text") is not None:
@@ -116,11 +149,13 @@ async def _visitor_to_origin(
 
 
 async def _origin_to_visitor(
-    upstream: aiohttp.ClientWebSocketResponse, send: Send
+    upstream: aiohttp.ClientWebSocketResponse, send: Send, activity: Activity
 ) -> None:
+    loop = asyncio.get_running_loop()
     reason = ""
     while True:
         frame = await upstream.receive()
+        activity.last = loop.time()
         if frame.type == aiohttp.WSMsgType.TEXT:
             await send({"type": "websocket.send", "text": frame.data})
         elif frame.type == aiohttp.WSMsgType.BINARY:

@@ -42,6 +42,8 @@ class ModeData:
         self.samples = samples_read(directory / "samples.csv")
         self.attempts = attempts_read(directory / "attempts.json")
         self.watch = json.loads((directory / "watch.json").read_text())
+        # The faults injected in this mode (loadtest/faults.py), for shading.
+        self.faults = (result.get("faults") or {}).get("injected", [])
         inputs = json.loads((directory / "reconcile-inputs.json").read_text())
         numbers = {str(row["number"]) for row in inputs["muskie_store"]}
         self.fulfilled_at = sorted(
@@ -59,6 +61,33 @@ def _shade_sale(ax: Axes, data: list[ModeData]) -> None:
     if data:
         start, end = data[0].sale_window()
         ax.axvspan(start, end, color="#f4d03f", alpha=0.15, label="sale")
+    _shade_faults(ax, data)
+
+
+def _shade_faults(ax: Axes, data: list[ModeData]) -> None:
+    """Each injected fault's window (a kill: a line), named at the top of the chart."""
+    labelled = False
+    for d in data[:1]:
+        for fault in d.faults:
+            if not fault["ok"]:
+                continue
+            start, end = fault["started"] - d.t0, fault["ended"] - d.t0
+            label = None if labelled else "fault"
+            if end - start < 0.5:
+                ax.axvline(start, color="#c0392b", linewidth=1.2, label=label)
+            else:
+                ax.axvspan(start, end, color="#c0392b", alpha=0.12, label=label)
+            labelled = True
+            name = fault["value"] if fault["name"] == "kill" else fault["name"]
+            ax.annotate(
+                name.replace("warehouse.", "wh."),
+                xy=(start, 1.0),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                fontsize=6,
+                va="top",
+                color="#c0392b",
+            )
 
 
 def _tourney(ax: Axes, data: list[ModeData]) -> None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from typing import Any
 
 from common import cpus
 from loadtest.arrivals import PROCESSES
 from loadtest.config import MODES, Endpoints, RunOptions, fulfillment_concurrency
+from loadtest.faults import FaultSpecError, ScheduledFault, fault_spec_parse
 
 
 def _positive(kind: type, minimum: float) -> Any:
@@ -83,6 +85,13 @@ LOAD_ARGUMENTS: tuple[tuple[str, Any, Any, str], ...] = (
 )
 
 
+def _fault(raw: str) -> ScheduledFault:
+    try:
+        return fault_spec_parse(raw)
+    except FaultSpecError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mode",
@@ -115,6 +124,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="fail rather than start the stack when it does not answer",
     )
     parser.add_argument("--no-traces", action="store_true", help="skip traces sale")
+    parser.add_argument(
+        "--fault", type=_fault, action="append", default=[], metavar="SPEC",
+        help="a fault inside each mode's sale: NAME[=VALUE]@+10s[/8s] or "
+        "kill:PROCESS@+15s (docs/guides/faults.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--chaos", action="store_true",
+        help="every fault class once, one after the other, inside each sale",
+    )  # fmt: skip
+    parser.add_argument(
+        "--edge-engine",
+        choices=("python", "nginx"),
+        default=os.environ.get("EDGE_ENGINE", "") or "python",
+        help="the edge's engine (default $EDGE_ENGINE, else python)",
+    )
     parser.add_argument(
         "--no-source-addresses",
         action="store_true",
@@ -151,7 +175,10 @@ def run_options_from(options: dict[str, Any]) -> tuple[RunOptions, Endpoints]:
         start_stack=not options["no_start"],
         traces=not options["no_traces"],
         fulfillment_concurrency=fulfillment_concurrency(),
+        edge_engine=options["edge_engine"],
         repeat=options["repeat"],
+        faults=tuple(options["fault"]),
+        chaos=options["chaos"],
     )
     return run, endpoints
 

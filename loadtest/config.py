@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.stack_secrets import secrets_ensure, secrets_path
+
+if TYPE_CHECKING:
+    from loadtest.faults import ScheduledFault
 
 MODES = ("legacy", "strangler")
 # Who one load process plays. A sale run starts three, so the rush's own load
@@ -165,6 +168,12 @@ class RunOptions:
     # Rounds of the modes (legacy, strangler, legacy, ...); the report gives the
     # median and spread of each headline figure when more than one.
     repeat: int = 1
+    # Faults played inside each mode's sale (--fault), and --chaos (loadtest/faults.py).
+    faults: tuple[ScheduledFault, ...] = ()
+    chaos: bool = False
+    # The edge's engine (EDGE_ENGINE): the stack this run starts runs it, and a
+    # running stack must be on it.
+    edge_engine: str = "python"
 
 
 def fulfillment_concurrency(env: Mapping[str, str] | None = None) -> int:

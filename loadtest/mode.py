@@ -16,6 +16,7 @@ from loadtest.collect import mode_figures, mode_reconcile
 from loadtest.config import LoadOptions
 from loadtest.context import RunContext
 from loadtest.crowds import crowds_run
+from loadtest.faults_report import faults_outcome, faults_start
 from loadtest.journal import attempts_read, samples_read
 from loadtest.sampler import SAMPLE_FAULTS, Sampler
 
@@ -149,20 +150,35 @@ def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
     options = _load_options(ctx, mode, tag, out)
     sampler = Sampler(ctx.stack, board=mode == "strangler")
     sampler.start()
+    fault_run = faults_start(ctx, mode, options, out)
     try:
         load_peak = crowds_run(ctx, mode, options, out, sampler)
+        if fault_run is not None:
+            # The drain shows the healing: no fault outlives the load.
+            fault_run.close()
         _, drained = drain(ctx, mode, sampler)
     finally:
+        if fault_run is not None:
+            fault_run.close()
         sampler.stop()
     warehouse = ctx.stack.warehouse_stats()
     result = mode_reconcile(ctx, mode, tag, out, since)
     phases = json.loads((out / "phases.json").read_text())
     (out / "watch.json").write_text(json.dumps(sampler.as_rows()))
+    figures = mode_figures(out, phases)
+    outcome = {
+        "mode": mode,
+        "orders": result["muskie"],
+        "warehouse_raw": warehouse,
+        "figures": figures,
+        "drained": drained,
+    }
     return {
         "mode": mode,
-        "run_tag": tag,
+        "faults": fault_run and faults_outcome(ctx, fault_run, outcome, since),
         "phases": phases,
-        "figures": mode_figures(out, phases),
+        "run_tag": tag,
+        "figures": figures,
         **_sale_figures(ctx, out, phases, result["muskie"], warehouse),
         "orders": result["muskie"],
         "tourney_orders": result["tourney"],

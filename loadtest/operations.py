@@ -147,6 +147,11 @@ class Stack:
 
     # --- the edge ------------------------------------------------------------------
 
+    def edge_engine(self) -> str:
+        """The engine the edge says it runs (an edge from before engines: python)."""
+        health = self.http.get(self.endpoints.edge + "/_edge/healthz", timeout=3.0)
+        return str(health.json().get("engine", "python"))
+
     def edge_mode(self, mode: str, *, timeout: float = 15.0) -> None:
         """`manage.py edge mode MODE`, then wait until every edge worker follows it."""
         result = manage("edge", "mode", mode, env=self.env)

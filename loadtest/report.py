@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.config import CROWDS
+from loadtest.faults_report import faults_markdown
 from loadtest.goals import INVARIANTS, goals
 from loadtest.repeats import repeats_markdown
 from loadtest.slowest import slowest_markdown
@@ -83,6 +84,7 @@ def summary_build(
             "load_average": result["load_average"],
             "phases": result["phases"],
             "run_tag": result["run_tag"],
+            "faults": result.get("faults"),
         }
         headline[f"tourney_p99_ratio_{mode}"] = result["tourney_ratio"]["ratio"]
         headline[f"muskie_accept_p99_ms_{mode}"] = figures["muskie_accept"]["p99_ms"]
@@ -307,6 +309,7 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
         lines += repeats_markdown(summary["repeats"])
     lines += ["", "## Orders", ""]
     lines += _orders_markdown(summary)
+    lines += faults_markdown(summary)
     lines += ["", "## Traces", ""]
     lines += _traces_markdown(summary)
     lines += ["", "## Slowest Tourney requests", ""]

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,14 @@ from loadtest.operations import ROOT, Stack, StackError
 from loadtest.stack import stack_ensure
 
 EXIT_OK, EXIT_INVARIANT, EXIT_ERROR = 0, 1, 2
+# Stopped by Ctrl-C or SIGTERM, as a shell counts it (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    # SIGTERM as Ctrl-C: every `finally` on the way out runs (faults cleared, the
+    # Locust processes and the stack this run started stopped).
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def context_build(
@@ -77,6 +87,7 @@ def _run_facts(ctx: RunContext, started_stack: Process | None) -> dict[str, Any]
             "warehouse": ctx.endpoints.warehouse,
         },
         "stack_started_by_run": started_stack is not None,
+        "edge_engine": ctx.options.edge_engine,
     }
 
 
@@ -124,17 +135,26 @@ def run(
 ) -> int:
     """One sale run: 0 when every order is accounted for, 1 when not, 2 on error."""
     env = dict(os.environ if env is None else env)
+    env["EDGE_ENGINE"] = options.edge_engine
     endpoints = endpoints or Endpoints.from_env(env)
     ctx = context_build(options, endpoints, env, say)
     # The run says what it does itself; a line per HTTP call would drown it.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     say(f"sale run: report in {ctx.report_dir}")
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         summary = _summary(ctx)
     except StackError as error:
         say(f"sale run failed: {error}")
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        say("sale run interrupted: the faults it set are cleared")
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     broken = report.invariants_broken(summary)
     if broken:
         say("INVARIANTS BROKEN: " + "; ".join(broken))

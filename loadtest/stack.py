@@ -27,6 +27,7 @@ def stack_ensure(ctx: RunContext) -> Process | None:
     """None when the whole stack answers; the stack this run started otherwise."""
     answers = ctx.stack.answers()
     if all(answers.values()):
+        _engine_check(ctx)
         ctx.say(
             "using the stack that answers: its edge traces the Tourney page at the "
             f"ratio it started with ({TOURNEY_PAGE_RATIO_ENV}=1 traces every one)"
@@ -47,7 +48,20 @@ def stack_ensure(ctx: RunContext) -> Process | None:
         ctx.stack, env=env, log_path=ctx.report_dir / "stack.log", say=ctx.say
     )
     ctx.say("the stack is up")
+    _engine_check(ctx)
     return started
+
+
+def _engine_check(ctx: RunContext) -> None:
+    """The running edge is on the engine asked for (its health answer says)."""
+    running = ctx.stack.edge_engine()
+    if running != ctx.options.edge_engine:
+        raise StackError(
+            f"the running edge is on the {running} engine, not "
+            f"{ctx.options.edge_engine}: stop the stack, or run with "
+            f"--edge-engine {running}"
+        )
+    ctx.say(f"the edge runs on the {running} engine")
 
 
 def _backing_resolve(ctx: RunContext) -> None:

@@ -10,8 +10,8 @@ before anything answers, then read the trace back from the span store.
   watch /api/orders/<id>/?token=... until the order is fulfilled.
 
 The edge's mode is switched through its admin API (`/_edge/mode`, Bearer
-EDGE_ADMIN_TOKEN), which answers from the very edge at EDGE_URL; `edge_mode_get`
-first, so the caller can put the mode back afterwards.
+EDGE_ADMIN_TOKEN) on the edge's admin listener (EDGE_ADMIN_URL, loopback);
+`edge_mode_get` first, so the caller can put the mode back afterwards.
 """
 
 from __future__ import annotations
@@ -167,46 +167,46 @@ def purchase_legacy(
 
 
 def _edge_admin(
-    edge_url: str, token: str, method: str, body: dict[str, Any] | None = None
+    admin_url: str, token: str, method: str, body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     try:
         answer = httpx.request(
             method,
-            edge_url.rstrip("/") + "/_edge/mode",
+            admin_url.rstrip("/") + "/_edge/mode",
             json=body,
             headers={"Authorization": f"Bearer {token}"},
             timeout=10.0,
         )
     except httpx.HTTPError as error:
         raise StackUnavailable(
-            f"the edge at {edge_url} did not answer: {error}"
+            f"the edge's admin listener at {admin_url} did not answer: {error}"
         ) from None
     if answer.status_code == 401:
         raise StackUnavailable(
-            f"the edge at {edge_url} refused the admin token: set EDGE_ADMIN_TOKEN "
+            f"the edge at {admin_url} refused the admin token: set EDGE_ADMIN_TOKEN "
             "to the edge's (`make demo` keeps it in .data/secrets.env)"
         )
     if answer.status_code != 200:
         raise StackUnavailable(
-            f"{method} {edge_url}/_edge/mode answered {answer.status_code}: "
+            f"{method} {admin_url}/_edge/mode answered {answer.status_code}: "
             f"{answer.text[:200]}"
         )
     return dict(answer.json())
 
 
-def edge_mode_get(edge_url: str, *, token: str) -> dict[str, Any]:
+def edge_mode_get(admin_url: str, *, token: str) -> dict[str, Any]:
     """The mode in force: {"mode", "percent", "version"}."""
-    return _edge_admin(edge_url, token, "GET")
+    return _edge_admin(admin_url, token, "GET")
 
 
 def edge_mode_set(
-    edge_url: str, mode: str, *, token: str, percent: int | None = None
+    admin_url: str, mode: str, *, token: str, percent: int | None = None
 ) -> dict[str, Any]:
     """Switch the edge's mode (every worker follows within its poll interval)."""
     body: dict[str, Any] = {"mode": mode}
     if mode == "canary":
         body["percent"] = percent or 0
-    return _edge_admin(edge_url, token, "POST", body)
+    return _edge_admin(admin_url, token, "POST", body)
 
 
 def purchase_strangler(

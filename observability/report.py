@@ -225,6 +225,14 @@ def _table(
     )
 
 
+# The nginx engine starts no trace: the visitor's context goes on, the origin's span
+# is the root (docs/guides/edge-router.md, two engines).
+STARTS_AT_ORIGIN = (
+    "<div class='muted small starts-at-origin'>no edge span: the trace starts at the "
+    "origin (an edge on the nginx engine starts no trace)</div>"
+)
+
+
 def _cards(items: Sequence[Compared]) -> str:
     """One summary card per trace: its two headline figures."""
     return "".join(
@@ -236,7 +244,8 @@ def _cards(items: Sequence[Compared]) -> str:
         f"<div>time until fulfilled <span class='figure fulfilled'>"
         f"{ms(i.trace.fulfilled_ns)}</span></div>"
         f"<div class='muted small'>{len(i.trace.spans)} spans · "
-        f"{escape(', '.join(i.trace.services))}</div></div>"
+        f"{escape(', '.join(i.trace.services))}</div>"
+        f"{'' if 'edge' in i.trace.services else STARTS_AT_ORIGIN}</div>"
         for i in items
     )
 

@@ -25,6 +25,10 @@ LOGS_DIR = env_str("LOGS_DIR", "") or str(BASE_DIR / ".data" / "logs")
 # switches the edge's mode for each purchase, then puts it back): the variable, else
 # the one `make demo` generated (.data/secrets.env).
 EDGE_URL = env_str("EDGE_URL", "http://127.0.0.1:8000")
+# The mode is switched on the edge's admin listener (loopback, EDGE_ADMIN_PORT).
+EDGE_ADMIN_URL = env_str(
+    "EDGE_ADMIN_URL", f"http://127.0.0.1:{env_str('EDGE_ADMIN_PORT', '8010')}"
+)
 EDGE_ADMIN_TOKEN = secret_lookup("EDGE_ADMIN_TOKEN")
 SHOP_URL = env_str("SHOP_URL", f"http://127.0.0.1:{SHOP_PORT}")
 ORDERS_URL = env_str("ORDERS_URL", f"http://127.0.0.1:{ORDERS_PORT}")

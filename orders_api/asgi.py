@@ -35,6 +35,7 @@ from common.tracing.celery import instrument_celery  # noqa: E402
 from common.tracing.core import ASGIApp  # noqa: E402
 from common.tracing.django import traced_wsgi_application  # noqa: E402
 from orders_api.live import consumers  # noqa: E402
+from orders_api.web.fast_lane import OrderFastLane  # noqa: E402
 
 SERVICE_NAME = "orders-api"
 
@@ -73,13 +74,16 @@ def traced_django_asgi_application(service_name: str, *, threads: int = 16) -> A
 
 
 # Static files (/static/orders/) are answered ahead of Django's middleware, from the
-# apps' static folders (no collectstatic step), and untraced. Every other HTTP request
+# apps' static folders (no collectstatic step), and untraced; so are the refusals of
+# POST /api/orders/ (web/fast_lane.py, on the event loop). Every other HTTP request
 # runs on one of ORDERS_MAX_CONCURRENT_REQUESTS threads; more wait on the event loop.
 # The stubs want an ASGIHandler; Django's handler wraps any ASGI app (it only awaits
 # it for what is not a static file).
 django_application = ASGIStaticFilesHandler(
-    traced_django_asgi_application(  # type: ignore[arg-type]
-        SERVICE_NAME, threads=settings.ORDERS_MAX_CONCURRENT_REQUESTS
+    OrderFastLane(  # type: ignore[arg-type]
+        traced_django_asgi_application(
+            SERVICE_NAME, threads=settings.ORDERS_MAX_CONCURRENT_REQUESTS
+        )
     )
 )
 

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
 # start-up, sits before it).
 MIDDLEWARE = [
     "common.middleware.TraceIdMiddleware",
+    # Above sessions and CSRF: it sees the cookies they set (common/cache_control.py).
+    "common.cache_control.CacheControlMiddleware",
     "common.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -146,6 +148,9 @@ ORDERS_RATE_LIMIT = env_int("ORDERS_RATE_LIMIT", 20, minimum=1)
 ORDERS_RATE_WINDOW_SECONDS = env_int("ORDERS_RATE_WINDOW_SECONDS", 10, minimum=1)
 # Behind the edge every request comes from the edge: trust its X-Forwarded-For.
 ORDERS_TRUST_X_FORWARDED_FOR = env_bool("ORDERS_TRUST_X_FORWARDED_FOR", False)
+# POST /api/orders/ refusals (sold out, rate limited, a stored refusal replayed)
+# answered on the event loop, ahead of Django (orders_api/web/fast_lane.py).
+ORDERS_FAST_LANE = env_bool("ORDERS_FAST_LANE", True)
 ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
     "ORDERS_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1
 )
@@ -159,7 +164,13 @@ ORDERS_IDEMPOTENCY_LEASE_SECONDS = env_int(
 # from the queue) is published again, how often expired idempotency keys go.
 ORDERS_RELAY_BATCH = env_int("ORDERS_RELAY_BATCH", 200, minimum=1)
 ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 0.5)
-ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 300, minimum=1)
+# Woken by a committed order, the relay waits this long for more before its pass:
+# in a rush one pass (one transaction, one push round) carries many orders.
+ORDERS_RELAY_GATHER_SECONDS = env_float("ORDERS_RELAY_GATHER_SECONDS", 0.02)
+# 60 s, the broker's visibility timeout: a message a killed worker took before Kombu
+# recorded it as unacknowledged is gone from Redis, and only this finds it again,
+# within a sale's drain (the warehouse's order_ref makes a second delivery harmless).
+ORDERS_REDELIVER_SECONDS = env_int("ORDERS_REDELIVER_SECONDS", 60, minimum=1)
 # Redelivery never takes the fulfillment queue above this many messages: a backlog
 # then cannot grow by its own redeliveries (outbox/relay.py, orders_redeliver).
 ORDERS_REDELIVER_QUEUE_BOUND = env_int("ORDERS_REDELIVER_QUEUE_BOUND", 1000, minimum=1)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from celery import Task
+from django.db import InterfaceError, OperationalError
 
 from common.errors import InvalidEvent, NotFound
 from common.events import EVENT_TYPE_ATTRIBUTE, HANDLE_FULFILLMENT_EVENT
@@ -17,7 +18,21 @@ from orders_api.ordering.life_cycle import fulfillment_event_record
 logger = logging.getLogger(__name__)
 
 
-@app.task(bind=True, name=HANDLE_FULFILLMENT_EVENT, max_retries=5)
+# A database connection lost under the task (PostgreSQL restarted, `faults set
+# orders.db_terminate=1`): the event is recorded in one transaction that rolled
+# back, so it is retried (recording is idempotent by event id), never dropped; a
+# dropped one would leave its order waiting for the relay's redelivery (minutes).
+DATABASE_FAULTS = (OperationalError, InterfaceError)
+
+
+@app.task(
+    bind=True,
+    name=HANDLE_FULFILLMENT_EVENT,
+    max_retries=5,
+    autoretry_for=DATABASE_FAULTS,
+    retry_backoff=1,
+    retry_backoff_max=10,
+)
 def handle_fulfillment_event(self: Task, envelope: Any) -> str:
     """Record a fulfillment event, apply it to its order, push it to websockets."""
     outcome = _event_handle(envelope)

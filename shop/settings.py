@@ -25,6 +25,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "common.middleware.TraceIdMiddleware",
+    # Above sessions and CSRF: it sees the cookies they set (common/cache_control.py).
+    "common.cache_control.CacheControlMiddleware",
     "common.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -22,6 +22,7 @@ from django.views.decorators.http import (
     require_safe,
 )
 
+from common.cache_control import cache_public
 from common.health import database_ping
 from shop import selectors, services
 from shop.exceptions import ShopError
@@ -34,6 +35,10 @@ from shop.forms import (
     SignUpForm,
 )
 from shop.models import Product
+
+# Catalogue pages are the same for every visitor without a session: a cache may keep
+# them a minute (a visitor with a basket, or a page with a form, gets no-store).
+CATALOGUE_MAX_AGE = 60
 
 
 class SeeOther(HttpResponseRedirect):
@@ -74,6 +79,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@cache_public(CATALOGUE_MAX_AGE)
 def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -87,6 +93,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@cache_public(CATALOGUE_MAX_AGE)
 def category_detail(request: HttpRequest, category: str) -> HttpResponse:
     found = selectors.category_get(slug=category)
     return render(
@@ -116,6 +123,7 @@ def _product_page(
 
 
 @require_safe
+@cache_public(CATALOGUE_MAX_AGE)
 def product_detail(request: HttpRequest, category: str, slug: str) -> HttpResponse:
     product = selectors.product_get(category_slug=category, slug=slug)
     return _product_page(request, product)
@@ -143,6 +151,7 @@ def product_buy(request: HttpRequest, category: str, slug: str) -> HttpResponse:
 
 
 @require_safe
+@cache_public(CATALOGUE_MAX_AGE)
 def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     if not form.is_valid():

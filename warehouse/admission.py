@@ -23,10 +23,13 @@ a live count, not a statistic.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
+
+from warehouse.faults import capacity_now
 
 
 @dataclass(frozen=True)
@@ -38,15 +41,21 @@ class AdmissionStats:
     refused: int
     since: datetime
     peak_in_flight_by_source: dict[str, int]
+    # Live, as `in_flight` (the control room's chart): sources with none are left out.
+    in_flight_by_source: dict[str, int]
 
 
 class Admission:
     """A counting gate with statistics; safe to share between threads."""
 
-    def __init__(self, *, capacity: int) -> None:
+    def __init__(
+        self, *, capacity: int, capacity_now: Callable[[], int] | None = None
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
-        self.capacity = capacity
+        self._capacity = capacity
+        # A live source of the capacity (the `warehouse.capacity` fault), if any.
+        self._capacity_now = capacity_now
         self._lock = threading.Lock()
         self._in_flight = 0
         self._peak = 0
@@ -56,10 +65,15 @@ class Admission:
         self._by_source: dict[str, int] = {}
         self._peak_by_source: dict[str, int] = {}
 
+    @property
+    def capacity(self) -> int:
+        return self._capacity_now() if self._capacity_now else self._capacity
+
     def try_enter(self, source: str = "") -> bool:
         """Take a slot if one is free. A refusal is counted here, in the same lock."""
+        capacity = self.capacity
         with self._lock:
-            if self._in_flight >= self.capacity:
+            if self._in_flight >= capacity:
                 self._refused += 1
                 return False
             self._in_flight += 1
@@ -81,15 +95,17 @@ class Admission:
             self._fulfilled += 1
 
     def snapshot(self) -> AdmissionStats:
+        capacity = self.capacity
         with self._lock:
             return AdmissionStats(
-                capacity=self.capacity,
+                capacity=capacity,
                 in_flight=self._in_flight,
                 peak_in_flight=self._peak,
                 fulfilled=self._fulfilled,
                 refused=self._refused,
                 since=self._since,
                 peak_in_flight_by_source=dict(self._peak_by_source),
+                in_flight_by_source={k: v for k, v in self._by_source.items() if v},
             )
 
     def reset(self) -> AdmissionStats:
@@ -108,12 +124,15 @@ _admission_lock = threading.Lock()
 
 
 def admission_get() -> Admission:
-    """The process-wide gate, built on first use from settings.WAREHOUSE_CAPACITY."""
+    """The process-wide gate, built on first use from settings.WAREHOUSE_CAPACITY;
+    the `warehouse.capacity` fault replaces it while in force (warehouse/faults.py)."""
     global _admission
     if _admission is None:
         with _admission_lock:
             if _admission is None:
-                _admission = Admission(capacity=settings.WAREHOUSE_CAPACITY)
+                _admission = Admission(
+                    capacity=settings.WAREHOUSE_CAPACITY, capacity_now=capacity_now
+                )
     return _admission
 
 

@@ -18,12 +18,14 @@ from common.errors import (
 __all__ = [
     "AtCapacity",
     "Forbidden",
+    "InjectedFailure",
     "InvalidRequest",
     "MalformedJson",
     "NotAuthenticated",
     "OrderRefConflict",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "WarehouseDown",
 ]
 
 
@@ -40,3 +42,18 @@ class AtCapacity(ApplicationError):
     status_code = 503
     code = "at_capacity"
     retry_after = 1
+
+
+class WarehouseDown(ApplicationError):
+    """The `warehouse.down` fault is on (common/faults.py): no order is taken."""
+
+    status_code = 503
+    code = "warehouse_down"
+    retry_after = 1
+
+
+class InjectedFailure(ApplicationError):
+    """The `warehouse.error_rate` fault picked this order: a 500, nothing packed."""
+
+    status_code = 500
+    code = "injected_failure"

@@ -20,6 +20,11 @@ from warehouse.admission import (
     source_of,
 )
 from warehouse.exceptions import AtCapacity, OrderRefConflict
+from warehouse.faults import (
+    extra_latency_seconds,
+    fault_gate_check,
+    fault_refusals,
+)
 from warehouse.models import Fulfillment, Refusal
 from warehouse.selectors import fulfillment_get_by_order_ref
 from warehouse.validation import FulfillmentLine
@@ -68,7 +73,7 @@ def _pick_and_pack(
     *, order_ref: str, lines: Sequence[FulfillmentLine]
 ) -> FulfillmentOutcome:
     started = time.monotonic()
-    time.sleep(settings.WAREHOUSE_HANDLING_MS / 1000)
+    time.sleep(settings.WAREHOUSE_HANDLING_MS / 1000 + extra_latency_seconds())
     handling_ms = round((time.monotonic() - started) * 1000)
     payload: list[dict[str, Any]] = [
         {"sku": line.sku, "quantity": line.quantity} for line in lines
@@ -96,8 +101,10 @@ def fulfillment_create(
     """Fulfil an order once; a replay is answered from the database.
 
     Raises OrderRefConflict when order_ref was fulfilled with other lines, and
-    AtCapacity (after recording a Refusal) when every packing slot is taken.
+    AtCapacity (after recording a Refusal) when every packing slot is taken;
+    WarehouseDown or InjectedFailure when a fault says so (warehouse/faults.py).
     """
+    fault_gate_check()
     existing = fulfillment_get_by_order_ref(order_ref=order_ref)
     if existing is not None:
         # A replay takes no capacity: nothing is picked twice.
@@ -123,4 +130,5 @@ def fulfillment_create(
 
 def stats_reset() -> AdmissionStats:
     """Zero the peak and counters of this process; fulfilments are kept."""
+    fault_refusals(reset=True)
     return admission_get().reset()

@@ -18,6 +18,7 @@ from common.paging import next_after, page_parse
 from warehouse import selectors, services
 from warehouse.admission import AdmissionStats
 from warehouse.exceptions import PayloadTooLarge, UnsupportedMediaType
+from warehouse.faults import fault_refusals
 from warehouse.middleware import internal_token_check
 from warehouse.models import Fulfillment
 from warehouse.validation import fulfillment_request_parse
@@ -77,6 +78,9 @@ def _stats_json(stats: AdmissionStats) -> dict[str, Any]:
         "refused": stats.refused,
         "since": _iso(stats.since),
         "peak_in_flight_by_source": stats.peak_in_flight_by_source,
+        # Orders refused by an injected fault (warehouse/faults.py), by error code.
+        "fault_refusals": fault_refusals(),
+        "in_flight_by_source": stats.in_flight_by_source,
     }
 
 

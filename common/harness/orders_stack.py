@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from common.faults import FaultStore, fault_store
 from common.harness.databases import database_drop, database_recreate, database_url
 from common.harness.processes import Process, free_port
 from common.harness.services import (
@@ -31,6 +32,7 @@ from common.harness.services import (
     procfile_process,
     shop_process,
 )
+from common.harness.supervisor import Supervisor
 from common.stack_secrets import secrets_for_processes
 
 MUSKIE = "muskie-casting-rod"
@@ -118,6 +120,18 @@ class OrdersStack:
             self.shop_stock_add(units - self.shop_stock())
         self.orders_manage("sale", "open", MUSKIE, "--units", str(units))
 
+    def fault_store(self) -> FaultStore:
+        """This stack's faults (its Redis, its key prefix): what `faults` sets."""
+        return fault_store(self.env["REDIS_URL"], prefix=self.env["FAULTS_KEY_PREFIX"])
+
+    def supervisor(self, **options: Any) -> Supervisor:
+        """A supervisor (not started) of the relay and the workers, by their
+        Procfile names, taking this stack's kill requests (`faults kill`)."""
+        processes = {"relay": self.relay, "orders-worker": self.orders_worker}
+        if self.workers:
+            processes["fulfillment-worker"] = self.workers[-1]
+        return Supervisor(processes, store=self.fault_store(), **options)
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.orders.url, timeout=30)
 
@@ -147,6 +161,7 @@ def _stack_env(
         "WAREHOUSE_CAPACITY": str(warehouse_capacity),
         "WAREHOUSE_HANDLING_MS": str(warehouse_handling_ms),
         "ORDERS_REDIS_PREFIX": f"orders-{tag}",
+        "FAULTS_KEY_PREFIX": f"faults-{tag}",
         "ORDERS_CHANNELS_PREFIX": f"ch-{tag}",
         "FULFILLMENT_QUEUE": f"fulfillment-{tag}",
         "ORDERS_EVENTS_QUEUE": f"orders-events-{tag}",

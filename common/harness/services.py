@@ -40,6 +40,8 @@ class ProcfileService:
     port_variable: str | None = None
     ready_path: str | None = None
     ready_text: str | None = None
+    # More ports it listens on, each a free one unless the caller's env gives it.
+    other_ports: tuple[str, ...] = ()
 
 
 SERVICES: dict[str, ProcfileService] = {
@@ -47,7 +49,9 @@ SERVICES: dict[str, ProcfileService] = {
     "warehouse": ProcfileService(WAREHOUSE_SETTINGS, "WAREHOUSE_PORT", "/healthz"),
     "orders": ProcfileService(ORDERS_SETTINGS, "ORDERS_PORT", "/healthz"),
     # Plain ASGI: whatever settings module the caller has does not matter to it.
-    "edge": ProcfileService(None, "EDGE_PORT", "/_edge/healthz"),
+    "edge": ProcfileService(
+        None, "EDGE_PORT", "/_edge/healthz", other_ports=("EDGE_ADMIN_PORT",)
+    ),
     "relay": ProcfileService(ORDERS_SETTINGS, ready_text="outbox relay running"),
     "orders-worker": ProcfileService(ORDERS_SETTINGS, ready_text="ready."),
     "fulfillment-worker": ProcfileService(QUEUE_SETTINGS, ready_text="ready."),
@@ -81,6 +85,12 @@ def procfile_process(
     if service.port_variable:
         port = port or free_port()
         own[service.port_variable] = str(port)
+    # Each apart from the others: two free_port() calls may return the same port.
+    taken = {str(port)}
+    for variable in service.other_ports:
+        while own.get(variable, str(port)) in taken:
+            own[variable] = str(free_port())
+        taken.add(own[variable])
     ready_url = None
     if service.ready_path:
         ready_url = f"http://127.0.0.1:{port}{service.ready_path}"

@@ -72,8 +72,11 @@ def counter_generation(*, slug: str) -> str | None:
     return None if generation is None else str(generation)
 
 
-def counter_write(*, slug: str, sale_id: int, remaining: int, open_: bool) -> str:
-    """Replace the counter with a new generation; returns that generation."""
+def counter_write(
+    *, slug: str, sale_id: int, remaining: int, open_: bool, name: str = "sale"
+) -> str:
+    """Replace the counter with a new generation; returns that generation. The
+    sale's `name` is kept beside it: a refusal is worded from Redis alone."""
     generation = uuid.uuid4().hex
     pipe = redis_get().pipeline(transaction=True)
     pipe.delete(counter_key(slug))
@@ -84,6 +87,7 @@ def counter_write(*, slug: str, sale_id: int, remaining: int, open_: bool) -> st
             "sale": sale_id,
             "state": "open" if open_ else "closed",
             "gen": generation,
+            "name": name,
         },
     )
     pipe.execute()

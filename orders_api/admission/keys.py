@@ -34,3 +34,8 @@ def boards_dirty_key() -> str:
 
 def outbox_kick_key() -> str:
     return _key("outbox-kick")
+
+
+def idempotency_key(scope: str, client: str, key: str) -> str:
+    """Where an accept's Idempotency-Key is held (admission/scripts.py ACCEPT)."""
+    return _key("idem", scope, client, key)

@@ -33,12 +33,14 @@ def redis_get() -> redis.Redis:
                 _scripts["admit"] = client.register_script(scripts.ADMIT)
                 _scripts["release"] = client.register_script(scripts.RELEASE)
                 _scripts["rate"] = client.register_script(scripts.RATE)
+                _scripts["accept"] = client.register_script(scripts.ACCEPT)
+                _scripts["give_back"] = client.register_script(scripts.GIVE_BACK)
                 _client = client
     return _client
 
 
 def script_get(name: str) -> Any:
-    """A registered Lua script ("admit", "release", "rate")."""
+    """A registered Lua script ("admit", "release", "rate", "accept", "give_back")."""
     redis_get()
     return _scripts[name]
 

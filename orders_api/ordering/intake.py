@@ -2,7 +2,9 @@
 
 One attempt: count it against the client's rate limit, place the order in the
 request's trace, once per client and Idempotency-Key (a replay gets the first
-response back, its access token derived again: the stored one has none).
+response back, its access token derived again: the stored one has none). The lean
+accept (ordering/accept.py) first; what it hands back goes the long way
+(order_place under idempotent_call).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import events
-from orders_api.admission.rate_limit import rate_limit_check
+from orders_api.ordering.accept import KeyRef, order_accept
 from orders_api.ordering.idempotency import StoredResponse, idempotent_call
 from orders_api.ordering.presentation import links_with_token, order_accepted_body
 from orders_api.ordering.selectors import order_access_token
@@ -44,11 +46,31 @@ def order_submit(
     client: str,
     traceparent: str | None,
     idempotency: IdempotencyClaim | None,
+    pre: Any = None,
 ) -> Submitted:
     """Place an order for `client` (its rate-limit key); the 202 body, or the stored
     response of a replay. Raises RateLimited and what order_place raises."""
-    rate_limit_check(client=client)
     trace_id = events.trace_id_of_request(traceparent)
+    accepted = order_accept(
+        slug=slug,
+        quantity=quantity,
+        email=email,
+        client=client,
+        trace_id=trace_id,
+        key=None
+        if idempotency is None
+        else KeyRef(
+            scope=idempotency.scope,
+            client=idempotency.client,
+            key=idempotency.key,
+            fingerprint=idempotency.fingerprint,
+        ),
+        pre=pre,
+    )
+    if accepted is not None:
+        return Submitted(
+            response=_with_access_token(accepted.response), replayed=accepted.replayed
+        )
 
     def place(record: Any) -> StoredResponse:
         placed = order_place(

@@ -111,7 +111,12 @@ def fulfillment_event_record(*, raw: Any) -> EventOutcome:
         raise InvalidEvent(f"Not a fulfillment event: {envelope.type}.")
     try:
         with transaction.atomic(durable=True):
-            order = Order.objects.select_for_update().filter(number=number).first()
+            order = (
+                Order.objects.select_for_update(of=("self",))
+                .select_related("sale")  # its push names the sale: no query more
+                .filter(number=number)
+                .first()
+            )
             if order is None:
                 raise NotFound(f"No order {number!r}.")
             if Event.objects.filter(pk=envelope.id).exists():

@@ -112,15 +112,14 @@ def order_place(
         token = order_access_token(order_id=order_id)
         try:
             with transaction.atomic(durable=True):
-                order = _order_write(
+                order = order_row_write(
                     order_id=order_id,
                     sale=sale,
                     quantity=quantity,
                     email=email,
-                    token=token,
                     trace_id=trace_id,
                 )
-                _accepted_event_write(order=order, trace_id=trace_id)
+                accepted_event_write(order=order, trace_id=trace_id)
                 if not counter.counter_generation_holds(ticket=ticket):
                     raise _Readmit
                 if idempotency is not None:
@@ -141,15 +140,17 @@ def order_place(
     raise ServiceBusy("The sale is busy; please try again in a moment.")
 
 
-def _order_write(
+def order_row_write(
     *,
     order_id: uuid.UUID,
     sale: Sale,
     quantity: int,
     email: str,
-    token: str,
     trace_id: str,
 ) -> Order:
+    """The order's row (inside its caller's transaction); its access token is
+    derived from its id, only the token's hash is kept."""
+    token = order_access_token(order_id=order_id)
     return Order.objects.create(
         id=order_id,
         number=_order_number(),
@@ -166,7 +167,8 @@ def _order_write(
     )
 
 
-def _accepted_event_write(*, order: Order, trace_id: str) -> None:
+def accepted_event_write(*, order: Order, trace_id: str) -> None:
+    """The order's `orders.order-accepted` event: its outbox row."""
     envelope = events.envelope_new(
         type_=events.ORDER_ACCEPTED,
         source=events.ORDERS_SOURCE,

@@ -185,6 +185,7 @@ def relay_settings() -> dict[str, Any]:
     return {
         "batch": settings.ORDERS_RELAY_BATCH,
         "idle": settings.ORDERS_RELAY_IDLE_SECONDS,
+        "gather": settings.ORDERS_RELAY_GATHER_SECONDS,
         "redeliver": timedelta(seconds=settings.ORDERS_REDELIVER_SECONDS),
         "queue_bound": settings.ORDERS_REDELIVER_QUEUE_BOUND,
         "reconcile": settings.ORDERS_RECONCILE_SECONDS,

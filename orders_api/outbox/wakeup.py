@@ -35,16 +35,20 @@ def _wait_client(timeout: float) -> redis.Redis:
     )
 
 
-def outbox_wait(*, timeout: float) -> None:
-    """The relay's idle wait: until a kick or `timeout` seconds, then drop kicks."""
+def outbox_wait(*, timeout: float, gather: float = 0.0) -> None:
+    """The relay's idle wait: until a kick or `timeout` seconds, then drop kicks.
+    Woken by a kick, `gather` seconds more: the orders committing meanwhile go out
+    in the same pass."""
     timeout = max(timeout, 0.01)
     client = _wait_client(timeout)
     started = time.monotonic()
     try:
-        client.blpop([outbox_kick_key()], timeout=timeout)
+        kicked = client.blpop([outbox_kick_key()], timeout=timeout)
     except redis.RedisError:
         time.sleep(max(0.0, timeout - (time.monotonic() - started)))
         return
+    if kicked and gather > 0:
+        time.sleep(gather)
     try:
         client.delete(outbox_kick_key())
     except redis.RedisError:

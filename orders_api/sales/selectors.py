@@ -46,6 +46,24 @@ def sale_current_cached(*, slug: str, fresh: bool = False) -> Sale | None:
     return sale
 
 
+# A sale's product snapshot (sku, name, price, category) never changes once it is
+# open: the lean accept keeps it per process by id, for as long as the process runs.
+_sale_snapshots: dict[int, Sale] = {}
+
+
+def sale_snapshot(*, sale_id: int) -> Sale | None:
+    """The sale by id, read once per process (its snapshot fields only are to be
+    trusted from here: its status lives in the Redis counter)."""
+    sale = _sale_snapshots.get(sale_id)
+    if sale is None:
+        sale = Sale.objects.filter(pk=sale_id).first()
+        if sale is None or sale.status != Sale.Status.OPEN:
+            return None
+        with _sale_cache_lock:
+            _sale_snapshots[sale_id] = sale
+    return sale
+
+
 def sale_current_open_cached(*, slug: str) -> Sale | None:
     """The live sale from the per-process cache while it is open; else read afresh.
 

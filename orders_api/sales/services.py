@@ -73,7 +73,11 @@ def sale_counter_rebuild(*, sale: Sale) -> int:
         remaining = selectors.sale_remaining_in_db(sale_id=sale.pk) if is_open else 0
         # Written before the lock is released: no order commits in between.
         counter.counter_write(
-            slug=sale.slug, sale_id=sale.pk, remaining=remaining, open_=is_open
+            slug=sale.slug,
+            sale_id=sale.pk,
+            remaining=remaining,
+            open_=is_open,
+            name=sale.name,
         )
     return remaining
 
@@ -212,7 +216,9 @@ def sale_close(*, slug: str) -> Sale:
         raise SaleNotOpen("That sale is still opening; run `sale open` again first.")
     if sale.status == Sale.Status.OPEN:
         _sale_status_change(sale=sale, status=S.CLOSING)
-        counter.counter_write(slug=slug, sale_id=sale.pk, remaining=0, open_=False)
+        counter.counter_write(
+            slug=slug, sale_id=sale.pk, remaining=0, open_=False, name=sale.name
+        )
     sale.refresh_from_db()
     if not sale.close_transfer_id:
         with transaction.atomic():
@@ -230,5 +236,7 @@ def sale_close(*, slug: str) -> Sale:
     shop_client.product_sale_mark(sku=sale.sku, sale_url=None)
     _sale_status_change(sale=sale, status=S.CLOSED, closed_at=timezone.now())
     sale.refresh_from_db()
-    counter.counter_write(slug=slug, sale_id=sale.pk, remaining=0, open_=False)
+    counter.counter_write(
+        slug=slug, sale_id=sale.pk, remaining=0, open_=False, name=sale.name
+    )
     return sale

@@ -6,12 +6,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from common.cache_control import cache_public
 from common.errors import NotFound
 from orders_api.sales import selectors
 from orders_api.web.errors import error_page
 
+# The board is pushed on live by websocket; a cache may keep the page a few seconds.
+BOARD_MAX_AGE = 5
+
 
 @require_safe
+@cache_public(BOARD_MAX_AGE)
 def sale_board(request: HttpRequest, slug: str) -> HttpResponse:
     sale = selectors.sale_current(slug=slug)
     if sale is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
@@ -13,6 +14,17 @@ from common.errors import ApplicationError, error_response
 from common.redis_client import REDIS_FAULTS, RedisUnavailable
 
 logger = logging.getLogger(__name__)
+# A connection PostgreSQL closed under us (a restart, `faults set
+# orders.db_terminate=1`) or a server that does not answer: worth a retry.
+DATABASE_FAULTS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+
+class DatabaseUnavailable(RedisUnavailable):
+    """The database dropped or refused the connection: nothing was written (the
+    transaction rolled back with it); the same answer as a Redis fault (503,
+    Retry-After, "please try again"), under its own code."""
+
+    code = "database_unavailable"
 
 
 def error_page(request: HttpRequest, error: ApplicationError) -> HttpResponse:
@@ -32,17 +44,23 @@ class RedisFaultMiddleware(MiddlewareMixin):
     under /api/, the error page elsewhere), never a 500. The client's timeouts
     (common/redis_client.py) make that about a second, not a held thread; when
     Redis is back the next request uses it (a lost counter is rebuilt on first use).
+    A database connection lost mid-request is the same kind of fault: a 503 too
+    (Django drops the broken connection; the next request opens a new one).
     """
 
     def process_exception(
         self, request: HttpRequest, exception: Exception
     ) -> HttpResponse | None:
-        if not isinstance(exception, REDIS_FAULTS):
+        error: ApplicationError
+        if isinstance(exception, REDIS_FAULTS):
+            error = RedisUnavailable()
+        elif isinstance(exception, DATABASE_FAULTS):
+            error = DatabaseUnavailable()
+        else:
             return None
         logger.warning(
-            "Redis unavailable: %s %s: %r", request.method, request.path, exception
+            "%s: %s %s: %r", error.code, request.method, request.path, exception
         )
-        error = RedisUnavailable()
         if request.path.startswith("/api/"):
             return error_response(error)
         return error_page(request, error)

@@ -42,6 +42,8 @@ class Stack:
     def __init__(self, env: dict[str, str], ports: dict[str, int], work: Path) -> None:
         self.env = env
         self.edge = f"http://127.0.0.1:{ports['edge']}"
+        # The edge's admin listener (/_edge/* but the health check), on loopback.
+        self.edge_admin = f"http://127.0.0.1:{ports['edge_admin']}"
         self.otlp = f"http://127.0.0.1:{ports['otlp']}"
         self.admin_token = env["EDGE_ADMIN_TOKEN"]
         self.files = [arg for path in COMPOSE_FILES for arg in ("-f", str(path))]
@@ -164,7 +166,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     mark = time.monotonic()
     engine.images_build(APP_IMAGE)
     timings["images"] = time.monotonic() - mark
-    names = ("pg", "redis", "shop", "orders", "warehouse", "edge", "otlp")
+    names = ("pg", "redis", "shop", "orders", "warehouse", "edge", "edge_admin", "otlp")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -197,13 +199,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def edge_mode_set(stack: Stack, mode: str) -> None:
-    """Switch the edge's mode, then wait until both of its workers follow it."""
-    answer = httpx.post(
-        stack.edge + "/_edge/mode",
-        json={"mode": mode},
-        headers={"Authorization": f"Bearer {stack.admin_token}"},
-        timeout=10,
-    )
+    """Switch the edge's mode on its admin listener (the public port answers 404),
+    then wait until both of its workers follow it."""
+
+    def post(base: str) -> httpx.Response:
+        return httpx.post(
+            base + "/_edge/mode",
+            json={"mode": mode},
+            headers={"Authorization": f"Bearer {stack.admin_token}"},
+            timeout=10,
+        )
+
+    public = post(stack.edge)
+    assert public.status_code == 404, public.text
+    answer = post(stack.edge_admin)
     assert answer.status_code == 200, answer.text
     version = int(answer.json()["version"])
     following: set[int] = set()

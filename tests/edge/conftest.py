@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.edge import Process, edge_process, origin_process
+from tests.support.edge import ENGINES, Process, edge_process, origin_process
 from tests.support.processes import RunningService, free_port
 from tests.support.stack import shop_process, warehouse_process
 
@@ -33,6 +33,18 @@ def orders_origin(reset_port: int) -> Iterator[Process]:
 def edge(shop_origin: Process, orders_origin: Process) -> Iterator[Process]:
     """The edge with the project's own route table, in front of the test origins."""
     with edge_process(shop_origin.url, orders_origin.url) as running:
+        yield running
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def any_edge(
+    request: pytest.FixtureRequest, shop_origin: Process, orders_origin: Process
+) -> Iterator[Process]:
+    """The edge on each engine in turn, with the project's own table: the behaviour
+    suites run against both."""
+    with edge_process(
+        shop_origin.url, orders_origin.url, engine=str(request.param)
+    ) as running:
         yield running
 
 

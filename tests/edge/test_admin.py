@@ -1,13 +1,41 @@
-"""The edge's own endpoints: health, metrics, routes and mode, and their bad input."""
+"""The edge's own endpoints: health, metrics, routes and mode, and their bad input,
+on both engines (the nginx engine's health answered by each nginx worker, the rest
+by its control plane).
+
+All but the health check are on the admin listener (127.0.0.1:EDGE_ADMIN_PORT); the
+public port answers only the health check.
+"""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import pytest
 
-from tests.support.edge import ADMIN_TOKEN, Process, raw_request, set_mode
+from tests.support.edge import (
+    ADMIN_TOKEN,
+    Process,
+    admin_url,
+    engine_of,
+    raw_request,
+    set_mode,
+)
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def edge(any_edge: Process) -> Process:
+    return any_edge
+
+
+def _count(text: str, series: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(series + " ")
+    )
 
 
 def test_healthz_says_the_worker_follows_a_mode(edge: Process) -> None:
@@ -33,27 +61,33 @@ def test_metrics_count_requests_per_route_and_origin_over_all_workers(
     edge: Process,
 ) -> None:
     # given requests on fresh connections, so both workers serve some
+    series = 'edge_requests_total{code="200",origin="shop",route="default"}'
+    before = _count(httpx.get(admin_url(edge) + "/_edge/metrics").text, series)
     for _ in range(20):
         httpx.get(edge.url + "/shop/rods/")
-    # when the metrics are scraped
-    answer = httpx.get(edge.url + "/_edge/metrics")
-    assert answer.status_code == 200
+    # when the metrics are scraped (nginx's counts reach them within a second)
+    deadline = time.monotonic() + 5
+    while True:
+        answer = httpx.get(admin_url(edge) + "/_edge/metrics")
+        assert answer.status_code == 200
+        text = answer.text
+        if _count(text, series) >= before + 20 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert answer.headers["content-type"].startswith("text/plain")
-    text = answer.text
-    # then the counter, the histogram and the in-flight gauge are there, by label
-    count = next(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(
-            'edge_requests_total{code="200",origin="shop",route="default"}'
-        )
-    )
-    assert count >= 20
+    # then the counter and the histogram are there, by label, under the same names
+    # on both engines
+    assert _count(text, series) >= before + 20
     assert (
         'edge_request_duration_seconds_bucket{le="0.005",origin="shop",route="default"}'
         in text
     )
-    assert "edge_requests_in_flight" in text
+    # and what is in flight: per route in the Python edge, per connection state in
+    # nginx (its stub_status; nginx cannot say it per route)
+    if engine_of(edge) == "python":
+        assert "edge_requests_in_flight" in text
+    else:
+        assert 'edge_nginx_connections{state="active"}' in text
 
 
 @pytest.mark.parametrize("path", ["/_edge/routes", "/_edge/mode"])
@@ -64,7 +98,7 @@ def test_protected_endpoints_need_the_admin_token(
     edge: Process, path: str, authorization: str | None
 ) -> None:
     headers = {"Authorization": authorization} if authorization else {}
-    answer = httpx.get(edge.url + path, headers=headers)
+    answer = httpx.get(admin_url(edge) + path, headers=headers)
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"] == 'Bearer realm="edge"'
     assert "admin token" in answer.json()["error"]
@@ -72,10 +106,11 @@ def test_protected_endpoints_need_the_admin_token(
 
 def test_routes_lists_the_table_and_the_mode_in_force(edge: Process) -> None:
     set_mode(edge, "legacy")
-    doc = httpx.get(edge.url + "/_edge/routes", headers=AUTH).json()
+    doc = httpx.get(admin_url(edge) + "/_edge/routes", headers=AUTH).json()
     assert doc["mode"]["mode"] == "legacy"
     strangler = doc["profiles"]["strangler"]
-    assert strangler[0] | {"origin_url": None} == {
+    assert strangler[0]["kind"] == "deny"
+    assert strangler[1] | {"origin_url": None} == {
         "name": "muskie-buy",
         "path": "/shop/rods/muskie-casting-rod/buy/",
         "methods": ["POST"],
@@ -86,13 +121,16 @@ def test_routes_lists_the_table_and_the_mode_in_force(edge: Process) -> None:
         "rate": "5/s",
         "burst": 10,
         "trace": 1.0,
+        "kind": "proxy",
+        "cache_control": None,
     }
     assert strangler[-1]["path"] == "/*"
+    assert doc["listener"]["header_timeout"] > 0
 
 
 def test_a_mode_change_through_the_api_reaches_every_worker(edge: Process) -> None:
     version = set_mode(edge, "canary", 25)
-    doc = httpx.get(edge.url + "/_edge/mode", headers=AUTH).json()
+    doc = httpx.get(admin_url(edge) + "/_edge/mode", headers=AUTH).json()
     assert (doc["mode"], doc["percent"], doc["version"]) == ("canary", 25, version)
     set_mode(edge, "legacy")
 
@@ -137,36 +175,64 @@ def test_a_bad_mode_change_is_refused_precisely_and_changes_nothing(
     version = set_mode(edge, "legacy")
     # when a bad change is posted
     answer = httpx.post(
-        edge.url + "/_edge/mode",
+        admin_url(edge) + "/_edge/mode",
         content=body,
         headers={**AUTH, "Content-Type": content_type},
     )
     # then it is refused with a precise status and reason, and nothing changed
     assert answer.status_code == status
     assert message in answer.json()["error"]
-    doc = httpx.get(edge.url + "/_edge/mode", headers=AUTH).json()
+    doc = httpx.get(admin_url(edge) + "/_edge/mode", headers=AUTH).json()
     assert (doc["mode"], doc["version"]) == ("legacy", version)
 
 
 def test_an_unauthenticated_mode_change_is_refused(edge: Process) -> None:
     set_mode(edge, "legacy")
-    answer = httpx.post(edge.url + "/_edge/mode", json={"mode": "strangler"})
+    answer = httpx.post(admin_url(edge) + "/_edge/mode", json={"mode": "strangler"})
     assert answer.status_code == 401
     assert httpx.get(edge.url + "/_edge/healthz").json()["mode"] == "legacy"
 
 
 def test_wrong_methods_and_unknown_endpoints_are_refused(edge: Process) -> None:
-    answer = httpx.delete(edge.url + "/_edge/mode", headers=AUTH)
+    answer = httpx.delete(admin_url(edge) + "/_edge/mode", headers=AUTH)
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET, HEAD, POST"
-    assert httpx.post(edge.url + "/_edge/healthz").status_code == 405
-    missing = httpx.get(edge.url + "/_edge/secrets")
+    assert httpx.post(admin_url(edge) + "/_edge/healthz").status_code == 405
+    missing = httpx.get(admin_url(edge) + "/_edge/secrets")
     assert missing.status_code == 404
     assert "/_edge/healthz" in missing.json()["error"]
 
 
-def test_the_admin_prefix_is_matched_on_the_normalised_path(edge: Process) -> None:
-    # no spelling of /_edge/routes gets past the token check or reaches an origin
-    for path in ["//_edge//routes", "/shop/../_edge/routes", "/_edge/%72outes"]:
-        answer = raw_request(edge.bound_port, "GET", path)
+def test_the_public_port_answers_only_the_health_check(edge: Process) -> None:
+    # given the edge's public port, when a stranger asks for its admin endpoints,
+    # with or without the token and in any spelling
+    for path in [
+        "/_edge/mode",
+        "/_edge/metrics",
+        "/_edge/routes",
+        "/_edge/secrets",
+        "//_edge//routes",
+        "/shop/../_edge/mode",
+        "/_edge/%6dode",
+    ]:
+        for method in ["GET", "POST"]:
+            answer = raw_request(
+                edge.bound_port, method, path, body=b"{}", headers=AUTH
+            )
+            # then it is the edge's own 404 (no origin), telling nothing
+            assert answer.status == 404, (method, path)
+            assert answer.body == b"Not found\n"
+            assert "x-origin" not in answer.headers
+    # and the health check is still there for load balancers
+    assert httpx.get(edge.url + "/_edge/healthz").status_code == 200
+    # and the admin listener is on loopback, where the mode can be switched
+    assert admin_url(edge).startswith("http://127.0.0.1:")
+    assert httpx.get(admin_url(edge) + "/_edge/mode", headers=AUTH).status_code == 200
+
+
+def test_the_admin_listener_matches_on_the_normalised_path(edge: Process) -> None:
+    # no spelling of /_edge/routes gets past the token check
+    port = int(admin_url(edge).rsplit(":", 1)[1])
+    for path in ["/_edge/routes/", "/_edge/%72outes"]:
+        answer = raw_request(port, "GET", path)
         assert answer.status == 401, path

@@ -1,5 +1,6 @@
 """Through a running edge to running origins: headers, cookies, redirects, bodies,
-streaming, websockets and the edge's own errors (413, 429, 502, 504)."""
+streaming, websockets and the edge's own errors (413, 429, 502, 504), on both
+engines (the Python edge, and nginx driven by the same table)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ import httpx
 import pytest
 
 from tests.support.edge import (
+    ENGINES,
     Process,
     edge_process,
+    engine_of,
     origin_process,
+    python_only,
     raw_request,
     set_mode,
 )
@@ -38,6 +42,17 @@ stale = { env = "STALE_URL", default = "http://127.0.0.1:1" }
 [defaults]
 timeout = 5.0
 max_body = 1024
+
+[[profiles.legacy]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+
+[[profiles.legacy]]
+name = "cached"
+path = "/cached/*"
+origin = "orders"
+cache_control = "public, max-age=30"
 
 [[profiles.legacy]]
 name = "slow"
@@ -84,6 +99,11 @@ path = "/*"
 origin = "shop"
 
 [[profiles.strangler]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+
+[[profiles.strangler]]
 name = "default"
 path = "/*"
 origin = "orders"
@@ -103,8 +123,14 @@ def brief_origin(stale_port: int) -> Iterator[Process]:
         yield origin
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
+def edge(any_edge: Process) -> Process:
+    return any_edge
+
+
+@pytest.fixture(scope="module", params=ENGINES)
 def limits_edge(
+    request: pytest.FixtureRequest,
     shop_origin: Process,
     orders_origin: Process,
     reset_port: int,
@@ -118,6 +144,7 @@ def limits_edge(
         with edge_process(
             shop_origin.url,
             orders_origin.url,
+            engine=str(request.param),
             EDGE_ROUTES_FILE=str(table),
             REFUSED_URL=f"http://127.0.0.1:{free_port()}",
             RESET_URL=f"http://127.0.0.1:{reset_port}",
@@ -163,15 +190,20 @@ def test_the_origin_gets_forwarding_headers_and_the_visitors_host(
     assert seen["x-forwarded-proto"] == ["http"]
     assert seen["host"] == [f"127.0.0.1:{edge.port}"]
     assert seen["x-forwarded-host"] == [f"127.0.0.1:{edge.port}"]
+    assert echo(answer)["query"] == "q=1"
+    if engine_of(edge) == "nginx":
+        # nginx starts no span: the visitor's context goes on, the origin's is first
+        assert seen["traceparent"] == [f"00-{trace}-00f067aa0ba902b7-01"]
+        return
     # and the same trace, with the edge's call as the parent span, not the visitor's
     assert seen["traceparent"][0].startswith(f"00-{trace}-")
     assert "-00f067aa0ba902b7-" not in seen["traceparent"][0]
-    assert echo(answer)["query"] == "q=1"
 
 
 def test_with_tracing_off_the_visitors_trace_context_passes_untouched(
-    shop_origin: Process, orders_origin: Process
+    shop_origin: Process, orders_origin: Process, edge: Process
 ) -> None:
+    python_only(edge, "never traces (a separate edge of the Python engine here)")
     # given an edge with tracing switched off
     context = {
         "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -201,17 +233,20 @@ def test_the_origin_gets_the_visitors_headers_and_none_of_the_clients_own(
         for name in ["user-agent", "accept", "content-type"]:
             assert name not in seen, (method, body, name)
         assert seen["accept-encoding"] == ["identity"]
-        # but the visitor's, a POST's length, the forwarding and trace headers
+        # but the visitor's, a POST's length, the forwarding and trace headers (the
+        # Python edge's span's; nginx starts no trace)
         assert seen.pop("content-length", None) == (
             None if method == "GET" else [str(len(body or b""))]
         )
+        traced = {"traceparent"} if engine_of(edge) == "python" else set()
         assert set(seen) == {
             "host", "accept-encoding", "x-forwarded-for", "x-forwarded-proto",
-            "x-forwarded-host", "traceparent",
+            "x-forwarded-host", *traced,
         }  # fmt: skip
 
 
 def test_hop_by_hop_request_headers_stop_at_the_edge(edge: Process) -> None:
+    python_only(edge, "does not drop the headers a Connection header names")
     answer = raw_request(
         edge.bound_port,
         "GET",
@@ -232,6 +267,7 @@ def test_hop_by_hop_request_headers_stop_at_the_edge(edge: Process) -> None:
 
 
 def test_hop_by_hop_response_headers_stop_at_the_edge(edge: Process) -> None:
+    python_only(edge, "does not drop the headers an origin's Connection header names")
     answer = httpx.get(edge.url + "/__origin/hop")
     assert answer.status_code == 200
     for name in ["x-private-hop", "keep-alive", "proxy-authenticate"]:
@@ -299,7 +335,21 @@ def test_a_large_response_streams_through_whole(edge: Process) -> None:
     assert digest.hexdigest() == expected
 
 
-def test_a_large_request_body_streams_to_the_origin(limits_edge: Process) -> None:
+def test_the_edge_sets_cache_control_only_where_a_behaviour_says(
+    limits_edge: Process,
+) -> None:
+    # given an origin that says nothing about caching
+    plain = httpx.get(limits_edge.url + "/small")
+    # when a behaviour says nothing either, then the edge adds nothing
+    assert plain.status_code == 200
+    assert "cache-control" not in plain.headers
+    # and a behaviour that says one gets it on its answers
+    cached = httpx.get(limits_edge.url + "/cached/page")
+    assert cached.headers["x-edge-route"] == "cached"
+    assert cached.headers["cache-control"] == "public, max-age=30"
+
+
+def test_a_large_request_body_reaches_the_origin_whole(limits_edge: Process) -> None:
     body = os.urandom(8 * 1024 * 1024)
     answer = httpx.post(limits_edge.url + "/big/upload", content=body, timeout=30)
     doc = echo(answer)
@@ -405,9 +455,11 @@ def test_the_muskie_buy_endpoint_is_rate_limited_per_client(strangler: Process) 
 
 
 def test_a_malformed_path_is_a_400_from_the_edge(edge: Process) -> None:
-    for path in ["/shop/%00", "/shop/%ff/"]:
+    for path in ["/shop/%00", "/shop/%ff/", "/shop/%0a"]:
         answer = raw_request(edge.bound_port, "GET", path)
         assert answer.status == 400
+        if engine_of(edge) == "nginx" and path == "/shop/%00":
+            continue  # refused by nginx's own parser, with its own page
         assert answer.body == b"Bad request\n"
 
 
@@ -534,7 +586,10 @@ def test_a_connection_the_origin_dropped_costs_a_get_nothing_and_a_post_a_502(
     limits_edge: Process, stale_port: int
 ) -> None:
     # given an origin that answers once per connection, then drops it at the next
-    # request, and one visitor (one edge worker, so one pool)
+    # request, and one visitor (one edge worker, so one pool); the origin serves
+    # each engine's edge in turn: its log from here on
+    stale_log = f"http://127.0.0.1:{stale_port}/__stale/log"
+    seen_before = len(httpx.get(stale_log).json())
     with httpx.Client(base_url=limits_edge.url) as client:
         first = client.get("/stale/first")
         # when a GET meets the dropped connection
@@ -548,7 +603,7 @@ def test_a_connection_the_origin_dropped_costs_a_get_nothing_and_a_post_a_502(
     # and the POST was not: the visitor gets a 502, the origin saw it once
     assert post.status_code == 502
     assert post.text == "Bad gateway\n"
-    log = httpx.get(f"http://127.0.0.1:{stale_port}/__stale/log").json()
+    log = httpx.get(stale_log).json()[seen_before:]
     assert log == [
         "GET /stale/first answered",
         "GET /stale/again dropped",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_router.export import ExportError, envoy_config, nginx_config
+from edge_router.export import ExportError
+from edge_router.export_envoy import envoy_config
 from edge_router.limits import TokenBuckets
 from edge_router.modes import ModeError, mode_parse_default, mode_validate
 from edge_router.paths import BadPath, match_key, normalise
@@ -175,10 +176,14 @@ defaults.trace = %s
 
 [profiles]
 legacy = [
+  { name = "private", path = "/internal/*", kind = "deny" },
   { name = "buy", path = "/buy/", origin = "shop", trace = %s },
   { name = "default", path = "/*", origin = "shop" },
 ]
-strangler = [{ name = "default", path = "/*", origin = "shop", trace = 0 }]
+strangler = [
+  { name = "private", path = "/internal/*", kind = "deny" },
+  { name = "default", path = "/*", origin = "shop", trace = 0 },
+]
 """
 
 
@@ -187,6 +192,7 @@ def _traces(table: RouteTable) -> dict[str, float]:
         f"{profile.name}/{b.name}": b.trace
         for profile in table.profiles.values()
         for b in profile.behaviours
+        if not b.denied
     }
 
 
@@ -205,7 +211,7 @@ def test_a_behaviours_ratio_wins_over_the_default_which_the_environment_replaces
     assert _traces(overridden) == {
         "legacy/buy": 1.0, "legacy/default": 0.5, "strangler/default": 0.0,
     }  # fmt: skip
-    assert plain.as_dict()["profiles"]["legacy"][0]["trace"] == 1.0
+    assert plain.as_dict()["profiles"]["legacy"][1]["trace"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -213,7 +219,7 @@ def test_a_behaviours_ratio_wins_over_the_default_which_the_environment_replaces
     [
         ("1.5", "1", "", "[defaults]: trace must be from 0 to 1, not 1.5"),
         ('"all"', "1", "", "[defaults]: trace must be a number from 0 to 1"),
-        ("0.1", "-0.1", "", "profiles.legacy[0] (buy): trace must be from 0 to 1"),
+        ("0.1", "-0.1", "", "profiles.legacy[1] (buy): trace must be from 0 to 1"),
         ("0.1", "true", "", "(buy): trace must be a number from 0 to 1, not True"),
         ("0.1", "1", "half", "TRACES_SAMPLE_RATIO must be a number from 0 to 1"),
         ("0.1", "1", "nan", "TRACES_SAMPLE_RATIO must be from 0 to 1, not nan"),
@@ -387,9 +393,10 @@ def _without_static(table: RouteTable) -> RouteTable:
     import tomllib
 
     data = tomllib.loads(Path(table.source).read_text())
-    data["origins"] = {k: v for k, v in data["origins"].items() if "dir" not in v}
+    static = {name for name, spec in data["origins"].items() if "dir" in spec}
+    data["origins"] = {k: v for k, v in data["origins"].items() if k not in static}
     data["profiles"] = {
-        name: [b for b in specs if b["origin"] in data["origins"]]
+        name: [b for b in specs if b.get("origin") not in static]
         for name, specs in data["profiles"].items()
     }
     return parse_table(data, source=table.source, env=ENV)
@@ -413,11 +420,12 @@ def test_the_envoy_export_keeps_order_matches_and_limits(table: RouteTable) -> N
     assert [r["name"] for r in routes] == [
         b.name for b in table.profiles["strangler"].behaviours
     ]
+    buy = next(r for r in routes if r["name"] == "muskie-buy")
     assert (
-        routes[0]["match"]["headers"][0]["string_match"]["safe_regex"]["regex"]
-        == "^(POST)$"
+        buy["match"]["headers"][0]["string_match"]["safe_regex"]["regex"] == "^(POST)$"
     )
-    assert "envoy.filters.http.local_ratelimit" in routes[0]["typed_per_filter_config"]
+    assert "envoy.filters.http.local_ratelimit" in buy["typed_per_filter_config"]
+    assert routes[0]["direct_response"]["status"] == 404
     assert manager["normalize_path"]
     assert manager["merge_slashes"]
     clusters = {c["name"] for c in bootstrap["static_resources"]["clusters"]}
@@ -439,37 +447,3 @@ def test_the_envoy_export_keeps_order_matches_and_limits(table: RouteTable) -> N
             )
         )
         assert chosen == route, path
-
-
-def test_the_nginx_export_refuses_a_method_split_it_cannot_express(
-    tmp_path: Path,
-) -> None:
-    # given a POST-only behaviour followed by a narrower one that overlaps it
-    path = write(
-        tmp_path,
-        """
-[origins]
-shop = { env = "SHOP_URL", default = "http://127.0.0.1:8001" }
-[[profiles.legacy]]
-name = "posts"
-path = "/a/*"
-methods = ["POST"]
-origin = "shop"
-[[profiles.legacy]]
-name = "narrow"
-path = "/a/b/*"
-origin = "shop"
-[[profiles.legacy]]
-name = "default"
-path = "/*"
-origin = "shop"
-[[profiles.strangler]]
-name = "default"
-path = "/*"
-origin = "shop"
-""",
-    )
-    table = load_table(path, env={})
-    # when it is exported to nginx, then the export says why it cannot
-    with pytest.raises(ExportError, match="'narrow' after it overlaps it"):
-        nginx_config(table, "legacy")

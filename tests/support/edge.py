@@ -1,8 +1,9 @@
 """The edge router and its test origins as real processes on free ports.
 
 `edge_process` runs the Procfile's own `edge:` line (uvicorn, uvloop, httptools,
-EDGE_WORKERS workers), each with its own Redis key for the mode, so concurrent test
-runs and tests never see each other's mode. `nginx_process` runs Debian's nginx with
+EDGE_WORKERS workers; or with `engine="nginx"`, nginx driven by its control plane),
+each with its own Redis key for the mode, so concurrent test runs and tests never see
+each other's mode. `nginx_process` runs Debian's nginx with
 a config written by `python manage.py edge export nginx`.
 """
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 from common.harness import nginx
@@ -31,6 +33,8 @@ from common.harness.procfile import procfile_argv
 from common.harness.services import procfile_process
 
 ADMIN_TOKEN = "test-admin-token"
+# The edge's engines; the behaviour suites run against both.
+ENGINES = ("python", "nginx")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 
 __all__ = ["Process"]
@@ -104,10 +108,24 @@ def edge_env(shop_url: str, orders_url: str, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def edge_process(
-    shop_url: str, orders_url: str, *, workers: int = 2, **extra: str
+    shop_url: str,
+    orders_url: str,
+    *,
+    workers: int = 2,
+    engine: str = "python",
+    **extra: str,
 ) -> Iterator[Process]:
-    """The Procfile's edge in front of `shop_url` and `orders_url`, a fresh mode key."""
-    env = edge_env(shop_url, orders_url, EDGE_WORKERS=str(workers), **extra)
+    """The Procfile's edge in front of `shop_url` and `orders_url`, a fresh mode key,
+    on `engine` (its admin listener, for the nginx engine's control plane, on a free
+    port)."""
+    env = edge_env(
+        shop_url,
+        orders_url,
+        EDGE_WORKERS=str(workers),
+        EDGE_ENGINE=engine,
+        EDGE_ADMIN_PORT=str(free_port()),
+        **extra,
+    )
     try:
         with procfile_process("edge", env=env) as edge:
             yield edge
@@ -115,6 +133,11 @@ def edge_process(
         shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
         key = env["EDGE_MODE_KEY"]
         redis.Redis.from_url(env["REDIS_URL"]).delete(key, key + ":version")
+
+
+def admin_url(edge: Process) -> str:
+    """The edge's admin listener (/_edge/* but the health check)."""
+    return f"http://127.0.0.1:{edge.env['EDGE_ADMIN_PORT']}"
 
 
 def set_mode(
@@ -125,7 +148,7 @@ def set_mode(
     if percent is not None:
         body["percent"] = percent
     answer = httpx.post(
-        edge.url + "/_edge/mode",
+        admin_url(edge) + "/_edge/mode",
         json=body,
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         timeout=5,
@@ -146,6 +169,17 @@ def wait_for_version(edge: Process, version: int, workers: int = 2) -> None:
             following.add(health["worker"])
         if time.monotonic() > deadline:
             raise AssertionError(f"workers following version {version}: {following}")
+
+
+def engine_of(edge: Process) -> str:
+    return edge.env.get("EDGE_ENGINE", "python")
+
+
+def python_only(edge: Process, why: str) -> None:
+    """Skip for the nginx engine what stock nginx cannot do (docs/guides/edge-router.md
+    lists each)."""
+    if engine_of(edge) == "nginx":
+        pytest.skip(f"the nginx engine {why}")
 
 
 @dataclass

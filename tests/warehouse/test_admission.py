@@ -101,3 +101,21 @@ def test_the_peak_is_also_counted_per_caller() -> None:
     assert source_of("no-prefix-here") == "no"
     assert source_of("plain") == "other"
     assert source_of("A B-1") == "other"
+
+
+def test_the_orders_in_flight_now_are_counted_per_caller_and_leave_when_done() -> None:
+    # Given a gate of 8 with three orders from the queue and one from the legacy shop
+    gate = Admission(capacity=8)
+    for _ in range(3):
+        assert gate.try_enter("MU")
+    assert gate.try_enter("LF")
+
+    # When two queue orders and the shop's order leave
+    during = gate.snapshot()
+    gate.leave("MU")
+    gate.leave("MU")
+    gate.leave("LF")
+
+    # Then the live split followed them, and a caller with none is left out
+    assert during.in_flight_by_source == {"MU": 3, "LF": 1}
+    assert gate.snapshot().in_flight_by_source == {"MU": 1}

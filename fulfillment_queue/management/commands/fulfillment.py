@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fulfillment_queue import services
 from fulfillment_queue.models import DeadLetter
+
+
+def _letter_json(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": letter.pk,
+        "order_ref": letter.order_ref,
+        "attempts": letter.attempts,
+        "reason": letter.reason,
+        "created_at": letter.created_at.isoformat(),
+        "replayed_at": letter.replayed_at.isoformat() if letter.replayed_at else None,
+    }
 
 
 class Command(BaseCommand):
@@ -19,6 +31,7 @@ class Command(BaseCommand):
         actions = dlq.add_subparsers(dest="action", required=True)
         listing = actions.add_parser("list", help="list dead letters")
         listing.add_argument("--all", action="store_true", help="replayed ones too")
+        listing.add_argument("--json", action="store_true", help="as a JSON list")
         replay = actions.add_parser(
             "replay", help="send dead letters to the queue again"
         )
@@ -27,14 +40,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "list":
-            self._list(show_all=options["all"])
+            self._list(show_all=options["all"], as_json=options["json"])
         else:
             self._replay(ids=options["ids"], replay_all=options["all"])
 
-    def _list(self, *, show_all: bool) -> None:
+    def _list(self, *, show_all: bool, as_json: bool) -> None:
         letters = DeadLetter.objects.all()
         if not show_all:
             letters = letters.filter(replayed_at__isnull=True)
+        if as_json:
+            self.stdout.write(json.dumps([_letter_json(x) for x in letters]))
+            return
         if not letters:
             self.stdout.write("no dead letters")
             return

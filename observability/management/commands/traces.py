@@ -222,19 +222,19 @@ class Command(BaseCommand):
                 raise StackUnavailable(failure)
             return items, failure
         token = settings.EDGE_ADMIN_TOKEN
-        before = edge_mode_get(settings.EDGE_URL, token=token)
+        before = edge_mode_get(settings.EDGE_ADMIN_URL, token=token)
         try:
             if "legacy" in paths:
-                edge_mode_set(settings.EDGE_URL, "legacy", token=token)
+                edge_mode_set(settings.EDGE_ADMIN_URL, "legacy", token=token)
                 purchase = purchase_legacy(settings.EDGE_URL, through_edge=True)
                 items.append(Compared("legacy", self._trace_of(purchase)))
             if "strangler" in paths and not failure:
-                edge_mode_set(settings.EDGE_URL, "strangler", token=token)
+                edge_mode_set(settings.EDGE_ADMIN_URL, "strangler", token=token)
                 purchase = purchase_strangler(settings.EDGE_URL, settings.ORDERS_URL)
                 items.append(Compared("strangler", self._trace_of(purchase)))
         finally:
             restored = edge_mode_set(
-                settings.EDGE_URL,
+                settings.EDGE_ADMIN_URL,
                 before["mode"],
                 token=token,
                 percent=before.get("percent"),

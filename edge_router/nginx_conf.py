@@ -1,0 +1,472 @@
+"""The route table as an nginx configuration: the nginx engine's data plane, and
+`python manage.py edge export nginx`.
+
+The Python edge's matching rules, said with stock nginx directives (Debian's
+nginx-light: no lua, no njs):
+
+- nginx decodes the path, merges slashes and resolves dot segments first; the
+  server then rewrites every request to `/~PROFILE/METHOD/normalised-path`, and each
+  behaviour is a case-insensitive regex location on that key, in table order. The
+  first match wins, as in the Python edge, methods included (a behaviour limited to
+  some methods lets the others fall through to the next one that matches).
+- Inside the location the path is rewritten back, so the origin is sent the
+  normalised path, percent-encoded again: the path that was routed, as the Python
+  edge sends it.
+- Canary mode draws the profile with `split_clients` on a random visitor id kept in
+  the `edge_visitor` cookie (MurmurHash2 of the id, as the Python edge hashes it):
+  raising the percent only moves visitors from legacy to strangler.
+- Limits: `client_max_body_size` (413), `limit_req` per client address with the
+  behaviour's burst (429 with Retry-After), proxy timeouts (504); a dead origin 502.
+  The edge's own answers have the Python edge's short bodies and X-Edge-* headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge_router import nginx_limits
+from edge_router.canary import VISITOR_COOKIE
+from edge_router.export_static import nginx_static, nginx_static_errors
+from edge_router.modes import Mode
+from edge_router.patterns import wildcard_regex
+from edge_router.routes import Behaviour, Profile, RouteTable
+from edge_router.selection import COOKIE_MAX_AGE
+
+NOT_FOUND = "Not found"
+ERROR_BODIES = {
+    413: "Request body too large",
+    429: "Too many requests",
+    502: "Bad gateway",
+    504: "Gateway timeout",
+}
+# What a newly drawn visitor's answer says, whatever the origin said (a cache that
+# kept it would hand one id, and one side, to everybody).
+PERSONAL_CACHE = "private, no-store"
+# What the server rewrites every request to, and what each location takes back off.
+_KEY_PREFIX = r"^/~[a-z]+/[A-Z_-]+"
+# A decoded path the Python edge refuses with a 400 is not of this form: printable
+# ASCII or well-formed UTF-8, no control characters (edge_router/paths.py).
+_GOOD_PATH = (
+    r"^(?:[\x20-\x7e]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
+    r"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    r"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    r"|\xf4[\x80-\x8f][\x80-\xbf]{2})*\z"
+)
+# Seconds with millisecond digits (nginx's $request_time) to milliseconds.
+_MS_MAP = (
+    "{ ~^0\\.0*(?<ms>[1-9][0-9]*)$ $ms; ~^(?<s>[1-9][0-9]*)\\.(?<ms>[0-9]+)$ $s$ms; "
+    "default 0; }"
+)
+
+
+class ExportError(ValueError):
+    """The table uses something the target proxy cannot say the same way."""
+
+
+@dataclass(frozen=True)
+class EngineParts:
+    """What the nginx engine adds to an export: the mode in force (canary included),
+    the health answer, workers, the log."""
+
+    mode: Mode
+    workers: int
+    # Where the control plane reads nginx's counters (stub_status), a unix socket.
+    status_socket: str
+    # Where the control plane counts requests: a pipe it reads (/proc/self/fd/N).
+    metrics_log: str
+    access_log: bool = True
+    redis_ok: bool = True
+
+
+def path_regex(pattern: str) -> str:
+    """A regex for the normalised path (no forced trailing slash), anchored at start."""
+    if pattern.endswith("/*"):
+        return f"^{wildcard_regex(pattern[:-2])}(/.*)?$"
+    if pattern.endswith("*"):
+        return f"^{wildcard_regex(pattern[:-1])}.*$"
+    stripped = pattern.rstrip("/")
+    return f"^{wildcard_regex(stripped)}/?$" if stripped else "^/$"
+
+
+def upstream_name(origin: str) -> str:
+    return f"edge_{origin}"
+
+
+def ident(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _location_key(profile: str, behaviour: Behaviour) -> str:
+    """The regex of a behaviour's location, on `/~PROFILE/METHOD/path`."""
+    methods = "[A-Z_-]+"
+    if behaviour.methods is not None:
+        methods = "(?-i:" + "|".join(sorted(behaviour.methods)) + ")"
+    path = path_regex(behaviour.pattern)[1:]
+    if behaviour.pattern == "/*":
+        path = "(/.*)?$"
+    return f"^/~{profile}/{methods}{path}"
+
+
+def _edge_headers(route: str, origin: str, canary: bool) -> list[str]:
+    lines = [
+        f"add_header X-Edge-Route {route} always;",
+        f"add_header X-Edge-Origin {origin} always;",
+    ]
+    if canary:
+        lines.append("add_header Set-Cookie $edge_new_visitor always;")
+    return lines
+
+
+def _error_pages(suffix: str) -> list[str]:
+    # A location's error_page replaces the server's: each location lists them all.
+    return [f"error_page {status} @edge_{status}{suffix};" for status in ERROR_BODIES]
+
+
+def _error_location(
+    name: str, status: int, route: str, origin: str, canary: bool
+) -> list[str]:
+    lines = [
+        f"location @{name} {{",
+        "    default_type text/plain;",
+        "    charset utf-8;",
+        "    add_header Cache-Control no-store always;",
+        *[f"    {line}" for line in _edge_headers(route, origin, canary)],
+    ]
+    if status == 429:
+        lines.append("    add_header Retry-After 1 always;")
+    lines += [f'    return {status} "{ERROR_BODIES[status]}\\n";', "}"]
+    return lines
+
+
+def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
+    """A behaviour's location body: limits, its error pages, then the origin."""
+    suffix = f"_{profile}_{ident(behaviour.name)}"
+    if behaviour.origin.static:
+        return _static(behaviour, canary)
+    if behaviour.denied:
+        # A `deny` behaviour (edge-holes): 404 here, never an origin.
+        return [
+            f"set $edge_route {behaviour.name};",
+            f"set $edge_origin {behaviour.origin.name};",
+            "default_type text/plain;",
+            "charset utf-8;",
+            "add_header Cache-Control no-store always;",
+            *_edge_headers(behaviour.name, behaviour.origin.name, canary),
+            f'return 404 "{NOT_FOUND}\\n";',
+        ]
+    lines = [
+        # Before the rewrite: `break` ends the rewrite directives, `set` included.
+        f"set $edge_route {behaviour.name};",
+        f"set $edge_origin {behaviour.origin.name};",
+        *_cache_own(behaviour.cache_control or "", canary),
+        "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
+        *_error_pages(suffix),
+        f"client_max_body_size {behaviour.max_body};",
+        # In milliseconds: nginx takes no fractions of a second.
+        f"proxy_connect_timeout {round(behaviour.timeout * 1000)}ms;",
+        f"proxy_read_timeout {round(behaviour.timeout * 1000)}ms;",
+        f"proxy_send_timeout {round(behaviour.timeout * 1000)}ms;",
+    ]
+    if behaviour.rate is not None:
+        zone = f"{profile}_{ident(behaviour.name)}"
+        # Shared by nginx's workers (the Python edge's buckets are per worker).
+        burst = f" burst={behaviour.rate.burst} nodelay"
+        lines.append(f"limit_req zone={zone}{burst};")
+    lines += _edge_headers(behaviour.name, behaviour.origin.name, canary)
+    lines += _cache_canary() if canary else nginx_limits.cache_lines(behaviour)
+    lines += [
+        'add_header Server-Timing "edge;dur=$edge_ms, origin;dur=$edge_origin_ms";',
+        f"proxy_pass http://{upstream_name(behaviour.origin.name)};",
+    ]
+    return lines
+
+
+_BACK = "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
+
+
+def _cache_own(value: str, canary: bool) -> list[str]:
+    """In canary mode, the Cache-Control a behaviour's answers carry unless the
+    visitor is new ("": the origin's): `$edge_cache` reads it (see `_canary`)."""
+    return [f'set $edge_cache_own "{value}";'] if canary else []
+
+
+def _cache_canary() -> list[str]:
+    return ["proxy_hide_header Cache-Control;", "add_header Cache-Control $edge_cache;"]
+
+
+def _static(behaviour: Behaviour, canary: bool) -> list[str]:
+    """A directory origin (edge_router/export_static.py), its files looked up by the
+    path rewritten back from the match key (after the method check: `break` ends
+    the rewrite directives). In canary mode a new visitor gets its cookie here too,
+    and the answer is then its own (`private, no-store`)."""
+    lines = nginx_static(behaviour)
+    if canary:
+        value = behaviour.cache_control or behaviour.origin.cache_control
+        lines = [
+            "add_header Cache-Control $edge_cache;"
+            if line.startswith("add_header Cache-Control ")
+            else line
+            for line in lines
+        ]
+        lines = [*_cache_own(value, canary), *lines]
+        lines.append("add_header Set-Cookie $edge_new_visitor always;")
+    at = next(i for i, line in enumerate(lines) if line.startswith("if ("))
+    return [*lines[: at + 1], _BACK, *lines[at + 1 :]]
+
+
+def _nginx_rate(profile: str, behaviour: Behaviour) -> str:
+    assert behaviour.rate is not None
+    count, unit = behaviour.rate.text.split("/")
+    return (
+        f"limit_req_zone $binary_remote_addr zone={profile}_{ident(behaviour.name)}"
+        f":10m rate={count}r/{unit};"
+    )
+
+
+def _canary(percent: int) -> list[str]:
+    """The visitor's profile in canary mode, and its cookie when it has none."""
+    share = [f"{percent}% strangler;"] if percent else []
+    cookie = (
+        f"{VISITOR_COOKIE}=$request_id; Path=/; Max-Age={COOKIE_MAX_AGE}; "
+        "HttpOnly; SameSite=Lax"
+    )
+    # An id that is not 32 hex digits is replaced, as the Python edge does
+    # (edge_router/canary.py); nginx's $request_id is 32 hex digits.
+    valid = '"~^[0-9a-f]{32}$"'
+    return [
+        f"map $cookie_{VISITOR_COOKIE} $edge_visitor {{ {valid} "
+        f"$cookie_{VISITOR_COOKIE}; default $request_id; }}",
+        f'map $cookie_{VISITOR_COOKIE} $edge_new_visitor {{ {valid} ""; '
+        f'default "{cookie}"; }}',
+        f'split_clients "$edge_visitor" $edge_profile {{ {" ".join(share)} '
+        "* legacy; }",
+        # Read when the answer's headers go out, so the origin's is known by then.
+        'map $edge_cache_own $edge_cache_kept { "" $upstream_http_cache_control; '
+        "default $edge_cache_own; }",
+        f'map $edge_new_visitor $edge_cache {{ "" $edge_cache_kept; '
+        f'default "{PERSONAL_CACHE}"; }}',
+    ]
+
+
+def _http(
+    table: RouteTable, profiles: Sequence[Profile], engine: EngineParts | None
+) -> list[str]:
+    """The top of the file: the process, logging, rate zones and upstreams."""
+    workers = engine.workers if engine else "auto"
+    # Buffered: a write per 64 KiB or 200 ms, not per request (the engine reads it).
+    logs = ["access_log /dev/stdout edge_json buffer=64k flush=200ms;"]
+    if engine is not None:
+        # The counters' own short lines: the JSON one goes straight to stdout.
+        logs = logs if engine.access_log else []
+        logs.append(
+            f"access_log {engine.metrics_log} edge_metrics buffer=64k flush=500ms;"
+        )
+    out = [
+        f"worker_processes {workers};",
+        "pid nginx.pid;",
+        "error_log stderr warn;",
+        "events { worker_connections 4096; }",
+        "http {",
+        "server_tokens off;",
+        "merge_slashes on;",
+        # The type of the edge's own answers (an origin's answer keeps its own).
+        "default_type text/plain;",
+        # Under the prefix: the Debian defaults need root.
+        "client_body_temp_path client_body;",
+        "proxy_temp_path proxy;",
+        "fastcgi_temp_path fastcgi;",
+        "uwsgi_temp_path uwsgi;",
+        "scgi_temp_path scgi;",
+        f"map $request_time $edge_ms {_MS_MAP}",
+        f"map $request_time $edge_log_ms {_MS_MAP}",
+        f"map $upstream_header_time $edge_origin_ms {_MS_MAP}",
+        # nginx starts no trace: it logs the visitor's, when well formed.
+        "map $http_traceparent $edge_trace_id { "
+        '"~^[0-9a-f]{2}-(?<t>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$" $t; '
+        'default ""; }',
+        'log_format edge_json escape=json \'{"time":"$time_iso8601",'
+        '"client":"$remote_addr","method":"$request_method","path":"$uri",'
+        '"route":"$edge_route","origin":"$edge_origin","status":$status,'
+        '"bytes":$body_bytes_sent,"duration_ms":$edge_log_ms.0,'
+        '"trace_id":"$edge_trace_id"}\';',
+        "log_format edge_metrics '$edge_route $edge_origin $status $edge_log_ms';",
+        *logs,
+        # Upgrade only when the visitor asks; otherwise keep-alive to the origin.
+        'map $http_upgrade $edge_connection { default upgrade; "" ""; }',
+        "limit_req_status 429;",
+        *nginx_limits.http_lines(table),
+    ]
+    if engine is not None and engine.mode.mode == "canary":
+        out += _canary(engine.mode.percent)
+    for profile in profiles:
+        for behaviour in profile.behaviours:
+            if behaviour.rate is not None:
+                out.append(_nginx_rate(profile.name, behaviour))
+    used = sorted(
+        {
+            b.origin.name
+            for p in profiles
+            for b in p.behaviours
+            if not (b.denied or b.origin.static)
+        }
+    )
+    for name in used:
+        origin = table.origins[name]
+        out.append(
+            f"upstream {upstream_name(name)} {{ server {origin.host}:{origin.port}; "
+            f"keepalive 64; }}"
+        )
+    if engine is not None:
+        out += [
+            f"server {{ listen unix:{engine.status_socket}; access_log off; "
+            "location / { stub_status; } }",
+        ]
+    return out
+
+
+def _server_top(
+    table: RouteTable, listen: str, profile: str, canary: bool
+) -> list[str]:
+    """The server's own settings, the rewrite to the match key, its error pages."""
+    out = [
+        "server {",
+        f"listen {listen};",
+        *nginx_limits.server_lines(table),
+        "set $edge_route none;",
+        "set $edge_origin none;",
+        *_cache_own("", canary),
+        # (nginx refuses a few itself, such as %00, with its own page)
+        f'if ($uri !~ "{_GOOD_PATH}") {{ return 400 "Bad request\\n"; }}',
+        f"rewrite ^ /~{profile}/$request_method$uri;",
+        "proxy_http_version 1.1;",
+        "proxy_set_header Connection $edge_connection;",
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Host $http_host;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "proxy_set_header X-Forwarded-Host $http_host;",
+        # Hop-by-hop headers nginx would pass on (it drops the rest itself).
+        'proxy_set_header Proxy-Authorization "";',
+        'proxy_set_header Proxy-Connection "";',
+        "proxy_hide_header Proxy-Authenticate;",
+        "proxy_redirect off;",
+        "proxy_buffering off;",
+        "proxy_request_buffering on;",
+        "add_header X-Edge-Route none always;",
+        "add_header X-Edge-Origin none always;",
+        "add_header Cache-Control no-store always;",
+        *_error_pages(""),
+    ]
+    for status in ERROR_BODIES:
+        out += _error_location(
+            f"edge_{status}", status, "$edge_route", "$edge_origin", canary
+        )
+    return out
+
+
+def _admin(engine: EngineParts) -> list[str]:
+    """/_edge/healthz answered by each worker; the rest of /_edge/ is a 404 here, as
+    in the Python edge (the control plane serves it on the admin listener)."""
+    mode = engine.mode
+    health = (
+        f'{{"status":"ok","engine":"nginx","mode":"{mode.mode}",'
+        f'"percent":{mode.percent},"version":{mode.version},'
+        f'"redis":"{"ok" if engine.redis_ok else "unreachable"}","worker":$pid}}'
+    )
+    refused = '{"error":"$request_method is not allowed here; use GET, HEAD"}'
+    own = [
+        "    set $edge_route edge;",
+        "    set $edge_origin edge;",
+        "    add_header Cache-Control no-store always;",
+        *[f"    {line}" for line in _edge_headers("edge", "edge", False)],
+    ]
+    return [
+        'location ~ "^/~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
+        *own,
+        "    default_type application/json;",
+        f"    return 200 '{health}\\n';",
+        "}",
+        f'location ~ "{_KEY_PREFIX}/_edge/healthz/?$" {{',
+        *own,
+        '    add_header Allow "GET, HEAD" always;',
+        "    default_type application/json;",
+        f"    return 405 '{refused}\\n';",
+        "}",
+        f'location ~ "{_KEY_PREFIX}/_edge/" {{',
+        *own,
+        "    default_type text/plain;",
+        f'    return 404 "{NOT_FOUND}\\n";',
+        "}",
+    ]
+
+
+def _locations(
+    profiles: Sequence[Profile], canary: bool, engine: EngineParts | None
+) -> list[str]:
+    out = _admin(engine) if engine is not None else []
+    for profile in profiles:
+        for behaviour in profile.behaviours:
+            out.append(f'location ~* "{_location_key(profile.name, behaviour)}" {{')
+            out += [f"    {line}" for line in _proxy(profile.name, behaviour, canary)]
+            out.append("}")
+            suffix = f"_{profile.name}_{ident(behaviour.name)}"
+            for status in ERROR_BODIES:
+                out += _error_location(
+                    f"edge_{status}{suffix}",
+                    status,
+                    behaviour.name,
+                    behaviour.origin.name,
+                    canary,
+                )
+    if any(b.origin.static for p in profiles for b in p.behaviours):
+        out += nginx_static_errors()
+    # Never reached (each profile ends with "/*"); a request nginx would not rewrite.
+    out += ["location / {", "    return 404;", "}", "}", "}", ""]
+    return out
+
+
+def _indent(lines: list[str]) -> str:
+    depth = 0
+    out = []
+    for line in (raw.strip() for raw in lines):
+        if line.startswith("}"):
+            depth -= 1
+        out.append("    " * max(depth, 0) + line if line else "")
+        if line.endswith("{"):
+            depth += 1
+    return "\n".join(out)
+
+
+def nginx_config(
+    table: RouteTable,
+    profile_name: str,
+    *,
+    listen: str = "127.0.0.1:8000",
+    engine: EngineParts | None = None,
+) -> str:
+    """A complete nginx.conf for one profile, or with `engine` for the mode in force
+    (canary: both profiles). Run it with `nginx -p DIR -c DIR/nginx.conf`: the pid
+    file and temp directories are under the prefix DIR, logs go to stdout/stderr."""
+    canary = engine is not None and engine.mode.mode == "canary"
+    if canary:
+        profiles = [table.profiles["strangler"], table.profiles["legacy"]]
+        selector = "$edge_profile"
+    else:
+        name = engine.mode.mode if engine is not None else profile_name
+        profiles = [table.profiles[name]]
+        selector = name
+    source = (
+        f"the nginx engine, mode {engine.mode.describe()} (version "
+        f"{engine.mode.version})"
+        if engine is not None
+        else f"`python manage.py edge export nginx --profile {profile_name}`"
+    )
+    head = [
+        f"# Generated by {source}",
+        f"# from {table.source}. Do not edit: change the table and export again.",
+    ]
+    lines = _http(table, profiles, engine)
+    lines += _server_top(table, listen, selector, canary)
+    lines += _locations(profiles, canary, engine)
+    return "\n".join(head) + "\n" + _indent(lines)

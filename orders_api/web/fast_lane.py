@@ -1,0 +1,357 @@
+"""The ASGI fast lane of `POST /api/orders/`: refusals answered on the event loop.
+
+Most answers of a flash sale are refusals (sold out, rate limited, the replay of a
+stored refusal), and each is decided by the one Redis call of the accept
+(admission/scripts.py ACCEPT) alone. Through Django such an answer still pays the
+thread pool, the handler and its middleware: about as much CPU as the floor's whole
+request (bench.orders). Here, ahead of Django, the request's body is checked by the
+same rules (ordering/order_input.py, the Idempotency-Key's and client secret's),
+the script runs on the event loop (redis.asyncio), and:
+
+- a refusal is answered at once, the same status, body and headers as Django's;
+- anything else (admitted units, a counter to rebuild, a key the database holds)
+  goes on to Django with the script's verdict in the ASGI scope
+  (`PRE_ADMISSION_SCOPE_KEY`): the view's accept uses it instead of asking Redis
+  again. Units admitted here that the view never used are given back.
+
+The lane steps aside (Django decides, exactly as before) for anything that is not
+the plain case: another path or method, a host Django would refuse, a body too big
+or not valid JSON or not a valid order, a session cookie (the session decides whose
+Idempotency-Keys they are), HTTPS redirects. Untraced: its refusals carry no
+`X-Trace-Id` (ORDERS_FAST_LANE=false turns it off).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from common.cache_control import PERSONAL
+from common.errors import ApplicationError
+from common.redis_client import REDIS_FAULTS, RedisUnavailable, redis_timeouts
+from common.tracing.core import ASGIApp
+from orders_api.admission import accept as redis_accept
+from orders_api.admission import scripts
+from orders_api.exceptions import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    RateLimited,
+    SaleNotOpen,
+    SoldOut,
+)
+from orders_api.ordering.clients import (
+    CLIENT_SECRET_HEADER,
+    client_key,
+    client_secret_check,
+    idempotency_client,
+)
+from orders_api.ordering.idempotency import fingerprint_of, idempotency_key_check
+from orders_api.ordering.order_input import order_input_parse
+
+logger = logging.getLogger(__name__)
+
+PATH = "/api/orders/"
+SCOPE = "POST /api/orders/"
+PRE_ADMISSION_SCOPE_KEY = "orders.pre_admission"
+
+
+@dataclass
+class PreAdmission:
+    """The verdict of the accept's Redis call, made in the fast lane, for the view.
+
+    `used` is set by the view's accept when it takes the verdict over (and with it
+    the duty to give admitted units back if it writes nothing)."""
+
+    slug: str
+    units: int
+    client: str
+    key: redis_accept.KeyRef
+    verdict: redis_accept.AcceptVerdict
+    used: bool = False
+
+    def matches(
+        self, *, slug: str, units: int, client: str, key: redis_accept.KeyRef | None
+    ) -> bool:
+        return (slug, units, client, key) == (
+            self.slug,
+            self.units,
+            self.client,
+            self.key,
+        )
+
+
+class _StepAside(Exception):
+    """Not the plain case: Django answers."""
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    return {
+        name.decode("latin1").lower(): value.decode("latin1")
+        for name, value in scope.get("headers", [])
+    }
+
+
+def _host_allowed(headers: dict[str, str]) -> bool:
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(headers.get("host", ""))
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _constant_refused(name: str) -> Any:
+    """NaN and Infinity are not JSON: DRF's parser refuses them (a 400), so here too."""
+    raise ValueError(name)
+
+
+def _pre_admission_input(
+    scope: dict[str, Any], headers: dict[str, str], body: bytes
+) -> tuple[str, int, str, redis_accept.KeyRef]:
+    """(slug, units, rate-limit client, key) as the view would make them, or
+    _StepAside."""
+    if settings.SESSION_COOKIE_NAME in headers.get("cookie", ""):
+        raise _StepAside
+    if not headers.get("content-type", "").startswith("application/json"):
+        raise _StepAside
+    if settings.SECURE_SSL_REDIRECT or not _host_allowed(headers):
+        raise _StepAside
+    try:
+        payload = json.loads(body, parse_constant=_constant_refused)
+        data = order_input_parse(payload)
+        key = idempotency_key_check(headers.get("idempotency-key"))
+        secret = client_secret_check(headers.get(CLIENT_SECRET_HEADER.lower()))
+    except (ValueError, ApplicationError):
+        raise _StepAside from None
+    slug = {sku: slug for slug, sku in settings.SALE_PRODUCTS.items()}.get(data.sku)
+    if slug is None:
+        raise _StepAside
+    meta = {"REMOTE_ADDR": (scope.get("client") or ("", 0))[0]}
+    if "x-forwarded-for" in headers:
+        meta["HTTP_X_FORWARDED_FOR"] = headers["x-forwarded-for"]
+    request = SimpleNamespace(META=meta)
+    return (
+        slug,
+        data.quantity,
+        client_key(request),
+        redis_accept.KeyRef(
+            scope=SCOPE,
+            client=idempotency_client(request, secret=secret),
+            key=key,
+            fingerprint=fingerprint_of(method="POST", path=PATH, payload=payload),
+        ),
+    )
+
+
+def refusal_of(
+    verdict: redis_accept.AcceptVerdict, *, key: redis_accept.KeyRef
+) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """The answer to a refused accept (status, body, headers) as the view gives it,
+    or None: the view decides (units admitted, the database asked)."""
+    error: ApplicationError | None = None
+    if verdict.code == scripts.RATE_LIMITED:
+        error = RateLimited(
+            "Too many orders from you at once; try again shortly.",
+            retry_after=verdict.retry_after,
+        )
+    elif verdict.code in (scripts.SOLD_OUT, scripts.CLOSED):
+        refusal = SoldOut if verdict.code == scripts.SOLD_OUT else SaleNotOpen
+        error = refusal(str((verdict.body or {}).get("detail", "")))
+    elif verdict.held is not None and verdict.held.state != redis_accept.ACCEPTED:
+        held = verdict.held
+        if held.fingerprint != key.fingerprint:
+            error = IdempotencyKeyReused(
+                "This Idempotency-Key was used with another request body."
+            )
+        elif held.state == redis_accept.PENDING:
+            error = IdempotencyInProgress(
+                "A request with this Idempotency-Key is still being processed."
+            )
+        else:
+            return held.status, held.body, {"Idempotent-Replayed": "true"}
+    if error is None:
+        return None
+    return error.status_code, error.body(), error.headers
+
+
+class OrderFastLane:
+    """ASGI middleware in front of Django (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._redis: aioredis.Redis | None = None
+        self._script: Any = None
+        self._static_headers: list[tuple[bytes, bytes]] | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != PATH
+            or not settings.ORDERS_FAST_LANE
+        ):
+            await self.app(scope, receive, send)
+            return
+        body, complete = await _body_read(receive)
+        replay = _replaying(body, complete, receive)
+        headers = _headers(scope)
+        try:
+            if not complete:
+                raise _StepAside
+            slug, units, client, key = _pre_admission_input(scope, headers, body)
+        except _StepAside:
+            await self.app(scope, replay, send)
+            return
+        try:
+            verdict = await self._accept(slug=slug, units=units, client=client, key=key)
+        except REDIS_FAULTS as exc:
+            logger.warning("Redis unavailable: POST %s: %r", PATH, exc)
+            error = RedisUnavailable()
+            await self._answer(send, error.status_code, error.body(), error.headers)
+            return
+        refusal = refusal_of(verdict, key=key)
+        if refusal is not None:
+            await self._answer(send, *refusal)
+            return
+        pre = PreAdmission(
+            slug=slug, units=units, client=client, key=key, verdict=verdict
+        )
+        try:
+            await self.app({**scope, PRE_ADMISSION_SCOPE_KEY: pre}, replay, send)
+        finally:
+            if verdict.admitted and not pre.used:
+                await self._give_back(pre)
+
+    async def _client(self) -> tuple[aioredis.Redis, Any]:
+        if self._redis is None:
+            # One retry, on a refused or closed connection only: redis.asyncio's
+            # pool hands out a connection Redis closed (a restart) without the
+            # check the sync pool makes, and its first command fails. A Redis that
+            # is down refuses again at once; one that hangs times out, not retried.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.REDIS_URL,
+                max_connections=64,
+                timeout=10,
+                retry=Retry(
+                    NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,)
+                ),
+                decode_responses=True,
+                **_lane_timeouts(),
+            )
+            self._redis = aioredis.Redis(connection_pool=pool)
+            self._script = self._redis.register_script(scripts.ACCEPT)
+        return self._redis, self._script
+
+    async def _accept(
+        self, *, slug: str, units: int, client: str, key: redis_accept.KeyRef
+    ) -> redis_accept.AcceptVerdict:
+        _, script = await self._client()
+        keys, args = redis_accept.accept_script_input(
+            slug=slug, units=units, client=client, key=key
+        )
+        return redis_accept.accept_verdict(await script(keys=keys, args=args))
+
+    async def _give_back(self, pre: PreAdmission) -> None:
+        client, _ = await self._client()
+        keys, args = redis_accept.give_back_input(
+            slug=pre.slug,
+            units=pre.units,
+            generation=pre.verdict.generation,
+            key=pre.key,
+        )
+        try:
+            await client.eval(scripts.GIVE_BACK, len(keys), *keys, *args)
+        except REDIS_FAULTS:
+            logger.exception("units admitted for a request Django did not take")
+
+    async def _answer(
+        self, send: Any, status: int, body: dict[str, Any], extra: dict[str, str]
+    ) -> None:
+        content = json.dumps(body).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(content)).encode()),
+            *self._response_headers(),
+            *((k.lower().encode(), v.encode()) for k, v in extra.items()),
+        ]
+        await send(
+            {"type": "http.response.start", "status": status, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": content})
+
+    def _response_headers(self) -> list[tuple[bytes, bytes]]:
+        """What the view's answer gets from DRF and the middleware, every time."""
+        if self._static_headers is None:
+            pairs = [
+                ("vary", "Cookie"),
+                ("allow", "POST, OPTIONS"),
+                ("x-frame-options", settings.X_FRAME_OPTIONS),
+                # An order's answer is nobody else's (common.cache_control).
+                ("cache-control", PERSONAL),
+            ]
+            if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+                pairs.append(("x-content-type-options", "nosniff"))
+            if settings.SECURE_REFERRER_POLICY:
+                pairs.append(("referrer-policy", str(settings.SECURE_REFERRER_POLICY)))
+            if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+                pairs.append(
+                    (
+                        "cross-origin-opener-policy",
+                        str(settings.SECURE_CROSS_ORIGIN_OPENER_POLICY),
+                    )
+                )
+            self._static_headers = [(k.encode(), v.encode()) for k, v in pairs]
+        return self._static_headers
+
+
+# An asyncio read timeout also counts the event loop's own lag: in a rush one worker's
+# loop holds hundreds of requests, and at the stack's 1 s a reply Redis sent at once
+# could be read too late and answered 503 (seen under CI load: 44 of 500 buyers). The
+# lane waits longer for a reply; connecting keeps the stack's timeout.
+LANE_READ_TIMEOUT = 5.0
+
+
+def _lane_timeouts() -> dict[str, float]:
+    timeouts = redis_timeouts()
+    timeouts["socket_timeout"] = max(timeouts["socket_timeout"], LANE_READ_TIMEOUT)
+    return timeouts
+
+
+async def _body_read(receive: Any) -> tuple[bytes, bool]:
+    """The request's body if it fits DATA_UPLOAD_MAX_MEMORY_SIZE; (what was read,
+    False) when it does not (Django answers 413)."""
+    chunks: list[bytes] = []
+    size, limit = 0, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if limit is not None and size > limit:
+            return b"".join(chunks), False
+
+
+def _replaying(body: bytes, complete: bool, receive: Any) -> Any:
+    """A receive() for Django: the body already read, then the rest as it comes."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replay

@@ -1,0 +1,196 @@
+"""The ASGI fast lane: refusals of POST /api/orders/ answered from Redis alone,
+before Django, the same answer Django gives; everything else still Django's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from django.core.signals import request_started
+
+from orders_api.admission import counter
+from orders_api.asgi import traced_django_asgi_application
+from orders_api.models import Order
+from orders_api.web.fast_lane import OrderFastLane
+from tests.orders_api.conftest import new_key, order_body, sale_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "http://127.0.0.1/api/orders/"
+# Set per answer by the transport or the server, not by the view; and the trace's
+# id, which Django's answer has when traced and the fast lane's never has.
+UNCOMPARED = {"content-length", "date", "server", "x-trace-id"}
+
+
+class Orders:
+    """The orders service's HTTP app as asgi.py builds it (the fast lane in front of
+    Django's handler on its thread pool), served in-process: each call a fresh app
+    on an event loop of its own (the ORM stays out of the test's loop)."""
+
+    def post(self, key: str | None, body: Any = None, **kw: Any) -> httpx.Response:
+        return asyncio.run(self._post(key, body, **kw))
+
+    async def _post(self, key: str | None, body: Any, **kw: Any) -> httpx.Response:
+        app = OrderFastLane(traced_django_asgi_application("orders-api", threads=2))
+        transport = httpx.ASGITransport(app=app)
+        headers = {} if key is None else {"Idempotency-Key": key}
+        async with httpx.AsyncClient(transport=transport) as client:
+            if "content" in kw:
+                headers["Content-Type"] = "application/json"
+                return await client.post(URL, content=kw["content"], headers=headers)
+            return await client.post(
+                URL, json=order_body() if body is None else body, headers=headers
+            )
+
+
+@pytest.fixture
+def orders() -> Orders:
+    return Orders()
+
+
+class DjangoRequests:
+    """How many requests reached Django's handler (its request_started signal)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        request_started.connect(self._started)
+
+    def _started(self, **_: Any) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        request_started.disconnect(self._started)
+
+
+@pytest.fixture
+def django_requests() -> Iterator[DjangoRequests]:
+    seen = DjangoRequests()
+    yield seen
+    seen.close()
+
+
+def compared(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
+    headers = {k: v for k, v in response.headers.items() if k not in UNCOMPARED}
+    return response.status_code, response.json(), headers
+
+
+def fast_then_django(
+    orders: Orders, django_requests: DjangoRequests, settings: Any
+) -> tuple[httpx.Response, httpx.Response]:
+    """One order with the fast lane, then one with it turned off: only the second
+    reaches Django."""
+    django_requests.count = 0
+    fast = orders.post(new_key())
+    settings.ORDERS_FAST_LANE = False
+    slow = orders.post(new_key())
+    assert django_requests.count == 1
+    return fast, slow
+
+
+def test_a_sold_out_answer_is_djangos_answer_without_django(
+    orders: Orders, django_requests: DjangoRequests, settings: Any
+) -> None:
+    # Given a sale whose one unit is sold
+    sale_create(units=1)
+    assert orders.post(new_key()).status_code == 202
+
+    # When a buyer orders with the fast lane, and another with it turned off
+    # (the first never reaching Django, the second does)
+    fast, slow = fast_then_django(orders, django_requests, settings)
+
+    # Then both are the same sold-out answer: status, body, headers
+    assert fast.json() == {
+        "error": "sold_out",
+        "detail": "Sorry, the Muskie Casting Rod is sold out.",
+    }
+    assert compared(fast) == compared(slow)
+
+
+def test_a_rate_limited_answer_is_djangos_answer_without_django(
+    orders: Orders, django_requests: DjangoRequests, settings: Any
+) -> None:
+    # Given a sale and a client allowed 2 attempts a window, both used
+    sale_create(units=10)
+    settings.ORDERS_RATE_LIMIT = 2
+    for _ in range(2):
+        assert orders.post(new_key()).status_code == 202
+
+    # When it tries again, with the fast lane (not reaching Django) and without
+    fast, slow = fast_then_django(orders, django_requests, settings)
+
+    # Then both are the same 429 with Retry-After
+    assert fast.status_code == 429
+    assert fast.json()["error"] == "rate_limited"
+    assert int(fast.headers["Retry-After"]) >= 1
+    assert compared(fast) == compared(slow)
+
+
+def test_a_stored_refusal_is_replayed_and_another_body_is_422_without_django(
+    orders: Orders, django_requests: DjangoRequests, settings: Any
+) -> None:
+    # Given a buyer refused as sold out under its key
+    sale_create(units=0)
+    key = new_key()
+    first = orders.post(key)
+    assert first.status_code == 409
+
+    # When it retries with the same key and body, then with another body
+    django_requests.count = 0
+    replay = orders.post(key)
+    reused = orders.post(key, order_body(quantity=2))
+    # and the same two once more through Django
+    settings.ORDERS_FAST_LANE = False
+    replay_slow = orders.post(key)
+    reused_slow = orders.post(key, order_body(quantity=2))
+
+    # Then the replay is the stored answer, marked as a replay; another body is 422
+    assert replay.json() == first.json()
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert reused.status_code == 422
+    assert reused.json()["error"] == "idempotency_key_reused"
+    # the same as Django's, and only those through Django reached it
+    assert compared(replay) == compared(replay_slow)
+    assert compared(reused) == compared(reused_slow)
+    assert django_requests.count == 2
+
+
+def test_an_admitted_order_goes_on_to_django_and_is_admitted_once(
+    orders: Orders, django_requests: DjangoRequests
+) -> None:
+    # Given a sale of 3 units
+    sale = sale_create(units=3)
+
+    # When a buyer orders one
+    response = orders.post(new_key())
+
+    # Then Django placed it (202 with its links), taking one unit from Redis, once
+    assert response.status_code == 202
+    assert response.json()["status_url"].startswith("/api/orders/")
+    assert django_requests.count == 1
+    assert counter.counter_read(slug=sale.slug) == (2, True)
+    assert Order.objects.count() == 1
+
+
+def test_what_is_not_the_plain_case_is_left_to_django(
+    orders: Orders, django_requests: DjangoRequests
+) -> None:
+    # Given a sold-out sale
+    sale = sale_create(units=0)
+
+    # When the body is not JSON, lacks a field, or the key is missing
+    malformed = orders.post(new_key(), content=b"{not json")
+    missing_field = orders.post(new_key(), {"sku": "ROD-MUSKIE"})
+    missing_key = orders.post(None)
+
+    # Then Django answers each precisely, as before the fast lane
+    assert malformed.status_code == 400
+    assert missing_field.status_code == 400
+    assert missing_field.json()["fields"]["quantity"] == ["This field is required."]
+    assert missing_key.status_code == 400
+    assert missing_key.json()["error"] == "idempotency_key_missing"
+    assert django_requests.count == 3
+    # and none of them was counted against the sale
+    assert counter.turned_away_count(slug=sale.slug) == 0
