@@ -38,7 +38,7 @@ trace = {default}
 [profiles]
 {profiles}"""
 BEHAVIOURS = """{profile} = [
-  {{ name = "private", path = "/internal/*", kind = "deny" }},
+  {{ name = "private", path = "/internal/*", kind = "deny", trace = 1 }},
   {{ name = "never", path = "/never/*", origin = "shop", trace = 0 }},
   {{ name = "always", path = "/always/*", origin = "shop", trace = 1 }},
   {{ name = "half", path = "/half/*", origin = "shop", trace = 0.5 }},
@@ -297,3 +297,19 @@ def test_a_websocket_follows_its_behaviours_ratio(
     assert [s.attributes.get("edge.route") for s in spans if s.kind == "server"] == (
         [prefix.strip("/")] if traced else []
     )
+
+
+def test_a_denied_request_is_never_traced_whatever_its_ratio(
+    ratios_edge: Process, store: FileSpanStore
+) -> None:
+    # given a deny behaviour whose table says `trace = 1`
+    visitor = Traceparent.new()
+    # when a visitor in a trace of its own asks for a path it denies
+    answer = httpx.get(
+        ratios_edge.url + "/internal/stock", headers={"traceparent": visitor.header}
+    )
+    # then the edge answers 404 itself and makes no span for it
+    assert answer.status_code == 404
+    assert answer.headers["x-edge-origin"] == "none"
+    _flushed(ratios_edge, store)
+    assert _edge_spans(store, visitor.trace_id) == []
