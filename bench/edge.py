@@ -10,8 +10,9 @@ count, and the CPU each proxy's process tree spent per request (/proc utime+stim
 psutil). Targets: `plain_nginx` (the baseline: nginx with a bare `proxy_pass`,
 keep-alive upstream, no log), `nginx_engine` (`EDGE_ENGINE=nginx`: nginx driven by
 its control plane from the route table, with its JSON access log and metrics, as the
-demo runs it), `edge` (the Python engine, untraced) and `edge_traced` (every request
-a server and a client span, exported to a temporary store) unless `--no-traced`.
+demo runs it), `edge` (the Python engine, untraced) and `edge_traced` (traced as the
+demo runs it: the route table's default ratio, one request in twenty a server and a
+client span exported to a temporary store, the rest unsampled) unless `--no-traced`.
 
 `--real-page URL` also measures a real page of a running stack's shop (say
 `http://127.0.0.1:8001/shop/rods/tourney-casting-rod/` of `make demo`): straight,
@@ -296,7 +297,7 @@ def _described(args: argparse.Namespace) -> dict[str, str]:
         "nginx_engine": f"EDGE_ENGINE=nginx, {args.workers} workers, access log and "
         "metrics on",
         "edge": f"EDGE_ENGINE=python (uvicorn, uvloop, httptools), {args.workers} "
-        "workers; edge: tracing off, edge_traced: on",
+        "workers; edge: tracing off, edge_traced: on at the table's default ratio",
         "real_page": args.real_page or "not measured",
         "load": f"wrk -t1, {args.duration:g}s per run after {args.warmup:g}s warm-up, "
         f"medians of {args.rounds} rounds (min/max beside)",

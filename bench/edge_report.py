@@ -7,7 +7,10 @@ Goals, checked on ratios measured in the same run:
 - the Python engine (issue 5): added p50 at most 1 ms over the origin, throughput at
   least 50 % of the plain nginx;
 - the Python engine on a real page (issue 15, with --real-page): CPU per request at
-  most 2x its figure on the small origin at the highest connection count.
+  most 2x its figure on the small origin at the highest connection count;
+- the traced Python engine (issue 14, unless --no-traced): at the route table's
+  default ratio, CPU per request at most 1.10x the untraced edge's at the highest
+  connection count.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ GOAL_ENGINE_ADDED_P50_MS = 0.1
 GOAL_PYTHON_ADDED_P50_MS = 1.0
 GOAL_PYTHON_SHARE = 0.5
 GOAL_REAL_PAGE_CPU_RATIO = 2.0
+GOAL_TRACED_CPU_RATIO = 1.10
 
 
 def table_print(results: Results) -> None:
@@ -71,6 +75,13 @@ def goals_check(results: Results, connections: list[int]) -> dict[str, Any]:
         goals["python_share_of_plain_nginx_rps"] = _goal(
             GOAL_PYTHON_SHARE, edge[high]["rps"] / plain[high]["rps"], f"c{high}",
             most=False,
+        )  # fmt: skip
+    if "edge_traced" in results and "edge" in results:
+        goals["traced_cpu_ratio"] = _goal(
+            GOAL_TRACED_CPU_RATIO,
+            results["edge_traced"][high]["cpu_us_per_request"]
+            / results["edge"][high]["cpu_us_per_request"],
+            f"c{high}", most=True,
         )  # fmt: skip
     if "real_edge" in results and "edge" in results:
         (count,) = results["real_edge"]

@@ -205,18 +205,16 @@ class Edge:
         raw = raw_path.decode("latin-1") if raw_path else scope["path"]
         client = scope["client"][0] if scope.get("client") else "-"
         tracing = self.tracing
-        scope_headers = scope["headers"]
-        trace_id = tracing.trace_id(scope_headers)
-        span_id = tracing.span_id() if trace_id else ""
         headers, seen = request_headers(
-            scope_headers,
+            scope["headers"],
             client_ip=client,
             scheme=scope.get("scheme", "http"),
-            skip=tracing.skip(trace_id),
+            skip=tracing.skip,
         )
         request = Exchange(
-            scope, receive, send, method, client, headers, seen, arrived, trace_id
-        )
+            scope, receive, send, method, client, headers, seen, arrived,
+            tracing.visitor_trace_id(seen),
+        )  # fmt: skip
         route: Route | None = None
         route_name, origin_name = "none", "none"
         try:
@@ -263,9 +261,13 @@ class Edge:
             status=outcome.status,
             sent=outcome.sent,
             duration=duration,
-            trace_id=trace_id,
-            span_id=span_id,
+            trace_id=request.trace_id,
+            span_id=request.span_id,
         )
+
+    def _canary_percent(self) -> int | None:
+        mode = self.follower.current
+        return mode.percent if mode.mode == "canary" else None
 
     def _normalise(self, raw: str) -> str:
         """`normalise`, remembered; raises BadPath (not remembered)."""
@@ -281,7 +283,7 @@ class Edge:
         self, method: str, path: str, cookie: bytes | None
     ) -> tuple[Route, tuple[bytes, bytes] | None]:
         """The behaviour for a normalised path in the current mode's profile
-        (remembered), said on the server span; and a canary cookie to set, if any."""
+        (remembered); and a canary cookie to set, if any."""
         mode = self.follower.current
         profile, new_cookie = profile_for(mode, self.table, cookie)
         key = (profile.name, method, path)
@@ -291,9 +293,6 @@ class Edge:
             if len(self._routed) >= ROUTING_MEMORY:
                 self._routed.clear()
             self._routed[key] = route
-        self.tracing.annotate(
-            route.span_attributes, mode.percent if mode.mode == "canary" else None
-        )
         return route, new_cookie
 
     async def _proxy(
@@ -305,8 +304,53 @@ class Edge:
         *,
         drew_visitor: bool = False,
     ) -> Outcome:
+        """Admit and forward the request: in a server span when the behaviour's
+        ratio draws it (see edge_router/tracing.py), else with a not-sampled
+        `traceparent` and no span at all. A deny and a static page are never traced."""
         if route.behaviour.denied:
             return await refuse(request, 404, extra)
+        tracing = self.tracing
+        if not tracing.enabled or route.site is not None:
+            # Static files are never traced (the edge serves them itself).
+            return await self._answer(route, request, path, extra, drew_visitor)
+        if not tracing.sampled(route.behaviour.trace):
+            request.trace_id, parent = tracing.untraced_parent(request.seen)
+            request.headers.append(("traceparent", parent))
+            return await self._answer(route, request, path, extra, drew_visitor)
+        outcomes: list[Outcome] = []
+
+        async def inside(receive: Receive, send: Send) -> None:
+            request.receive, request.send = receive, send
+            request.trace_id = tracing.trace_id()
+            request.span_id = tracing.span_id()
+            if not request.trace_id:
+                # An excluded URL (static files) has no server span, and no client
+                # span either: it would be a trace of its own, about nothing.
+                outcomes.append(
+                    await self._answer(route, request, path, extra, drew_visitor)
+                )
+                return
+            tracing.annotate(route.span_attributes, self._canary_percent())
+            outcomes.append(
+                await self._answer(
+                    route, request, path, extra, drew_visitor, traced=True
+                )
+            )
+
+        await tracing.traced(request.scope, request.receive, request.send, inside)
+        return outcomes[0]
+
+    async def _answer(
+        self,
+        route: Route,
+        request: Exchange,
+        path: str,
+        extra: list[tuple[bytes, bytes]],
+        drew_visitor: bool,
+        traced: bool = False,
+    ) -> Outcome:
+        """Admit (rate, body) and answer: from a directory, or from the origin
+        (`traced`: in a client span, the request being in a server span)."""
         if route.buckets is not None:
             wait = route.buckets.take(request.client)
             if wait:
@@ -323,14 +367,11 @@ class Edge:
         target = path + "?" + query.decode("latin-1") if query else path
         route.metrics.active += 1
         try:
-            call = forward(
+            return await forward(
                 self.session, route, request,
                 target=target, extra=extra, personal=drew_visitor,
+                tracing=self.tracing if traced else None,
             )  # fmt: skip
-            if self.tracing.without_client_span(request.trace_id):
-                with self.tracing.suppressed():
-                    return await call
-            return await call
         except OSError:
             # The visitor's connection broke while the edge was answering.
             return Outcome(CLIENT_GONE)
@@ -344,13 +385,13 @@ class Edge:
         raw = raw_path.decode("latin-1") if raw_path else scope["path"]
         client = scope["client"][0] if scope.get("client") else "-"
         tracing = self.tracing
-        trace_id = tracing.trace_id(scope["headers"])
         headers, seen = request_headers(
             scope["headers"],
             client_ip=client,
             scheme=scope.get("scheme", "ws"),
-            skip=WEBSOCKET_HANDSHAKE | tracing.skip(trace_id),
+            skip=WEBSOCKET_HANDSHAKE | tracing.skip,
         )
+        trace_id = tracing.visitor_trace_id(seen)
         try:
             path = self._normalise(raw)
         except BadPath:
@@ -362,27 +403,44 @@ class Edge:
             # refused before the handshake (403).
             await send({"type": "websocket.close", "code": 1008})
             return
-        limits = self.table.websockets
         query: bytes = scope.get("query_string", b"")
         target = path + ("?" + query.decode("latin-1") if query else "")
-        open_here = self._websockets_by_address
-        if open_here[client] >= limits.max_per_address:
-            status = await refuse_websocket(scope, send, 429, route.edge_headers)
+        url = URL(route.origin_url + target, encoded=True)
+        statuses: list[int] = []
+        traced_ids: list[str] = []
+
+        async def relay(receive: Receive, send: Send) -> None:
+            statuses.append(
+                await self._relay_websocket(
+                    route, scope, receive, send, url=url, headers=headers
+                )
+            )
+
+        async def inside(receive: Receive, send: Send) -> None:
+            traced_ids.append(tracing.trace_id())
+            if not traced_ids[0]:
+                await relay(receive, send)
+                return
+            tracing.annotate(route.span_attributes, self._canary_percent())
+            # The client span lasts the connection to the origin, as the server
+            # span lasts the visitor's.
+            origin = route.behaviour.origin
+            with tracing.client_span(
+                "GET", str(url), origin.host, origin.port, headers
+            ) as span:
+                await relay(receive, send)
+                tracing.client_answered(span, statuses[0] if statuses else 502)
+
+        if tracing.sampled(route.behaviour.trace):
+            await tracing.traced(scope, receive, send, inside)
+            trace_id = traced_ids[0]
+        elif tracing.enabled:
+            trace_id, parent = tracing.untraced_parent(seen)
+            headers.append(("traceparent", parent))
+            await relay(receive, send)
         else:
-            open_here[client] += 1
-            route.metrics.active += 1
-            try:
-                status = await forward_websocket(
-                    self.websocket_session, route, scope, receive, send,
-                    url=URL(route.origin_url + target, encoded=True),
-                    headers=headers, extra=route.edge_headers,
-                    idle_timeout=limits.idle_timeout,
-                )  # fmt: skip
-            finally:
-                route.metrics.active -= 1
-                open_here[client] -= 1
-                if not open_here[client]:
-                    del open_here[client]
+            await relay(receive, send)
+        status = statuses[0]
         route.metrics.count(status)
         self.log.record(
             started_wall=wall,
@@ -396,6 +454,37 @@ class Edge:
             duration=time.perf_counter() - arrived,
             trace_id=trace_id,
         )
+
+    async def _relay_websocket(
+        self,
+        route: Route,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        url: URL,
+        headers: list[tuple[str, str]],
+    ) -> int:
+        """Relay one websocket to its origin (at most `max_per_address` open from
+        one visitor's address: else 429); its status for the log."""
+        limits = self.table.websockets
+        client = scope["client"][0] if scope.get("client") else "-"
+        open_here = self._websockets_by_address
+        if open_here[client] >= limits.max_per_address:
+            return await refuse_websocket(scope, send, 429, route.edge_headers)
+        open_here[client] += 1
+        route.metrics.active += 1
+        try:
+            return await forward_websocket(
+                self.websocket_session, route, scope, receive, send,
+                url=url, headers=headers, extra=route.edge_headers,
+                idle_timeout=limits.idle_timeout,
+            )  # fmt: skip
+        finally:
+            route.metrics.active -= 1
+            open_here[client] -= 1
+            if not open_here[client]:
+                del open_here[client]
 
 
 def _static_sites(table: RouteTable) -> dict[tuple[str, str | None], StaticSite]:

@@ -93,10 +93,11 @@ def routes_show(*, as_json: bool = False, env: Mapping[str, str] | None = None) 
             limits = f"timeout {b.timeout:g}s, body {b.max_body}"
             if b.rate:
                 limits += f", rate {b.rate.text} burst {b.rate.burst}"
+            if b.cache_control:
+                limits += f", cache-control {b.cache_control!r}"
+            limits += f", trace {b.trace:g}"
             if b.denied:
                 limits = "deny: 404, no origin"
-            elif b.cache_control:
-                limits += f", cache-control {b.cache_control!r}"
             lines.append(
                 f"  {index:>2}  {b.name:<16} {b.pattern:<38} {methods:<10} "
                 f"{b.origin.name:<7} {limits}"

@@ -11,6 +11,7 @@ breaks mid-body still gets the visitor a clean 502.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,9 +29,14 @@ from edge_router.routes import Behaviour
 from edge_router.upstream import route_timeout
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from edge_router.static import StaticSite
+    from edge_router.tracing import EdgeTracing
 
 SMALL = 64 * 1024
+# An untraced request's call to the origin: no span.
+NO_SPAN: contextlib.AbstractContextManager[Span | None] = contextlib.nullcontext()
 # Sent with an answer after which the connection cannot go on (uvicorn closes it).
 CLOSE = (b"connection", b"close")
 PERSONAL_CACHE = [(b"cache-control", b"private, no-store")]
@@ -116,6 +122,7 @@ class Exchange:
     seen: dict[bytes, bytes]
     arrived: float
     trace_id: str
+    span_id: str = ""
 
 
 class BodyTooSlow(Exception):
@@ -230,25 +237,40 @@ async def forward(
     target: str,
     extra: list[tuple[bytes, bytes]],
     personal: bool = False,
+    tracing: EdgeTracing | None = None,
 ) -> Outcome:
     """Send the request to the origin and its answer to the visitor; map failures.
 
     `personal`: the edge made this answer a visitor's own (it sets a newly drawn
-    canary visitor id), so no cache may keep it, whatever the origin said."""
+    canary visitor id), so no cache may keep it, whatever the origin said.
+    With `tracing` (a traced request), the call to the origin, up to its response
+    headers, is a client span whose context the origin continues."""
     data = await take_body(route, request, extra)
     if isinstance(data, Outcome):
         return data
     asked = time.perf_counter()
-    try:
-        # The path is normalised and stays percent-encoded as it came: no requoting.
-        response = await session.request(
-            request.method,
-            URL(route.origin_url + target, encoded=True),
-            headers=request.headers,
-            data=data,
-            allow_redirects=False,
-            timeout=route.timeout,
+    url = route.origin_url + target
+    origin = route.behaviour.origin
+    call = (
+        NO_SPAN
+        if tracing is None
+        else tracing.client_span(
+            request.method, url, origin.host, origin.port, request.headers
         )
+    )
+    try:
+        with call as span:
+            # The path is normalised and stays percent-encoded as it came.
+            response = await session.request(
+                request.method,
+                URL(url, encoded=True),
+                headers=request.headers,
+                data=data,
+                allow_redirects=False,
+                timeout=route.timeout,
+            )
+            if span is not None and tracing is not None:
+                tracing.client_answered(span, response.status)
     except (aiohttp.ClientError, OSError) as error:  # TimeoutError is an OSError
         return await refuse(request, _failure_status(error), extra)
     try:

@@ -23,6 +23,13 @@ from edge_router.listener import (
 from edge_router.patterns import compile_pattern, pattern_parse
 from edge_router.private_paths import private_paths_problem
 from edge_router.sites import static_spec
+from edge_router.trace_ratios import (
+    BUILT_IN_TRACE,
+    TRACE_RATIO_ENV,
+    behaviour_trace,
+    env_ratio,
+    trace_ratio,
+)
 
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
 PROFILES = ("legacy", "strangler")
@@ -33,7 +40,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _RATE = re.compile(r"^([1-9][0-9]{0,5})/(s|m)$")
 _BEHAVIOUR_KEYS = {
     "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
-    "kind", "cache_control",
+    "kind", "cache_control", "trace",
 }  # fmt: skip
 # What a behaviour does: `proxy` forwards to its origin; `deny` answers 404 itself
 # and never reaches an origin (it names none).
@@ -42,6 +49,7 @@ KINDS = ("proxy", "deny")
 NO_ORIGIN_NAME = "none"
 _CACHE_CONTROL = re.compile(r"^[A-Za-z0-9 ,=\-]{1,200}$")
 _LIMIT_KEYS = {"timeout", "max_body"}
+_DEFAULT_KEYS = _LIMIT_KEYS | {"trace"}
 # When [defaults] does not say: 30 s to the origin's headers, 1 MiB of request body.
 BUILT_IN_LIMITS: dict[str, Any] = {"timeout": 30.0, "max_body": 1024 * 1024}
 
@@ -96,6 +104,8 @@ class Behaviour:
     timeout: float
     max_body: int
     rate: Rate | None
+    # The share of its requests the edge traces (0 to 1); see edge_router/tracing.py.
+    trace: float
     # How the (lower-case) match key is tested; see `compile_pattern`.
     prefix: str = field(repr=False, default="")
     exact: bool = field(repr=False, default=False)
@@ -132,6 +142,7 @@ class Behaviour:
             "max_body": self.max_body,
             "rate": self.rate.text if self.rate else None,
             "burst": self.rate.burst if self.rate else None,
+            "trace": self.trace,
             "kind": self.kind,
             "cache_control": self.cache_control,
         }
@@ -264,6 +275,7 @@ def _behaviour(
     spec: Any,
     origins: dict[str, Origin],
     defaults: dict[str, Any],
+    env: Mapping[str, str],
     problems: list[str],
 ) -> Behaviour | None:
     where = f"profiles.{profile}[{index}]"
@@ -297,12 +309,22 @@ def _behaviour(
     timeout = _number(limits["timeout"], float, f"{where}: timeout", problems)
     max_body = _number(limits["max_body"], int, f"{where}: max_body", problems)
     rate = _rate(spec, where, problems)
-    if pattern is None or origin is None or timeout is None or max_body is None:
+    inherited = defaults.get("trace", BUILT_IN_TRACE)
+    trace = behaviour_trace(
+        spec.get("trace", inherited), inherited, env, f"{where}: trace", problems
+    )
+    if (
+        pattern is None
+        or origin is None
+        or timeout is None
+        or max_body is None
+        or trace is None
+    ):
         return None
     prefix, exact, regex = compile_pattern(pattern)
     return Behaviour(
-        name, pattern, origin, methods, timeout, max_body, rate, prefix, exact, regex,
-        kind=kind, cache_control=cache_control,
+        name, pattern, origin, methods, timeout, max_body, rate, trace,
+        prefix, exact, regex, kind=kind, cache_control=cache_control,
     )  # fmt: skip
 
 
@@ -340,12 +362,22 @@ def _origins(
     return origins
 
 
-def _defaults(defaults: Any, problems: list[str]) -> dict[str, Any]:
+def _defaults(
+    defaults: Any, env: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    """[defaults], with the environment's sampling ratio over the table's."""
     if not isinstance(defaults, dict):
         problems.append("[defaults] must be a table")
         defaults = {}
-    for key in sorted(set(defaults) - _LIMIT_KEYS):
+    for key in sorted(set(defaults) - _DEFAULT_KEYS):
         problems.append(f"[defaults]: unknown key {key!r}")
+    if "trace" in defaults:
+        ratio = trace_ratio(defaults["trace"], "[defaults]: trace", problems)
+        # Said once: the behaviours that would inherit it get the built-in one.
+        defaults = {**defaults, "trace": BUILT_IN_TRACE if ratio is None else ratio}
+    override = env_ratio(env, TRACE_RATIO_ENV, problems)
+    if override is not None:
+        defaults = {**defaults, "trace": override}
     return defaults
 
 
@@ -354,11 +386,12 @@ def _profile(
     specs: list[Any],
     origins: dict[str, Origin],
     defaults: dict[str, Any],
+    env: Mapping[str, str],
     problems: list[str],
 ) -> Profile | None:
     """The profile, or None when one of its behaviours cannot be used."""
     behaviours = [
-        _behaviour(profile, i, spec, origins, defaults, problems)
+        _behaviour(profile, i, spec, origins, defaults, env, problems)
         for i, spec in enumerate(specs)
     ]
     names = [s.get("name") for s in specs if isinstance(s, dict)]
@@ -399,7 +432,7 @@ def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable
     listener = listener_parse(data.get("listener"), problems)
     websockets = websockets_parse(data.get("websockets"), problems)
     origins = _origins(data.get("origins"), env, problems)
-    defaults = _defaults(data.get("defaults", {}), problems)
+    defaults = _defaults(data.get("defaults", {}), env, problems)
     raw_profiles = data.get("profiles")
     if not isinstance(raw_profiles, dict):
         raw_profiles = {}
@@ -411,7 +444,7 @@ def parse_table(data: Any, *, source: str, env: Mapping[str, str]) -> RouteTable
         if not isinstance(specs, list) or not specs:
             problems.append(f"profile {name!r} has no behaviours")
             continue
-        profile = _profile(name, specs, origins, defaults, problems)
+        profile = _profile(name, specs, origins, defaults, env, problems)
         if profile is not None:
             profiles[name] = profile
     if problems:

@@ -132,10 +132,14 @@ def _segments_collect(ctx: RunContext) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": "`traces sale` did not finish in 300 s"}
     segments = target / "trace-segments.json"
-    if done.code != 0 or not segments.exists():
+    found = json.loads(segments.read_text()) if segments.exists() else {}
+    if done.code != 0 or not found:
+        # A purchase without a complete trace fails the command, after it wrote
+        # the segments: keep them, say the failure.
         error = (done.stderr or done.stdout).strip().splitlines()
-        return {"ok": False, "error": error[-1] if error else f"exit {done.code}"}
-    return {"ok": True, **json.loads(segments.read_text())}
+        error_text = error[-1] if error else f"exit {done.code}"
+        return {**found, "ok": False, "error": error_text}
+    return {"ok": True, **found}
 
 
 def _r(value: float | None) -> float | None:

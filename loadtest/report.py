@@ -111,16 +111,24 @@ def invariants_broken(summary: dict[str, Any]) -> list[str]:
 def _traces_digest(traces: dict[str, Any] | None) -> dict[str, Any]:
     if traces is None:
         return {"ok": False, "error": "not asked for (--no-traces)"}
-    # The slowest Tourney requests and their traces (loadtest/slowest.py).
+    # Whether every purchase has one complete trace (`traces sale` fails if not),
+    # and the slowest Tourney requests with their traces (loadtest/slowest.py).
+    completeness = traces.get("completeness", {})
     slowest = traces.get("slowest")
     if not traces.get("ok"):
         error = traces.get("error", "unknown")
-        return {"ok": False, "error": error, "slowest": slowest}
+        return {
+            "ok": False,
+            "error": error,
+            "completeness": completeness,
+            "slowest": slowest,
+        }
     return {
         "ok": True,
         "traces": traces.get("traces", 0),
         "source": traces.get("source", ""),
         "percentiles_ms": traces.get("percentiles_ms", {}),
+        "completeness": completeness,
         "slowest": slowest,
     }
 

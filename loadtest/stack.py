@@ -3,7 +3,9 @@
 When nothing answers, `python -m common.devstack demo` runs as a harness process
 (common/harness/processes.py: a process group of its own, its output in the report
 folder); the run waits until every service answers and the demo's sale is open, and
-at the end sends SIGINT to that group only, as Ctrl-C in `make demo` would.
+at the end sends SIGINT to that group only, as Ctrl-C in `make demo` would. The
+stack it starts traces every Tourney page request (TRACES_TOURNEY_PAGE_RATIO=1), so
+the report's slowest ones all have a trace; a stack already running keeps its own.
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ from common.harness.services import demo_process
 from loadtest.context import RunContext, Say
 from loadtest.operations import Stack, StackError
 
+# The edge's ratio for the watched Tourney page (edge_router/routes.toml).
+TOURNEY_PAGE_RATIO_ENV = "TRACES_TOURNEY_PAGE_RATIO"
+
 
 def stack_ensure(ctx: RunContext) -> Process | None:
     """None when the whole stack answers; the stack this run started otherwise."""
     answers = ctx.stack.answers()
     if all(answers.values()):
         _engine_check(ctx)
+        ctx.say(
+            "using the stack that answers: its edge traces the Tourney page at the "
+            f"ratio it started with ({TOURNEY_PAGE_RATIO_ENV}=1 traces every one)"
+        )
         return None
     if any(answers.values()) or not ctx.options.start_stack:
         down = ", ".join(name for name, up in answers.items() if not up)
@@ -32,8 +41,11 @@ def stack_ensure(ctx: RunContext) -> Process | None:
         )
     ctx.say("no stack answers: starting `python -m common.devstack demo`")
     _backing_resolve(ctx)
+    # Every watched Tourney request traced, so the slowest all have a trace
+    # (loadtest/slowest.py); the rest at the table's ratio. The caller's value wins.
+    env = {TOURNEY_PAGE_RATIO_ENV: "1", **ctx.env}
     started = stack_start(
-        ctx.stack, env=ctx.env, log_path=ctx.report_dir / "stack.log", say=ctx.say
+        ctx.stack, env=env, log_path=ctx.report_dir / "stack.log", say=ctx.say
     )
     ctx.say("the stack is up")
     _engine_check(ctx)

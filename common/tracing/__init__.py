@@ -7,10 +7,13 @@ Which call each process makes (each is idempotent and a no-op with tracing off):
 - orders-api (Django ASGI): its serving model (orders_api/asgi.py) runs
   `traced_wsgi_application("orders-api")` on a thread pool; a channels websocket
   app is wrapped with `instrument_asgi_app(app, "orders-api")`
-- edge (ASGI, no Django): `app = instrument_asgi_app(app, "edge", edge_mode=mode)`
-  and `instrument_aiohttp_client()` for its aiohttp client (`instrument_clients()`
-  would trace its Redis mode polls too); `span_annotate({"edge.mode": mode})` per
-  request, as the mode can change at run time
+- edge (ASGI, no Django): a server span and one client span per request it chose
+  to trace, made by hand (edge_router/tracing.py: the route table's ratio decides,
+  the services behind follow its `traceparent`; the ASGI instrumentation cost a
+  traced request ten times an untraced one, the aiohttp one hooks every request of
+  its session, and `instrument_clients()` would trace its Redis mode polls too);
+  `span_annotate({"edge.mode": mode})` per traced request,
+  as the mode can change at run time
 - fulfillment-worker, orders-worker, where the Celery app is built:
   `instrument_celery_worker("fulfillment-worker")`
 - outbox-relay (and commands): `instrument_process("outbox-relay")` at start; the

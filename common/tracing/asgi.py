@@ -17,12 +17,13 @@ def instrument_asgi_app(
     service_name: str,
     *,
     edge_mode: str | None = None,
-    event_spans: bool = True,
+    event_spans: bool = False,
 ) -> ASGIApp:
     """Server spans around any ASGI app (the edge, channels websockets).
 
-    `event_spans=False` leaves out the span the instrumentation makes for every
-    ASGI receive and send (a proxy streaming a download would make one per chunk).
+    Without the span the instrumentation would make for every ASGI receive and
+    send (a proxy streaming a download would make one per chunk, a websocket one
+    per message): `event_spans=True` asks for them, to debug a protocol.
     """
     if not tracing_enabled():
         return app

@@ -130,9 +130,19 @@ class NoBareClientRoots(Sampler):
         return f"NoBareClientRoots{{{self.then.get_description()}}}"
 
 
-def _sampler() -> Sampler | None:
-    """Ours, by default and for `parentbased_traceidratio` (a share of the traces, as
-    for a sale at full tilt); any other OTEL_TRACES_SAMPLER the SDK reads itself."""
+def _sampler(service_name: str) -> Sampler | None:
+    """The edge's own (the route table decides there); in the services ours, by
+    default and for `parentbased_traceidratio` (a share of the traces that start in
+    a service); any other OTEL_TRACES_SAMPLER the SDK reads itself."""
+    if service_name == "edge":
+        # The edge makes a server span only for a request it chose to trace
+        # (edge_router/tracing.py): that span records, whatever the flag of the
+        # visitor's traceparent; every other span follows its parent.
+        return ParentBased(
+            root=NoBareClientRoots(),
+            remote_parent_sampled=ALWAYS_ON,
+            remote_parent_not_sampled=ALWAYS_ON,
+        )
     name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
     if not name:
         return ParentBased(root=NoBareClientRoots())
@@ -189,7 +199,8 @@ def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
         inherited = _setup_pid is not None
         if not inherited and tracing_enabled():
             provider = TracerProvider(
-                resource=_resource(service_name, edge_mode), sampler=_sampler()
+                resource=_resource(service_name, edge_mode),
+                sampler=_sampler(service_name),
             )
             exporter, delay = _exporter(service_name)
             if exporter is not None:
@@ -230,7 +241,8 @@ def instrument_once(instrumentor: Any, **kwargs: Any) -> None:
 
 
 def instrument_clients() -> None:
-    """Client spans for PostgreSQL (psycopg), Redis, httpx and aiohttp."""
+    """Client spans for PostgreSQL (psycopg), Redis and httpx (the services' clients;
+    the edge makes its own client spans: edge_router/tracing.py)."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -238,11 +250,6 @@ def instrument_clients() -> None:
     instrument_once(PsycopgInstrumentor())
     instrument_once(RedisInstrumentor())
     instrument_once(HTTPXClientInstrumentor())
-    try:
-        import aiohttp  # noqa: F401 - only the edge has it
-    except ImportError:
-        return
-    instrument_aiohttp_client()
 
 
 def instrument_aiohttp_client() -> None:
@@ -323,8 +330,9 @@ def span_in_trace(
     attributes: Mapping[str, str | int | float | bool] | None = None,
 ) -> Iterator[trace.Span | None]:
     """A child of the current span, for work no instrumentation sees; outside a
-    trace (a periodic board push that no request asked for) nothing at all."""
-    if not trace.get_current_span().get_span_context().is_valid:
+    trace (a periodic board push that no request asked for) or in one the edge did
+    not sample, nothing at all (the current context still carries the trace on)."""
+    if not trace.get_current_span().is_recording():
         yield None
         return
     tracer = trace.get_tracer(__name__)

@@ -8,8 +8,8 @@ puts them in attributes of its own (`http.url`, `http.target`, `url.full`,
 `url.query`, `http.request.header.*`, the span's name, an exception's message), so
 the cleaning is done where every span passes, whichever instrumentation made it: the
 exporter (`RedactingSpanExporter`, which tracing_setup puts around every exporter).
-A span with nothing to clean is exported as it is; a string without `=` is not even
-searched.
+A span with nothing to clean is exported as it is; a string without `=`, or without
+one of the secret names just before one, is not even searched.
 """
 
 from __future__ import annotations
@@ -46,11 +46,21 @@ _SECRET_QUERY = re.compile(
 )
 
 
+# What every match of _SECRET_QUERY holds, looked for first: a plain substring test
+# is a tenth of the pattern's cost on a text that has none (an SQL statement, which
+# nearly always has an `=`, in every database span).
+_HINTS = tuple(f"{name}=" for name in SECRET_PARAMS)
+
+
 def text_redact(text: str) -> str:
     """`text` with the value of every secret query parameter replaced by REDACTED."""
     if "=" not in text:
         return text
-    return _SECRET_QUERY.sub(rf"\1\2={REDACTED}", text)
+    lowered = text.lower()
+    for hint in _HINTS:
+        if hint in lowered:
+            return _SECRET_QUERY.sub(rf"\1\2={REDACTED}", text)
+    return text
 
 
 def _secret_header(key: str) -> bool:

@@ -120,6 +120,7 @@ def test_routes_lists_the_table_and_the_mode_in_force(edge: Process) -> None:
         "max_body": 16384,
         "rate": "5/s",
         "burst": 10,
+        "trace": 1.0,
         "kind": "proxy",
         "cache_control": None,
     }

@@ -126,14 +126,19 @@ def test_routes_prints_both_profiles_in_order(mode_key: str) -> None:
         if line.strip()[:1].isdigit()
     ]
     assert names == [
-        "internal-deny", "muskie-buy", "muskie-page", "muskie-assets",
-        "muskie-product", "orders-api", "orders-ws", "sale-board", "orders-static",
-        "default",
+        "internal-deny", "muskie-buy", "tourney-buy", "checkout", "tourney-page",
+        "muskie-page", "muskie-assets", "muskie-product", "api-order", "orders-api",
+        "orders-ws", "sale-board", "orders-static", "default",
     ]  # fmt: skip
     assert "rate 5/s burst 10" in text
     assert "deny: 404, no origin" in text
+    # each behaviour's share of requests traced: the purchases all, the rest 5 %
+    assert "rate 5/s burst 10, trace 1" in text
+    assert "timeout 30s, body 1048576, trace 0.05" in text
     doc = json.loads(edge_cli("routes", "--json", EDGE_MODE_KEY=mode_key).stdout)
     assert set(doc["profiles"]) == {"legacy", "strangler"}
+    legacy = doc["profiles"]["legacy"]
+    assert [b["trace"] for b in legacy] == [0.05, 1.0, 1.0, 1.0, 0.05, 0.05]
 
 
 def test_export_writes_a_file_nginx_accepts(tmp_path: Path) -> None:

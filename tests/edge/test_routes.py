@@ -170,6 +170,154 @@ def test_an_origin_url_from_the_environment_is_validated(tmp_path: Path) -> None
     assert "ORDERS_URL=nope is not an http://host[:port] URL" in problems
 
 
+SAMPLED_TABLE = """
+origins.shop = { env = "SHOP_URL", default = "http://127.0.0.1:8001" }
+defaults.trace = %s
+
+[profiles]
+legacy = [
+  { name = "private", path = "/internal/*", kind = "deny" },
+  { name = "buy", path = "/buy/", origin = "shop", trace = %s },
+  { name = "default", path = "/*", origin = "shop" },
+]
+strangler = [
+  { name = "private", path = "/internal/*", kind = "deny" },
+  { name = "default", path = "/*", origin = "shop", trace = 0 },
+]
+"""
+
+
+def _traces(table: RouteTable) -> dict[str, float]:
+    return {
+        f"{profile.name}/{b.name}": b.trace
+        for profile in table.profiles.values()
+        for b in profile.behaviours
+        if not b.denied
+    }
+
+
+def test_a_behaviours_ratio_wins_over_the_default_which_the_environment_replaces(
+    tmp_path: Path,
+) -> None:
+    # given a table whose default ratio is 0.05 and whose purchase says 1
+    path = write(tmp_path, SAMPLED_TABLE % ("0.05", "1"))
+    # when it is loaded with and without TRACES_SAMPLE_RATIO
+    plain = load_table(path, env={})
+    overridden = load_table(path, env={"TRACES_SAMPLE_RATIO": "0.5"})
+    # then the environment replaces the default only, never a behaviour's own
+    assert _traces(plain) == {
+        "legacy/buy": 1.0, "legacy/default": 0.05, "strangler/default": 0.0,
+    }  # fmt: skip
+    assert _traces(overridden) == {
+        "legacy/buy": 1.0, "legacy/default": 0.5, "strangler/default": 0.0,
+    }  # fmt: skip
+    assert plain.as_dict()["profiles"]["legacy"][1]["trace"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("default", "own", "env", "problem"),
+    [
+        ("1.5", "1", "", "[defaults]: trace must be from 0 to 1, not 1.5"),
+        ('"all"', "1", "", "[defaults]: trace must be a number from 0 to 1"),
+        ("0.1", "-0.1", "", "profiles.legacy[1] (buy): trace must be from 0 to 1"),
+        ("0.1", "true", "", "(buy): trace must be a number from 0 to 1, not True"),
+        ("0.1", "1", "half", "TRACES_SAMPLE_RATIO must be a number from 0 to 1"),
+        ("0.1", "1", "nan", "TRACES_SAMPLE_RATIO must be from 0 to 1, not nan"),
+        ("0.1", "1", "2", "TRACES_SAMPLE_RATIO must be from 0 to 1, not 2.0"),
+    ],
+)
+def test_a_sampling_ratio_outside_0_to_1_is_refused_precisely(
+    tmp_path: Path, default: str, own: str, env: str, problem: str
+) -> None:
+    path = write(tmp_path, SAMPLED_TABLE % (default, own))
+    with pytest.raises(RouteTableError) as caught:
+        load_table(path, env={"TRACES_SAMPLE_RATIO": env})
+    assert problem in caught.value.problems[0]
+    # said once, not once more for each behaviour that would inherit it
+    assert len(caught.value.problems) == 1, caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("own", "env", "ratio"),
+    [
+        ('{ env = "PAGE_RATIO" }', {}, 0.05),
+        ('{ env = "PAGE_RATIO" }', {"PAGE_RATIO": "1"}, 1.0),
+        ('{ env = "PAGE_RATIO" }', {"TRACES_SAMPLE_RATIO": "0.5"}, 0.5),
+        ('{ env = "PAGE_RATIO", default = 0.2 }', {}, 0.2),
+        ('{ env = "PAGE_RATIO", default = 0.2 }', {"PAGE_RATIO": "0"}, 0.0),
+    ],
+)
+def test_a_behaviours_ratio_may_come_from_a_variable_of_its_own(
+    tmp_path: Path, own: str, env: dict[str, str], ratio: float
+) -> None:
+    # given a behaviour whose ratio names an environment variable
+    path = write(tmp_path, SAMPLED_TABLE % ("0.05", own))
+    # when the table is loaded with or without that variable
+    table = load_table(path, env=env)
+    # then the variable's ratio wins, else the behaviour's default, else the table's
+    assert _traces(table)["legacy/buy"] == ratio
+
+
+@pytest.mark.parametrize(
+    ("own", "env", "problem"),
+    [
+        ('{ env = "PAGE_RATIO" }', {"PAGE_RATIO": "all"}, "PAGE_RATIO must be a"),
+        ('{ env = "PAGE_RATIO" }', {"PAGE_RATIO": "3"}, "PAGE_RATIO must be from"),
+        ('{ env = "page" }', {}, "(buy): trace must be a number or { env"),
+        ('{ env = "X", rate = 1 }', {}, "(buy): trace must be a number or { env"),
+        ('{ env = "X", default = 2 }', {}, "(buy): trace must be from 0 to 1"),
+    ],
+)
+def test_a_wrong_ratio_variable_is_refused_precisely(
+    tmp_path: Path, own: str, env: dict[str, str], problem: str
+) -> None:
+    path = write(tmp_path, SAMPLED_TABLE % ("0.05", own))
+    with pytest.raises(RouteTableError) as caught:
+        load_table(path, env=env)
+    assert problem in caught.value.problems[0]
+    assert len(caught.value.problems) == 1, caught.value.problems
+
+
+@pytest.mark.parametrize("profile", ["legacy", "strangler"])
+def test_the_tourney_page_is_cheap_unless_its_variable_says_otherwise(
+    profile: str,
+) -> None:
+    # given the project's table, loaded as `make demo` and as `make sale` start it
+    demo = load_table(env={})
+    sale = load_table(env={"TRACES_TOURNEY_PAGE_RATIO": "1"})
+    key = match_key(normalise("/shop/rods/tourney-casting-rod/"))
+    # then the watched page is sampled at the default in the demo, always in the sale
+    for table, ratio in ((demo, 0.05), (sale, 1.0)):
+        behaviour = table.profiles[profile].match("GET", key)
+        assert (behaviour.name, behaviour.trace) == ("tourney-page", ratio)
+    # and the sale's variable touches no other behaviour
+    assert _traces(demo).keys() == _traces(sale).keys()
+    changed = {k for k in _traces(demo) if _traces(demo)[k] != _traces(sale)[k]}
+    assert changed == {"legacy/tourney-page", "strangler/tourney-page"}
+
+
+PURCHASES = [
+    ("POST", "/shop/rods/muskie-casting-rod/buy/"),
+    ("POST", "/shop/rods/tourney-casting-rod/buy/"),
+    ("POST", "/basket/checkout"),
+]
+
+
+@pytest.mark.parametrize("profile", ["legacy", "strangler"])
+def test_every_profile_traces_every_purchase(table: RouteTable, profile: str) -> None:
+    # given the project's table, whatever the default ratio says
+    purchases = PURCHASES + (
+        [("POST", "/api/orders/")] if profile == "strangler" else []
+    )
+    for method, path in purchases:
+        # then each purchase has a behaviour of its own, traced always
+        behaviour = table.profiles[profile].match(method, match_key(normalise(path)))
+        assert behaviour.name != "default", path
+        assert behaviour.trace == 1.0, (path, behaviour.name)
+    # and the rest of the shop is sampled at the table's default
+    assert table.profiles[profile].behaviours[-1].trace == 0.05
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [

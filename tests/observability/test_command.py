@@ -139,8 +139,11 @@ def test_sale_writes_per_segment_percentiles_per_path(
         timeout=10,
         what="the refused request's trace",
     )
-    # when the sale's load test asks for the window's percentiles
-    output = _traces("sale", "--report", str(tmp_path / "sale"), "--last", "10m")
+    # when the sale's load test asks for the window's percentiles (the purchases
+    # went straight to the services: no edge span expected)
+    output = _traces(
+        "sale", "--report", str(tmp_path / "sale"), "--last", "10m", "--no-edge"
+    )
     # then each path has p50 <= p95 <= p99 for its segments and both latencies
     data = json.loads((tmp_path / "sale" / "trace-segments.json").read_text())
     assert data["paths"] == ["/shop/rods/muskie-casting-rod/", "/api/orders/"]
@@ -167,3 +170,6 @@ def test_sale_writes_per_segment_percentiles_per_path(
     assert data["refused_per_path"]["strangler"]["400"] >= 1
     assert "legacy: per-segment latency" in output
     assert "strangler: per-segment latency" in output
+    # and every answered purchase has a complete trace
+    assert data["completeness"]["complete"] == data["traces"]
+    assert "incomplete: 0" in output

@@ -1,9 +1,10 @@
 """A purchase through the real edge is ONE trace: edge → shop → warehouse.
 
 The edge's server span (its ASGI instrumentation) continues the visitor's
-traceparent; its aiohttp instrumentation makes the client span under it and sends
-that span's context to the shop, so the shop's Django span hangs from the edge's
-client span, and the warehouse's from the shop's httpx span, all by parent id.
+traceparent; the edge makes the client span under it (edge_router/tracing.py, not
+the aiohttp instrumentation) and sends that span's context to the shop, so the
+shop's Django span hangs from the edge's client span, and the warehouse's from the
+shop's httpx span, all by parent id.
 A malformed or hostile traceparent starts a new trace at the edge, and the answers
 the edge makes itself name their trace in X-Trace-Id too.
 """
@@ -104,7 +105,7 @@ def test_edge_server_then_edge_client_then_shop_then_warehouse(
     # its only child: the edge's call to the shop, a client span
     call = _only(trace.children[served.span_id])
     assert (call.service, call.kind) == ("edge", "client")
-    assert call.scope == "opentelemetry.instrumentation.aiohttp_client"
+    assert call.scope == "edge_router.tracing"
     assert call.http_method == "POST"
     assert call.http_target == buy
     assert call.http_status == 303

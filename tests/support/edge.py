@@ -140,7 +140,9 @@ def admin_url(edge: Process) -> str:
     return f"http://127.0.0.1:{edge.env['EDGE_ADMIN_PORT']}"
 
 
-def set_mode(edge: Process, mode: str, percent: int | None = None) -> int:
+def set_mode(
+    edge: Process, mode: str, percent: int | None = None, *, workers: int = 2
+) -> int:
     """Switch the edge's mode and wait until every worker says it follows it."""
     body: dict[str, object] = {"mode": mode}
     if percent is not None:
@@ -153,7 +155,7 @@ def set_mode(edge: Process, mode: str, percent: int | None = None) -> int:
     )
     answer.raise_for_status()
     version = int(answer.json()["version"])
-    wait_for_version(edge, version)
+    wait_for_version(edge, version, workers)
     return version
 
 

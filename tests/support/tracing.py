@@ -14,7 +14,9 @@ EXCLUDED_BY_CONFIG = "/not-traced-by-config/"
 def traced_env(directory: Path) -> dict[str, str]:
     """The environment that makes a process write its spans under `directory`.
 
-    As an operator debugging would set it: the request headers that carry secrets
+    As an operator debugging would set it: every request the edge sees traced (the
+    route table's default ratio replaced by 1; behaviours with a ratio of their own
+    keep it), the request headers that carry secrets
     captured as span attributes (so the tests see that their values never reach a
     span), and one path of its own excluded from tracing.
     """
@@ -27,6 +29,7 @@ def traced_env(directory: Path) -> dict[str, str]:
         "OTEL_TRACES_EXPORTER": "",
         # Export each batch a tenth of a second after its spans end.
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "TRACES_SAMPLE_RATIO": "1",
         "OTEL_PYTHON_EXCLUDED_URLS": EXCLUDED_BY_CONFIG,
         "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": (
             "authorization,cookie,user-agent"

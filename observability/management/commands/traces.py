@@ -27,6 +27,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.table import Table
 
+from observability.completeness import Completeness, purchases_completeness
 from observability.logs import log_lines_of
 from observability.model import Trace
 from observability.purchase import (
@@ -105,6 +106,11 @@ class Command(BaseCommand):
             + ")",
         )
         sale.add_argument("--last", default="15m", help="the load test's window")
+        sale.add_argument(
+            "--no-edge",
+            action="store_true",
+            help="purchases placed straight at the services: no edge span expected",
+        )
         slowest = actions.add_parser(
             "slowest", help="a trace view and the segments of each request listed"
         )
@@ -290,7 +296,13 @@ class Command(BaseCommand):
     # --- sale ------------------------------------------------------------------------
 
     def _sale(
-        self, *, report: Path, path: list[str] | None, last: str, **_: Any
+        self,
+        *,
+        report: Path,
+        path: list[str] | None,
+        last: str,
+        no_edge: bool = False,
+        **_: Any,
     ) -> None:
         since = window_start_ns(last)
         paths = path or list(PURCHASE_PATHS)
@@ -298,6 +310,7 @@ class Command(BaseCommand):
             self.store.traces(since_ns=since), paths=paths
         )
         stats = segment_percentiles(accepted)
+        completeness = purchases_completeness(accepted, edge=not no_edge)
         report.mkdir(parents=True, exist_ok=True)
         out = report / "trace-segments.json"
         by_path = {name: sum(1 for t in accepted if t.path == name) for name in stats}
@@ -316,6 +329,7 @@ class Command(BaseCommand):
                     "traces": len(accepted),
                     "traces_per_path": by_path,
                     "refused_per_path": refusals,
+                    "completeness": completeness.as_dict(),
                     "percentiles_ms": {
                         name: {segment: asdict(s) for segment, s in by_name.items()}
                         for name, by_name in stats.items()
@@ -338,4 +352,19 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{len(accepted)} purchases ({len(refused)} refused); percentiles "
             f"written to {out}"
+        )
+        self._sale_completeness(completeness)
+
+    def _sale_completeness(self, completeness: Completeness) -> None:
+        """Every answered purchase has one complete trace, or the command fails."""
+        self.stdout.write(
+            f"complete traces: {completeness.complete}, "
+            f"incomplete: {len(completeness.incomplete)}"
+        )
+        if completeness.ok:
+            return
+        for trace_id, gaps in list(completeness.incomplete.items())[:10]:
+            self.stdout.write(f"  {trace_id}: {'; '.join(gaps)}")
+        raise CommandError(
+            f"{len(completeness.incomplete)} purchase(s) without a complete trace"
         )
