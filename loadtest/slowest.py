@@ -22,6 +22,7 @@ from typing import Any
 from loadtest.context import RunContext
 from loadtest.journal import Sample, samples_read
 from loadtest.operations import manage
+from loadtest.phases import sale_window
 from loadtest.stats import is_tourney
 
 SLOWEST_COUNT = 5
@@ -45,9 +46,10 @@ def slowest_pick(
 
 
 def _sale_window(mode_dir: Path) -> tuple[float, float]:
+    # The run's own definition of the sale (open loop: arrivals and after; the
+    # closed loop: ramp to fade), as the figures and charts take it.
     phases = json.loads((mode_dir / "phases.json").read_text())
-    bounds = {p["name"]: (p["start"], p["end"]) for p in phases["phases"]}
-    return bounds["ramp"][0], bounds["fade"][1]
+    return sale_window(phases["phases"])
 
 
 def slowest_requests_write(report_dir: Path, modes: Sequence[str]) -> Path:

@@ -3,7 +3,9 @@ bootstrap interval of the Tourney ratio, the drain rate, the phases, the goals."
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from loadtest.sale_figures import (
     epoch,
     tourney_ratio,
 )
+from loadtest.slowest import _sale_window as slowest_sale_window
 from loadtest.stats import bootstrap_ratio, drain_rate, percentile
 
 
@@ -216,3 +219,20 @@ def test_repeats_give_the_median_and_the_spread() -> None:
         "values": [3.0, 1.0, 2.0], "median": 2.0, "min": 1.0, "max": 3.0
     }  # fmt: skip
     assert spread([None, None])["median"] is None
+
+
+def test_the_slowest_requests_are_picked_from_an_open_loop_sale_window(
+    tmp_path: Path,
+) -> None:
+    # Given an open-loop mode's phases (no ramp or fade: arrivals, then after)
+    phases = [
+        {"name": "warmup", "start": 0.0, "end": 5.0},
+        {"name": "baseline", "start": 5.0, "end": 29.0},
+        {"name": "arrivals", "start": 29.0, "end": 49.0},
+        {"name": "after", "start": 49.0, "end": 71.0},
+    ]
+    (tmp_path / "phases.json").write_text(json.dumps({"phases": phases}))
+    # When the slowest requests' window is read
+    window = slowest_sale_window(tmp_path)
+    # Then it is the sale: from the first arrival to the end of the drain
+    assert window == (29.0, 71.0)
