@@ -28,6 +28,7 @@ from tests.support.edge import (
     admin_url,
     edge_process,
     engine_of,
+    mode_post,
     set_mode,
     wait_for_version,
 )
@@ -202,17 +203,7 @@ def _load(url: str, stop: threading.Event, seen: dict[str, list[str]]) -> None:
 
 def _flip(edge: Process, mode: str, percent: int | None) -> float:
     """Seconds from the mode change's answer until a new connection is served by it."""
-    body: dict[str, object] = {"mode": mode}
-    if percent is not None:
-        body["percent"] = percent
-    answer = httpx.post(
-        admin_url(edge) + "/_edge/mode",
-        json=body,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=5,
-    )
-    answer.raise_for_status()
-    version = int(answer.json()["version"])
+    version = mode_post(edge, mode, percent)
     changed = time.monotonic()
     expected = (
         None

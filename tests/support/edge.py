@@ -140,10 +140,8 @@ def admin_url(edge: Process) -> str:
     return f"http://127.0.0.1:{edge.env['EDGE_ADMIN_PORT']}"
 
 
-def set_mode(
-    edge: Process, mode: str, percent: int | None = None, *, workers: int = 2
-) -> int:
-    """Switch the edge's mode and wait until every worker says it follows it."""
+def mode_post(edge: Process, mode: str, percent: int | None = None) -> int:
+    """POST the mode to the edge's admin listener; the version it was given."""
     body: dict[str, object] = {"mode": mode}
     if percent is not None:
         body["percent"] = percent
@@ -154,7 +152,14 @@ def set_mode(
         timeout=5,
     )
     answer.raise_for_status()
-    version = int(answer.json()["version"])
+    return int(answer.json()["version"])
+
+
+def set_mode(
+    edge: Process, mode: str, percent: int | None = None, *, workers: int = 2
+) -> int:
+    """Switch the edge's mode and wait until every worker says it follows it."""
+    version = mode_post(edge, mode, percent)
     wait_for_version(edge, version, workers)
     return version
 
