@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import redis
 
@@ -165,15 +166,36 @@ def set_mode(
 
 
 def wait_for_version(edge: Process, version: int, workers: int = 2) -> None:
-    """Poll /_edge/healthz (new connections) until `workers` pids report `version`."""
+    """Poll /_edge/healthz (new connections) until `workers` pids report `version`.
+
+    Under nginx, a reload starts new workers before the old ones stop accepting: it
+    then also waits until every worker of nginx's master still accepting is one that
+    answered with the new version (an old one may otherwise take the next connection)."""
     following: set[int] = set()
     deadline = time.monotonic() + 10
-    while len(following) < workers:
+    while len(following) < workers or not _only_workers(edge, following):
         health = httpx.get(edge.url + "/_edge/healthz", timeout=2).json()
         if health["version"] >= version:
             following.add(health["worker"])
         if time.monotonic() > deadline:
             raise AssertionError(f"workers following version {version}: {following}")
+
+
+def _only_workers(edge: Process, following: set[int]) -> bool:
+    """True unless nginx's master has a worker outside `following` (the Python
+    engine's workers never hold an older mode once they report the new one)."""
+    if engine_of(edge) != "nginx":
+        return True
+    for child in psutil.Process(edge.pid).children(recursive=True):
+        try:
+            title = " ".join(child.cmdline())
+        except psutil.Error:  # gone between the listing and the read
+            continue
+        # An old worker's title says "shutting down" once it stops accepting.
+        accepting = "worker process" in title and "shutting down" not in title
+        if accepting and child.pid not in following:
+            return False
+    return True
 
 
 def engine_of(edge: Process) -> str:
