@@ -170,7 +170,7 @@ def wait_for_version(edge: Process, version: int, workers: int = 2) -> None:
 
     Under nginx, a reload starts new workers before the old ones stop accepting: it
     then also waits until every worker of nginx's master still accepting is one that
-    answered with the new version (an old one may otherwise take the next connection)."""
+    answered with the new version (else an old one may take the next connection)."""
     following: set[int] = set()
     deadline = time.monotonic() + 10
     while len(following) < workers or not _only_workers(edge, following):
