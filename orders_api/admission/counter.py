@@ -88,6 +88,7 @@ def counter_write(
             "state": "open" if open_ else "closed",
             "gen": generation,
             "name": name,
+            "seq": 0,
         },
     )
     pipe.execute()
@@ -100,6 +101,26 @@ def counter_read(*, slug: str) -> tuple[int, bool] | None:
     if values[0] is None:
         return None
     return int(values[0]), values[1] == "open"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A counter as the reconcile compares it: `changes` counts every admission and
+    give-back since it was written (the scripts' `seq`)."""
+
+    remaining: int
+    generation: str
+    changes: int
+
+
+def counter_reading(*, slug: str) -> Reading | None:
+    """The counter's units left, generation and count of changes; None if missing."""
+    values = redis_get().hmget(counter_key(slug), ["remaining", "gen", "seq"])
+    if values[0] is None:
+        return None
+    return Reading(
+        remaining=int(values[0]), generation=str(values[1]), changes=int(values[2] or 0)
+    )
 
 
 def turned_away_count(*, slug: str) -> int:

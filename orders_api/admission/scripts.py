@@ -1,4 +1,8 @@
-"""The Lua scripts of admission: each runs atomically inside Redis."""
+"""The Lua scripts of admission: each runs atomically inside Redis.
+
+Every script that moves a counter's `remaining` also counts the move in its `seq`:
+the relay's reconcile (sales/services.py) leaves a counter that moved since its last
+look alone (its requests may be between admission and commit)."""
 
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ if remaining < units then
   return {-3, gen, sale}
 end
 redis.call('HINCRBY', KEYS[1], 'remaining', -units)
+redis.call('HINCRBY', KEYS[1], 'seq', 1)
 return {remaining - units, gen, sale}
 """
 
 # Compensation: give units back, but only to the counter that took them.
 RELEASE = """
 if redis.call('HGET', KEYS[1], 'gen') == ARGV[2] then
+  redis.call('HINCRBY', KEYS[1], 'seq', 1)
   return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
 end
 return -1
@@ -88,6 +94,7 @@ if answer then
   return {code, c[1], sale, answer}
 end
 local left = redis.call('HINCRBY', KEYS[3], 'remaining', -tonumber(ARGV[3]))
+redis.call('HINCRBY', KEYS[3], 'seq', 1)
 if keyed then redis.call('SET', KEYS[2], ARGV[7] .. '|P|', 'EX', ARGV[5]) end
 return {left, c[1], sale, ''}
 """
@@ -98,6 +105,7 @@ return {left, c[1], sale, ''}
 GIVE_BACK = """
 if redis.call('HGET', KEYS[1], 'gen') == ARGV[2] then
   redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'seq', 1)
 end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1

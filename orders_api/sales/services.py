@@ -104,23 +104,35 @@ def sales_counters_rebuild() -> list[tuple[str, int]]:
     return rebuilt
 
 
-def sales_counters_reconcile() -> list[tuple[str, int]]:
-    """Rebuild the counter of every open sale that disagrees with the database.
+def sales_counters_reconcile(
+    *, seen: dict[str, counter.Reading | None]
+) -> list[tuple[str, int]]:
+    """Rebuild the counter of every open sale that stood still and disagrees with the
+    database.
 
     Units taken from the counter by a request that died before its commit (a crash,
     a SIGKILL) are otherwise lost until a restart; the relay runs this every
-    ORDERS_RECONCILE_SECONDS. Counter first, then the database: an order committing
-    in between is then counted by both. A request still between the two makes a
-    needless rebuild, which only sends it round its admission once more (see
-    admission/counter.py). Returns (slug, units the counter was missing).
+    ORDERS_RECONCILE_SECONDS, with `seen` (its last look at each counter) kept
+    between rounds. A counter that moved since the last look (admissions or
+    give-backs: a sale in progress) is only noted: its requests may be between their
+    admission and their commit, and a rebuild then would send each of them round
+    again under a table lock, at the worst moment (in a rush, every 15 s). One that
+    stood still a whole round is compared: counter first, then the database, so an
+    order committing in between is counted by both. Returns (slug, units the counter
+    was missing).
     """
     rebuilt = []
     for sale in selectors.sales_live().filter(status=Sale.Status.OPEN):
-        counted = counter.counter_read(slug=sale.slug)
+        reading = counter.counter_reading(slug=sale.slug)
+        moved = sale.slug not in seen or seen[sale.slug] != reading
+        seen[sale.slug] = reading
+        if reading is not None and moved:
+            continue
         in_db = max(selectors.sale_remaining_in_db(sale_id=sale.pk), 0)
-        if counted is None or counted[0] != in_db:
-            missing = in_db - (counted[0] if counted else 0)
+        if reading is None or reading.remaining != in_db:
+            missing = in_db - (reading.remaining if reading else 0)
             sale_counter_rebuild(sale=sale)
+            seen.pop(sale.slug, None)
             rebuilt.append((sale.slug, missing))
     return rebuilt
 

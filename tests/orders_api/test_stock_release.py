@@ -12,11 +12,13 @@ import pytest
 
 from common import events
 from orders_api.admission import counter
+from orders_api.admission.keys import counter_key
 from orders_api.models import Order, Sale
 from orders_api.ordering import life_cycle
 from orders_api.outbox import relay as outbox
 from orders_api.sales.ledger import sale_ledger
 from orders_api.sales.selectors import sale_remaining_in_db
+from orders_api.sales.services import sales_counters_reconcile
 from tests.orders_api.conftest import sale_create
 from tests.orders_api.test_life_cycle import fulfillment_event, placed_order, queue
 
@@ -95,3 +97,41 @@ def test_repeated_redeliveries_never_take_a_backlog_past_the_bound(
 
     # Then the queue filled up to its bound once, and never grew past it
     assert depths == [50] * 5
+
+
+def test_the_reconcile_leaves_a_moving_counter_alone_and_heals_a_still_one(
+    sale: Sale,
+) -> None:
+    # Given a sale of 10 whose counter gave 2 units to requests not yet committed
+    seen: dict[str, counter.Reading | None] = {}
+    for _ in range(2):
+        assert counter.counter_admit(slug=sale.slug, units=1).admitted
+    generation = counter.counter_generation(slug=sale.slug)
+    assert remaining(sale) == (8, 10)
+
+    # When the relay looks while admissions go on (a rush: each round, one more)
+    for _ in range(3):
+        assert sales_counters_reconcile(seen=seen) == []
+        assert counter.counter_admit(slug=sale.slug, units=1).admitted
+
+    # Then it never rebuilt: no request was sent round its admission again
+    assert counter.counter_generation(slug=sale.slug) == generation
+    assert remaining(sale) == (5, 10)
+
+    # and once the counter stood still a whole round (those requests died), the next
+    # look gives their 5 units back, under a new generation
+    assert sales_counters_reconcile(seen=seen) == []
+    assert sales_counters_reconcile(seen=seen) == [(sale.slug, 5)]
+    assert counter.counter_generation(slug=sale.slug) != generation
+    assert remaining(sale) == (10, 10)
+    # and a counter that agrees with the database is left as it is
+    assert sales_counters_reconcile(seen=seen) == []
+    assert sales_counters_reconcile(seen=seen) == []
+
+
+def test_the_reconcile_rebuilds_a_missing_counter_at_once(sale: Sale) -> None:
+    # Given an open sale whose counter is gone (Redis flushed)
+    counter.redis_get().delete(counter_key(sale.slug))
+    # When the relay looks for the first time, Then it rebuilds it from the database
+    assert sales_counters_reconcile(seen={}) == [(sale.slug, 10)]
+    assert remaining(sale) == (10, 10)

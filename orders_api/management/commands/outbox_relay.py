@@ -28,6 +28,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from common.tracing import instrument_process
+from orders_api.admission.counter import Reading
 from orders_api.live import broadcast
 from orders_api.ordering import idempotency
 from orders_api.outbox import relay as outbox
@@ -71,6 +72,7 @@ class Command(BaseCommand):
         heartbeat = Path(settings.ORDERS_RELAY_HEARTBEAT_FILE or os.devnull)
         last_redeliver = last_sweep = last_board = last_reconcile = time.monotonic()
         last_tally = 0.0
+        counters_seen: dict[str, Reading | None] = {}
         self.stdout.write("outbox relay running")
         while self.running:
             if settings.ORDERS_RELAY_HEARTBEAT_FILE:
@@ -94,7 +96,7 @@ class Command(BaseCommand):
                     )
                 if now - last_reconcile >= config["reconcile"]:
                     last_reconcile = now
-                    for slug, missing in sales_counters_reconcile():
+                    for slug, missing in sales_counters_reconcile(seen=counters_seen):
                         logger.warning("counter of %s rebuilt (%+d)", slug, missing)
                 if now - last_sweep >= config["sweep"]:
                     last_sweep = now
