@@ -18,7 +18,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from common.faults import FaultStore
 from common.harness.processes import Process
@@ -174,49 +173,3 @@ class Supervisor:
             answer = {"process": name, "pid": pid}
         with contextlib.suppress(*REDIS_FAULTS):
             self.store.kill_answer(request_id, answer)
-
-
-class LogFollower:
-    """Print what processes write to their log files, each line after its name."""
-
-    def __init__(self, logs: dict[str, Path], *, write: Say) -> None:
-        self.logs = logs
-        self.write = write
-        self.width = max((len(n) for n in logs), default=0)
-        self._offsets = dict.fromkeys(logs, 0)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="logs", daemon=True)
-
-    def start(self) -> LogFollower:
-        self._thread.start()
-        return self
-
-    def stop_soon(self) -> None:
-        """From a signal handler: wait() returns, the caller then calls stop()."""
-        self._stopping.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=2)
-        self.follow()
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(0.2):
-            self.follow()
-
-    def follow(self) -> None:
-        for name, path in self.logs.items():
-            try:
-                with path.open("rb") as log:
-                    log.seek(self._offsets[name])
-                    chunk = log.read()
-            except FileNotFoundError:
-                continue
-            # Whole lines only; a partial one waits for its end.
-            complete, _, _ = chunk.rpartition(b"\n")
-            if not complete:
-                continue
-            self._offsets[name] += len(complete) + 1
-            stamp = time.strftime("%H:%M:%S")
-            for line in complete.decode(errors="replace").splitlines():
-                self.write(f"{stamp} {name:<{self.width}} | {line}")
