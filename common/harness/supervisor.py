@@ -26,6 +26,9 @@ from common.redis_client import REDIS_FAULTS
 Say = Callable[[str], None]
 # A kill request older than this was meant for a launcher that is gone.
 KILL_REQUEST_MAX_AGE = 15.0
+# How long the launcher says it is there (`faults kill` asks it, not the process):
+# renewed every tick, and longer than a restart blocks the ticks.
+ALIVE_SECONDS = 90.0
 
 
 def exit_described(code: int | None) -> str:
@@ -68,6 +71,7 @@ class Supervisor:
 
     def start(self) -> Supervisor:
         """Start every process not running yet, then watch them in a thread."""
+        self._alive()
         for process in self.processes.values():
             if not process.running():
                 process.start(timeout=self.start_timeout)
@@ -105,6 +109,7 @@ class Supervisor:
     # --- one look at the processes ---------------------------------------------------
 
     def tick(self) -> None:
+        self._alive()
         self._kill_requests()
         for name, process in self.processes.items():
             if self._stopping.is_set():
@@ -148,6 +153,11 @@ class Supervisor:
             self.store.log(event, process=name, **fields)
         except REDIS_FAULTS:
             pass
+
+    def _alive(self) -> None:
+        if self.store is not None:
+            with contextlib.suppress(*REDIS_FAULTS):
+                self.store.alive("launcher", ttl=ALIVE_SECONDS)
 
     def _kill_requests(self) -> None:
         if self.store is None:
