@@ -13,3 +13,11 @@ limit_request_field_size = 16 * 1024
 # The access log's extra atoms: %(iso)s, %(trace_id)s, %(span_id)s (the Procfile's
 # --access-logformat writes the stack's one log line format with them).
 logger_class = "common.gunicorn_logging.TraceAccessLogger"
+
+
+def when_ready(server: object) -> None:
+    """In the master, once it listens: under docker compose (FAULTS_PROCESS set), it
+    takes its own `faults kill` requests (common/fault_kills.py)."""
+    from common.fault_kills import kill_watch_from_env
+
+    kill_watch_from_env()

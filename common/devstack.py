@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 from common import cpus
 from common.faults import fault_store
 from common.harness import process_logs
+from common.harness.log_rotation import rotation_from_env
 from common.harness.processes import (
     Process,
     port_answers,
@@ -41,7 +43,7 @@ from common.harness.processes import (
     venv_environ,
 )
 from common.harness.procfile import procfile_argv, procfile_commands
-from common.harness.supervisor import LogFollower, Supervisor
+from common.harness.supervisor import Supervisor
 from common.stack_secrets import (
     SECRETS_FILE_NAME,
     secrets_ensure,
@@ -268,19 +270,24 @@ def demo(backing: Backing) -> int:
 def supervise(env: dict[str, str]) -> int:
     """Every Procfile process under the supervisor until Ctrl-C or SIGTERM (0), or
     until one keeps dying (1). Their output: `<LOGS_DIR>/<name>.log` (default
-    `.data/logs/`, where `traces show` reads them), and here."""
+    `.data/logs/`, where `traces show` reads them), rotated by size
+    (LOG_FILE_MAX_BYTES, LOG_FILE_BACKUPS: common/harness/log_rotation.py), and
+    here."""
     logs_dir = process_logs.logs_dir()
     logs_dir.mkdir(parents=True, exist_ok=True)
+    names = procfile_commands()
+    width = max((len(name) for name in names), default=0)
     processes = {}
-    for name in procfile_commands():
+    for name in names:
         log_path = logs_dir / f"{name}.log"
         log_path.write_bytes(b"")
+        for old in logs_dir.glob(f"{name}.log.*"):
+            old.unlink()
+        rotation = rotation_from_env(env, echo=_console_line(name, width))
         processes[name] = Process(
-            name, procfile_argv(name, env), env=env, log_path=log_path
-        )
-    follower = LogFollower(
-        {name: p.log_path for name, p in processes.items()}, write=_print_line
-    ).start()
+            name, procfile_argv(name, env), env=env, log_path=log_path,
+            rotation=rotation,
+        )  # fmt: skip
     store = fault_store(env["REDIS_URL"], prefix=env.get("FAULTS_KEY_PREFIX"))
     supervisor = Supervisor(processes, say=_say, store=store)
 
@@ -296,13 +303,17 @@ def supervise(env: dict[str, str]) -> int:
     finally:
         _say("stopping every process")
         supervisor.stop()
-        follower.stop()
     # Stopped by Ctrl-C / SIGTERM is how a demo ends: not a failure.
     return code
 
 
-def _print_line(line: str) -> None:
-    print(line, flush=True)
+def _console_line(name: str, width: int) -> Callable[[str], None]:
+    """What the console shows of each line process `name` writes."""
+
+    def show(line: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {name:<{width}} | {line}", flush=True)
+
+    return show
 
 
 def test(backing: Backing, pytest_args: list[str]) -> int:

@@ -13,156 +13,74 @@ so no fault outlives its TTL, even when Redis is unreachable. An *action* (Redis
 paused, the orders service's database connections terminated) is done at once by
 `fault_set` and leaves a key for as long as it lasts, so `fault_list` shows it. A
 process is killed by the launcher that supervises it (common/harness/supervisor.py):
-`fault_kill` leaves a request, the launcher takes it, kills, answers, restarts.
+`fault_kill` leaves a request, the launcher takes it, kills, answers, restarts; with
+no launcher (docker compose), by itself (common/fault_kills.py).
 
 Every change is logged (`fault_log`, the last 200): the control room shows them.
 Names, values and limits are in FAULTS; a bad one is a `FaultError` naming what is
 allowed. Configuration (docs/guides/faults.md): REDIS_URL, FAULTS_KEY_PREFIX
 (default `faults`), FAULTS_DEFAULT_TTL (seconds, default 300), FAULTS_POLL_SECONDS
 (how often a process re-reads them, default 0.5).
+
+The module is split by responsibility, and this one re-exports the rest:
+common/fault_catalogue.py (names, values, limits), common/fault_reader.py (the live
+reader), common/fault_actions.py (what an action does), common/fault_kills.py (a
+process that kills itself on request, under docker compose).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 import redis
 
-from common.redis_client import REDIS_FAULTS, redis_from_url
+from common.fault_catalogue import (
+    FAULTS,
+    KILLABLE,
+    MAX_TTL_SECONDS,
+    Fault,
+    FaultError,
+    FaultSpec,
+    FaultValue,
+    fault_spec,
+    fault_value_parse,
+    ttl_check,
+)
+from common.fault_reader import FaultReader, faults_live, untraced
+from common.redis_client import redis_from_url
+
+__all__ = [
+    "FAULTS",
+    "KILLABLE",
+    "MAX_TTL_SECONDS",
+    "Fault",
+    "FaultError",
+    "FaultReader",
+    "FaultSpec",
+    "FaultStore",
+    "FaultValue",
+    "fault_clear",
+    "fault_kill",
+    "fault_list",
+    "fault_set",
+    "fault_spec",
+    "fault_store",
+    "fault_value_parse",
+    "faults_decode",
+    "faults_live",
+    "ttl_check",
+    "untraced",
+]
 
 logger = logging.getLogger(__name__)
 
-MAX_TTL_SECONDS = 3600.0
 LOG_LENGTH = 200
-FaultValue = int | float | bool
-
-
-class FaultError(ValueError):
-    """A fault name or value the catalogue does not allow; the message says which."""
-
-
-def _number(
-    kind: Callable[[str], Any], low: float, high: float, unit: str
-) -> Callable[[str], FaultValue]:
-    def parse(raw: str) -> FaultValue:
-        try:
-            value = kind(str(raw).strip())
-        except ValueError:
-            raise FaultError(f"{raw!r} is not a number ({unit})") from None
-        if not low <= value <= high:
-            raise FaultError(f"{raw} is outside {low:g}..{high:g} ({unit})")
-        return value
-
-    return parse
-
-
-def _switch(raw: str) -> FaultValue:
-    lowered = str(raw).strip().lower()
-    if lowered in {"1", "true", "on", "yes", "503"}:
-        return True
-    if lowered in {"0", "false", "off", "no"}:
-        return False
-    raise FaultError(f"{raw!r} is not on or off (1/0, true/false, on/off)")
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    name: str
-    parse: Callable[[str], FaultValue]
-    help: str
-    # An action is done once, when set; a setting is read live by the processes.
-    action: bool = False
-
-
-FAULTS: dict[str, FaultSpec] = {
-    spec.name: spec
-    for spec in (
-        FaultSpec(
-            "warehouse.latency_ms",
-            _number(int, 0, 60_000, "milliseconds"),
-            "extra time the warehouse takes to pack each order",
-        ),
-        FaultSpec(
-            "warehouse.error_rate",
-            _number(float, 0, 1, "a share of orders, 0..1"),
-            "share of orders the warehouse answers 500 to (nothing packed)",
-        ),
-        FaultSpec(
-            "warehouse.down",
-            _switch,
-            "the warehouse answers 503 to every order (its health and stats answer)",
-        ),
-        FaultSpec(
-            "warehouse.capacity",
-            _number(int, 1, 1000, "orders packed at once"),
-            "orders the warehouse packs at once (its WAREHOUSE_CAPACITY, live)",
-        ),
-        FaultSpec(
-            "redis.pause",
-            _number(float, 0.1, 60, "seconds"),
-            "Redis answers no client for this long (CLIENT PAUSE ALL)",
-            action=True,
-        ),
-        FaultSpec(
-            "orders.db_terminate",
-            _switch,
-            "the orders service's PostgreSQL connections are terminated",
-            action=True,
-        ),
-    )
-}
-# What `faults kill` may name: the launcher's processes (the Procfile's names).
-KILLABLE = ("fulfillment-worker", "orders-worker", "relay", "orders", "warehouse")
-
-
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    value: FaultValue
-    set_at: float
-    expires_at: float
-
-    @property
-    def seconds_left(self) -> float:
-        return max(0.0, round(self.expires_at - time.time(), 1))
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "value": self.value,
-            "set_at": self.set_at,
-            "expires_at": self.expires_at,
-            "seconds_left": self.seconds_left,
-        }
-
-
-def fault_spec(name: str) -> FaultSpec:
-    if name not in FAULTS:
-        raise FaultError(f"no fault {name!r}; known: {', '.join(FAULTS)}")
-    return FAULTS[name]
-
-
-def fault_value_parse(*, name: str, raw: str | FaultValue) -> FaultValue:
-    """`raw` (text from a command line, or a value) as fault `name` takes it."""
-    spec = fault_spec(name)
-    if isinstance(raw, bool) and spec.parse is not _switch:
-        raise FaultError(f"{name} takes a number, not {raw}")
-    return spec.parse(str(int(raw)) if isinstance(raw, bool) else str(raw))
-
-
-def ttl_check(ttl: float) -> float:
-    if not 0 < ttl <= MAX_TTL_SECONDS:
-        raise FaultError(f"a fault lasts 0..{MAX_TTL_SECONDS:g} s, not {ttl:g}")
-    return float(ttl)
 
 
 class FaultStore:
@@ -206,22 +124,30 @@ class FaultStore:
         entries: list[bytes | str] = self.redis.lrange(self.key("log"), 0, limit - 1)
         return [json.loads(e) for e in entries]
 
-    # --- kills, through the launcher -------------------------------------------------
+    # --- kills: through the launcher, or by the process itself ----------------------
 
-    def kill_request(self, process: str) -> tuple[str, str]:
-        """Leave a request for the launcher: (its id, the request as stored)."""
+    def alive(self, who: str, *, ttl: float) -> None:
+        """`who` (`launcher`, or a process's name) takes kill requests: for `ttl` s."""
+        self.redis.set(self.key(f"alive:{who}"), os.getpid(), px=int(ttl * 1000))
+
+    def is_alive(self, who: str) -> bool:
+        return bool(self.redis.exists(self.key(f"alive:{who}")))
+
+    def kill_request(self, process: str, *, queue: str = "kill") -> tuple[str, str]:
+        """Leave a request in `queue` (`kill`: the launcher's; `kill-self:<name>`:
+        the process's own): (its id, the request as stored)."""
         request_id = uuid.uuid4().hex
         body = json.dumps({"id": request_id, "process": process, "at": time.time()})
-        self.redis.rpush(self.key("kill"), body)
-        self.redis.expire(self.key("kill"), 60)
+        self.redis.rpush(self.key(queue), body)
+        self.redis.expire(self.key(queue), 60)
         return request_id, body
 
-    def kill_request_withdraw(self, body: str) -> None:
-        self.redis.lrem(self.key("kill"), 0, body)
+    def kill_request_withdraw(self, body: str, *, queue: str = "kill") -> None:
+        self.redis.lrem(self.key(queue), 0, body)
 
-    def kill_requests_take(self) -> list[dict[str, Any]]:
+    def kill_requests_take(self, *, queue: str = "kill") -> list[dict[str, Any]]:
         taken = []
-        while (raw := self.redis.lpop(self.key("kill"))) is not None:
+        while (raw := self.redis.lpop(self.key(queue))) is not None:
             taken.append(json.loads(_text(raw)))
         return taken
 
@@ -324,13 +250,22 @@ def fault_clear(
 def fault_kill(
     *, process: str, store: FaultStore | None = None, wait: float = 5.0
 ) -> dict[str, Any]:
-    """Ask the launcher supervising `process` to kill it (SIGKILL), and wait for
-    its answer: {"process", "pid"} once killed. FaultError when it is not a
-    process the launcher runs, or no launcher answers within `wait` seconds."""
+    """Have `process` killed (SIGKILL) and wait for the answer: {"process", "pid"}
+    once killed. The launcher that supervises it kills it, then restarts it; with no
+    launcher, a process that watches for its own kill requests (under docker
+    compose: FAULTS_PROCESS, common/fault_kills.py) kills itself, and compose's
+    `restart:` starts it again. FaultError when it is not a killable process, when
+    neither is there, or when nobody answers within `wait` seconds."""
     if process not in KILLABLE:
         raise FaultError(f"cannot kill {process!r}; killable: {', '.join(KILLABLE)}")
     store = store or fault_store()
-    request_id, body = store.kill_request(process)
+    if store.is_alive("launcher"):
+        queue = "kill"
+    elif store.is_alive(process):
+        queue = f"kill-self:{process}"
+    else:
+        raise FaultError(kill_nobody(process))
+    request_id, body = store.kill_request(process, queue=queue)
     store.log("kill", process=process)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
@@ -341,87 +276,19 @@ def fault_kill(
             return answer
         time.sleep(0.1)
     # Nobody took it: a launcher started later must not kill on an old request.
-    store.kill_request_withdraw(body)
-    raise FaultError(
-        f"no launcher answered the kill of {process} in {wait:g}s: only a stack "
-        "started by `make demo` (or a test's supervisor) can kill and restart it"
+    store.kill_request_withdraw(body, queue=queue)
+    taker = "the launcher" if queue == "kill" else process
+    raise FaultError(f"{taker} did not answer the kill of {process} in {wait:g}s")
+
+
+def kill_nobody(process: str) -> str:
+    """Why no kill request can be taken, and what to do instead."""
+    return (
+        f"nothing takes kill requests for {process} on this stack: no launcher runs "
+        f"it (`make demo` does, and restarts what it kills) and no {process} watches "
+        f"for its own (under docker compose each killable service does, with "
+        f"FAULTS_PROCESS={process} and `init: true`: is it running, on this Redis "
+        f"and FAULTS_KEY_PREFIX?). By hand under compose: `docker compose kill "
+        f"{process}`, then `docker compose start {process}` (compose restarts a "
+        "process that died, not a container it was told to kill)"
     )
-
-
-# --- the live reader of the processes a fault affects -------------------------------
-
-
-class FaultReader:
-    """What a process reads on its hot path: a snapshot, refreshed by a thread.
-
-    `get()` never does I/O: a daemon thread re-reads the keys every `poll` seconds
-    (one MGET), so a slow or paused Redis never slows a request. A snapshot older
-    than a fault's expiry drops that fault by itself. Made on first use in each
-    process (after a fork, the child makes its own thread).
-    """
-
-    def __init__(self, store: FaultStore, *, poll: float = 0.5) -> None:
-        self.store = store
-        self.poll = poll
-        self._faults: dict[str, Fault] = {}
-        self._pid = 0
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> FaultValue | None:
-        self._ensure_polling()
-        fault = self._faults.get(name)
-        if fault is None or fault.expires_at <= time.time():
-            return None
-        return fault.value
-
-    def refresh(self) -> None:
-        # Redis away: keep what we knew; each fault still ends at its own expiry.
-        with contextlib.suppress(*REDIS_FAULTS):
-            self._faults = self.store.read_all()
-
-    def _ensure_polling(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            # Made on a request's first read: the first MGET belongs to no trace.
-            with untraced():
-                self.refresh()
-            threading.Thread(target=self._loop, name="faults", daemon=True).start()
-
-    def _loop(self) -> None:
-        while True:
-            time.sleep(self.poll)
-            self.refresh()
-
-
-@contextlib.contextmanager
-def untraced() -> Iterator[None]:
-    """Instrumentations make no span inside (OpenTelemetry's suppression key)."""
-    from opentelemetry import context as otel_context
-    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
-
-    token = otel_context.attach(
-        otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True)
-    )
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
-
-
-_live: FaultReader | None = None
-_live_lock = threading.Lock()
-
-
-def faults_live() -> FaultReader:
-    """This process's reader of the stack's faults (REDIS_URL, FAULTS_KEY_PREFIX)."""
-    global _live
-    if _live is None:
-        with _live_lock:
-            if _live is None:
-                poll = float(os.environ.get("FAULTS_POLL_SECONDS", "") or 0.5)
-                _live = FaultReader(fault_store(), poll=poll)
-    return _live

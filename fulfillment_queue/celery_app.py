@@ -15,6 +15,7 @@ import os
 from celery import Celery
 
 from common.celery_heartbeat import heartbeat_file_register
+from common.fault_kills import kill_watch_on_worker_ready
 from common.tracing.celery import instrument_celery_worker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fulfillment_queue.settings")
@@ -23,3 +24,5 @@ app = Celery("fulfillment_queue", include=["fulfillment_queue.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 instrument_celery_worker("fulfillment-worker")
 heartbeat_file_register(app=app)
+# Under docker compose (FAULTS_PROCESS): `faults kill` answered by the worker itself.
+kill_watch_on_worker_ready()

@@ -1,7 +1,7 @@
 """The processes' log lines of a trace, read from their log files, in time order.
 
 `make demo` keeps each process's output in `.data/logs/<process>.log` (rotated into
-`.log.1`, `.log.2`; common/harness/process_logs.py), and every line logged inside a
+`.log.1`, `.log.2`; common/harness/log_rotation.py), and every line logged inside a
 trace names it: `trace_id=<32 hex>` in the stack's line format, `"trace_id":"<32
 hex>"` in the edge's JSON access log (common/tracing/logs.py). A line's time is the
 ISO-8601 time it starts with, or the access log's `"time"`.

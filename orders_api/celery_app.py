@@ -16,6 +16,7 @@ import os
 from celery import Celery
 
 from common.celery_heartbeat import heartbeat_file_register
+from common.fault_kills import kill_watch_on_worker_ready
 from common.tracing import instrument_celery_worker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_api.settings")
@@ -24,3 +25,5 @@ app = Celery("orders_api", include=["orders_api.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 instrument_celery_worker("orders-worker")
 heartbeat_file_register(app=app)
+# Under docker compose (FAULTS_PROCESS): `faults kill` answered by the worker itself.
+kill_watch_on_worker_ready()

@@ -22,10 +22,8 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
+from common.harness.log_rotation import rotation_from_env
 from common.harness.procfile import ROOT
-
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-BACKUPS = 2
 
 
 def logs_dir() -> Path:
@@ -34,11 +32,7 @@ def logs_dir() -> Path:
 
 
 def log_max_bytes() -> int:
-    try:
-        value = int(os.environ.get("LOG_FILE_MAX_BYTES", DEFAULT_MAX_BYTES))
-    except ValueError:
-        return DEFAULT_MAX_BYTES
-    return max(value, 64 * 1024)
+    return rotation_from_env(os.environ).max_bytes
 
 
 def process_name(honcho_name: str) -> str:
@@ -62,7 +56,7 @@ class ProcessLogFiles:
             handler = RotatingFileHandler(
                 self.directory / f"{name}.log",
                 maxBytes=self.max_bytes,
-                backupCount=BACKUPS,
+                backupCount=rotation_from_env(os.environ).backups,
                 encoding="utf-8",
             )
             handler.setFormatter(logging.Formatter("%(message)s"))

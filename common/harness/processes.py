@@ -24,7 +24,9 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
+from common.harness.log_rotation import LogPump, RotatingLog, Rotation
 from common.harness.procfile import ROOT
 
 TAIL_LINES = 40
@@ -92,6 +94,7 @@ class Process:
         ready_text: str | None = None,
         ready: Callable[[], bool] | None = None,
         log_path: Path | None = None,
+        rotation: Rotation | None = None,
         stop_signal: int = signal.SIGTERM,
         grace: float = 10.0,
         poll_seconds: float = 0.1,
@@ -116,6 +119,10 @@ class Process:
             log.close()
             log_path = Path(log.name)
         self.log_path = log_path
+        # With a rotation, the output comes through a pipe (log_rotation.py).
+        self.rotation = rotation
+        self._rotating: RotatingLog | None = None
+        self._pump: LogPump | None = None
 
     # --- what it is --------------------------------------------------------------
 
@@ -153,17 +160,41 @@ class Process:
         """Start it and return once it is ready (ProcessError if it is not)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603 - the caller's command
-                self.argv,
-                cwd=ROOT,
-                env=self.environ(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        if self.rotation is not None:
+            self._start_piped(self.rotation)
+        else:
+            with self.log_path.open("ab") as out:
+                self._popen(out)
         self.wait_ready(timeout=timeout, offset=offset)
         return self
+
+    def _popen(self, out: int | IO[bytes]) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - the caller's command
+            self.argv,
+            cwd=ROOT,
+            env=self.environ(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _start_piped(self, rotation: Rotation) -> None:
+        self._drain()  # a killed predecessor's last lines first
+        if self._rotating is None:
+            self._rotating = RotatingLog(
+                self.log_path, max_bytes=rotation.max_bytes, backups=rotation.backups
+            )
+        self._popen(subprocess.PIPE)
+        assert self.process is not None
+        assert self.process.stdout is not None
+        self._pump = LogPump(
+            self.process.stdout, self._rotating, echo=rotation.echo
+        ).start()
+
+    def _drain(self) -> None:
+        # The process is gone: its last lines reach the file before we say so.
+        if self._pump is not None:
+            self._pump.join(timeout=5)
 
     def wait_ready(self, *, timeout: float, offset: int = 0) -> None:
         deadline = time.monotonic() + timeout
@@ -182,11 +213,8 @@ class Process:
             time.sleep(self.poll_seconds)
 
     def _ready(self, offset: int) -> bool:
-        if self.ready_text is not None:
-            with self.log_path.open("rb") as log:
-                log.seek(offset)
-                if self.ready_text.encode() not in log.read():
-                    return False
+        if self.ready_text is not None and not self._log_has(self.ready_text, offset):
+            return False
         if self.ready_url is not None and not url_answers(self.ready_url):
             return False
         if self.ready is not None and not self.ready():
@@ -194,6 +222,16 @@ class Process:
         if self.ready_url is None and self.port is not None:
             return port_answers(self.port)
         return True
+
+    def _log_has(self, text: str, offset: int) -> bool:
+        try:
+            with self.log_path.open("rb") as log:
+                # A log rotated since the start is read from its beginning.
+                size = log.seek(0, os.SEEK_END)
+                log.seek(offset if offset <= size else 0)
+                return text.encode() in log.read()
+        except FileNotFoundError:  # not written yet, or being rotated
+            return False
 
     def stop(self, grace: float | None = None) -> int | None:
         """Its stop signal to the whole group; SIGKILL after the grace period."""
@@ -206,6 +244,9 @@ class Process:
             except subprocess.TimeoutExpired:
                 _signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        self._drain()
+        if self._rotating is not None:
+            self._rotating.close()
         return self.process.returncode
 
     def kill(self) -> None:
@@ -214,6 +255,7 @@ class Process:
             assert self.process is not None
             _signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait()
+            self._drain()
 
     def close(self) -> None:
         """Stop it, and remove its log unless the caller named the file."""

@@ -18,7 +18,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from common.faults import FaultStore
 from common.harness.processes import Process
@@ -27,6 +26,9 @@ from common.redis_client import REDIS_FAULTS
 Say = Callable[[str], None]
 # A kill request older than this was meant for a launcher that is gone.
 KILL_REQUEST_MAX_AGE = 15.0
+# How long the launcher says it is there (`faults kill` asks it, not the process):
+# renewed every tick, and longer than a restart blocks the ticks.
+ALIVE_SECONDS = 90.0
 
 
 def exit_described(code: int | None) -> str:
@@ -69,6 +71,7 @@ class Supervisor:
 
     def start(self) -> Supervisor:
         """Start every process not running yet, then watch them in a thread."""
+        self._alive()
         for process in self.processes.values():
             if not process.running():
                 process.start(timeout=self.start_timeout)
@@ -106,6 +109,7 @@ class Supervisor:
     # --- one look at the processes ---------------------------------------------------
 
     def tick(self) -> None:
+        self._alive()
         self._kill_requests()
         for name, process in self.processes.items():
             if self._stopping.is_set():
@@ -150,6 +154,11 @@ class Supervisor:
         except REDIS_FAULTS:
             pass
 
+    def _alive(self) -> None:
+        if self.store is not None:
+            with contextlib.suppress(*REDIS_FAULTS):
+                self.store.alive("launcher", ttl=ALIVE_SECONDS)
+
     def _kill_requests(self) -> None:
         if self.store is None:
             return
@@ -174,49 +183,3 @@ class Supervisor:
             answer = {"process": name, "pid": pid}
         with contextlib.suppress(*REDIS_FAULTS):
             self.store.kill_answer(request_id, answer)
-
-
-class LogFollower:
-    """Print what processes write to their log files, each line after its name."""
-
-    def __init__(self, logs: dict[str, Path], *, write: Say) -> None:
-        self.logs = logs
-        self.write = write
-        self.width = max((len(n) for n in logs), default=0)
-        self._offsets = dict.fromkeys(logs, 0)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="logs", daemon=True)
-
-    def start(self) -> LogFollower:
-        self._thread.start()
-        return self
-
-    def stop_soon(self) -> None:
-        """From a signal handler: wait() returns, the caller then calls stop()."""
-        self._stopping.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=2)
-        self.follow()
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(0.2):
-            self.follow()
-
-    def follow(self) -> None:
-        for name, path in self.logs.items():
-            try:
-                with path.open("rb") as log:
-                    log.seek(self._offsets[name])
-                    chunk = log.read()
-            except FileNotFoundError:
-                continue
-            # Whole lines only; a partial one waits for its end.
-            complete, _, _ = chunk.rpartition(b"\n")
-            if not complete:
-                continue
-            self._offsets[name] += len(complete) + 1
-            stamp = time.strftime("%H:%M:%S")
-            for line in complete.decode(errors="replace").splitlines():
-                self.write(f"{stamp} {name:<{self.width}} | {line}")

@@ -11,6 +11,8 @@ POST /_edge/control/faults/clear  {"name": "warehouse.down"} or {} for every one
 POST /_edge/control/faults/kill   {"process": "fulfillment-worker"}
 POST /_edge/control/sale/start    {"mode": "strangler", "units": 300, ...}
 POST /_edge/control/sale/stop     {}
+GET  /_edge/control/slowest       the last sale's slowest Tourney requests (slowest.py)
+GET  /_edge/control/traces/REPORT/TRACE_ID   the trace view of one of them
 WS   /_edge/control/feed          one tick a second (feed.py)
 
 Everything but the login form and the static files takes the admin token (Bearer)
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge_router.asgi_types import Receive, Scope, Send
-from edge_router.control_room import access, actions, faults, sale
+from edge_router.control_room import access, actions, faults, sale, slowest
 from edge_router.errors import NO_STORE, send_body, send_json
 
 if TYPE_CHECKING:
@@ -54,6 +56,18 @@ PAGE_HEADERS = [
         b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
         b"base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+# A trace view (observability/report.py) is one static page with its style inline.
+VIEW_HEADERS = [
+    HTML,
+    NO_STORE,
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        b"frame-ancestors 'none'; base-uri 'none'",
     ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -89,8 +103,11 @@ async def handle(request: Request, extra: list[tuple[bytes, bytes]]) -> tuple[in
     send, method = request.send, request.method
     if name.startswith("static/"):
         return await _static(request, name.removeprefix("static/"), extra)
-    allowed = {"": {"GET", "HEAD"}, "state": {"GET", "HEAD"}, "login": {"POST"}}
+    reads = {"GET", "HEAD"}
+    allowed = {"": reads, "state": reads, "slowest": reads, "login": {"POST"}}
     methods = allowed.get(name, {"POST"} if name in ACTIONS | {"logout"} else None)
+    if name.startswith("traces/"):
+        methods = reads
     if methods is None:
         doc = {"error": f"no such page; the control room is {PREFIX}"}
         return 404, await send_json(send, 404, doc, extra)
@@ -114,6 +131,12 @@ async def handle(request: Request, extra: list[tuple[bytes, bytes]]) -> tuple[in
         return 200, await send_body(send, 200, _asset("page.html"), PAGE_HEADERS)
     if name == "state":
         return 200, await send_json(send, 200, _state(request.edge, who), extra)
+    if name == "slowest":
+        room = request.edge.control
+        doc = slowest.slowest_list(room.settings, await room.sale.status())
+        return 200, await send_json(send, 200, doc, extra)
+    if name.startswith("traces/"):
+        return await _trace_view(request, name.removeprefix("traces/"), extra)
     return await _act(request, name, who, extra)
 
 
@@ -134,6 +157,17 @@ async def _refuse(
         else "that token or session is not valid (or has expired)"
     }
     return status, await send_json(request.send, status, doc, [challenge, *extra])
+
+
+async def _trace_view(
+    request: Request, name: str, extra: list[tuple[bytes, bytes]]
+) -> tuple[int, int]:
+    report, _, trace_id = name.partition("/")
+    view = slowest.trace_view(request.edge.control.settings, report, trace_id)
+    if view is None:
+        doc = {"error": f"no trace view of {trace_id!r} in report {report!r}"}
+        return 404, await send_json(request.send, 404, doc, extra)
+    return 200, await send_body(request.send, 200, view.read_bytes(), VIEW_HEADERS)
 
 
 async def _static(

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from edge_router.control_room.commands import command_env, shown
 from edge_router.control_room.settings import ControlSettings
+from edge_router.control_room.slowest import report_named
 
 logger = logging.getLogger("edge_router.control_room")
 LOG_LINES = 200
@@ -129,12 +130,18 @@ class SaleRunner:
             assert process.stdout is not None
             async for raw in process.stdout:
                 line = raw.decode(errors="replace").rstrip()
-                if line:
-                    with contextlib.suppress(redis.RedisError, OSError):
-                        pipe = self.redis.pipeline()
-                        pipe.rpush(self.log_key, line[:500])
-                        pipe.ltrim(self.log_key, -LOG_LINES, -1)
-                        await pipe.execute()
+                if not line:
+                    continue
+                report = state.get("report") or report_named(line)
+                with contextlib.suppress(redis.RedisError, OSError):
+                    pipe = self.redis.pipeline()
+                    pipe.rpush(self.log_key, line[:500])
+                    pipe.ltrim(self.log_key, -LOG_LINES, -1)
+                    if report != state.get("report"):
+                        # Where its slowest requests will be (control_room/slowest.py).
+                        state["report"] = report
+                        pipe.set(self.state_key, json.dumps(state))
+                    await pipe.execute()
             code = await process.wait()
         finally:
             renew.cancel()

@@ -27,6 +27,9 @@ class ControlSettings:
     window_seconds: float
     python: str
     root: Path
+    # Where sale reports are (the slowest requests' trace views), and Jaeger's UI.
+    reports_dir: Path
+    jaeger_ui_url: str
 
 
 def watched_path(env: Mapping[str, str]) -> str:
@@ -64,4 +67,6 @@ def control_settings(
         window_seconds=_seconds(env, "EDGE_CONTROL_WINDOW_SECONDS", 5.0, 1.0),
         python=sys.executable,
         root=ROOT,
+        reports_dir=ROOT / (env.get("EDGE_CONTROL_REPORTS_DIR", "") or "reports"),
+        jaeger_ui_url=env.get("JAEGER_UI_URL", "").strip().rstrip("/"),
     )

@@ -3,11 +3,14 @@ session cookie, and the commands its buttons stand for."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
-from edge_router.control_room import access, faults, sale
+from edge_router.control_room import access, faults, sale, slowest
+from edge_router.control_room.settings import control_settings
 from edge_router.control_room.sources import quantile, window_difference
 
 TOKEN = "a-token-for-the-parts"
@@ -85,3 +88,34 @@ def test_each_button_is_the_terminals_command() -> None:
         "--units", "12", "--after", "6.5", "--no-traces",
     ]  # fmt: skip
     assert sale.sale_argv({}) == ["-m", "loadtest", "run", "--no-start"]
+
+
+def test_the_slowest_panel_reads_the_report_its_sale_named_else_the_newest(
+    tmp_path: Path,
+) -> None:
+    settings = control_settings(
+        {"EDGE_CONTROL_REPORTS_DIR": str(tmp_path)},
+        orders_url="http://127.0.0.1:1",
+        mode_key="edge:parts:mode",
+    )
+    # Given two reports with their slowest requests listed, and one without
+    for name, trace_id in [
+        ("sale-20261206-010000", "a" * 32),
+        ("sale-20261206-020000", "b" * 32),
+    ]:
+        listed = tmp_path / name / "traces" / "slowest-requests.json"
+        listed.parent.mkdir(parents=True)
+        listed.write_text(json.dumps({"legacy": [{"trace_id": trace_id, "ms": 5.0}]}))
+    (tmp_path / "sale-20261206-030000").mkdir()
+    # When the sale's first line names the oldest one (as `sale run` says it)
+    line = f"sale run: report in {tmp_path / 'sale-20261206-010000'}"
+    sale_state = {"state": "done", "report": slowest.report_named(line)}
+    # Then the panel lists that sale's requests, with no view drawn for them
+    doc = slowest.slowest_list(settings, sale_state)
+    assert doc["report"] == "sale-20261206-010000"
+    assert [(r["trace_id"], r["view"]) for r in doc["requests"]] == [("a" * 32, None)]
+    # And with no sale of its own, the newest report that lists any
+    assert slowest.slowest_list(settings, None)["report"] == "sale-20261206-020000"
+    # And a report named outside the reports directory is never read
+    outside = {"report": str(tmp_path.parent / "elsewhere")}
+    assert slowest.slowest_list(settings, outside)["report"] == "sale-20261206-020000"

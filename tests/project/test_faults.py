@@ -135,20 +135,6 @@ def test_a_bad_ttl_process_or_name_to_clear_is_a_usage_error(
         call_command("faults", *args)
 
 
-def test_a_kill_no_launcher_answers_is_an_error_and_leaves_no_request(
-    prefix: str,
-) -> None:
-    # Given no launcher supervising this stack
-    store = faults.fault_store(REDIS_URL, prefix=prefix)
-
-    # When a kill is asked for
-    with pytest.raises(faults.FaultError, match="no launcher answered the kill"):
-        faults.fault_kill(process="relay", store=store, wait=0.5)
-
-    # Then the request is withdrawn: a launcher started later does not act on it
-    assert store.kill_requests_take() == []
-
-
 def test_a_fault_expires_by_itself_and_every_reader_drops_it(prefix: str) -> None:
     # Given a fault set for one second, read by a process's live reader
     store = faults.fault_store(REDIS_URL, prefix=prefix)

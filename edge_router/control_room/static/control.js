@@ -227,6 +227,45 @@ function onTick(tick) {
   $("#down").textContent = tick.down.length ? `not answering: ${tick.down.join(", ")}` : "";
 }
 
+// --- the sale's slowest Tourney requests, each linked to its trace -----------------
+function link(href, text) {
+  const anchor = document.createElement("a");
+  anchor.href = href;
+  anchor.textContent = text;
+  anchor.target = "_blank";
+  anchor.rel = "noopener";
+  return anchor;
+}
+function slowestRow(request) {
+  const row = document.createElement("tr");
+  row.dataset.trace = request.trace_id;
+  const at = request.start ? new Date(request.start * 1000).toLocaleTimeString() : "?";
+  for (const text of [request.mode, request.ms.toFixed(1), at, String(request.status)]) {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    row.append(cell);
+  }
+  const trace = document.createElement("td");
+  if (request.view) trace.append(link(BASE + request.view, request.trace_id));
+  else trace.textContent = `${request.trace_id} (not in the trace store)`;
+  if (request.jaeger) trace.append(" ", link(request.jaeger, "Jaeger"));
+  row.append(trace);
+  return row;
+}
+let slowestShown = "";
+async function showSlowest() {
+  const response = await fetch(BASE + "slowest", {credentials: "same-origin"});
+  if (!response.ok) return;
+  const doc = await response.json();
+  const said = JSON.stringify(doc);
+  if (said === slowestShown) return;
+  slowestShown = said;
+  const note = doc.report ? `(${doc.report}${doc.running ? "; a sale is running" : ""})`
+    : doc.running ? "(listed when the running sale's load ends)" : "(none yet)";
+  $("#slowest-report").textContent = note;
+  $("#slowest tbody").replaceChildren(...doc.requests.map(slowestRow));
+}
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${location.host}${BASE}feed`);
@@ -257,5 +296,7 @@ async function start() {
   salePreset("miniature");
   makeCharts();
   connect();
+  showSlowest();
+  setInterval(showSlowest, 5000);
 }
 start();

@@ -27,6 +27,7 @@ from django.db import DatabaseError, close_old_connections
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from common.fault_kills import kill_watch_from_env
 from common.tracing import instrument_process
 from orders_api.admission.counter import Reading
 from orders_api.live import broadcast
@@ -73,6 +74,8 @@ class Command(BaseCommand):
         last_redeliver = last_sweep = last_board = last_reconcile = time.monotonic()
         last_tally = 0.0
         counters_seen: dict[str, Reading | None] = {}
+        # Under docker compose (FAULTS_PROCESS): `faults kill relay` answered here.
+        kill_watch_from_env()
         self.stdout.write("outbox relay running")
         while self.running:
             if settings.ORDERS_RELAY_HEARTBEAT_FILE:
