@@ -18,7 +18,9 @@ from loadtest.context import RunContext
 from loadtest.crowds import crowds_run
 from loadtest.faults_report import faults_outcome, faults_start
 from loadtest.journal import attempts_read, samples_read
+from loadtest.operations import ROOT
 from loadtest.sampler import SAMPLE_FAULTS, Sampler
+from loadtest.stack_cpu import stack_cpu_figures, stack_cpu_read
 
 
 def sale_open(ctx: RunContext, mode: str, tag: str) -> None:
@@ -151,6 +153,7 @@ def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
     sampler = Sampler(ctx.stack, board=mode == "strangler")
     sampler.start()
     fault_run = faults_start(ctx, mode, options, out)
+    cpu_before, load_started = stack_cpu_read(ROOT), time.monotonic()
     try:
         load_peak = crowds_run(ctx, mode, options, out, sampler)
         if fault_run is not None:
@@ -161,6 +164,7 @@ def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
         if fault_run is not None:
             fault_run.close()
         sampler.stop()
+    cpu_after, load_seconds = stack_cpu_read(ROOT), time.monotonic() - load_started
     warehouse = ctx.stack.warehouse_stats()
     result = mode_reconcile(ctx, mode, tag, out, since)
     phases = json.loads((out / "phases.json").read_text())
@@ -195,4 +199,10 @@ def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
             "after": [round(x, 2) for x in os.getloadavg()],
         },
         "sampler_errors": sampler.errors,
+        "stack_cpu": stack_cpu_figures(
+            cpu_before,
+            cpu_after,
+            seconds=load_seconds,
+            accepted=int(result["muskie"]["accepted"]),
+        ),
     }

@@ -25,8 +25,11 @@ from loadtest.faults_report import faults_markdown
 from loadtest.goals import INVARIANTS, goals
 from loadtest.repeats import repeats_markdown
 from loadtest.slowest import slowest_markdown
+from loadtest.stack_cpu import PARTS
 
 GENERATOR_CROWDS = CROWDS
+# The stack's parts as the summary lists their CPU (loadtest/stack_cpu.py).
+CPU_PARTS = tuple(part for part, _ in PARTS)
 
 ORDER_KEYS = (
     "attempted", "accepted", "sold_out", "rejected", "fulfilled", "failed",
@@ -82,6 +85,7 @@ def summary_build(
             "drain": result["drain"],
             "generator": result["generator"],
             "load_average": result["load_average"],
+            "stack_cpu": result.get("stack_cpu"),
             "phases": result["phases"],
             "run_tag": result["run_tag"],
             "faults": result.get("faults"),
@@ -215,6 +219,13 @@ def comparison_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
             lambda f, _: " / ".join(
                 str(f["generator"]["crowds"].get(c, {}).get("cpu_seconds", "–"))
                 for c in GENERATOR_CROWDS)),
+        row("Stack CPU over the load (s): " + " / ".join(CPU_PARTS),
+            lambda f, _: " / ".join(
+                str(f["stack_cpu"]["cpu_seconds"].get(p, "–")) for p in CPU_PARTS)
+            if f.get("stack_cpu") else "–"),
+        row("New path CPU per accepted order (ms)",
+            lambda f, _: f["stack_cpu"]["new_path_ms_per_accepted"] or "–"
+            if f.get("stack_cpu") else "–"),
         row("Load average before → peak (1 min)",
             lambda f, _: f"{f['load_average']['before'][0]} → "
                          f"{f['load_average']['peak_1m']}"),

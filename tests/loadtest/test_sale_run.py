@@ -142,6 +142,12 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     strangler = summary["modes"]["strangler"]
     assert strangler["warehouse"]["refused"] == 0
     assert strangler["warehouse"]["peak_in_flight_by_source"].get("MU", 0) <= 2
+    # And the summary says where the stack's CPU went: the orders service and the
+    # edge worked, and the new path's cost per accepted order is there
+    cpu = strangler["stack_cpu"]
+    assert cpu["cpu_seconds"]["orders"] > 0, cpu
+    assert cpu["cpu_seconds"]["edge"] > 0, cpu
+    assert cpu["new_path_ms_per_accepted"] > 0, cpu
     # And every buyer arrived once, each answer timed from when it was due
     for mode, figures in summary["modes"].items():
         attempts = json.loads((report / mode / "attempts.json").read_text())
