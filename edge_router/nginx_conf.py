@@ -26,12 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge_router import nginx_limits
-from edge_router.canary import VISITOR_COOKIE
 from edge_router.export_static import nginx_static, nginx_static_errors
 from edge_router.modes import Mode
+from edge_router.nginx_http import http_block, ident, upstream_name
 from edge_router.patterns import wildcard_regex
 from edge_router.routes import Behaviour, Profile, RouteTable
-from edge_router.selection import COOKIE_MAX_AGE
 
 NOT_FOUND = "Not found"
 ERROR_BODIES = {
@@ -40,9 +39,6 @@ ERROR_BODIES = {
     502: "Bad gateway",
     504: "Gateway timeout",
 }
-# What a newly drawn visitor's answer says, whatever the origin said (a cache that
-# kept it would hand one id, and one side, to everybody).
-PERSONAL_CACHE = "private, no-store"
 # What the server rewrites every request to, and what each location takes back off.
 _KEY_PREFIX = r"^/~[a-z]+/[A-Z_-]+"
 # A decoded path the Python edge refuses with a 400 is not of this form: printable
@@ -52,11 +48,6 @@ _GOOD_PATH = (
     r"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
     r"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
     r"|\xf4[\x80-\x8f][\x80-\xbf]{2})*\z"
-)
-# Seconds with millisecond digits (nginx's $request_time) to milliseconds.
-_MS_MAP = (
-    "{ ~^0\\.0*(?<ms>[1-9][0-9]*)$ $ms; ~^(?<s>[1-9][0-9]*)\\.(?<ms>[0-9]+)$ $s$ms; "
-    "default 0; }"
 )
 
 
@@ -87,14 +78,6 @@ def path_regex(pattern: str) -> str:
         return f"^{wildcard_regex(pattern[:-1])}.*$"
     stripped = pattern.rstrip("/")
     return f"^{wildcard_regex(stripped)}/?$" if stripped else "^/$"
-
-
-def upstream_name(origin: str) -> str:
-    return f"edge_{origin}"
-
-
-def ident(name: str) -> str:
-    return name.replace("-", "_")
 
 
 def _location_key(profile: str, behaviour: Behaviour) -> str:
@@ -213,116 +196,6 @@ def _static(behaviour: Behaviour, canary: bool) -> list[str]:
         lines.append("add_header Set-Cookie $edge_new_visitor always;")
     at = next(i for i, line in enumerate(lines) if line.startswith("if ("))
     return [*lines[: at + 1], _BACK, *lines[at + 1 :]]
-
-
-def _nginx_rate(profile: str, behaviour: Behaviour) -> str:
-    assert behaviour.rate is not None
-    count, unit = behaviour.rate.text.split("/")
-    return (
-        f"limit_req_zone $binary_remote_addr zone={profile}_{ident(behaviour.name)}"
-        f":10m rate={count}r/{unit};"
-    )
-
-
-def _canary(percent: int) -> list[str]:
-    """The visitor's profile in canary mode, and its cookie when it has none."""
-    share = [f"{percent}% strangler;"] if percent else []
-    cookie = (
-        f"{VISITOR_COOKIE}=$request_id; Path=/; Max-Age={COOKIE_MAX_AGE}; "
-        "HttpOnly; SameSite=Lax"
-    )
-    # An id that is not 32 hex digits is replaced, as the Python edge does
-    # (edge_router/canary.py); nginx's $request_id is 32 hex digits.
-    valid = '"~^[0-9a-f]{32}$"'
-    return [
-        f"map $cookie_{VISITOR_COOKIE} $edge_visitor {{ {valid} "
-        f"$cookie_{VISITOR_COOKIE}; default $request_id; }}",
-        f'map $cookie_{VISITOR_COOKIE} $edge_new_visitor {{ {valid} ""; '
-        f'default "{cookie}"; }}',
-        f'split_clients "$edge_visitor" $edge_profile {{ {" ".join(share)} '
-        "* legacy; }",
-        # Read when the answer's headers go out, so the origin's is known by then.
-        'map $edge_cache_own $edge_cache_kept { "" $upstream_http_cache_control; '
-        "default $edge_cache_own; }",
-        f'map $edge_new_visitor $edge_cache {{ "" $edge_cache_kept; '
-        f'default "{PERSONAL_CACHE}"; }}',
-    ]
-
-
-def _http(
-    table: RouteTable, profiles: Sequence[Profile], engine: EngineParts | None
-) -> list[str]:
-    """The top of the file: the process, logging, rate zones and upstreams."""
-    workers = engine.workers if engine else "auto"
-    # Buffered: a write per 64 KiB or 200 ms, not per request (the engine reads it).
-    logs = ["access_log /dev/stdout edge_json buffer=64k flush=200ms;"]
-    if engine is not None:
-        # The counters' own short lines: the JSON one goes straight to stdout.
-        logs = logs if engine.access_log else []
-        logs.append(
-            f"access_log {engine.metrics_log} edge_metrics buffer=64k flush=500ms;"
-        )
-    out = [
-        f"worker_processes {workers};",
-        "pid nginx.pid;",
-        "error_log stderr warn;",
-        "events { worker_connections 4096; }",
-        "http {",
-        "server_tokens off;",
-        "merge_slashes on;",
-        # The type of the edge's own answers (an origin's answer keeps its own).
-        "default_type text/plain;",
-        # Under the prefix: the Debian defaults need root.
-        "client_body_temp_path client_body;",
-        "proxy_temp_path proxy;",
-        "fastcgi_temp_path fastcgi;",
-        "uwsgi_temp_path uwsgi;",
-        "scgi_temp_path scgi;",
-        f"map $request_time $edge_ms {_MS_MAP}",
-        f"map $request_time $edge_log_ms {_MS_MAP}",
-        f"map $upstream_header_time $edge_origin_ms {_MS_MAP}",
-        # nginx starts no trace: it logs the visitor's, when well formed.
-        "map $http_traceparent $edge_trace_id { "
-        '"~^[0-9a-f]{2}-(?<t>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$" $t; '
-        'default ""; }',
-        'log_format edge_json escape=json \'{"time":"$time_iso8601",'
-        '"client":"$remote_addr","method":"$request_method","path":"$uri",'
-        '"route":"$edge_route","origin":"$edge_origin","status":$status,'
-        '"bytes":$body_bytes_sent,"duration_ms":$edge_log_ms.0,'
-        '"trace_id":"$edge_trace_id"}\';',
-        "log_format edge_metrics '$edge_route $edge_origin $status $edge_log_ms';",
-        *logs,
-        # Upgrade only when the visitor asks; otherwise keep-alive to the origin.
-        'map $http_upgrade $edge_connection { default upgrade; "" ""; }',
-        "limit_req_status 429;",
-        *nginx_limits.http_lines(table),
-    ]
-    if engine is not None and engine.mode.mode == "canary":
-        out += _canary(engine.mode.percent)
-    for profile in profiles:
-        for behaviour in profile.behaviours:
-            if behaviour.rate is not None:
-                out.append(_nginx_rate(profile.name, behaviour))
-    used = sorted(
-        {
-            b.origin.name
-            for p in profiles
-            for b in p.behaviours
-            if not (b.denied or b.origin.static)
-        }
-    )
-    for name in used:
-        origin = table.origins[name]
-        out.append(
-            f"upstream {upstream_name(name)} {{ server {origin.host}:{origin.port}; "
-            f"keepalive 64; }}"
-        )
-    if engine is not None:
-        out += [
-            f"server {{ listen unix:{engine.status_socket}; access_log off; "
-            "location / { stub_status; } }",
-        ]
-    return out
 
 
 def _server_top(
@@ -466,7 +339,7 @@ def nginx_config(
         f"# Generated by {source}",
         f"# from {table.source}. Do not edit: change the table and export again.",
     ]
-    lines = _http(table, profiles, engine)
+    lines = http_block(table, profiles, engine)
     lines += _server_top(table, listen, selector, canary)
     lines += _locations(profiles, canary, engine)
     return "\n".join(head) + "\n" + _indent(lines)

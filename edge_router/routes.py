@@ -1,7 +1,9 @@
 """The route table: origins, and per profile an ordered list of behaviours.
 
 Loaded from TOML (`routes.toml` beside this module, or `EDGE_ROUTES_FILE`) and validated
-as a whole: `RouteTableError` lists every problem found, not just the first.
+as a whole: `RouteTableError` lists every problem found, not just the first. What a
+table is made of (`RouteTable`, `Profile`, `Behaviour`, `Origin`, `Rate`) is in
+edge_router/route_model.py, and importable from here.
 """
 
 from __future__ import annotations
@@ -9,19 +11,25 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from edge_router.listener import (
-    ListenerLimits,
-    WebsocketLimits,
-    listener_parse,
-    websockets_parse,
-)
+from edge_router.listener import listener_parse, websockets_parse
 from edge_router.patterns import compile_pattern, pattern_parse
 from edge_router.private_paths import private_paths_problem
+from edge_router.route_model import (
+    HTTP_METHODS,
+    KINDS,
+    NO_ORIGIN,
+    NO_ORIGIN_NAME,
+    PROFILES,
+    Behaviour,
+    Origin,
+    Profile,
+    Rate,
+    RouteTable,
+)
 from edge_router.sites import static_spec
 from edge_router.trace_ratios import (
     BUILT_IN_TRACE,
@@ -31,22 +39,33 @@ from edge_router.trace_ratios import (
     trace_ratio,
 )
 
+# The model's names are this module's too: callers import the table from one place.
+__all__ = [
+    "BUILT_IN_LIMITS",
+    "DEFAULT_ROUTES_FILE",
+    "HTTP_METHODS",
+    "KINDS",
+    "NO_ORIGIN",
+    "NO_ORIGIN_NAME",
+    "PROFILES",
+    "Behaviour",
+    "Origin",
+    "Profile",
+    "Rate",
+    "RouteTable",
+    "RouteTableError",
+    "load_table",
+    "parse_rate",
+    "parse_table",
+]
+
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
-PROFILES = ("legacy", "strangler")
-HTTP_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
-)
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _RATE = re.compile(r"^([1-9][0-9]{0,5})/(s|m)$")
 _BEHAVIOUR_KEYS = {
     "name", "path", "methods", "origin", "timeout", "max_body", "rate", "burst",
     "kind", "cache_control", "trace",
 }  # fmt: skip
-# What a behaviour does: `proxy` forwards to its origin; `deny` answers 404 itself
-# and never reaches an origin (it names none).
-KINDS = ("proxy", "deny")
-# The origin a `deny` behaviour names in logs, metrics and X-Edge-Origin.
-NO_ORIGIN_NAME = "none"
 _CACHE_CONTROL = re.compile(r"^[A-Za-z0-9 ,=\-]{1,200}$")
 _LIMIT_KEYS = {"timeout", "max_body"}
 _DEFAULT_KEYS = _LIMIT_KEYS | {"trace"}
@@ -62,124 +81,6 @@ class RouteTableError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"invalid route table {source}:\n{lines}")
-
-
-@dataclass(frozen=True)
-class Rate:
-    """A token bucket: `per_second` tokens refill, at most `burst` saved up."""
-
-    text: str
-    per_second: float
-    burst: int
-
-
-@dataclass(frozen=True)
-class Origin:
-    """An HTTP origin (`url`, `host`, `port`), or a directory the edge serves
-    itself (`root`; its `url` is the directory, for people): edge_router/sites.py."""
-
-    name: str
-    url: str
-    env: str
-    host: str
-    port: int
-    root: Path | None = None
-    cache_control: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def static(self) -> bool:
-        return self.root is not None
-
-
-NO_ORIGIN = Origin(NO_ORIGIN_NAME, "", "", "", 0)
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    name: str
-    pattern: str
-    origin: Origin
-    methods: frozenset[str] | None
-    timeout: float
-    max_body: int
-    rate: Rate | None
-    # The share of its requests the edge traces (0 to 1); see edge_router/tracing.py.
-    trace: float
-    # How the (lower-case) match key is tested; see `compile_pattern`.
-    prefix: str = field(repr=False, default="")
-    exact: bool = field(repr=False, default=False)
-    regex: re.Pattern[str] | None = field(repr=False, default=None)
-    kind: str = "proxy"
-    # Set on every answer this behaviour relays (the origin's own is dropped);
-    # None: the origin's Cache-Control passes as it is, the edge adds none.
-    cache_control: str | None = None
-
-    @property
-    def denied(self) -> bool:
-        return self.kind == "deny"
-
-    def matches(self, method: str, key: str) -> bool:
-        if self.methods is not None and method not in self.methods:
-            return False
-        return self.matches_path(key)
-
-    def matches_path(self, key: str) -> bool:
-        if self.regex is not None:
-            return self.regex.match(key) is not None
-        if self.exact:
-            return key == self.prefix
-        return key.startswith(self.prefix)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.pattern,
-            "methods": sorted(self.methods) if self.methods else None,
-            "origin": self.origin.name,
-            "origin_url": self.origin.url,
-            "timeout": self.timeout,
-            "max_body": self.max_body,
-            "rate": self.rate.text if self.rate else None,
-            "burst": self.rate.burst if self.rate else None,
-            "trace": self.trace,
-            "kind": self.kind,
-            "cache_control": self.cache_control,
-        }
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    behaviours: tuple[Behaviour, ...]
-
-    def match(self, method: str, key: str) -> Behaviour:
-        for behaviour in self.behaviours:
-            if behaviour.matches(method, key):
-                return behaviour
-        # Validation guarantees a catch-all last; this is never reached.
-        return self.behaviours[-1]
-
-
-@dataclass(frozen=True)
-class RouteTable:
-    source: str
-    origins: dict[str, Origin]
-    profiles: dict[str, Profile]
-    listener: ListenerLimits = field(default_factory=ListenerLimits)
-    websockets: WebsocketLimits = field(default_factory=WebsocketLimits)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "origins": {o.name: o.url for o in self.origins.values()},
-            "listener": asdict(self.listener),
-            "websockets": asdict(self.websockets),
-            "profiles": {
-                name: [b.as_dict() for b in profile.behaviours]
-                for name, profile in self.profiles.items()
-            },
-        }
 
 
 def parse_rate(text: str, burst: int | None) -> Rate:

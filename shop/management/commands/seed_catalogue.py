@@ -1,4 +1,5 @@
-"""Load the seed catalogue (shop/catalogue.py) into the shop's database.
+"""Load the seed catalogue (shop/catalogue.toml, read by shop/catalogue.py) into the
+shop's database.
 
 Idempotent: rows are matched by category slug and product SKU, and only rows whose
 data differ are written. Stock of an existing product is the shop's live state, so it
