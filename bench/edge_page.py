@@ -3,9 +3,10 @@ at a sale's request rates, open loop.
 
     python -m bench.edge_page --real-page URL [--rates 25,100]
         [--connections new,keep-alive] [--seconds 6] [--rounds 3] [--workers 2]
-        [--engine python|nginx]
+        [--engine python|nginx] [--access-log]
 
-Two edges of the given engine (untraced, no access log, as bench.edge runs them): one
+Two edges of the given engine (untraced; no access log, as bench.edge runs them,
+unless `--access-log`): one
 in front of bench.edge's small origin (nginx `return 200`, 86 bytes), one in front of
 the running stack's shop whose page `--real-page` names (the Tourney page of a
 `make demo`: `http://127.0.0.1:8001/shop/rods/tourney-casting-rod/`). Each is asked
@@ -39,6 +40,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="edge workers")
     parser.add_argument("--engine", default="python", choices=("python", "nginx"))
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="the edges write their JSON access log, as the demo and a sale run them",
+    )
     return parser.parse_args(argv)
 
 
@@ -56,9 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         body = BODY.replace("\n", "\\n")
         conf = ORIGIN_CONF.format(port=origin_port, body=body)
         stack.enter_context(nginx_process("origin", conf, origin_port))
-        small_env = edge_env(f"http://127.0.0.1:{origin_port}", EDGE_ENGINE=args.engine)
+        log = {"EDGE_ACCESS_LOG": "1" if args.access_log else "0"}
+        small_env = edge_env(
+            f"http://127.0.0.1:{origin_port}", EDGE_ENGINE=args.engine, **log
+        )
         shop = f"{page.scheme}://{page.netloc}"
-        real_env = edge_env(shop, EDGE_ENGINE=args.engine)
+        real_env = edge_env(shop, EDGE_ENGINE=args.engine, **log)
         small = stack.enter_context(edge_start(free_port(), args.workers, small_env))
         real = stack.enter_context(edge_start(free_port(), args.workers, real_env))
         targets = {
@@ -69,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "engine": args.engine,
         "real_page": args.real_page,
+        "access_log": args.access_log,
         **compared,
         "machine": machine_describe(),
     }
