@@ -1,9 +1,12 @@
-"""The sale report names the edge's engine: what each mode's edge said it ran."""
+"""The sale report names the edge's engine (what each mode's edge said it ran), and
+reads the traces of a run through nginx as traces that start at the origin."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from loadtest.collect import traces_sale_args
 from loadtest.repeats import repeats_block, repeats_markdown
 from loadtest.report import engine_named
 
@@ -49,3 +52,17 @@ def test_repeats_keep_the_engine_of_every_round() -> None:
 
     assert block["edge_engines"] == ["nginx"]
     assert "the edge on the nginx engine" in repeats_markdown(block)[0]
+
+
+def test_under_nginx_the_traces_of_purchases_are_not_asked_for_an_edge_span(
+    tmp_path: Path,
+) -> None:
+    # The nginx engine starts no trace: a purchase's trace starts at the origin, and
+    # `traces sale` would call every one incomplete for want of an edge span.
+    nginx = traces_sale_args(tmp_path, 60, engine="nginx")
+    python = traces_sale_args(tmp_path, 60, engine="python")
+
+    assert nginx[:2] == ["traces", "sale"]
+    assert "--no-edge" in nginx
+    assert "--no-edge" not in python
+    assert python == nginx[:-1]
