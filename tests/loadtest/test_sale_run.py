@@ -118,6 +118,7 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     # port in each mode (nginx answers its health check itself, as `Server: nginx`)
     engine = engine_of(stack[1])
     assert summary["run"]["edge_engine"] == engine
+    assert summary["run"]["source_addresses"] is True
     for mode, figures in summary["modes"].items():
         seen = figures["edge"]
         assert (seen["engine"], seen["mode"]) == (engine, mode), seen
@@ -159,6 +160,9 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         attempts = json.loads((report / mode / "attempts.json").read_text())
         muskie = [a for a in attempts if a["kind"] == "muskie"]
         assert len({a["buyer"] for a in muskie}) == 24, mode
+        # each from an address of its own, which the edge limits apart (nginx's
+        # limit_req and limit_conn too): no buyer refused by a per-client limit
+        assert [a for a in muskie if a["status"] == 429] == [], mode
         assert all(a["due"] is not None for a in muskie), mode
         answered = [a for a in muskie if a["outcome"] in {"accepted", "sold_out"}]
         assert all(a["from_due_ms"] >= a["latency_ms"] for a in answered), mode
