@@ -5,9 +5,9 @@ from __future__ import annotations
 import psutil
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time of server processes and all their children (user + system)."""
-    total = 0.0
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of server processes and all their children."""
+    user = system = 0.0
     for pid in pids:
         parent = psutil.Process(pid)
         for proc in [parent, *parent.children(recursive=True)]:
@@ -15,5 +15,11 @@ def cpu_seconds(pids: list[int]) -> float:
                 times = proc.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += times.user + times.system
-    return total
+            user += times.user
+            system += times.system
+    return user, system
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of server processes and all their children (user + system)."""
+    return sum(cpu_split(pids))

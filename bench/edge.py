@@ -17,7 +17,11 @@ client span exported to a temporary store, the rest unsampled) unless `--no-trac
 `--real-page URL` also measures a real page of a running stack's shop (say
 `http://127.0.0.1:8001/shop/rods/tourney-casting-rod/` of `make demo`): straight,
 through a Python edge (untraced) and through the nginx engine, both in front of that
-shop, at `--real-connections` (4: a sale's rate on this page is what the shop serves).
+shop, at `--real-connections` (4: a sale's rate on this page is what the shop serves);
+then the Python edge on it and on the small origin at the same open-loop rates
+(`--real-rates 25,100` a second, new connections and kept-alive ones,
+`--real-seconds` each): the real page's CPU per request over the small origin's is
+the goal's ratio (bench/edge_open_loop.py).
 Goals and ratios: bench/edge_report.py. Writes `reports/bench-edge-<timestamp>.json`.
 """
 
@@ -38,9 +42,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from bench.cpu import cpu_seconds
+from bench.edge_open_loop import Plan, page_compare
 from bench.edge_report import Results, summarise
 from common.harness.nginx import nginx_process
 from common.harness.processes import Process, free_port
@@ -143,6 +149,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--real-page", help="a page of a running stack's shop")
     parser.add_argument("--real-connections", type=int, default=4)
+    parser.add_argument(
+        "--real-rates",
+        default="25,100",
+        help="open-loop rates (a second) for the real page and the small origin",
+    )
+    parser.add_argument("--real-seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3, help="medians of N rounds")
     return parser.parse_args(argv)
 
@@ -153,7 +165,7 @@ class Target:
     process: Process | None = None  # whose process tree's CPU is counted
 
 
-def _edge(port: int, workers: int, env: dict[str, str]) -> Process:
+def edge_start(port: int, workers: int, env: dict[str, str]) -> Process:
     """The Procfile's edge line on `port` (the engine from EDGE_ENGINE in `env`)."""
     return procfile_process(
         "edge", env={**env, "EDGE_WORKERS": str(workers)}, port=port
@@ -183,7 +195,7 @@ def _targets_running(
             ),
         }
         for name, env in envs.items():
-            edge = enter(_edge(free_port(), args.workers, env))
+            edge = enter(edge_start(free_port(), args.workers, env))
             url = args.real_page if name.startswith("real_") else page
             targets[name] = Target(edge.url + urlsplit(url).path, edge)
         if args.real_page:
@@ -227,6 +239,23 @@ def _measure(
         name: {count: _median(runs) for count, runs in by_count.items()}
         for name, by_count in rounds.items()
     }
+
+
+def _at_rates(args: argparse.Namespace, targets: dict[str, Target]) -> dict[str, Any]:
+    """The Python edge on the real page and on the small origin at the same request
+    rates, open loop (bench/edge_open_loop.py): the CPU per request the goal compares.
+    wrk's closed loop cannot: it asks the small origin 10-50x as often as a shop can
+    answer, and a request's CPU falls with the rate (per-wake-up and per-second costs
+    spread over more requests)."""
+    pair = {"small": targets["edge"], "real": targets["real_edge"]}
+    plan = Plan(
+        rates=tuple(float(r) for r in args.real_rates.split(",")),
+        seconds=args.real_seconds,
+        rounds=args.rounds,
+    )
+    return page_compare(
+        {name: (t.url, t.process) for name, t in pair.items() if t.process}, plan
+    )
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -274,11 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         with _targets_running(args, envs, origin_port) as targets:
             print("==> " + ", ".join(f"{n} {t.url}" for n, t in targets.items()))
             results = _measure(args, targets, connections)
+            at_rates = _at_rates(args, targets) if args.real_page else None
     finally:
         for env in envs.values():
             shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
         shutil.rmtree(traces, ignore_errors=True)
-    report = summarise(results, connections, _described(args))
+    report = summarise(results, connections, _described(args), at_rates)
     print("load average (1, 5, 15 min): " + ", ".join(
         f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
     REPORTS.mkdir(exist_ok=True)

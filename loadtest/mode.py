@@ -139,6 +139,15 @@ def _sale_figures(
     }
 
 
+def _edge_seen(ctx: RunContext) -> dict[str, str]:
+    """What served the mode's load on the public port (its engine, as the edge's
+    health check says, and `Server`), asked as the load ends."""
+    try:
+        return ctx.stack.edge_seen()
+    except SAMPLE_FAULTS as error:
+        return {"engine": "unknown", "mode": "", "server": "", "error": str(error)}
+
+
 def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
     """One mode, start to reconciliation; round 1 in `<mode>/`, round k in
     `<mode>-r<k>/` (sale run --repeat)."""
@@ -156,6 +165,7 @@ def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
     cpu_before, load_started = stack_cpu_read(ROOT), time.monotonic()
     try:
         load_peak = crowds_run(ctx, mode, options, out, sampler)
+        edge = _edge_seen(ctx)
         if fault_run is not None:
             # The drain shows the healing: no fault outlives the load.
             fault_run.close()
@@ -179,6 +189,7 @@ def mode_run(ctx: RunContext, mode: str, *, round_: int = 1) -> dict[str, Any]:
     }
     return {
         "mode": mode,
+        "edge": edge,
         "faults": fault_run and faults_outcome(ctx, fault_run, outcome, since),
         "phases": phases,
         "run_tag": tag,

@@ -149,8 +149,19 @@ class Stack:
 
     def edge_engine(self) -> str:
         """The engine the edge says it runs (an edge from before engines: python)."""
+        return self.edge_seen()["engine"]
+
+    def edge_seen(self) -> dict[str, str]:
+        """What answered the edge's public port: the engine and mode its health
+        check names (under nginx, nginx's worker answers it itself) and the
+        answer's `Server` header."""
         health = self.http.get(self.endpoints.edge + "/_edge/healthz", timeout=3.0)
-        return str(health.json().get("engine", "python"))
+        body = health.json()
+        return {
+            "engine": str(body.get("engine", "python")),
+            "mode": str(body.get("mode", "")),
+            "server": health.headers.get("server", ""),
+        }
 
     def edge_mode(self, mode: str, *, timeout: float = 15.0) -> None:
         """`manage.py edge mode MODE`, then wait until every edge worker follows it."""

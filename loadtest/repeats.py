@@ -40,10 +40,19 @@ def spread(values: list[float | None]) -> dict[str, Any]:
 
 
 def repeats_block(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per figure and mode, the spread over the rounds' summaries."""
+    """Per figure and mode, the spread over the rounds' summaries; and the engine
+    each round's edge ran (what the figures were measured through)."""
     modes = list(rounds[0]["modes"])
     return {
         "rounds": len(rounds),
+        "edge_engines": sorted(
+            {
+                str(m["edge"]["engine"])
+                for r in rounds
+                for m in r["modes"].values()
+                if m.get("edge")
+            }
+        ),
         "figures": {
             name: {
                 mode: spread([read(r["modes"][mode]) for r in rounds]) for mode in modes
@@ -56,8 +65,10 @@ def repeats_block(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def repeats_markdown(block: dict[str, Any]) -> list[str]:
     figures = block["figures"]
     modes = list(next(iter(figures.values())))
+    engines = " and ".join(block.get("edge_engines", [])) or "unknown"
     lines = [
-        f"Median [min–max] over {block['rounds']} rounds, modes alternated.",
+        f"Median [min–max] over {block['rounds']} rounds, modes alternated, the "
+        f"edge on the {engines} engine.",
         "",
         "| figure | " + " | ".join(modes) + " |",
         "|---|" + "---|" * len(modes),

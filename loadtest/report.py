@@ -88,6 +88,8 @@ def summary_build(
             "stack_cpu": result.get("stack_cpu"),
             "phases": result["phases"],
             "run_tag": result["run_tag"],
+            # What answered the public port as the mode's load ended.
+            "edge": result.get("edge"),
             "faults": result.get("faults"),
         }
         headline[f"tourney_p99_ratio_{mode}"] = result["tourney_ratio"]["ratio"]
@@ -269,9 +271,24 @@ def _orders_markdown(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def engine_named(summary: dict[str, Any]) -> str:
+    """The edge's engine in the run, as each mode's edge said it (`python`, `nginx`,
+    or both named when the modes disagree, say the stack restarted between them)."""
+    seen = [
+        f["edge"]["engine"] for f in summary["modes"].values() if f.get("edge")
+    ] or [summary["run"].get("edge_engine", "python")]
+    return " then ".join(dict.fromkeys(seen))
+
+
 def _traces_markdown(summary: dict[str, Any]) -> list[str]:
     """Per mode, the Muskie path's segment percentiles; or why there are none."""
     lines: list[str] = []
+    if engine_named(summary) == "nginx":
+        lines += [
+            "The edge ran the nginx engine, which starts no trace: each trace "
+            "starts at the origin, and the edge's own time is in `outside`.",
+            "",
+        ]
     traces = summary["traces"]
     if traces["ok"]:
         lines.append(
@@ -301,7 +318,8 @@ def markdown(summary: dict[str, Any], charts: list[str]) -> str:
         f"# Flash sale of the Muskie rod: {', '.join(summary['modes'])}",
         "",
         f"Run {run['started']} → {run['finished']} on {run['cpus']} CPUs "
-        f"(the new path's: {run.get('sale_path_cpus', 'off')}); "
+        f"(the new path's: {run.get('sale_path_cpus', 'off')}), the edge on the "
+        f"**{engine_named(summary)}** engine; "
         f"{run['units']} Muskie rods for sale in each mode; load "
         f"{json.dumps(run['load'])}.",
         "",
@@ -352,6 +370,7 @@ def write_all(
     (directory / "summary.json").write_text(json.dumps(summary, indent=2))
     (directory / "summary.md").write_text(markdown(summary, names))
     say("")
+    say(f"the edge ran on the {engine_named(summary)} engine")
     say(table_text(comparison_rows(summary)))
     say("")
     for key, value in summary["headline"].items():

@@ -1,4 +1,5 @@
-"""A miniature sale, end to end: `manage.py sale run` against the real stack.
+"""A miniature sale, end to end: `manage.py sale run` against the real stack, on each
+of the edge's engines (`--edge-engine python|nginx`).
 
 Every process is real (warehouse, shop, orders service, relay, both Celery workers,
 the edge in front), each on a database and Redis names of its own. The run resets,
@@ -113,6 +114,18 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
     assert "none lost, duplicated or oversold" in done.stdout
     (report,) = tmp_path.glob("sale-*")
     summary = json.loads((report / "summary.json").read_text())
+    # And it names the engine the edge ran, which is the one that answered the public
+    # port in each mode (nginx answers its health check itself, as `Server: nginx`)
+    engine = engine_of(stack[1])
+    assert summary["run"]["edge_engine"] == engine
+    assert summary["run"]["source_addresses"] is True
+    for mode, figures in summary["modes"].items():
+        seen = figures["edge"]
+        assert (seen["engine"], seen["mode"]) == (engine, mode), seen
+        assert seen["server"].startswith("nginx") == (engine == "nginx"), seen
+    summary_md = (report / "summary.md").read_text()
+    assert f"the edge on the **{engine}** engine" in summary_md
+    assert ("starts no trace" in summary_md) == (engine == "nginx")
     # And summary.json keeps its contract
     assert set(summary["modes"]) == {"legacy", "strangler"}
     assert set(summary["headline"]) >= HEADLINE
@@ -153,6 +166,9 @@ def test_a_miniature_sale_in_both_modes_accounts_for_every_order(
         attempts = json.loads((report / mode / "attempts.json").read_text())
         muskie = [a for a in attempts if a["kind"] == "muskie"]
         assert len({a["buyer"] for a in muskie}) == 24, mode
+        # each from an address of its own, which the edge limits apart (nginx's
+        # limit_req and limit_conn too): no buyer refused by a per-client limit
+        assert [a for a in muskie if a["status"] == 429] == [], mode
         assert all(a["due"] is not None for a in muskie), mode
         answered = [a for a in muskie if a["outcome"] in {"accepted", "sold_out"}]
         assert all(a["from_due_ms"] >= a["latency_ms"] for a in answered), mode
@@ -228,6 +244,10 @@ def test_the_closed_loop_crowd_is_still_there_as_an_option(
     assert len(accept["values"]) == 2
     assert accept["min"] <= accept["median"] <= accept["max"]
     assert summary["repeats"]["invariants_broken"] == []
+    # And the rounds were all through the engine asked for, which the report names
+    engine = engine_of(stack[1])
+    assert summary["repeats"]["edge_engines"] == [engine]
+    assert f"the edge on the {engine} engine" in (report / "summary.md").read_text()
     # And a closed-loop attempt has no due time: it is timed from Buy now
     attempts = json.loads((report / "strangler" / "attempts.json").read_text())
     assert all(a["due"] is None for a in attempts if a["kind"] == "muskie")

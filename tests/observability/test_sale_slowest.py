@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from common.harness.processes import Process
 from loadtest.config import TOURNEY_PAGE
 from loadtest.journal import Sample, samples_write
 from loadtest.slowest import (
@@ -23,7 +26,8 @@ from loadtest.slowest import (
 )
 from loadtest.stats import TOURNEY
 from observability.store import FileSpanStore, trace_wait
-from tests.support.edge import set_mode
+from tests.support.edge import edge_process, set_mode
+from tests.support.tracing import traced_env
 
 pytestmark = pytest.mark.stack
 
@@ -162,3 +166,57 @@ def test_a_request_whose_trace_is_not_stored_is_listed_as_such(traces_dir, tmp_p
     [row] = slowest["modes"]["legacy"]
     assert not row["found"]
     assert "not in the trace store" in "\n".join(slowest_markdown(slowest))
+
+
+@pytest.fixture(scope="module")
+def nginx_edge(stack, traces_dir) -> Iterator[Process]:
+    """The edge on the nginx engine in front of the same traced stack: it starts no
+    trace, so each Tourney page's trace starts at the shop."""
+    extra: dict[str, Any] = traced_env(traces_dir)
+    extra["SALE_SITE_DIR"] = stack.env["SALE_SITE_DIR"]
+    with edge_process(
+        stack.shop.url, stack.orders.url, engine="nginx", **extra
+    ) as running:
+        yield running
+
+
+def test_through_the_nginx_engine_the_edge_s_time_is_outside_the_trace(
+    nginx_edge, store, traces_dir, tmp_path
+):
+    # given Tourney pages fetched through nginx, each naming the shop's trace
+    samples: list[Sample] = []
+    with httpx.Client(base_url=nginx_edge.url, timeout=10) as client:
+        for _ in range(SLOWEST_COUNT):
+            started = time.time()
+            answer = client.get(TOURNEY_PAGE)
+            assert answer.status_code == 200
+            assert answer.headers["Server"].startswith("nginx")
+            ms = answer.elapsed.total_seconds() * 1000
+            samples.append(
+                (started, TOURNEY, 200, ms, True, answer.headers["X-Trace-Id"])
+            )
+    for sample in samples:
+        trace_wait(store, sample[5], complete=lambda t: "shop" in t.services)
+    _mode_dir(tmp_path, "legacy", samples)
+    env = {**os.environ, "TRACES_DIR": str(traces_dir), "JAEGER_QUERY_URL": ""}
+
+    # when the run explains its slowest
+    slowest = slowest_explain(tmp_path, ("legacy",), env=env)
+
+    # then each is found, its trace starting at the shop: no edge segment, the
+    # edge's time outside the trace, the whole still the latency measured
+    assert slowest["ok"], slowest
+    rows = slowest["modes"]["legacy"]
+    assert len(rows) == SLOWEST_COUNT
+    for row in rows:
+        assert row["found"], row
+        segments = row["segments_ms"]
+        assert segments["edge"] == 0, row
+        assert segments["shop"] > 0, row
+        assert sum(segments.values()) == pytest.approx(row["ms"], abs=0.1)
+        assert segments["outside"] == pytest.approx(
+            row["ms"] - row["traced_ms"], abs=0.1
+        )
+    # and the report's section lists them, linked
+    lines = slowest_markdown(slowest)
+    assert len([line for line in lines if line.startswith("| [`")]) == SLOWEST_COUNT

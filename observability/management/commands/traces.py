@@ -109,7 +109,8 @@ class Command(BaseCommand):
         sale.add_argument(
             "--no-edge",
             action="store_true",
-            help="purchases placed straight at the services: no edge span expected",
+            help="purchases placed straight at the services, or through the nginx "
+            "engine (it starts no trace): no edge span expected",
         )
         slowest = actions.add_parser(
             "slowest", help="a trace view and the segments of each request listed"
