@@ -91,7 +91,8 @@ class Stack:
             )
         return result.stdout
 
-    def logs(self) -> str:
+    def logs(self, *services: str) -> str:
+        """The last lines of each service's log (of every service when none named)."""
         result = subprocess.run(
             [
                 compose_cli(),
@@ -101,6 +102,7 @@ class Stack:
                 "logs",
                 "--no-color",
                 "--tail=40",
+                *services,
             ],
             cwd=ROOT,
             env=self.env,
@@ -278,7 +280,7 @@ def buy_now(visitor: httpx.Client, stack: Stack, page_path: str) -> httpx.Respon
 def muskie_order_fulfilled(visitor: httpx.Client, stack: Stack) -> str:
     """Buy a Muskie rod on the new path; its id once the queue has fulfilled it."""
     strangler = buy_now(visitor, stack, MUSKIE)
-    assert strangler.status_code == 303, strangler.text
+    assert strangler.status_code == 303, strangler.text + stack.logs("edge", "orders")
     assert strangler.headers["x-edge-origin"] == "orders"
     order_id = strangler.headers["location"].rstrip("/").rsplit("/", 1)[-1]
     deadline = time.monotonic() + 60
