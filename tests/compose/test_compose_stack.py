@@ -17,11 +17,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from ruamel.yaml import YAML
 
+from common.fault_kills import KILLED_STATUS
 from common.harness.processes import free_ports
 from tests.compose import engine
 
@@ -48,6 +50,8 @@ class Stack:
         self.admin_token = env["EDGE_ADMIN_TOKEN"]
         self.files = [arg for path in COMPOSE_FILES for arg in ("-f", str(path))]
         self.files = ["-f", str(self.without_published_ports(work))]
+        # Steps the tests time inside the stack's lifetime, written with the fixture's.
+        self.timings: dict[str, float] = {}
 
     def without_published_ports(self, work: Path) -> Path:
         """The two files merged by compose itself, less every `ports:`. With host
@@ -87,7 +91,8 @@ class Stack:
             )
         return result.stdout
 
-    def logs(self) -> str:
+    def logs(self, *services: str) -> str:
+        """The last lines of each service's log (of every service when none named)."""
         result = subprocess.run(
             [
                 compose_cli(),
@@ -97,6 +102,7 @@ class Stack:
                 "logs",
                 "--no-color",
                 "--tail=40",
+                *services,
             ],
             cwd=ROOT,
             env=self.env,
@@ -122,6 +128,34 @@ class Stack:
             service, status, health, code = line.split()
             states[service] = (status, health, int(code))
         return states
+
+    def container(self, service: str) -> dict[str, Any]:
+        """`docker inspect` of the one container of `service`."""
+        (container_id,) = self.compose("ps", "-q", service, timeout=60).split()
+        inspected: list[dict[str, Any]] = json.loads(
+            engine.docker("inspect", container_id)
+        )
+        return inspected[0]
+
+    def exit_codes(self, container_id: str, since: float) -> list[int]:
+        """The exit codes of the container's deaths since `since` (the engine's
+        events: a restarted container's state no longer shows them)."""
+        return [
+            int(code)
+            for code in engine.docker(
+                "events",
+                "--since",
+                f"{since:.0f}",
+                "--until",
+                f"{time.time():.0f}",
+                "--filter",
+                f"container={container_id}",
+                "--filter",
+                "event=die",
+                "--format",
+                '{{index .Actor.Attributes "exitCode"}}',
+            ).split()
+        ]
 
 
 def compose_cli() -> str:
@@ -189,6 +223,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         mark = time.monotonic()
         running.compose("down", "--volumes", "--remove-orphans", timeout=300)
+        timings.update(running.timings)
         timings["down"] = time.monotonic() - mark
         running_engine.stop()
         timings["total"] = time.monotonic() - started
@@ -242,6 +277,21 @@ def buy_now(visitor: httpx.Client, stack: Stack, page_path: str) -> httpx.Respon
     )
 
 
+def muskie_order_fulfilled(visitor: httpx.Client, stack: Stack) -> str:
+    """Buy a Muskie rod on the new path; its id once the queue has fulfilled it."""
+    strangler = buy_now(visitor, stack, MUSKIE)
+    assert strangler.status_code == 303, strangler.text + stack.logs("edge", "orders")
+    assert strangler.headers["x-edge-origin"] == "orders"
+    order_id = strangler.headers["location"].rstrip("/").rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 60
+    while (status := visitor.get(f"/api/orders/{order_id}/").json()["status"]) != (
+        "fulfilled"
+    ):
+        assert time.monotonic() < deadline, f"order {order_id} still {status}"
+        time.sleep(0.5)
+    return order_id
+
+
 def test_the_newcomers_story_passes_through_the_edge_of_the_compose_stack(
     stack: Stack,
 ) -> None:
@@ -266,17 +316,8 @@ def test_the_newcomers_story_passes_through_the_edge_of_the_compose_stack(
 
         # When the edge sends the Muskie rod to the new path
         edge_mode_set(stack, "strangler")
-        strangler = buy_now(visitor, stack, MUSKIE)
-        # Then the orders service accepted the order, and the queue fulfils it
-        assert strangler.status_code == 303, strangler.text
-        assert strangler.headers["x-edge-origin"] == "orders"
-        order_id = strangler.headers["location"].rstrip("/").rsplit("/", 1)[-1]
-        deadline = time.monotonic() + 60
-        while (status := visitor.get(f"/api/orders/{order_id}/").json()["status"]) != (
-            "fulfilled"
-        ):
-            assert time.monotonic() < deadline, f"order {order_id} still {status}"
-            time.sleep(0.5)
+        # Then the orders service accepts a Muskie order, and the queue fulfils it
+        muskie_order_fulfilled(visitor, stack)
 
         # And when the edge goes back to legacy, the Muskie rod is the shop's again
         edge_mode_set(stack, "legacy")
@@ -313,3 +354,44 @@ def test_the_code_in_the_image_is_roots_and_only_the_data_directory_is_writable(
     )
     # Then it is not root, cannot change the code, writes only .data; no tests, no docs
     assert out.split() == ["True", "False", "False", "True", "False", "False"]
+
+
+def test_faults_kill_ends_the_fulfillment_worker_and_compose_starts_it_again(
+    stack: Stack,
+) -> None:
+    started = time.monotonic()
+    # Given the fulfillment worker's container, up since the stack came up
+    before = stack.container("fulfillment-worker")
+    since = time.time() - 1
+    # When a user kills the worker as the faults guide says, from another service
+    answer = stack.compose(
+        "exec", "-T", "shop", "python", "manage.py", "faults", "kill",
+        "fulfillment-worker",
+    )  # fmt: skip
+    # Then the worker said it killed itself
+    assert re.search(r"killed fulfillment-worker \(pid \d+\)", answer), answer
+    assert "killed itself" in answer, answer
+    # And its container died by SIGKILL and compose's policy started the same one again
+    deadline = time.monotonic() + 60
+    while True:
+        after = stack.container("fulfillment-worker")
+        if (
+            after["RestartCount"] > before["RestartCount"]
+            and after["State"]["Status"] == "running"
+        ):
+            break
+        assert time.monotonic() < deadline, f"not restarted: {after['State']}"
+        time.sleep(0.5)
+    assert after["Id"] == before["Id"]
+    assert after["State"]["StartedAt"] > before["State"]["StartedAt"]
+    assert KILLED_STATUS in stack.exit_codes(after["Id"], since)
+    logs = stack.compose("logs", "--no-color", "fulfillment-worker", timeout=60)
+    assert "kills itself on request" in logs
+    # And a Muskie order placed after the restart still reaches fulfilled
+    with httpx.Client(base_url=stack.edge, timeout=15) as visitor:
+        edge_mode_set(stack, "strangler")
+        muskie_order_fulfilled(visitor, stack)
+        edge_mode_set(stack, "legacy")
+    stack.timings["faults kill, restart, an order fulfilled"] = (
+        time.monotonic() - started
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import threading
 import uuid
 from typing import Any
@@ -270,3 +272,22 @@ def test_the_celery_publisher_puts_the_envelope_on_the_named_queue() -> None:
     assert message["headers"]["task"] == events.HANDLE_ORDER_ACCEPTED
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
     assert (args, kwargs) == ([envelope], {})
+
+
+def test_importing_common_settles_the_idna_codec_before_any_thread_resolves() -> None:
+    # Given fresh interpreters, one importing nothing and one importing `common`
+    check = "import sys{}; print('encodings.idna' in sys.modules)"
+
+    def idna_imported(extra: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", check.format(extra)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+
+    # Then Python alone leaves the codec to the first host name resolved, and
+    # `common` (which every service imports first) has it imported already
+    assert idna_imported("") == "False"
+    assert idna_imported(", common") == "True"

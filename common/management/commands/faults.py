@@ -94,9 +94,13 @@ class Command(BaseCommand):
             self.stdout.write("cleared: " + (", ".join(cleared) or "nothing was set"))
         elif action == "kill":
             answer = faults.fault_kill(process=options["process"])
+            restarter = (
+                "it killed itself; its restart policy starts it again"
+                if answer.get("by") == "itself"
+                else "the launcher restarts it"
+            )
             self.stdout.write(
-                f"killed {answer['process']} (pid {answer['pid']}); "
-                "the launcher restarts it"
+                f"killed {answer['process']} (pid {answer['pid']}); {restarter}"
             )
         else:
             for entry in faults.fault_store().log_read(options["limit"]):
