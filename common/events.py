@@ -7,6 +7,11 @@ Celery task sent BY NAME on a queue, so no service imports another's code: the
 orders service publishes `orders.*` to the fulfillment queue, the fulfillment worker
 publishes `fulfillment.*` back to the orders' events queue (`route_for`). Every
 publisher has the one `Publisher` signature.
+
+A message's argument may also be a BATCH: a list of envelopes, each consumed as if it
+had come alone, in order (one message, one task, one round trip for several events:
+the relay bundles untraced accepted orders, the fulfillment worker reports one
+order's end and the next one's start together).
 """
 
 from __future__ import annotations
@@ -50,10 +55,15 @@ EVENT_ID_ATTRIBUTE = "orders.event.id"
 EVENT_TYPE_ATTRIBUTE = "orders.event.type"
 
 
-class Publisher(Protocol):
-    """Sends `envelope` as the one argument of the task named `task` on `queue`."""
+# One envelope, or a batch of them (the module docstring).
+Payload = dict[str, Any] | list[dict[str, Any]]
 
-    def __call__(self, *, task: str, envelope: dict[str, Any], queue: str) -> None: ...
+
+class Publisher(Protocol):
+    """Sends `envelope` (or a batch) as the one argument of the task named `task` on
+    `queue`."""
+
+    def __call__(self, *, task: str, envelope: Payload, queue: str) -> None: ...
 
 
 class _CeleryApp(Protocol):
@@ -63,7 +73,7 @@ class _CeleryApp(Protocol):
 def celery_publisher(app: _CeleryApp) -> Publisher:
     """The Publisher of a service's Celery app."""
 
-    def publish(*, task: str, envelope: dict[str, Any], queue: str) -> None:
+    def publish(*, task: str, envelope: Payload, queue: str) -> None:
         # By name, on a queue: the consumer's code is never imported here.
         app.send_task(task, args=[envelope], queue=queue)
 

@@ -52,6 +52,7 @@ from common.tracing.celery import (
 )
 from common.tracing.core import (
     NoBareClientRoots,
+    carrier_sampled,
     current_trace_id,
     instrument_aiohttp_client,
     instrument_clients,
@@ -67,6 +68,7 @@ from common.tracing.django import instrument_django, traced_wsgi_application
 
 __all__ = [
     "NoBareClientRoots",
+    "carrier_sampled",
     "current_trace_id",
     "instrument_aiohttp_client",
     "instrument_asgi_app",

@@ -286,6 +286,18 @@ def trace_carrier() -> dict[str, str]:
     return carrier
 
 
+def carrier_sampled(carrier: Mapping[str, str] | None) -> bool:
+    """Does the stored context (trace_carrier) belong to a sampled trace? Its
+    `traceparent`'s flags say: 00-<trace id>-<span id>-<flags>, bit 0 sampled."""
+    parts = (carrier or {}).get("traceparent", "").strip().split("-")
+    if len(parts) != 4:
+        return False
+    try:
+        return bool(int(parts[3][:2], 16) & 1)
+    except ValueError:
+        return False
+
+
 @contextmanager
 def span_from_carrier(
     name: str,
