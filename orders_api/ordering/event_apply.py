@@ -30,16 +30,16 @@ from orders_api.models import Order, Sale
 
 _APPLY = """
 WITH changed AS (
-    UPDATE orders_api_order SET status = %(target)s, updated_at = %(now)s
+    UPDATE "orders_api_order" SET status = %(target)s, updated_at = %(now)s
     WHERE number = %(number)s AND status = ANY(%(sources)s)
     RETURNING id, status, updated_at
 ), target AS (
     SELECT o.id, o.number, o.status, o.updated_at, o.quantity, o.name, o.sale_id,
            s.slug
-    FROM orders_api_order o JOIN orders_api_sale s ON s.id = o.sale_id
+    FROM "orders_api_order" o JOIN "orders_api_sale" s ON s.id = o.sale_id
     WHERE o.number = %(number)s
 ), logged AS (
-    INSERT INTO orders_api_event (id, type, source, time, trace_id, version, data,
+    INSERT INTO "orders_api_event" (id, type, source, time, trace_id, version, data,
         order_id, recorded_at, applied, outbox_pending, publish_count, trace_context)
     SELECT %(id)s, %(type)s, %(source)s, %(time)s, %(trace_id)s, %(version)s,
         %(data)s::jsonb, target.id, %(now)s, EXISTS (SELECT 1 FROM changed), false,
