@@ -30,7 +30,7 @@ def order_inserts(stack: OrdersStack, *, waiting: bool = False) -> int:
     (waiting=True: those waiting on a lock to do it)."""
     query = (
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        """AND query LIKE 'INSERT INTO "orders_api_order"%%' """
+        """AND query LIKE '%%INSERT INTO "orders_api_order"%%' """
         + ("AND wait_event_type = 'Lock'" if waiting else "")
     )
     return int(stack.sql("orders", query)[0][0])
