@@ -113,13 +113,14 @@ def order_place(
         token = order_access_token(order_id=order_id)
         try:
             with transaction.atomic(durable=True):
-                order = order_row_write(
+                order = order_row_new(
                     order_id=order_id,
                     sale=sale,
                     quantity=quantity,
                     email=email,
                     trace_id=trace_id,
                 )
+                order.save(force_insert=True)
                 accepted_event_write(order=order, trace_id=trace_id)
                 if not counter.counter_generation_holds(ticket=ticket):
                     raise _Readmit
@@ -169,22 +170,6 @@ def order_row_new(
         created_at=now,
         updated_at=now,
     )
-
-
-def order_row_write(
-    *,
-    order_id: uuid.UUID,
-    sale: Sale,
-    quantity: int,
-    email: str,
-    trace_id: str,
-) -> Order:
-    """The order's row, written (inside its caller's transaction)."""
-    order = order_row_new(
-        order_id=order_id, sale=sale, quantity=quantity, email=email, trace_id=trace_id
-    )
-    order.save(force_insert=True)
-    return order
 
 
 def accepted_envelope(*, order: Order, trace_id: str) -> events.Envelope:
