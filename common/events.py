@@ -67,17 +67,34 @@ class Publisher(Protocol):
 
 
 class _CeleryApp(Protocol):
-    def send_task(self, name: str, *, args: list[Any], queue: str) -> Any: ...
+    def send_task(
+        self, name: str, *, args: list[Any], queue: str, argsrepr: str, kwargsrepr: str
+    ) -> Any: ...
 
 
 def celery_publisher(app: _CeleryApp) -> Publisher:
     """The Publisher of a service's Celery app."""
 
     def publish(*, task: str, envelope: Payload, queue: str) -> None:
-        # By name, on a queue: the consumer's code is never imported here.
-        app.send_task(task, args=[envelope], queue=queue)
+        # By name, on a queue: the consumer's code is never imported here. The
+        # message's printable arguments are a short summary: Celery's own (a
+        # `saferepr` of every envelope) cost more than the rest of a publish.
+        app.send_task(
+            task,
+            args=[envelope],
+            queue=queue,
+            argsrepr=payload_summary(envelope),
+            kwargsrepr="{}",
+        )
 
     return publish
+
+
+def payload_summary(envelope: Payload) -> str:
+    """`[<type> <id>]`, or `[<n> events: <type> <id>, ...]` for a batch."""
+    batch = envelope if isinstance(envelope, list) else [envelope]
+    named = ", ".join(f"{e.get('type')} {e.get('id')}" for e in batch)
+    return f"[{named}]" if len(batch) == 1 else f"[{len(batch)} events: {named}]"
 
 
 @dataclass(frozen=True)

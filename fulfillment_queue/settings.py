@@ -42,11 +42,6 @@ FULFILLMENT_WAREHOUSE_TIMEOUT = env_float("FULFILLMENT_WAREHOUSE_TIMEOUT", 10.0)
 FULFILLMENT_MAX_RETRIES = env_int("FULFILLMENT_MAX_RETRIES", 8, minimum=0)
 FULFILLMENT_BACKOFF_SECONDS = env_float("FULFILLMENT_BACKOFF_SECONDS", 1.0)
 FULFILLMENT_BACKOFF_MAX_SECONDS = env_float("FULFILLMENT_BACKOFF_MAX_SECONDS", 30.0)
-# A batch of orders (the relay's bundle) takes no new order after this long: the
-# rest go back to the queue, so a message is done well within the broker's
-# visibility timeout (FULFILLMENT_VISIBILITY_TIMEOUT, 60 s) even at the warehouse
-# timeout per order.
-FULFILLMENT_BATCH_SECONDS = env_float("FULFILLMENT_BATCH_SECONDS", 15.0)
 
 # The orders service's internal API: a dead letter's replay asks it to take the
 # order's units back first (`fulfillment dlq replay`), over HTTP, never by import.
@@ -67,4 +62,12 @@ globals().update(
             else None
         ),
     )
+)
+# A batch of orders (the relay's bundle) takes no new order after this long: the
+# rest go back to the queue, so a message is done within the broker's visibility
+# timeout (FULFILLMENT_VISIBILITY_TIMEOUT, 60 s: 15 s by default) even when its last
+# order takes the warehouse timeout.
+FULFILLMENT_BATCH_SECONDS = env_float(
+    "FULFILLMENT_BATCH_SECONDS",
+    globals()["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] / 4,
 )
