@@ -63,6 +63,7 @@ from common.tracing.core import (
     traces_dir,
     tracing_enabled,
     tracing_setup,
+    untraced,
 )
 from common.tracing.django import instrument_django, traced_wsgi_application
 
@@ -85,4 +86,5 @@ __all__ = [
     "traces_dir",
     "tracing_enabled",
     "tracing_setup",
+    "untraced",
 ]

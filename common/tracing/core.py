@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import threading
 import uuid
@@ -296,6 +297,28 @@ def carrier_sampled(carrier: Mapping[str, str] | None) -> bool:
         return bool(int(parts[3][:2], 16) & 1)
     except ValueError:
         return False
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Work that continues no trace and starts none (the relay's bundle of purchases
+    whose traces are not sampled): its context is a span that is not sampled, so the
+    spans below it and the messages it sends (their `traceparent` says "not
+    sampled") are dropped here and in every process after, as a child of an unsampled
+    purchase's span would be."""
+    unsampled = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=random.getrandbits(128) or 1,
+            span_id=random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
+        )
+    )
+    token = otel_context.attach(trace.set_span_in_context(unsampled))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 @contextmanager

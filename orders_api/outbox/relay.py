@@ -27,7 +27,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from common import events
-from common.tracing import carrier_sampled, span_from_carrier
+from common.tracing import carrier_sampled, span_from_carrier, untraced
 from orders_api.admission.redis_client import redis_get
 from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
@@ -123,9 +123,14 @@ def _publish_alone(event: Event, *, publish: events.Publisher) -> None:
 def _publish_bundle(bundle: list[Event], *, publish: events.Publisher) -> None:
     task, queue = events.route_for(events.ORDER_ACCEPTED)
     envelopes = [event.envelope() for event in bundle]
-    publish(
-        task=task, envelope=envelopes[0] if len(bundle) == 1 else envelopes, queue=queue
-    )
+    # Untraced, and saying so in its headers: a message with no trace context would
+    # start a trace in the worker (a root there is sampled).
+    with untraced():
+        publish(
+            task=task,
+            envelope=envelopes[0] if len(bundle) == 1 else envelopes,
+            queue=queue,
+        )
     for event in bundle:
         logger.info("published %s event %s to %s", event.type, event.pk, queue)
 
