@@ -7,6 +7,11 @@ Celery task sent BY NAME on a queue, so no service imports another's code: the
 orders service publishes `orders.*` to the fulfillment queue, the fulfillment worker
 publishes `fulfillment.*` back to the orders' events queue (`route_for`). Every
 publisher has the one `Publisher` signature.
+
+A message's argument may also be a BATCH: a list of envelopes, each consumed as if it
+had come alone, in order (one message, one task, one round trip for several events:
+the relay bundles untraced accepted orders, the fulfillment worker reports one
+order's end and the next one's start together).
 """
 
 from __future__ import annotations
@@ -50,24 +55,46 @@ EVENT_ID_ATTRIBUTE = "orders.event.id"
 EVENT_TYPE_ATTRIBUTE = "orders.event.type"
 
 
-class Publisher(Protocol):
-    """Sends `envelope` as the one argument of the task named `task` on `queue`."""
+# One envelope, or a batch of them (the module docstring).
+Payload = dict[str, Any] | list[dict[str, Any]]
 
-    def __call__(self, *, task: str, envelope: dict[str, Any], queue: str) -> None: ...
+
+class Publisher(Protocol):
+    """Sends `envelope` (or a batch) as the one argument of the task named `task` on
+    `queue`."""
+
+    def __call__(self, *, task: str, envelope: Payload, queue: str) -> None: ...
 
 
 class _CeleryApp(Protocol):
-    def send_task(self, name: str, *, args: list[Any], queue: str) -> Any: ...
+    def send_task(
+        self, name: str, *, args: list[Any], queue: str, argsrepr: str, kwargsrepr: str
+    ) -> Any: ...
 
 
 def celery_publisher(app: _CeleryApp) -> Publisher:
     """The Publisher of a service's Celery app."""
 
-    def publish(*, task: str, envelope: dict[str, Any], queue: str) -> None:
-        # By name, on a queue: the consumer's code is never imported here.
-        app.send_task(task, args=[envelope], queue=queue)
+    def publish(*, task: str, envelope: Payload, queue: str) -> None:
+        # By name, on a queue: the consumer's code is never imported here. The
+        # message's printable arguments are a short summary: Celery's own (a
+        # `saferepr` of every envelope) cost more than the rest of a publish.
+        app.send_task(
+            task,
+            args=[envelope],
+            queue=queue,
+            argsrepr=payload_summary(envelope),
+            kwargsrepr="{}",
+        )
 
     return publish
+
+
+def payload_summary(envelope: Payload) -> str:
+    """`[<type> <id>]`, or `[<n> events: <type> <id>, ...]` for a batch."""
+    batch = envelope if isinstance(envelope, list) else [envelope]
+    named = ", ".join(f"{e.get('type')} {e.get('id')}" for e in batch)
+    return f"[{named}]" if len(batch) == 1 else f"[{len(batch)} events: {named}]"
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,11 @@ globals().update(
         ),
     )
 )
+# A batch of orders (the relay's bundle) takes no new order after this long: the
+# rest go back to the queue, so a message is done within the broker's visibility
+# timeout (FULFILLMENT_VISIBILITY_TIMEOUT, 60 s: 15 s by default) even when its last
+# order takes the warehouse timeout.
+FULFILLMENT_BATCH_SECONDS = env_float(
+    "FULFILLMENT_BATCH_SECONDS",
+    globals()["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] / 4,
+)

@@ -13,6 +13,7 @@ from common.events import EVENT_TYPE_ATTRIBUTE, HANDLE_FULFILLMENT_EVENT
 from common.tracing import span_annotate
 from orders_api.celery_app import app
 from orders_api.live import broadcast
+from orders_api.models import Order
 from orders_api.ordering.life_cycle import fulfillment_event_record
 
 logger = logging.getLogger(__name__)
@@ -34,28 +35,39 @@ DATABASE_FAULTS = (OperationalError, InterfaceError)
     retry_backoff_max=10,
 )
 def handle_fulfillment_event(self: Task, envelope: Any) -> str:
-    """Record a fulfillment event, apply it to its order, push it to websockets."""
-    outcome = _event_handle(envelope)
+    """Record a fulfillment event (or a batch of them, in order), apply it to its
+    order, push the orders' new states to websockets (one round of pushes)."""
+    batch = envelope if isinstance(envelope, list) else [envelope]
+    outcomes, changed = [], []
+    for one in batch:
+        outcome, order = _event_handle(one)
+        outcomes.append(outcome)
+        if order is not None:
+            changed.append(order)
+        kind = one.get("type") if isinstance(one, dict) else None
+        logger.info("event %s: %s", kind, outcome)
+    broadcast.orders_push(changed)
     # On the task's span, for `traces`: which event this was and what it did.
-    kind = envelope.get("type") if isinstance(envelope, dict) else None
+    kinds = [one.get("type") if isinstance(one, dict) else None for one in batch]
     span_annotate(
-        {EVENT_TYPE_ATTRIBUTE: str(kind or "?"), "orders.event.outcome": outcome}
+        {
+            EVENT_TYPE_ATTRIBUTE: ",".join(str(kind or "?") for kind in kinds),
+            "orders.event.outcome": ",".join(outcomes),
+        }
     )
-    logger.info("event %s: %s", kind, outcome)
-    return outcome
+    return ",".join(outcomes)
 
 
-def _event_handle(envelope: Any) -> str:
+def _event_handle(envelope: Any) -> tuple[str, Order | None]:
+    """What recording the event did, and the order to push (None: nothing new)."""
     try:
         outcome = fulfillment_event_record(raw=envelope)
     except InvalidEvent as exc:
         logger.error("dropping an invalid event: %s", exc.detail)
-        return "invalid"
+        return "invalid", None
     except NotFound as exc:
         logger.error("dropping an event for an unknown order: %s", exc.detail)
-        return "unknown-order"
+        return "unknown-order", None
     if outcome.duplicate:
-        return "duplicate"
-    if outcome.order is not None:
-        broadcast.orders_push([outcome.order])
-    return "applied" if outcome.applied else "logged"
+        return "duplicate", None
+    return ("applied" if outcome.applied else "logged"), outcome.order

@@ -18,7 +18,12 @@ import redis
 @dataclass(frozen=True)
 class Message:
     task: str
-    envelope: dict[str, Any]
+    # One envelope, or a batch of them (a list: common/events.py).
+    envelope: Any
+
+    @property
+    def envelopes(self) -> list[dict[str, Any]]:
+        return self.envelope if isinstance(self.envelope, list) else [self.envelope]
 
 
 def queue_messages(redis_url: str, queue: str) -> list[Message]:
@@ -33,4 +38,4 @@ def queue_messages(redis_url: str, queue: str) -> list[Message]:
 
 
 def order_numbers(messages: list[Message]) -> list[str]:
-    return [str(m.envelope["data"]["order_number"]) for m in messages]
+    return [str(e["data"]["order_number"]) for m in messages for e in m.envelopes]

@@ -52,6 +52,7 @@ from common.tracing.celery import (
 )
 from common.tracing.core import (
     NoBareClientRoots,
+    carrier_sampled,
     current_trace_id,
     instrument_aiohttp_client,
     instrument_clients,
@@ -62,11 +63,13 @@ from common.tracing.core import (
     traces_dir,
     tracing_enabled,
     tracing_setup,
+    untraced,
 )
 from common.tracing.django import instrument_django, traced_wsgi_application
 
 __all__ = [
     "NoBareClientRoots",
+    "carrier_sampled",
     "current_trace_id",
     "instrument_aiohttp_client",
     "instrument_asgi_app",
@@ -83,4 +86,5 @@ __all__ = [
     "traces_dir",
     "tracing_enabled",
     "tracing_setup",
+    "untraced",
 ]

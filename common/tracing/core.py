@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import threading
 import uuid
@@ -284,6 +285,40 @@ def trace_carrier() -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
+
+
+def carrier_sampled(carrier: Mapping[str, str] | None) -> bool:
+    """Does the stored context (trace_carrier) belong to a sampled trace? Its
+    `traceparent`'s flags say: 00-<trace id>-<span id>-<flags>, bit 0 sampled."""
+    parts = (carrier or {}).get("traceparent", "").strip().split("-")
+    if len(parts) != 4:
+        return False
+    try:
+        return bool(int(parts[3][:2], 16) & 1)
+    except ValueError:
+        return False
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Work that continues no trace and starts none (the relay's bundle of purchases
+    whose traces are not sampled): its context is a span that is not sampled, so the
+    spans below it and the messages it sends (their `traceparent` says "not
+    sampled") are dropped here and in every process after, as a child of an unsampled
+    purchase's span would be."""
+    unsampled = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=random.getrandbits(128) or 1,
+            span_id=random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
+        )
+    )
+    token = otel_context.attach(trace.set_span_in_context(unsampled))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 @contextmanager

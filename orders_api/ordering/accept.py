@@ -24,7 +24,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from common.errors import InvalidRequest
 from common.redis_client import REDIS_FAULTS
@@ -38,13 +37,10 @@ from orders_api.exceptions import (
     SaleNotOpen,
     SoldOut,
 )
-from orders_api.models import IdempotencyKey
+from orders_api.ordering.accept_rows import accept_rows_insert
 from orders_api.ordering.idempotency import StoredResponse
 from orders_api.ordering.presentation import order_accepted_body
-from orders_api.ordering.services import (
-    accepted_event_write,
-    order_row_write,
-)
+from orders_api.ordering.services import accepted_envelope, order_row_new
 from orders_api.sales.selectors import sale_snapshot
 
 logger = logging.getLogger(__name__)
@@ -168,39 +164,32 @@ def _order_commit(
     trace_id: str,
     key: KeyRef | None,
 ) -> dict[str, Any]:
-    """The one transaction: order, outbox event, the key's answer. Its body."""
+    """The one transaction: order, outbox event, the key's answer (one statement,
+    ordering/accept_rows.py), then the counter's check. Its body."""
     sale = sale_snapshot(sale_id=ticket.sale_id)
     if sale is None:
         raise _LongWay
-    now = timezone.now()
+    order = order_row_new(
+        order_id=uuid.uuid4(),
+        sale=sale,
+        quantity=quantity,
+        email=email,
+        trace_id=trace_id,
+    )
+    body = order_accepted_body(order=order, token=None)
+    now = order.created_at
     with transaction.atomic(durable=True):
-        order = order_row_write(
-            order_id=uuid.uuid4(),
-            sale=sale,
-            quantity=quantity,
-            email=email,
-            trace_id=trace_id,
+        accept_rows_insert(
+            order=order,
+            envelope=accepted_envelope(order=order, trace_id=trace_id),
+            key=key,
+            body=body,
+            now=now,
+            expires_at=now + timedelta(seconds=settings.ORDERS_IDEMPOTENCY_TTL_SECONDS),
         )
-        accepted_event_write(order=order, trace_id=trace_id)
-        body = order_accepted_body(order=order, token=None)
-        if key is not None:
-            _answer_store(key=key, body=body, now=now)
         if not counter.counter_generation_holds(ticket=ticket):
             raise _LongWay
     # The same line as the long way's (services.order_place): `traces show` finds
     # each accept in the orders log by it.
     logger.info("order %s accepted: %d of %s", order.number, quantity, ticket.slug)
     return body
-
-
-def _answer_store(*, key: KeyRef, body: dict[str, Any], now: Any) -> None:
-    IdempotencyKey.objects.create(
-        scope=key.scope,
-        client=key.client,
-        key=key.key,
-        fingerprint=key.fingerprint,
-        status=IdempotencyKey.Status.COMPLETED,
-        response_status=202,
-        response_body=body,
-        expires_at=now + timedelta(seconds=settings.ORDERS_IDEMPOTENCY_TTL_SECONDS),
-    )

@@ -21,6 +21,7 @@ from common import events
 from common.errors import InvalidEvent, NotFound
 from orders_api.exceptions import InvalidOrderStatus
 from orders_api.models import Event, Order
+from orders_api.ordering.event_apply import order_event_apply
 from orders_api.ordering.event_log import event_log_write
 from orders_api.sales.returns import order_units_release
 
@@ -103,12 +104,16 @@ def fulfillment_event_record(*, raw: Any) -> EventOutcome:
 
     Idempotent by event id: a duplicate is a no-op. An event whose status change is
     illegal (a late `order-started` after `order-fulfilled`) is logged, not applied.
+    Started and fulfilled take one statement (ordering/event_apply.py); failed, which
+    gives the order's units back, one transaction here.
     """
     envelope = events.envelope_parse(raw)
     target = EVENT_STATUS.get(envelope.type)
     number = envelope.data.get("order_number")
     if target is None or not isinstance(number, str):
         raise InvalidEvent(f"Not a fulfillment event: {envelope.type}.")
+    if target != S.FAILED:
+        return _order_moved_on(envelope=envelope, target=target)
     try:
         with transaction.atomic(durable=True):
             order = (
@@ -134,4 +139,29 @@ def fulfillment_event_record(*, raw: Any) -> EventOutcome:
     except IntegrityError:
         # The same event recorded concurrently by another worker: a duplicate.
         return EventOutcome(order=None, applied=False, duplicate=True)
+    return EventOutcome(order=order, applied=applied, duplicate=False)
+
+
+def _order_moved_on(*, envelope: events.Envelope, target: str) -> EventOutcome:
+    """A started or fulfilled event: one statement (ordering/event_apply.py)."""
+    try:
+        result = order_event_apply(
+            envelope=envelope,
+            target=target,
+            sources=order_status_sources(status=target),
+        )
+    except IntegrityError:
+        # Logged before (a redelivery), or by another worker meanwhile.
+        return EventOutcome(order=None, applied=False, duplicate=True)
+    if result is None:
+        raise NotFound(f"No order {envelope.data['order_number']!r}.")
+    order, applied = result
+    if not applied:
+        logger.info(
+            "event %s not applied: order %s cannot go from %s to %s",
+            envelope.id,
+            order.number,
+            order.status,
+            target,
+        )
     return EventOutcome(order=order, applied=applied, duplicate=False)

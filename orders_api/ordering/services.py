@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from common import events
 from common.errors import InvalidRequest, NotFound
@@ -112,13 +113,14 @@ def order_place(
         token = order_access_token(order_id=order_id)
         try:
             with transaction.atomic(durable=True):
-                order = order_row_write(
+                order = order_row_new(
                     order_id=order_id,
                     sale=sale,
                     quantity=quantity,
                     email=email,
                     trace_id=trace_id,
                 )
+                order.save(force_insert=True)
                 accepted_event_write(order=order, trace_id=trace_id)
                 if not counter.counter_generation_holds(ticket=ticket):
                     raise _Readmit
@@ -140,7 +142,7 @@ def order_place(
     raise ServiceBusy("The sale is busy; please try again in a moment.")
 
 
-def order_row_write(
+def order_row_new(
     *,
     order_id: uuid.UUID,
     sale: Sale,
@@ -148,10 +150,11 @@ def order_row_write(
     email: str,
     trace_id: str,
 ) -> Order:
-    """The order's row (inside its caller's transaction); its access token is
-    derived from its id, only the token's hash is kept."""
+    """The order's row, not yet saved; its access token is derived from its id,
+    only the token's hash is kept."""
     token = order_access_token(order_id=order_id)
-    return Order.objects.create(
+    now = timezone.now()
+    return Order(
         id=order_id,
         number=_order_number(),
         sale=sale,
@@ -164,12 +167,14 @@ def order_row_write(
         status=Order.Status.ACCEPTED,
         access_token_hash=token_hash(token),
         trace_id=trace_id,
+        created_at=now,
+        updated_at=now,
     )
 
 
-def accepted_event_write(*, order: Order, trace_id: str) -> None:
-    """The order's `orders.order-accepted` event: its outbox row."""
-    envelope = events.envelope_new(
+def accepted_envelope(*, order: Order, trace_id: str) -> events.Envelope:
+    """The order's `orders.order-accepted` event."""
+    return events.envelope_new(
         type_=events.ORDER_ACCEPTED,
         source=events.ORDERS_SOURCE,
         trace_id=trace_id,
@@ -184,5 +189,10 @@ def accepted_event_write(*, order: Order, trace_id: str) -> None:
             "total": str(order.total),
         },
     )
+
+
+def accepted_event_write(*, order: Order, trace_id: str) -> None:
+    """The order's `orders.order-accepted` event: its outbox row."""
+    envelope = accepted_envelope(order=order, trace_id=trace_id)
     # The relay publishes inside this request's trace (see outbox/relay.py).
     event_log_write(envelope=envelope, order=order, outbox_pending=True)

@@ -27,7 +27,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from common import events
-from common.tracing import span_from_carrier
+from common.tracing import carrier_sampled, span_from_carrier, untraced
 from orders_api.admission.redis_client import redis_get
 from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
@@ -43,8 +43,16 @@ def celery_publisher() -> events.Publisher:
     return events.celery_publisher(app)
 
 
-def outbox_publish_batch(*, publish: events.Publisher, limit: int) -> int:
-    """Publish up to `limit` pending events, oldest first; returns how many."""
+def outbox_publish_batch(
+    *, publish: events.Publisher, limit: int, bundle: int = 1
+) -> int:
+    """Publish up to `limit` pending events, oldest first; returns how many.
+
+    Accepted orders whose trace is not sampled, on their first publish, travel up to
+    `bundle` to a message (a list of envelopes: one message, one round trip, one task
+    for up to `bundle` orders; the fulfillment worker packs them one after the
+    other). Any other event travels alone, in its span, as before.
+    """
     with transaction.atomic():
         batch = list(
             Event.objects.select_for_update(skip_locked=True)
@@ -53,22 +61,12 @@ def outbox_publish_batch(*, publish: events.Publisher, limit: int) -> int:
         )
         if not batch:
             return 0
+        bundled = [e for e in batch if bundle > 1 and _bundles(e)]
         for event in batch:
-            task, queue = events.route_for(event.type)
-            first = event.publish_count == 0 and event.type == events.ORDER_ACCEPTED
-            with span_from_carrier(
-                "outbox publish",
-                event.trace_context,
-                link=not first,
-                attributes={
-                    "messaging.destination.name": queue,
-                    events.EVENT_ID_ATTRIBUTE: str(event.pk),
-                    events.EVENT_TYPE_ATTRIBUTE: event.type,
-                    "orders.event.publish_count": event.publish_count + 1,
-                },
-            ):
-                publish(task=task, envelope=event.envelope(), queue=queue)
-                logger.info("published %s event %s to %s", event.type, event.pk, queue)
+            if bundle <= 1 or not _bundles(event):
+                _publish_alone(event, publish=publish)
+        for start in range(0, len(bundled), bundle):
+            _publish_bundle(bundled[start : start + bundle], publish=publish)
         Event.objects.filter(pk__in=[e.pk for e in batch]).update(
             outbox_pending=False,
             published_at=timezone.now(),
@@ -91,6 +89,50 @@ def outbox_publish_batch(*, publish: events.Publisher, limit: int) -> int:
             traces=traces,
         )
     return len(batch)
+
+
+def _bundles(event: Event) -> bool:
+    """May this event share a message? Only an accepted order's first publish with
+    no sampled trace: a sampled one needs its own message, whose headers carry its
+    trace on to the worker; a redelivery or a replay goes alone, linked."""
+    return (
+        event.type == events.ORDER_ACCEPTED
+        and event.publish_count == 0
+        and not carrier_sampled(event.trace_context)
+    )
+
+
+def _publish_alone(event: Event, *, publish: events.Publisher) -> None:
+    task, queue = events.route_for(event.type)
+    first = event.publish_count == 0 and event.type == events.ORDER_ACCEPTED
+    with span_from_carrier(
+        "outbox publish",
+        event.trace_context,
+        link=not first,
+        attributes={
+            "messaging.destination.name": queue,
+            events.EVENT_ID_ATTRIBUTE: str(event.pk),
+            events.EVENT_TYPE_ATTRIBUTE: event.type,
+            "orders.event.publish_count": event.publish_count + 1,
+        },
+    ):
+        publish(task=task, envelope=event.envelope(), queue=queue)
+        logger.info("published %s event %s to %s", event.type, event.pk, queue)
+
+
+def _publish_bundle(bundle: list[Event], *, publish: events.Publisher) -> None:
+    task, queue = events.route_for(events.ORDER_ACCEPTED)
+    envelopes = [event.envelope() for event in bundle]
+    # Untraced, and saying so in its headers: a message with no trace context would
+    # start a trace in the worker (a root there is sampled).
+    with untraced():
+        publish(
+            task=task,
+            envelope=envelopes[0] if len(bundle) == 1 else envelopes,
+            queue=queue,
+        )
+    for event in bundle:
+        logger.info("published %s event %s to %s", event.type, event.pk, queue)
 
 
 def orders_tally(*, limit: int) -> int:
@@ -184,6 +226,7 @@ def events_replay(*, since: Any, types: list[str] | None = None) -> int:
 def relay_settings() -> dict[str, Any]:
     return {
         "batch": settings.ORDERS_RELAY_BATCH,
+        "bundle": settings.ORDERS_RELAY_BUNDLE,
         "idle": settings.ORDERS_RELAY_IDLE_SECONDS,
         "gather": settings.ORDERS_RELAY_GATHER_SECONDS,
         "redeliver": timedelta(seconds=settings.ORDERS_REDELIVER_SECONDS),

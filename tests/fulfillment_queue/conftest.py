@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
+from common import events
 from common.harness.services import ORDERS_SETTINGS, procfile_process
 from tests.support.processes import (
     RunningService,
@@ -128,8 +129,14 @@ def accepted_event(number: str | None = None, **data: Any) -> dict[str, Any]:
 
 
 class Recorder:
+    """A publisher that keeps what it was given: `sent` one entry per envelope (a
+    batch's in order), `messages` one per message."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any], str]] = []
+        self.messages: list[events.Payload] = []
 
-    def __call__(self, *, task: str, envelope: dict[str, Any], queue: str) -> None:
-        self.sent.append((task, envelope, queue))
+    def __call__(self, *, task: str, envelope: events.Payload, queue: str) -> None:
+        self.messages.append(envelope)
+        batch = envelope if isinstance(envelope, list) else [envelope]
+        self.sent.extend((task, one, queue) for one in batch)

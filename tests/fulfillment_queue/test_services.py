@@ -197,3 +197,74 @@ def test_the_task_dead_letters_a_malformed_event_without_retrying(
     assert result.result == "dead-lettered"
     assert DeadLetter.objects.count() == 1
     assert queued(queues["events"]) == 0
+
+
+def test_a_batch_is_fulfilled_in_order_each_end_sent_with_the_next_start(
+    to_warehouse: RunningService,
+) -> None:
+    recorder = Recorder()
+    batch = [accepted_event() for _ in range(3)]
+
+    report = services.orders_fulfill(raws=batch, publish=recorder, budget_seconds=60)
+
+    numbers = [e["data"]["order_number"] for e in batch]
+    assert report.fulfilled == numbers
+    assert (report.refused, report.busy, report.rest) == ([], None, [])
+    # 4 messages for 3 orders: [started 1], [fulfilled 1, started 2], ...
+    assert [
+        [e["type"].split("-")[-1] for e in (m if isinstance(m, list) else [m])]
+        for m in recorder.messages
+    ] == [
+        ["started"],
+        ["fulfilled", "started"],
+        ["fulfilled", "started"],
+        ["fulfilled"],
+    ]
+    # each event as a task of its own would have sent it
+    assert [e["data"]["order_number"] for _, e, _ in recorder.sent] == [
+        n for n in numbers for _ in range(2)
+    ]
+    assert set(numbers) <= set(fulfillment_refs("fq_warehouse"))
+
+
+def test_a_batch_stops_at_an_unreachable_warehouse_and_hands_back_the_rest(
+    settings: Any,
+) -> None:
+    settings.WAREHOUSE_URL = f"http://127.0.0.1:{free_port()}"
+    batch = [accepted_event() for _ in range(3)]
+
+    report = services.orders_fulfill(raws=batch, publish=Recorder(), budget_seconds=60)
+
+    assert report.fulfilled == []
+    assert report.busy == batch[0]
+    assert report.rest == batch[1:]
+
+
+@pytest.mark.django_db
+def test_the_batch_task_dead_letters_the_malformed_one_and_fulfils_the_others(
+    to_warehouse: RunningService, queues: dict[str, str]
+) -> None:
+    good = [accepted_event(), accepted_event()]
+
+    result = handle_order_accepted.apply(args=[[good[0], {"type": "x"}, good[1]]])
+
+    assert result.successful()
+    assert result.result == ", ".join(e["data"]["order_number"] for e in good)
+    assert DeadLetter.objects.count() == 1
+    # started/fulfilled of both orders in 3 messages ([s1], [f1, s2], [f2])
+    assert queued(queues["events"]) == 3
+
+
+@pytest.mark.django_db
+def test_a_batch_past_its_time_budget_sends_the_rest_back_to_the_queue(
+    to_warehouse: RunningService, queues: dict[str, str], settings: Any
+) -> None:
+    settings.FULFILLMENT_BATCH_SECONDS = 0.0
+    batch = [accepted_event() for _ in range(3)]
+
+    result = handle_order_accepted.apply(args=[batch])
+
+    # One order packed; the two others wait on the queue, in one message
+    assert result.result == batch[0]["data"]["order_number"]
+    waiting = queue_messages(django_settings.REDIS_URL, queues["fulfillment"])
+    assert [m.envelope for m in waiting] == [batch[1:]]

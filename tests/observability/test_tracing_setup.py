@@ -269,3 +269,27 @@ def test_a_share_of_the_traces_whole_and_still_no_polls(tmp_path):
     assert sum(1 for s in spans if s.name == "INSERT") == len(requests)
     # and no poll at all
     assert not [s for s in spans if s.name == "poll"]
+
+
+UNTRACED = """
+import sys
+from opentelemetry import trace
+from common.tracing.core import trace_carrier, tracing_setup, untraced
+tracing_setup("outbox-relay")
+tracer = trace.get_tracer("test")
+with untraced():
+    with tracer.start_as_current_span("publish", kind=trace.SpanKind.PRODUCER):
+        print(trace_carrier()["traceparent"])
+with tracer.start_as_current_span("outbox publish"):
+    pass
+"""
+
+
+def test_untraced_work_makes_no_span_and_tells_the_next_process_so(tmp_path):
+    # when the relay publishes a bundle untraced, then does traced work
+    result = _run(UNTRACED, env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    # then the message's context says "not sampled" (the worker makes no span)
+    assert result.stdout.strip().endswith("-00")
+    # and only the traced work wrote a span
+    assert [span.name for span in FileSpanStore(tmp_path).spans()] == ["outbox publish"]

@@ -30,7 +30,10 @@ def order_inserts(stack: OrdersStack, *, waiting: bool = False) -> int:
     (waiting=True: those waiting on a lock to do it)."""
     query = (
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        """AND query LIKE 'INSERT INTO "orders_api_order"%%' """
+        # (anywhere in the statement: the lean accept's one INSERT of three begins
+        # WITH; and not this query, whose text holds the pattern)
+        """AND query LIKE '%%INSERT INTO "orders_api_order"%%' """
+        "AND pid <> pg_backend_pid() "
         + ("AND wait_event_type = 'Lock'" if waiting else "")
     )
     return int(stack.sql("orders", query)[0][0])

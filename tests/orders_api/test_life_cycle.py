@@ -20,6 +20,7 @@ from orders_api.exceptions import InvalidOrderStatus
 from orders_api.models import Event, Order, Sale
 from orders_api.ordering import life_cycle, services
 from orders_api.outbox import relay as outbox
+from orders_api.tasks import handle_fulfillment_event
 from tests.broker import Message, order_numbers, queue_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -238,11 +239,11 @@ def failing_after(count: int) -> events.Publisher:
     publish = outbox.celery_publisher()
     sent: list[str] = []
 
-    def flaky(*, task: str, envelope: dict[str, Any], queue: str) -> None:
+    def flaky(*, task: str, envelope: events.Payload, queue: str) -> None:
         if len(sent) >= count:
             raise ConnectionError("the broker went away")
         publish(task=task, envelope=envelope, queue=queue)
-        sent.append(envelope["id"])
+        sent.append(task)
 
     return flaky
 
@@ -261,6 +262,52 @@ def test_the_relay_publishes_committed_events_once_and_marks_them_queued(
     assert [m.task for m in messages] == ["fulfillment.handle_order_accepted"] * 3
     assert sorted(order_numbers(messages)) == sorted(o.number for o in orders)
     assert set(Order.objects.values_list("status", flat=True)) == {S.QUEUED}
+
+
+def test_the_relay_bundles_untraced_orders_and_sends_a_traced_one_alone(
+    sale: Sale, queue: str
+) -> None:
+    # Given 4 accepted orders, the third in a sampled trace
+    orders = [placed_order() for _ in range(4)]
+    traced = Event.objects.get(order=orders[2], type=events.ORDER_ACCEPTED)
+    traced.trace_context = {"traceparent": f"00-{'a' * 32}-{'b' * 16}-01"}
+    traced.save(update_fields=["trace_context"])
+
+    # When the relay publishes them, up to 2 a message
+    publish = outbox.celery_publisher()
+    assert outbox.outbox_publish_batch(publish=publish, limit=10, bundle=2) == 4
+
+    # Then the traced order went alone, the others in batches of at most 2, in order
+    messages = waiting(queue)
+    assert [m.task for m in messages] == ["fulfillment.handle_order_accepted"] * 3
+    assert [len(m.envelopes) for m in messages] == [1, 2, 1]
+    assert isinstance(messages[0].envelope, dict)
+    assert order_numbers(messages[:1]) == [orders[2].number]
+    assert order_numbers(messages[1:]) == [o.number for o in orders if o != orders[2]]
+    assert set(Order.objects.values_list("status", flat=True)) == {S.QUEUED}
+    # and nothing is published twice
+    assert outbox.outbox_publish_batch(publish=publish, limit=10, bundle=2) == 0
+
+
+def test_the_orders_worker_applies_a_batch_of_events_in_order(sale: Sale) -> None:
+    # Given one order's end and the next one's start in one message
+    first, second = placed_order(), placed_order()
+    batch = [
+        fulfillment_event(first, events.ORDER_FULFILLED, warehouse_id=1),
+        fulfillment_event(second, events.ORDER_STARTED),
+    ]
+
+    # When the orders-worker's task runs it (twice: a redelivery)
+    outcome = handle_fulfillment_event.apply(args=[batch]).get()
+    again = handle_fulfillment_event.apply(args=[batch]).get()
+
+    # Then each event was applied once, as if it had come alone
+    assert outcome == "applied,applied"
+    assert again == "duplicate,duplicate"
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (S.FULFILLED, S.IN_WAREHOUSE)
+    assert Event.objects.filter(pk__in=[e["id"] for e in batch]).count() == 2
 
 
 def test_a_broker_failing_mid_batch_leaves_the_batch_to_publish_again(

@@ -272,6 +272,14 @@ def test_the_celery_publisher_puts_the_envelope_on_the_named_queue() -> None:
     assert message["headers"]["task"] == events.HANDLE_ORDER_ACCEPTED
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
     assert (args, kwargs) == ([envelope], {})
+    # and its printable arguments are the short summary, not Celery's repr
+    assert message["headers"]["argsrepr"] == "[orders.order-accepted 1]"
+
+
+def test_a_batch_is_summarised_by_its_count_types_and_ids() -> None:
+    batch = [{"id": "1", "type": "a.b"}, {"id": "2", "type": "c.d"}]
+
+    assert events.payload_summary(batch) == "[2 events: a.b 1, c.d 2]"
 
 
 def test_importing_common_settles_the_idna_codec_before_any_thread_resolves() -> None:

@@ -82,7 +82,7 @@ class Command(BaseCommand):
                 heartbeat.touch()
             try:
                 published = outbox.outbox_publish_batch(
-                    publish=publish, limit=config["batch"]
+                    publish=publish, limit=config["batch"], bundle=config["bundle"]
                 )
                 now = time.monotonic()
                 if now - last_tally >= TALLY_SECONDS:
