@@ -130,6 +130,44 @@ class NoBareClientRoots(Sampler):
         return f"NoBareClientRoots{{{self.then.get_description()}}}"
 
 
+class NoClientInProducer(Sampler):
+    """Records a child as its parent was (the SDK's `local_parent_sampled`
+    default), but a CLIENT span whose local parent is a PRODUCER span: the Redis
+    `LPUSH` inside Celery's `apply_async`. The producer span covers the same
+    time and says what was sent where; the nested call's span added a span's
+    creation, attributes and export to every message for nothing the waterfall or
+    the segments use. Its context goes nowhere (Redis carries no traceparent), so
+    that it is not recorded changes nothing downstream.
+    """
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context)
+        # The parent's tracestate goes on, as the SDK's own samplers carry it.
+        state = parent.get_span_context().trace_state
+        if (
+            kind == trace.SpanKind.CLIENT
+            and getattr(parent, "kind", None) == trace.SpanKind.PRODUCER
+        ):
+            return SamplingResult(Decision.DROP, None, state)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
+
+    def get_description(self) -> str:
+        return "NoClientInProducer"
+
+
+def _parent_based(root: Sampler) -> Sampler:
+    return ParentBased(root=root, local_parent_sampled=NoClientInProducer())
+
+
 def _sampler(service_name: str) -> Sampler | None:
     """The edge's own (the route table decides there); in the services ours, by
     default and for `parentbased_traceidratio` (a share of the traces that start in
@@ -145,14 +183,14 @@ def _sampler(service_name: str) -> Sampler | None:
         )
     name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
     if not name:
-        return ParentBased(root=NoBareClientRoots())
+        return _parent_based(NoBareClientRoots())
     if name == "parentbased_traceidratio":
         try:
             ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
         except ValueError:
             ratio = 1.0
         ratio = ratio if 0.0 <= ratio <= 1.0 else 1.0
-        return ParentBased(root=NoBareClientRoots(TraceIdRatioBased(ratio)))
+        return _parent_based(NoBareClientRoots(TraceIdRatioBased(ratio)))
     return None
 
 

@@ -269,3 +269,31 @@ def test_a_share_of_the_traces_whole_and_still_no_polls(tmp_path):
     assert sum(1 for s in spans if s.name == "INSERT") == len(requests)
     # and no poll at all
     assert not [s for s in spans if s.name == "poll"]
+
+
+PUBLISHED = """
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from common.tracing.core import tracing_setup
+tracing_setup("outbox-relay")
+tracer = trace.get_tracer("test")
+with tracer.start_as_current_span("outbox publish"):
+    with tracer.start_as_current_span("apply_async/t", kind=SpanKind.PRODUCER):
+        with tracer.start_as_current_span("LPUSH", kind=SpanKind.CLIENT) as push:
+            assert push.get_span_context().trace_id != 0
+    with tracer.start_as_current_span("PUBLISH", kind=SpanKind.CLIENT):
+        pass
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_a_call_inside_a_message_publish_is_not_recorded_but_the_rest_is(tmp_path):
+    # when a process publishes a message (a producer span, Redis LPUSH inside it)
+    # and makes another call beside it
+    result = _run(PUBLISHED, env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    # then the publish and the other call are recorded, the LPUSH inside it not
+    spans = {span.name: span for span in FileSpanStore(tmp_path).spans()}
+    assert set(spans) == {"outbox publish", "apply_async/t", "PUBLISH"}
+    assert spans["apply_async/t"].parent_id == spans["outbox publish"].span_id
+    assert spans["PUBLISH"].parent_id == spans["outbox publish"].span_id
