@@ -130,10 +130,15 @@ class NoBareClientRoots(Sampler):
         return f"NoBareClientRoots{{{self.then.get_description()}}}"
 
 
+# The instrumentation scope of Celery's spans (its `apply_async/<task>` producer).
+CELERY_SCOPE = "opentelemetry.instrumentation.celery"
+
+
 class NoClientInProducer(Sampler):
     """Records a child as its parent was (the SDK's `local_parent_sampled`
-    default), but a CLIENT span whose local parent is a PRODUCER span: the Redis
-    `LPUSH` inside Celery's `apply_async`. The producer span covers the same
+    default), but a CLIENT span whose local parent is Celery's PRODUCER span: the
+    Redis `LPUSH` inside `apply_async`. (A producer span of our own, `orders.push`,
+    keeps the Redis `PUBLISH` it names.) The producer span covers the same
     time and says what was sent where; the nested call's span added a span's
     creation, attributes and export to every message for nothing the waterfall or
     the segments use. Its context goes nowhere (Redis carries no traceparent), so
@@ -156,6 +161,8 @@ class NoClientInProducer(Sampler):
         if (
             kind == trace.SpanKind.CLIENT
             and getattr(parent, "kind", None) == trace.SpanKind.PRODUCER
+            and getattr(parent, "instrumentation_scope", None) is not None
+            and parent.instrumentation_scope.name == CELERY_SCOPE
         ):
             return SamplingResult(Decision.DROP, None, state)
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
