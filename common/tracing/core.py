@@ -159,11 +159,13 @@ class NoClientInProducer(Sampler):
         parent = trace.get_current_span(parent_context)
         # The parent's tracestate goes on, as the SDK's own samplers carry it.
         state = parent.get_span_context().trace_state
+        # Only the SDK's spans (a local parent) say their kind and scope.
+        scope = getattr(parent, "instrumentation_scope", None)
         if (
             kind == trace.SpanKind.CLIENT
             and getattr(parent, "kind", None) == trace.SpanKind.PRODUCER
-            and getattr(parent, "instrumentation_scope", None) is not None
-            and parent.instrumentation_scope.name == CELERY_SCOPE
+            and scope is not None
+            and scope.name == CELERY_SCOPE
         ):
             return SamplingResult(Decision.DROP, None, state)
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
