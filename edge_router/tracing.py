@@ -49,6 +49,7 @@ from common.tracing.core import (
     current_trace_id,
     excluded_urls,
     span_annotate,
+    tracer_named,
     tracing_enabled,
     tracing_setup,
 )
@@ -139,7 +140,7 @@ class EdgeTracing:
         query = scope.get("query_string")
         if query:
             attributes["url.query"] = query.decode("latin-1")
-        tracer = trace.get_tracer(TRACER)
+        tracer = tracer_named(TRACER)
         with tracer.start_as_current_span(
             f"{method} {scope['path']}",
             context=TraceContextTextMapPropagator().extract(carrier),
@@ -184,7 +185,7 @@ class EdgeTracing:
         """The call to the origin, as a client span under the server span; its
         context is added to `headers` as the `traceparent` the origin continues.
         Say the answer with `client_answered`."""
-        tracer = trace.get_tracer(TRACER)
+        tracer = tracer_named(TRACER)
         attributes: dict[str, str | int] = {
             "http.request.method": method,
             "url.full": url,

@@ -5,6 +5,7 @@ the current trace. The edge (no Django) imports it; so does every service.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -131,6 +132,53 @@ class NoBareClientRoots(Sampler):
         return f"NoBareClientRoots{{{self.then.get_description()}}}"
 
 
+# The instrumentation scope of Celery's spans (its `apply_async/<task>` producer).
+CELERY_SCOPE = "opentelemetry.instrumentation.celery"
+
+
+class NoClientInProducer(Sampler):
+    """Records a child as its parent was (the SDK's `local_parent_sampled`
+    default), but a CLIENT span whose local parent is Celery's PRODUCER span: the
+    Redis `LPUSH` inside `apply_async`. (A producer span of our own, `orders.push`,
+    keeps the Redis `PUBLISH` it names.) The producer span covers the same
+    time and says what was sent where; the nested call's span added a span's
+    creation, attributes and export to every message for nothing the waterfall or
+    the segments use. Its context goes nowhere (Redis carries no traceparent), so
+    that it is not recorded changes nothing downstream.
+    """
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context)
+        # The parent's tracestate goes on, as the SDK's own samplers carry it.
+        state = parent.get_span_context().trace_state
+        # Only the SDK's spans (a local parent) say their kind and scope.
+        scope = getattr(parent, "instrumentation_scope", None)
+        if (
+            kind == trace.SpanKind.CLIENT
+            and getattr(parent, "kind", None) == trace.SpanKind.PRODUCER
+            and scope is not None
+            and scope.name == CELERY_SCOPE
+        ):
+            return SamplingResult(Decision.DROP, None, state)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
+
+    def get_description(self) -> str:
+        return "NoClientInProducer"
+
+
+def _parent_based(root: Sampler) -> Sampler:
+    return ParentBased(root=root, local_parent_sampled=NoClientInProducer())
+
+
 def _sampler(service_name: str) -> Sampler | None:
     """The edge's own (the route table decides there); in the services ours, by
     default and for `parentbased_traceidratio` (a share of the traces that start in
@@ -146,14 +194,14 @@ def _sampler(service_name: str) -> Sampler | None:
         )
     name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
     if not name:
-        return ParentBased(root=NoBareClientRoots())
+        return _parent_based(NoBareClientRoots())
     if name == "parentbased_traceidratio":
         try:
             ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
         except ValueError:
             ratio = 1.0
         ratio = ratio if 0.0 <= ratio <= 1.0 else 1.0
-        return ParentBased(root=NoBareClientRoots(TraceIdRatioBased(ratio)))
+        return _parent_based(NoBareClientRoots(TraceIdRatioBased(ratio)))
     return None
 
 
@@ -267,6 +315,16 @@ def instrument_aiohttp_client() -> None:
 # --- the current trace ---------------------------------------------------------------
 
 
+@functools.cache
+def tracer_named(name: str) -> trace.Tracer:
+    """The tracer of an instrumentation scope, got once per process: the SDK's
+    `get_tracer` builds and compares a scope (and sets up a warnings filter) at
+    every call, which cost a sampled request at the edge a third of its tracing.
+    Got before tracing_setup it is the API's proxy, which finds the provider's
+    tracer once there is one."""
+    return trace.get_tracer(name)
+
+
 def current_trace_id() -> str:
     """The 32-hex id of the trace this code runs in, or "" outside any trace."""
     span_context = trace.get_current_span().get_span_context()
@@ -337,7 +395,7 @@ def span_from_carrier(
     An empty or unreadable carrier starts a new trace.
     """
     stored = propagate.extract(dict(carrier))
-    tracer = trace.get_tracer(__name__)
+    tracer = tracer_named(__name__)
     extra = dict(attributes or {})
     if link:
         linked = trace.get_current_span(stored).get_span_context()
@@ -370,7 +428,7 @@ def span_in_trace(
     if not trace.get_current_span().is_recording():
         yield None
         return
-    tracer = trace.get_tracer(__name__)
+    tracer = tracer_named(__name__)
     with tracer.start_as_current_span(
         name, kind=kind, attributes=dict(attributes or {})
     ) as span:

@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
+from common.otlp_files import attributes_plain, span_parts
+
 REDACTED = "REDACTED"
 SECRET_PARAMS = (
     "token",
@@ -88,8 +90,11 @@ def _value_redact(key: str, value: Any) -> Any:
 def attributes_redact(attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A cleaned copy of `attributes`, or None when there was nothing to clean."""
     cleaned: dict[str, Any] | None = None
-    for key, value in (attributes or {}).items():
-        clean = _value_redact(key, value)
+    for key, value in attributes_plain(attributes).items():
+        if type(value) is not str or "=" in value or key.startswith(_HEADER_PREFIXES):
+            clean = _value_redact(key, value)
+        else:  # most values: a string with no `=` and not a header's
+            continue
         if clean is not value and clean != value:
             if cleaned is None:
                 cleaned = dict(attributes or {})
@@ -148,10 +153,11 @@ def span_redact(span: ReadableSpan) -> ReadableSpan:
     name = text_redact(span.name)
     if name != span.name:
         changes["name"] = name
-    attributes = attributes_redact(span.attributes)
+    span_attributes, span_events, _ = span_parts(span)
+    attributes = attributes_redact(span_attributes)
     if attributes is not None:
         changes["attributes"] = attributes
-    events = _events_redact(span.events)
+    events = _events_redact(span_events) if span_events else None
     if events is not None:
         changes["events"] = events
     description = span.status.description

@@ -293,3 +293,34 @@ def test_untraced_work_makes_no_span_and_tells_the_next_process_so(tmp_path):
     assert result.stdout.strip().endswith("-00")
     # and only the traced work wrote a span
     assert [span.name for span in FileSpanStore(tmp_path).spans()] == ["outbox publish"]
+
+
+PUBLISHED = """
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from common.tracing.core import tracing_setup
+tracing_setup("outbox-relay")
+tracer = trace.get_tracer("test")
+celery = trace.get_tracer("opentelemetry.instrumentation.celery")
+with tracer.start_as_current_span("outbox publish"):
+    with celery.start_as_current_span("apply_async/t", kind=SpanKind.PRODUCER):
+        with tracer.start_as_current_span("LPUSH", kind=SpanKind.CLIENT) as push:
+            assert push.get_span_context().trace_id != 0
+    with tracer.start_as_current_span("orders.push", kind=SpanKind.PRODUCER):
+        with tracer.start_as_current_span("PUBLISH", kind=SpanKind.CLIENT):
+            pass
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_a_call_inside_a_message_publish_is_not_recorded_but_the_rest_is(tmp_path):
+    # when a process publishes a Celery message (Redis LPUSH inside it) and pushes
+    # to a websocket group (Redis PUBLISH inside a producer span of its own)
+    result = _run(PUBLISHED, env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    # then the publish is recorded, the LPUSH inside it not; a producer span of
+    # our own keeps its call
+    spans = {span.name: span for span in FileSpanStore(tmp_path).spans()}
+    assert set(spans) == {"outbox publish", "apply_async/t", "orders.push", "PUBLISH"}
+    assert spans["apply_async/t"].parent_id == spans["outbox publish"].span_id
+    assert spans["PUBLISH"].parent_id == spans["orders.push"].span_id
