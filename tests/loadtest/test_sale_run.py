@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.config import MUSKIE_SKU, Endpoints
+from loadtest.operations import Stack
 from tests.support.edge import ENGINES, Process, edge_process, engine_of
 from tests.support.orders_stack import OrdersStack, orders_stack
 from tests.support.processes import ROOT
@@ -305,3 +307,48 @@ def test_a_sale_path_cpu_list_that_names_no_cpu_is_refused_before_anything_runs(
     assert done.returncode != 0
     assert "SALE_PATH_CPUS" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+class _LateLegacyPurchase(Stack):
+    """The stack as a sale run meets it after the legacy mode: a purchase whose buyer
+    gave up (a 504 at the edge) still waits for the row lock in the shop, and takes
+    its unit just after the reset set the Muskie stock (here at once, by the shop's
+    own stock API, as the purchase's commit would)."""
+
+    late = 1
+
+    def stock_set(self, sku: str, stock: int, *, run_tag: str) -> dict[str, object]:
+        answer = super().stock_set(sku, stock, run_tag=run_tag)
+        if sku == MUSKIE_SKU and self.late:
+            self.late -= 1
+            taken = self.http.post(
+                self.endpoints.shop + "/internal/stock/transfers/",
+                json={"transfer_id": f"late-{run_tag}", "sku": sku, "units": 1},
+                headers=self._auth,
+            )
+            assert taken.status_code in (200, 201), taken.text
+        return answer
+
+
+def test_a_legacy_purchase_that_commits_after_the_reset_does_not_stop_the_sale(
+    orders: OrdersStack,
+) -> None:
+    # Given the stack, and a late legacy purchase that takes a Muskie rod just after
+    # the strangler reset set the shop's stock to the units for sale
+    env = {
+        **_base_env(),
+        **orders.env,
+        "SHOP_URL": orders.shop.url,
+        "ORDERS_URL": orders.orders.url,
+        "WAREHOUSE_URL": orders.warehouse_url,
+    }
+    stack = _LateLegacyPurchase(Endpoints.from_env(env), env)
+    try:
+        # When the run resets the strangler mode
+        notes = stack.reset(mode="strangler", units=UNITS, run_tag="late")
+        # Then the stock is set again and the sale opens with every unit
+        assert any("set again" in note for note in notes), notes
+        assert any(f"sale open with {UNITS} units" in note for note in notes), notes
+    finally:
+        stack.reset(mode="legacy", units=UNITS, run_tag="late-after")
+        stack.close()
