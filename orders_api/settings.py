@@ -151,6 +151,11 @@ ORDERS_TRUST_X_FORWARDED_FOR = env_bool("ORDERS_TRUST_X_FORWARDED_FOR", False)
 # POST /api/orders/ refusals (sold out, rate limited, a stored refusal replayed)
 # answered on the event loop, ahead of Django (orders_api/web/fast_lane.py).
 ORDERS_FAST_LANE = env_bool("ORDERS_FAST_LANE", True)
+# ... and, with it, the plain accept whole (its transaction on an async connection of
+# the lane's own, orders_api/web/fast_accept.py): no thread, no Django handler.
+ORDERS_LOOP_ACCEPT = env_bool("ORDERS_LOOP_ACCEPT", True)
+# The loop's own PostgreSQL connections per orders process (accepts beyond wait).
+ORDERS_LOOP_ACCEPT_CONNECTIONS = env_int("ORDERS_LOOP_ACCEPT_CONNECTIONS", 4, minimum=1)
 ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
     "ORDERS_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1
 )

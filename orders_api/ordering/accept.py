@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -37,10 +36,10 @@ from orders_api.exceptions import (
     SaleNotOpen,
     SoldOut,
 )
-from orders_api.ordering.accept_rows import accept_rows_insert
+from orders_api.ordering.accept_rows import accept_rows_insert, accept_rows_params
 from orders_api.ordering.idempotency import StoredResponse
 from orders_api.ordering.presentation import order_accepted_body
-from orders_api.ordering.services import accepted_envelope, order_row_new
+from orders_api.ordering.services import order_row_new
 from orders_api.sales.selectors import sale_snapshot
 
 logger = logging.getLogger(__name__)
@@ -177,15 +176,9 @@ def _order_commit(
         trace_id=trace_id,
     )
     body = order_accepted_body(order=order, token=None)
-    now = order.created_at
     with transaction.atomic(durable=True):
         accept_rows_insert(
-            order=order,
-            envelope=accepted_envelope(order=order, trace_id=trace_id),
-            key=key,
-            body=body,
-            now=now,
-            expires_at=now + timedelta(seconds=settings.ORDERS_IDEMPOTENCY_TTL_SECONDS),
+            accept_rows_params(order=order, key=key, body=body, trace_id=trace_id)
         )
         if not counter.counter_generation_holds(ticket=ticket):
             raise _LongWay

@@ -13,17 +13,18 @@ written, and the caller goes the long way.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
-from common.events import Envelope
 from common.tracing import trace_carrier
 from orders_api.admission.accept import KeyRef
 from orders_api.models import IdempotencyKey, Order
+from orders_api.ordering.services import accepted_envelope
 
-_INSERT = """
+ACCEPT_ROWS_SQL = """
 WITH placed AS (
     INSERT INTO "orders_api_order" (id, number, sale_id, sku, name, unit_price,
         quantity, total, email, status, access_token_hash, trace_id, tallied,
@@ -48,48 +49,49 @@ FROM logged WHERE %(with_key)s
 """
 
 
-def accept_rows_insert(
-    *,
-    order: Order,
-    envelope: Envelope,
-    key: KeyRef | None,
-    body: dict[str, Any],
-    now: datetime,
-    expires_at: datetime,
-) -> None:
+def accept_rows_insert(params: dict[str, Any]) -> None:
     """Write the rows (inside the caller's transaction). Raises IntegrityError."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT,
-            {
-                "order_id": order.pk,
-                "number": order.number,
-                "sale_id": order.sale_id,
-                "sku": order.sku,
-                "name": order.name,
-                "unit_price": order.unit_price,
-                "quantity": order.quantity,
-                "total": order.total,
-                "email": order.email,
-                "status": order.status,
-                "token_hash": order.access_token_hash,
-                "trace_id": order.trace_id,
-                "now": now,
-                "event_id": envelope.id,
-                "type": envelope.type,
-                "source": envelope.source,
-                "time": envelope.time,
-                "version": envelope.version,
-                "data": json.dumps(envelope.data),
-                # The relay publishes inside this request's trace (outbox/relay.py).
-                "trace_context": json.dumps(trace_carrier()),
-                "with_key": key is not None,
-                "scope": key.scope if key else "",
-                "client": key.client if key else "",
-                "key": key.key if key else "",
-                "fingerprint": key.fingerprint if key else "",
-                "completed": IdempotencyKey.Status.COMPLETED.value,
-                "body": json.dumps(body),
-                "expires_at": expires_at,
-            },
-        )
+        cursor.execute(ACCEPT_ROWS_SQL, params)
+
+
+def accept_rows_params(
+    *, order: Order, key: KeyRef | None, body: dict[str, Any], trace_id: str
+) -> dict[str, Any]:
+    """The statement's parameters for a new order (ordering/services.py
+    order_row_new) and its stored answer: plain values any psycopg connection takes
+    (the ASGI fast lane's own, web/fast_accept.py, as well as Django's)."""
+    envelope = accepted_envelope(order=order, trace_id=trace_id)
+    now = order.created_at
+    expires_at = now + timedelta(seconds=settings.ORDERS_IDEMPOTENCY_TTL_SECONDS)
+    return {
+        "order_id": order.pk,
+        "number": order.number,
+        "sale_id": order.sale_id,
+        "sku": order.sku,
+        "name": order.name,
+        "unit_price": order.unit_price,
+        "quantity": order.quantity,
+        "total": order.total,
+        "email": order.email,
+        "status": str(order.status),
+        "token_hash": order.access_token_hash,
+        "trace_id": order.trace_id,
+        "now": now,
+        "event_id": envelope.id,
+        "type": envelope.type,
+        "source": envelope.source,
+        "time": envelope.time,
+        "version": envelope.version,
+        "data": json.dumps(envelope.data),
+        # The relay publishes inside this request's trace (outbox/relay.py).
+        "trace_context": json.dumps(trace_carrier()),
+        "with_key": key is not None,
+        "scope": key.scope if key else "",
+        "client": key.client if key else "",
+        "key": key.key if key else "",
+        "fingerprint": key.fingerprint if key else "",
+        "completed": IdempotencyKey.Status.COMPLETED.value,
+        "body": json.dumps(body),
+        "expires_at": expires_at,
+    }

@@ -51,16 +51,27 @@ def sale_current_cached(*, slug: str, fresh: bool = False) -> Sale | None:
 _sale_snapshots: dict[int, Sale] = {}
 
 
+def sale_snapshot_held(*, sale_id: int) -> Sale | None:
+    """The snapshot sale_snapshot read already in this process, or None: no
+    database (for the event loop, web/fast_accept.py)."""
+    return _sale_snapshots.get(sale_id)
+
+
+def sale_snapshot_keep(*, sale: Sale | None) -> Sale | None:
+    """Keep a sale just read as its snapshot if it is open; the sale, or None."""
+    if sale is None or sale.status != Sale.Status.OPEN:
+        return None
+    with _sale_cache_lock:
+        _sale_snapshots[sale.pk] = sale
+    return sale
+
+
 def sale_snapshot(*, sale_id: int) -> Sale | None:
     """The sale by id, read once per process (its snapshot fields only are to be
     trusted from here: its status lives in the Redis counter)."""
     sale = _sale_snapshots.get(sale_id)
     if sale is None:
-        sale = Sale.objects.filter(pk=sale_id).first()
-        if sale is None or sale.status != Sale.Status.OPEN:
-            return None
-        with _sale_cache_lock:
-            _sale_snapshots[sale_id] = sale
+        return sale_snapshot_keep(sale=Sale.objects.filter(pk=sale_id).first())
     return sale
 
 

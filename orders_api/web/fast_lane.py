@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -37,8 +38,9 @@ from redis.backoff import NoBackoff
 
 from common.cache_control import PERSONAL
 from common.errors import ApplicationError
+from common.middleware import TRACE_ID_HEADER
 from common.redis_client import REDIS_FAULTS, RedisUnavailable, redis_timeouts
-from common.tracing.core import ASGIApp
+from common.tracing.core import ASGIApp, current_trace_id
 from orders_api.admission import accept as redis_accept
 from orders_api.admission import scripts
 from orders_api.exceptions import (
@@ -56,6 +58,7 @@ from orders_api.ordering.clients import (
 )
 from orders_api.ordering.idempotency import fingerprint_of, idempotency_key_check
 from orders_api.ordering.order_input import order_input_parse
+from orders_api.web import fast_accept
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +118,9 @@ def _constant_refused(name: str) -> Any:
 
 def _pre_admission_input(
     scope: dict[str, Any], headers: dict[str, str], body: bytes
-) -> tuple[str, int, str, redis_accept.KeyRef]:
-    """(slug, units, rate-limit client, key) as the view would make them, or
-    _StepAside."""
+) -> tuple[str, int, str, redis_accept.KeyRef, str]:
+    """(slug, units, rate-limit client, key, e-mail) as the view would make them,
+    or _StepAside."""
     if settings.SESSION_COOKIE_NAME in headers.get("cookie", ""):
         raise _StepAside
     if not headers.get("content-type", "").startswith("application/json"):
@@ -148,6 +151,7 @@ def _pre_admission_input(
             key=key,
             fingerprint=fingerprint_of(method="POST", path=PATH, payload=payload),
         ),
+        data.email,
     )
 
 
@@ -190,6 +194,9 @@ class OrderFastLane:
         self._redis: aioredis.Redis | None = None
         self._script: Any = None
         self._static_headers: list[tuple[bytes, bytes]] | None = None
+        self._database = fast_accept.LaneDatabase(
+            settings.ORDERS_LOOP_ACCEPT_CONNECTIONS
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if (
@@ -200,13 +207,14 @@ class OrderFastLane:
         ):
             await self.app(scope, receive, send)
             return
+        started_ns = time.time_ns()
         body, complete = await _body_read(receive)
         replay = _replaying(body, complete, receive)
         headers = _headers(scope)
         try:
             if not complete:
                 raise _StepAside
-            slug, units, client, key = _pre_admission_input(scope, headers, body)
+            slug, units, client, key, email = _pre_admission_input(scope, headers, body)
         except _StepAside:
             await self.app(scope, replay, send)
             return
@@ -224,11 +232,64 @@ class OrderFastLane:
         pre = PreAdmission(
             slug=slug, units=units, client=client, key=key, verdict=verdict
         )
+        if verdict.admitted and settings.ORDERS_LOOP_ACCEPT:
+            accepted = await self._accept_on_loop(
+                scope, headers, send, pre, email=email, started_ns=started_ns
+            )
+            if accepted:
+                return
+            # Given back: Django goes the long way, without asking Redis again.
+            pre = replace(pre, verdict=replace(verdict, code=scripts.MISSING))
         try:
             await self.app({**scope, PRE_ADMISSION_SCOPE_KEY: pre}, replay, send)
         finally:
             if verdict.admitted and not pre.used:
                 await self._give_back(pre)
+
+    def close(self) -> None:
+        """Close the lane's own database connections (an app served in-process,
+        the tests'; a server's process closes them as it exits)."""
+        self._database.discard()
+
+    async def _accept_on_loop(
+        self,
+        scope: dict[str, Any],
+        headers: dict[str, str],
+        send: Any,
+        pre: PreAdmission,
+        *,
+        email: str,
+        started_ns: int,
+    ) -> bool:
+        """The admitted order placed and answered here (web/fast_accept.py); False
+        when it must go the long way (its units given back)."""
+        redis, _ = await self._client()
+        with fast_accept.accept_span(scope, headers, started_ns=started_ns) as span:
+            try:
+                body = await fast_accept.order_accept_on_loop(
+                    verdict=pre.verdict,
+                    slug=pre.slug,
+                    quantity=pre.units,
+                    email=email,
+                    traceparent=headers.get("traceparent"),
+                    key=pre.key,
+                    redis=redis,
+                    database=self._database,
+                )
+            except fast_accept.LongWay:
+                await self._give_back(pre)
+                return False
+            except BaseException:
+                await self._give_back(pre)
+                raise
+            extra = {"Location": body["status_url"]}
+            trace_id = current_trace_id()
+            if trace_id:
+                extra[TRACE_ID_HEADER] = trace_id
+            if span.is_recording():
+                span.set_attribute("http.status_code", 202)
+            await self._answer(send, 202, body, extra)
+        return True
 
     async def _client(self) -> tuple[aioredis.Redis, Any]:
         if self._redis is None:

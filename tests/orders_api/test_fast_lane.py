@@ -1,5 +1,6 @@
 """The ASGI fast lane: refusals of POST /api/orders/ answered from Redis alone,
-before Django, the same answer Django gives; everything else still Django's."""
+before Django, and the plain accept placed on the event loop, each the same answer
+Django gives; everything else still Django's."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from django.core.signals import request_started
 
 from orders_api.admission import counter
+from orders_api.admission.redis_client import redis_get
 from orders_api.asgi import traced_django_asgi_application
-from orders_api.models import Order
+from orders_api.models import Event, Order, Sale
 from orders_api.web.fast_lane import OrderFastLane
 from tests.orders_api.conftest import new_key, order_body, sale_create
 
@@ -37,13 +39,18 @@ class Orders:
         app = OrderFastLane(traced_django_asgi_application("orders-api", threads=2))
         transport = httpx.ASGITransport(app=app)
         headers = {} if key is None else {"Idempotency-Key": key}
-        async with httpx.AsyncClient(transport=transport) as client:
-            if "content" in kw:
-                headers["Content-Type"] = "application/json"
-                return await client.post(URL, content=kw["content"], headers=headers)
-            return await client.post(
-                URL, json=order_body() if body is None else body, headers=headers
-            )
+        try:
+            async with httpx.AsyncClient(transport=transport) as client:
+                if "content" in kw:
+                    headers["Content-Type"] = "application/json"
+                    return await client.post(
+                        URL, content=kw["content"], headers=headers
+                    )
+                return await client.post(
+                    URL, json=order_body() if body is None else body, headers=headers
+                )
+        finally:
+            app.close()
 
 
 @pytest.fixture
@@ -157,21 +164,100 @@ def test_a_stored_refusal_is_replayed_and_another_body_is_422_without_django(
     assert django_requests.count == 2
 
 
-def test_an_admitted_order_goes_on_to_django_and_is_admitted_once(
-    orders: Orders, django_requests: DjangoRequests
+def test_an_admitted_order_is_placed_on_the_loop_as_django_places_it(
+    orders: Orders, django_requests: DjangoRequests, settings: Any
 ) -> None:
     # Given a sale of 3 units
     sale = sale_create(units=3)
 
-    # When a buyer orders one
-    response = orders.post(new_key())
+    # When a buyer orders one with the lane, and another with it turned off
+    fast, slow = fast_then_django(orders, django_requests, settings)
 
-    # Then Django placed it (202 with its links), taking one unit from Redis, once
-    assert response.status_code == 202
-    assert response.json()["status_url"].startswith("/api/orders/")
-    assert django_requests.count == 1
-    assert counter.counter_read(slug=sale.slug) == (2, True)
+    # Then the first never reached Django and is the same 202 as Django's:
+    # status, headers (but where the order is) and the body's fields
+    assert fast.status_code == slow.status_code == 202
+    fast_headers, slow_headers = compared(fast)[2], compared(slow)[2]
+    assert fast_headers.pop("location") == fast.json()["status_url"]
+    assert slow_headers.pop("location") == slow.json()["status_url"]
+    assert fast_headers == slow_headers
+    assert fast.json().keys() == slow.json().keys()
+    assert fast.json()["status"] == "accepted"
+    # and its links carry the order's own access token: the status page opens
+    status = asyncio.run(_get(fast.json()["status_url"]))
+    assert status.status_code == 200
+    assert status.json()["number"] == fast.json()["number"]
+    # and both orders were taken from Redis once each, with their outbox events
+    assert counter.counter_read(slug=sale.slug) == (1, True)
+    assert Order.objects.count() == 2
+    placed = Order.objects.get(pk=fast.json()["id"])
+    assert placed.email == order_body()["email"]
+    assert placed.sale_id == sale.pk
+    assert Event.objects.filter(order=placed, outbox_pending=True).count() == 1
+
+
+def test_a_key_accepted_on_the_loop_replays_its_first_answer(
+    orders: Orders, django_requests: DjangoRequests
+) -> None:
+    # Given an order placed on the loop under a key
+    sale, key, first = placed_on_the_loop(orders, django_requests)
+
+    # When the buyer sends it again, and a third time with another body
+    again = orders.post(key)
+    reused = orders.post(key, order_body(quantity=2))
+
+    # Then the replay is the first answer, marked; another body is 422
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert reused.status_code == 422
+    # and one order was made, one unit taken
     assert Order.objects.count() == 1
+    assert counter.counter_read(slug=sale.slug) == (2, True)
+
+
+def test_a_key_the_database_holds_goes_the_long_way_and_loses_nothing(
+    orders: Orders, django_requests: DjangoRequests
+) -> None:
+    # Given an order placed on the loop, whose key Redis has since lost (a restart)
+    sale, key, first = placed_on_the_loop(orders, django_requests)
+    redis_get().delete(*redis_get().keys(f"*{key}*"))
+
+    # When the buyer retries with the same key: Redis admits a unit again, the
+    # loop's insert meets the key in the database
+    django_requests.count = 0
+    again = orders.post(key)
+
+    # Then Django answered, the long way: the first answer, replayed
+    assert django_requests.count == 1
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # and the unit admitted for the retry is back: one order, one unit sold
+    assert Order.objects.count() == 1
+    assert counter.counter_read(slug=sale.slug) == (2, True)
+
+
+def placed_on_the_loop(
+    orders: Orders, django_requests: DjangoRequests
+) -> tuple[Sale, str, httpx.Response]:
+    """A sale of 3 units, and one order placed on the loop (not by Django) under a
+    key: the sale, the key, the answer."""
+    sale = sale_create(units=3)
+    key = new_key()
+    first = orders.post(key)
+    assert first.status_code == 202
+    assert django_requests.count == 0
+    return sale, key, first
+
+
+async def _get(path: str) -> httpx.Response:
+    app = OrderFastLane(traced_django_asgi_application("orders-api", threads=2))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await client.get("http://127.0.0.1" + path)
+    finally:
+        app.close()
 
 
 def test_what_is_not_the_plain_case_is_left_to_django(

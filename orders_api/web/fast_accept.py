@@ -1,0 +1,244 @@
+"""The plain accept, whole, on the event loop: no thread, no Django handler.
+
+The fast lane (web/fast_lane.py) has asked Redis already: the units are admitted.
+What the view's lean accept (ordering/accept.py) does next is done here the same
+way, on the event loop, with the same rows and the same answer:
+
+    PostgreSQL: one transaction on a connection of the lane's own (async psycopg):
+        the order, its outbox event and the key's stored answer in ONE statement
+        (ordering/accept_rows.py), then the counter's generation checked in Redis.
+    Redis, after the commit: the key marked accepted, the relay woken.
+    The 202, with the order's access token on its links.
+
+Why: in a flash sale the orders service's one CPU also runs the queue's consumers.
+Through Django every accept took a thread of the pool, and each of its waits
+(Redis, PostgreSQL, the loop sending its answer) meant winning the interpreter back
+from the other threads (docs/results/2026-12-06-event-loop-accept.md).
+
+A counter rebuilt under the request or a key the database holds already goes the
+long way: the units are given back and Django decides, exactly as before. A request
+the edge sampled gets a server span of the orders service (the Django
+instrumentation's name and attributes), with psycopg's and Redis's spans under it,
+and the relay publishes inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import psycopg
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.db import connections
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind
+from psycopg import pq
+from psycopg.rows import dict_row
+
+from common import events
+from common.tracing.core import tracer_named, tracing_enabled, tracing_setup
+from orders_api.admission import accept as redis_accept
+from orders_api.admission.keys import counter_key, outbox_kick_key
+from orders_api.models import Sale
+from orders_api.ordering.accept_rows import ACCEPT_ROWS_SQL, accept_rows_params
+from orders_api.ordering.presentation import links_with_token, order_accepted_body
+from orders_api.ordering.selectors import order_access_token
+from orders_api.ordering.services import order_row_new
+from orders_api.sales.selectors import sale_snapshot_held, sale_snapshot_keep
+
+# The accept's log line is the view's (ordering/accept.py): `traces show` finds each
+# accept in the orders log by it.
+logger = logging.getLogger("orders_api.ordering.accept")
+
+SERVICE_NAME = "orders-api"
+# The Django instrumentation's span name and route for the view (orders_api/urls.py).
+ROUTE = "api/orders/"
+_tracer = tracer_named("orders_api.web.fast_accept")
+
+# Sale._meta.db_table's row, whole: Sale(**row) makes the model of it.
+_SALE_SQL = 'SELECT * FROM "orders_api_sale" WHERE id = %s'
+
+# Django's settings_dict OPTIONS that are Django's, not libpq's.
+_DJANGO_OPTIONS = frozenset(
+    {"pool", "server_side_binding", "isolation_level", "assume_role", "context"}
+)
+
+
+class LongWay(Exception):
+    """Not the common case (a rebuilt counter, a key or number the database holds,
+    a database that failed): the caller gives the units back and Django decides."""
+
+
+class LaneDatabase:
+    """A few PostgreSQL connections of the lane's own, per event loop.
+
+    At most `size` accepts of one process hold a connection at once; the others
+    wait their turn on the loop (each holds it for one short transaction). A
+    connection left in a transaction, or broken, is closed rather than kept.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._free: list[psycopg.AsyncConnection[Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(size)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self.discard()
+            self._loop, self._slots = loop, asyncio.Semaphore(self._size)
+        async with self._slots:
+            conn = self._free.pop() if self._free else await self._connect()
+            try:
+                yield conn
+            finally:
+                if (
+                    conn.closed
+                    or conn.info.transaction_status != pq.TransactionStatus.IDLE
+                ):
+                    await conn.close()
+                else:
+                    self._free.append(conn)
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(
+            **database_params(), autocommit=True
+        )
+
+    def discard(self) -> None:
+        """Close every idle connection now (they belong to another loop, or the app
+        is done: OrderFastLane.aclose)."""
+        while self._free:
+            self._free.pop().pgconn.finish()
+
+
+def database_params() -> dict[str, Any]:
+    """libpq's parameters for the orders database, from Django's settings (its test
+    database under the tests)."""
+    config = connections["default"].settings_dict
+    params: dict[str, Any] = {
+        "dbname": config["NAME"],
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+    }
+    options = config.get("OPTIONS") or {}
+    params.update({k: v for k, v in options.items() if k not in _DJANGO_OPTIONS})
+    return {k: v for k, v in params.items() if v is not None}
+
+
+async def order_accept_on_loop(
+    *,
+    verdict: redis_accept.AcceptVerdict,
+    slug: str,
+    quantity: int,
+    email: str,
+    traceparent: str | None,
+    key: redis_accept.KeyRef,
+    redis: aioredis.Redis,
+    database: LaneDatabase,
+) -> dict[str, Any]:
+    """The admitted order written and answered: the 202's body (with the access
+    token). Raises LongWay (nothing written: the caller gives the units back)."""
+    try:
+        async with database.connection() as conn:
+            sale = await _sale_snapshot(conn, verdict.sale_id)
+            if sale is None:
+                raise LongWay
+            trace_id = events.trace_id_of_request(traceparent)
+            order = order_row_new(
+                order_id=uuid.uuid4(), sale=sale, quantity=quantity, email=email,
+                trace_id=trace_id,
+            )  # fmt: skip
+            body = order_accepted_body(order=order, token=None)
+            params = accept_rows_params(
+                order=order, key=key, body=body, trace_id=trace_id
+            )
+            async with conn.transaction():
+                await conn.execute(ACCEPT_ROWS_SQL, params)
+                generation = await redis.hget(counter_key(slug), "gen")
+                if generation != verdict.generation:
+                    raise LongWay
+    except psycopg.Error as error:
+        # A key or number the database holds (IntegrityError), or a database that
+        # failed: rolled back, and Django's way says which.
+        raise LongWay from error
+    logger.info("order %s accepted: %d of %s", order.number, quantity, slug)
+    await _accept_done(redis, key)
+    token = order_access_token(order_id=order.pk)
+    return links_with_token(body, token=token)
+
+
+async def _sale_snapshot(conn: psycopg.AsyncConnection[Any], sale_id: int) -> Any:
+    """The sale's snapshot (sales/selectors.py), read once per process: here on the
+    loop's own connection the first time (the ORM is not for the event loop)."""
+    held = sale_snapshot_held(sale_id=sale_id)
+    if held is not None:
+        return held
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(_SALE_SQL, (sale_id,))
+        row = await cursor.fetchone()
+    return sale_snapshot_keep(sale=None if row is None else Sale(**row))
+
+
+async def _accept_done(redis: aioredis.Redis, key: redis_accept.KeyRef) -> None:
+    """admission/accept.py accept_done, on the loop: the key marked accepted, the
+    relay woken. Committed already: a Redis that fails here costs a replay the
+    database's answer and the relay its next poll, nothing more."""
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.set(
+                key.name,
+                key.value(redis_accept.ACCEPTED),
+                ex=settings.ORDERS_IDEMPOTENCY_TTL_SECONDS,
+            )
+            pipe.lpush(outbox_kick_key(), 1)
+            await pipe.execute()
+    except (aioredis.RedisError, OSError):
+        logger.warning("accepted order: Redis not told; the relay polls")
+
+
+@contextmanager
+def accept_span(
+    scope: dict[str, Any], headers: dict[str, str], *, started_ns: int
+) -> Iterator[Span]:
+    """The orders service's server span of an accept made on the loop, current
+    inside (psycopg's and Redis's spans are its children; the outbox row carries
+    it to the relay). From `started_ns`, when the request came in: its Redis
+    admission, made before the span, is inside its time (`orders.admission`)."""
+    if not tracing_enabled():
+        yield trace.INVALID_SPAN
+        return
+    tracing_setup(SERVICE_NAME)
+    span = _tracer.start_span(
+        f"POST {ROUTE}",
+        context=propagate.extract(headers),
+        kind=SpanKind.SERVER,
+        start_time=started_ns,
+    )
+    if span.is_recording():
+        client = scope.get("client") or ("", 0)
+        span.set_attributes(
+            {
+                "http.method": "POST",
+                "http.scheme": scope.get("scheme", "http"),
+                "http.host": headers.get("host", ""),
+                "http.target": scope["path"],
+                "http.route": ROUTE,
+                "http.flavor": scope.get("http_version", "1.1"),
+                "http.user_agent": headers.get("user-agent", ""),
+                "net.peer.ip": client[0],
+                "orders.admission": "fast-lane",
+                "orders.accept": "event-loop",
+            }
+        )
+    with trace.use_span(span, end_on_exit=True):
+        yield span
