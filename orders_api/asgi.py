@@ -36,6 +36,7 @@ from common.tracing.core import ASGIApp  # noqa: E402
 from common.tracing.django import traced_wsgi_application  # noqa: E402
 from orders_api.live import consumers  # noqa: E402
 from orders_api.web.fast_lane import OrderFastLane  # noqa: E402
+from orders_api.web.status_lane import OrderStatusLane  # noqa: E402
 
 SERVICE_NAME = "orders-api"
 
@@ -75,14 +76,17 @@ def traced_django_asgi_application(service_name: str, *, threads: int = 16) -> A
 
 # Static files (/static/orders/) are answered ahead of Django's middleware, from the
 # apps' static folders (no collectstatic step), and untraced; so are the refusals of
-# POST /api/orders/ (web/fast_lane.py, on the event loop). Every other HTTP request
+# POST /api/orders/ and its plain accepts (web/fast_lane.py), and the status polls
+# with a token (web/status_lane.py), on the event loop. Every other HTTP request
 # runs on one of ORDERS_MAX_CONCURRENT_REQUESTS threads; more wait on the event loop.
 # The stubs want an ASGIHandler; Django's handler wraps any ASGI app (it only awaits
 # it for what is not a static file).
 django_application = ASGIStaticFilesHandler(
     OrderFastLane(  # type: ignore[arg-type]
-        traced_django_asgi_application(
-            SERVICE_NAME, threads=settings.ORDERS_MAX_CONCURRENT_REQUESTS
+        OrderStatusLane(
+            traced_django_asgi_application(
+                SERVICE_NAME, threads=settings.ORDERS_MAX_CONCURRENT_REQUESTS
+            )
         )
     )
 )

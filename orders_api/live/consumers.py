@@ -8,15 +8,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+import psycopg
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from common.errors import ApplicationError
+from common.errors import ApplicationError, NotFound
 from orders_api.live import broadcast
 from orders_api.ordering.clients import ORDERS_SESSION_KEY
 from orders_api.ordering.presentation import order_state
 from orders_api.ordering.selectors import order_get_visible
 from orders_api.sales.selectors import sale_board, sale_current
+from orders_api.web.order_reads import order_visible_on_loop
 
 # Close codes before accept become an HTTP 403 on the handshake; after, these.
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
@@ -24,6 +27,23 @@ CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
 
 def _order_state(order_id: str, token: str | None, sessions: list[str]) -> dict:
     order = order_get_visible(order_id=order_id, token=token, session_orders=sessions)
+    return order_state(order=order)
+
+
+async def _order_state_now(
+    order_id: str, token: str | None, sessions: list[str]
+) -> dict:
+    """The order's state for its owner: on the event loop (web/order_reads.py), or
+    with ORDERS_LOOP_READS off on asgiref's thread, as a database read as the
+    status page's."""
+    if not settings.ORDERS_LOOP_READS:
+        return await database_sync_to_async(_order_state)(order_id, token, sessions)
+    try:
+        order = await order_visible_on_loop(
+            order_id=order_id, token=token, session_orders=sessions
+        )
+    except psycopg.Error:
+        raise NotFound("No such order.") from None
     return order_state(order=order)
 
 
@@ -47,9 +67,7 @@ class OrderStatusConsumer(AsyncJsonWebsocketConsumer):
         self.group = broadcast.order_group(order_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         try:
-            state = await database_sync_to_async(_order_state)(
-                order_id, token, sessions
-            )
+            state = await _order_state_now(order_id, token, sessions)
         except ApplicationError as error:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None

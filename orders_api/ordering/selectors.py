@@ -45,8 +45,17 @@ def order_get_visible(
     404 unknown, 401 neither session nor token, 403 a wrong token.
     """
     order = order_get(order_id=order_id)
+    order_visibility_check(order=order, token=token, session_orders=session_orders)
+    return order
+
+
+def order_visibility_check(
+    *, order: Order, token: str | None, session_orders: Iterable[str]
+) -> None:
+    """Nothing for its owner's session or the holder of its access token; else 401
+    (neither) or 403 (a wrong token)."""
     if str(order.pk) in set(session_orders):
-        return order
+        return
     if not token:
         raise NotAuthenticated(
             "Show the order's access token (?token=...) or use the session that "
@@ -54,7 +63,6 @@ def order_get_visible(
         )
     if not hmac.compare_digest(token_hash(token), order.access_token_hash):
         raise Forbidden("That access token is not this order's.")
-    return order
 
 
 def order_journey(*, order: Order) -> QuerySet[Event]:

@@ -27,21 +27,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import connections
-from opentelemetry import propagate, trace
-from opentelemetry.trace import Span, SpanKind
 from psycopg import pq
 from psycopg.rows import dict_row
 
 from common import events
-from common.tracing.core import tracer_named, tracing_enabled, tracing_setup
 from orders_api.admission import accept as redis_accept
 from orders_api.admission.keys import counter_key, outbox_kick_key
 from orders_api.models import Sale
@@ -55,10 +52,8 @@ from orders_api.sales.selectors import sale_snapshot_held, sale_snapshot_keep
 # accept in the orders log by it.
 logger = logging.getLogger("orders_api.ordering.accept")
 
-SERVICE_NAME = "orders-api"
-# The Django instrumentation's span name and route for the view (orders_api/urls.py).
+# The view's route (orders_api/urls.py): the span's name and `http.route`.
 ROUTE = "api/orders/"
-_tracer = tracer_named("orders_api.web.fast_accept")
 
 # Sale._meta.db_table's row, whole: Sale(**row) makes the model of it.
 _SALE_SQL = 'SELECT * FROM "orders_api_sale" WHERE id = %s'
@@ -117,6 +112,17 @@ class LaneDatabase:
         is done: OrderFastLane.aclose)."""
         while self._free:
             self._free.pop().pgconn.finish()
+
+
+_lane_database: LaneDatabase | None = None
+
+
+def lane_database() -> LaneDatabase:
+    """This process's LaneDatabase, for the lanes and the websockets' first state."""
+    global _lane_database
+    if _lane_database is None:
+        _lane_database = LaneDatabase(settings.ORDERS_LOOP_ACCEPT_CONNECTIONS)
+    return _lane_database
 
 
 def database_params() -> dict[str, Any]:
@@ -204,41 +210,3 @@ async def _accept_done(redis: aioredis.Redis, key: redis_accept.KeyRef) -> None:
             await pipe.execute()
     except (aioredis.RedisError, OSError):
         logger.warning("accepted order: Redis not told; the relay polls")
-
-
-@contextmanager
-def accept_span(
-    scope: dict[str, Any], headers: dict[str, str], *, started_ns: int
-) -> Iterator[Span]:
-    """The orders service's server span of an accept made on the loop, current
-    inside (psycopg's and Redis's spans are its children; the outbox row carries
-    it to the relay). From `started_ns`, when the request came in: its Redis
-    admission, made before the span, is inside its time (`orders.admission`)."""
-    if not tracing_enabled():
-        yield trace.INVALID_SPAN
-        return
-    tracing_setup(SERVICE_NAME)
-    span = _tracer.start_span(
-        f"POST {ROUTE}",
-        context=propagate.extract(headers),
-        kind=SpanKind.SERVER,
-        start_time=started_ns,
-    )
-    if span.is_recording():
-        client = scope.get("client") or ("", 0)
-        span.set_attributes(
-            {
-                "http.method": "POST",
-                "http.scheme": scope.get("scheme", "http"),
-                "http.host": headers.get("host", ""),
-                "http.target": scope["path"],
-                "http.route": ROUTE,
-                "http.flavor": scope.get("http_version", "1.1"),
-                "http.user_agent": headers.get("user-agent", ""),
-                "net.peer.ip": client[0],
-                "orders.admission": "fast-lane",
-                "orders.accept": "event-loop",
-            }
-        )
-    with trace.use_span(span, end_on_exit=True):
-        yield span

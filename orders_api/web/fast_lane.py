@@ -32,15 +32,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from common.cache_control import PERSONAL
 from common.errors import ApplicationError
-from common.middleware import TRACE_ID_HEADER
 from common.redis_client import REDIS_FAULTS, RedisUnavailable, redis_timeouts
-from common.tracing.core import ASGIApp, current_trace_id
+from common.tracing.core import ASGIApp
 from orders_api.admission import accept as redis_accept
 from orders_api.admission import scripts
 from orders_api.exceptions import (
@@ -58,11 +55,13 @@ from orders_api.ordering.clients import (
 )
 from orders_api.ordering.idempotency import fingerprint_of, idempotency_key_check
 from orders_api.ordering.order_input import order_input_parse
-from orders_api.web import fast_accept
+from orders_api.web import fast_accept, lane_http
 
 logger = logging.getLogger(__name__)
 
 PATH = "/api/orders/"
+# What DRF says the view allows (its answers carry it).
+ALLOW = "POST, OPTIONS"
 SCOPE = "POST /api/orders/"
 PRE_ADMISSION_SCOPE_KEY = "orders.pre_admission"
 
@@ -96,21 +95,6 @@ class _StepAside(Exception):
     """Not the plain case: Django answers."""
 
 
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
-    return {
-        name.decode("latin1").lower(): value.decode("latin1")
-        for name, value in scope.get("headers", [])
-    }
-
-
-def _host_allowed(headers: dict[str, str]) -> bool:
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    domain, _ = split_domain_port(headers.get("host", ""))
-    return bool(domain) and validate_host(domain, allowed)
-
-
 def _constant_refused(name: str) -> Any:
     """NaN and Infinity are not JSON: DRF's parser refuses them (a 400), so here too."""
     raise ValueError(name)
@@ -125,7 +109,7 @@ def _pre_admission_input(
         raise _StepAside
     if not headers.get("content-type", "").startswith("application/json"):
         raise _StepAside
-    if settings.SECURE_SSL_REDIRECT or not _host_allowed(headers):
+    if settings.SECURE_SSL_REDIRECT or not lane_http.host_allowed(headers):
         raise _StepAside
     try:
         payload = json.loads(body, parse_constant=_constant_refused)
@@ -193,10 +177,7 @@ class OrderFastLane:
         self.app = app
         self._redis: aioredis.Redis | None = None
         self._script: Any = None
-        self._static_headers: list[tuple[bytes, bytes]] | None = None
-        self._database = fast_accept.LaneDatabase(
-            settings.ORDERS_LOOP_ACCEPT_CONNECTIONS
-        )
+        self._database = fast_accept.lane_database()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if (
@@ -208,9 +189,9 @@ class OrderFastLane:
             await self.app(scope, receive, send)
             return
         started_ns = time.time_ns()
-        body, complete = await _body_read(receive)
-        replay = _replaying(body, complete, receive)
-        headers = _headers(scope)
+        body, complete = await lane_http.body_read(receive)
+        replay = lane_http.replaying(body, complete, receive)
+        headers = lane_http.request_headers(scope)
         try:
             if not complete:
                 raise _StepAside
@@ -223,11 +204,13 @@ class OrderFastLane:
         except REDIS_FAULTS as exc:
             logger.warning("Redis unavailable: POST %s: %r", PATH, exc)
             error = RedisUnavailable()
-            await self._answer(send, error.status_code, error.body(), error.headers)
+            await lane_http.json_answer(
+                send, ALLOW, error.status_code, error.body(), error.headers
+            )
             return
         refusal = refusal_of(verdict, key=key)
         if refusal is not None:
-            await self._answer(send, *refusal)
+            await lane_http.json_answer(send, ALLOW, *refusal)
             return
         pre = PreAdmission(
             slug=slug, units=units, client=client, key=key, verdict=verdict
@@ -264,7 +247,12 @@ class OrderFastLane:
         """The admitted order placed and answered here (web/fast_accept.py); False
         when it must go the long way (its units given back)."""
         redis, _ = await self._client()
-        with fast_accept.accept_span(scope, headers, started_ns=started_ns) as span:
+        with lane_http.lane_span(
+            scope, headers, route=fast_accept.ROUTE, started_ns=started_ns
+        ) as span:
+            if span.is_recording():
+                # Its Redis admission was made before the span, inside its time.
+                span.set_attribute("orders.admission", "fast-lane")
             try:
                 body = await fast_accept.order_accept_on_loop(
                     verdict=pre.verdict,
@@ -283,12 +271,7 @@ class OrderFastLane:
                 await self._give_back(pre)
                 raise
             extra = {"Location": body["status_url"]}
-            trace_id = current_trace_id()
-            if trace_id:
-                extra[TRACE_ID_HEADER] = trace_id
-            if span.is_recording():
-                span.set_attribute("http.status_code", 202)
-            await self._answer(send, 202, body, extra)
+            await lane_http.traced_answer(send, span, ALLOW, 202, body, extra)
         return True
 
     async def _client(self) -> tuple[aioredis.Redis, Any]:
@@ -333,45 +316,6 @@ class OrderFastLane:
         except REDIS_FAULTS:
             logger.exception("units admitted for a request Django did not take")
 
-    async def _answer(
-        self, send: Any, status: int, body: dict[str, Any], extra: dict[str, str]
-    ) -> None:
-        content = json.dumps(body).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(content)).encode()),
-            *self._response_headers(),
-            *((k.lower().encode(), v.encode()) for k, v in extra.items()),
-        ]
-        await send(
-            {"type": "http.response.start", "status": status, "headers": headers}
-        )
-        await send({"type": "http.response.body", "body": content})
-
-    def _response_headers(self) -> list[tuple[bytes, bytes]]:
-        """What the view's answer gets from DRF and the middleware, every time."""
-        if self._static_headers is None:
-            pairs = [
-                ("vary", "Cookie"),
-                ("allow", "POST, OPTIONS"),
-                ("x-frame-options", settings.X_FRAME_OPTIONS),
-                # An order's answer is nobody else's (common.cache_control).
-                ("cache-control", PERSONAL),
-            ]
-            if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-                pairs.append(("x-content-type-options", "nosniff"))
-            if settings.SECURE_REFERRER_POLICY:
-                pairs.append(("referrer-policy", str(settings.SECURE_REFERRER_POLICY)))
-            if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-                pairs.append(
-                    (
-                        "cross-origin-opener-policy",
-                        str(settings.SECURE_CROSS_ORIGIN_OPENER_POLICY),
-                    )
-                )
-            self._static_headers = [(k.encode(), v.encode()) for k, v in pairs]
-        return self._static_headers
-
 
 # An asyncio read timeout also counts the event loop's own lag: in a rush one worker's
 # loop holds hundreds of requests, and at the stack's 1 s a reply Redis sent at once
@@ -386,35 +330,3 @@ def _lane_timeouts() -> dict[str, float]:
     timeouts = redis_timeouts()
     timeouts["socket_timeout"] = max(timeouts["socket_timeout"], LANE_READ_TIMEOUT)
     return timeouts
-
-
-async def _body_read(receive: Any) -> tuple[bytes, bool]:
-    """The request's body if it fits DATA_UPLOAD_MAX_MEMORY_SIZE; (what was read,
-    False) when it does not (Django answers 413)."""
-    chunks: list[bytes] = []
-    size, limit = 0, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-        if limit is not None and size > limit:
-            return b"".join(chunks), False
-
-
-def _replaying(body: bytes, complete: bool, receive: Any) -> Any:
-    """A receive() for Django: the body already read, then the rest as it comes."""
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
-
-    return replay

@@ -80,8 +80,8 @@ def test_the_accept_request_admits_in_redis_and_writes_order_and_outbox_event(
     root = _only(_spans(trace, "orders-api", "server"))
     # placed on the event loop, ahead of Django (orders_api/web/fast_accept.py),
     # under the name and route the Django instrumentation gives the view
-    assert root.scope == "orders_api.web.fast_accept"
-    assert root.attribute("orders.accept") == "event-loop"
+    assert root.scope == "orders_api.web.lane"
+    assert root.attribute("orders.lane") == "event-loop"
     assert root.name == "POST api/orders/"
     assert root.attribute("http.route") == "api/orders/"
     assert (root.http_method, root.http_target) == ("POST", "/api/orders/")

@@ -13,7 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from django.core.signals import request_started
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
@@ -100,3 +102,34 @@ def address_client(*, secret: str | None = None, address: str = "127.0.0.1") -> 
     """The idempotency client of a test client at `address` (with its secret)."""
     request = RequestFactory().post("/", REMOTE_ADDR=address)
     return idempotency_client(request, secret=secret)
+
+
+# Set per answer by the transport or the server, not by the view; and the trace's
+# id, which differs from request to request.
+UNCOMPARED = {"content-length", "date", "server", "x-trace-id"}
+
+
+class DjangoRequests:
+    """How many requests reached Django's handler (its request_started signal)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        request_started.connect(self._started)
+
+    def _started(self, **_: Any) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        request_started.disconnect(self._started)
+
+
+@pytest.fixture
+def django_requests() -> Iterator[DjangoRequests]:
+    seen = DjangoRequests()
+    yield seen
+    seen.close()
+
+
+def compared(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
+    headers = {k: v for k, v in response.headers.items() if k not in UNCOMPARED}
+    return response.status_code, response.json(), headers

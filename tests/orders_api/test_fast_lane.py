@@ -5,26 +5,27 @@ Django gives; everything else still Django's."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from django.core.signals import request_started
 
 from orders_api.admission import counter
 from orders_api.admission.redis_client import redis_get
 from orders_api.asgi import traced_django_asgi_application
 from orders_api.models import Event, Order, Sale
 from orders_api.web.fast_lane import OrderFastLane
-from tests.orders_api.conftest import new_key, order_body, sale_create
+from tests.orders_api.conftest import (
+    DjangoRequests,
+    compared,
+    new_key,
+    order_body,
+    sale_create,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "http://127.0.0.1/api/orders/"
-# Set per answer by the transport or the server, not by the view; and the trace's
-# id, which Django's answer has when traced and the fast lane's never has.
-UNCOMPARED = {"content-length", "date", "server", "x-trace-id"}
 
 
 class Orders:
@@ -56,32 +57,6 @@ class Orders:
 @pytest.fixture
 def orders() -> Orders:
     return Orders()
-
-
-class DjangoRequests:
-    """How many requests reached Django's handler (its request_started signal)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        request_started.connect(self._started)
-
-    def _started(self, **_: Any) -> None:
-        self.count += 1
-
-    def close(self) -> None:
-        request_started.disconnect(self._started)
-
-
-@pytest.fixture
-def django_requests() -> Iterator[DjangoRequests]:
-    seen = DjangoRequests()
-    yield seen
-    seen.close()
-
-
-def compared(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
-    headers = {k: v for k, v in response.headers.items() if k not in UNCOMPARED}
-    return response.status_code, response.json(), headers
 
 
 def fast_then_django(
