@@ -126,6 +126,28 @@ def worker_exit() -> None:
         multiprocess.mark_process_dead(os.getpid(), str(METRICS_DIR))
 
 
+def latency_observe_many(histogram: Histogram, seconds: float, times: int) -> None:
+    """`times` observations of `seconds` in one update of the sum and one bucket.
+
+    prometheus_client's `observe` takes one at a time, each a locked write to the
+    worker's file: the nginx engine's control plane counted ~40,000 log lines a second
+    that way under wrk, a tenth of a core. Same series, same values (tests/edge/
+    test_admin.py reads the count and the sum back)."""
+    if times == 1:
+        histogram.observe(seconds)
+        return
+    histogram._raise_if_not_observable()  # no public bulk observe
+    histogram._sum.inc(seconds * times)
+    for bucket, bound in zip(
+        histogram._buckets,
+        histogram._upper_bounds,
+        strict=True,
+    ):
+        if seconds <= bound:
+            bucket.inc(times)
+            return
+
+
 def render() -> tuple[bytes, str]:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(METRICS_DIR))
