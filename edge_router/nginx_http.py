@@ -151,7 +151,9 @@ def _logs(engine: EngineParts | None) -> list[str]:
         '"route":"$edge_route","origin":"$edge_origin","status":$status,'
         '"bytes":$body_bytes_sent,"duration_ms":$edge_log_ms.0,'
         '"trace_id":"$edge_trace_id"}\';',
-        "log_format edge_metrics '$edge_route $edge_origin $status $edge_log_ms';",
+        # Seconds as nginx has them ("0.004"): the control plane reads them, no map
+        # a request to make milliseconds.
+        "log_format edge_metrics '$edge_route $edge_origin $status $request_time';",
         *logs,
     ]
 
