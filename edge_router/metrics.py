@@ -140,8 +140,8 @@ def _histogram_add(histogram: Histogram, counts: list[int], total: float) -> Non
 
 def latency_observe_many(histogram: Histogram, seconds: float, times: int) -> None:
     """`times` observations of `seconds` in one update of the sum and one bucket:
-    the nginx engine's control plane counted ~40,000 log lines a second one by one
-    under wrk, a tenth of a core."""
+    the nginx engine's control plane took each of nginx's log lines one by one (about
+    0.3 µs of its CPU a request under wrk; now a few updates per 64 KiB of log)."""
     counts = [0] * len(histogram._upper_bounds)
     counts[bisect.bisect_left(histogram._upper_bounds, seconds)] = times
     _histogram_add(histogram, counts, seconds * times)
