@@ -62,7 +62,7 @@ async def http_request_handle(
         route.metrics.count(outcome.status)
         route.metrics.latency.observe(duration)
         if path == edge.watched_path:
-            metrics.WATCHED_LATENCY.observe(duration)
+            metrics.watched_latency.observe(duration)
         route_name, origin_name = route.behaviour.name, route.behaviour.origin.name
     edge.log.record(
         started_wall=wall,

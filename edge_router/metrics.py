@@ -8,6 +8,7 @@ files in one directory (per uvicorn master), and `/_edge/metrics` sums them.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import multiprocessing
 import os
@@ -126,6 +127,54 @@ def worker_exit() -> None:
         multiprocess.mark_process_dead(os.getpid(), str(METRICS_DIR))
 
 
+def _histogram_add(histogram: Histogram, counts: list[int], total: float) -> None:
+    """Add observations to a histogram at once: `counts` per bucket (its bounds'
+    order), `total` their sum. prometheus_client's `observe` takes one at a time,
+    each a locked write to the worker's file; there is no public bulk one."""
+    histogram._raise_if_not_observable()
+    histogram._sum.inc(total)
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+
+
+def latency_observe_many(histogram: Histogram, seconds: float, times: int) -> None:
+    """`times` observations of `seconds` in one update of the sum and one bucket:
+    the nginx engine's control plane took each of nginx's log lines one by one (about
+    0.3 µs of its CPU a request under wrk; now a few updates per 64 KiB of log)."""
+    counts = [0] * len(histogram._upper_bounds)
+    counts[bisect.bisect_left(histogram._upper_bounds, seconds)] = times
+    _histogram_add(histogram, counts, seconds * times)
+
+
+class PendingHistogram:
+    """A histogram's observations kept in the worker, added to its file by `publish`
+    (a few times a second): a request costs a list increment, not three locked file
+    writes and their pid checks."""
+
+    __slots__ = ("_bounds", "_counts", "_sum", "_target")
+
+    def __init__(self, target: Histogram) -> None:
+        self._target = target
+        self._bounds = list(target._upper_bounds)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        # The first bound at or above: prometheus_client's own `amount <= bound`.
+        self._counts[bisect.bisect_left(self._bounds, seconds)] += 1
+        self._sum += seconds
+
+    def publish(self) -> None:
+        if self._sum or any(self._counts):
+            counts, self._counts = self._counts, [0] * len(self._bounds)
+            total, self._sum = self._sum, 0.0
+            _histogram_add(self._target, counts, total)
+
+
+watched_latency = PendingHistogram(WATCHED_LATENCY)
+
+
 def render() -> tuple[bytes, str]:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(METRICS_DIR))
@@ -135,27 +184,47 @@ def render() -> tuple[bytes, str]:
 class RouteMetrics:
     """The label children of one (route, origin), bound once: no lookups per request.
 
-    `active` is a plain int the request path moves; `publish_in_flight` copies it to
-    the shared gauge a few times a second, which spares two file writes per request.
+    What a request moves stays in the worker: `active` (a plain int), the answers by
+    status and the latencies (PendingHistogram). `publish`, a few times a second
+    (edge_router/app.py) and at exit, copies them to the shared files: a request
+    then writes no file at all (it wrote five, each locked and with a pid check).
     """
 
-    __slots__ = ("_codes", "_gauge", "_origin", "_route", "active", "latency")
+    __slots__ = (
+        "_codes",
+        "_gauge",
+        "_origin",
+        "_pending",
+        "_route",
+        "active",
+        "latency",
+    )
 
     def __init__(self, route: str, origin: str) -> None:
         self._route = route
         self._origin = origin
-        self.latency = LATENCY.labels(route, origin)
+        self.latency = PendingHistogram(LATENCY.labels(route, origin))
         self._gauge = IN_FLIGHT.labels(route, origin)
         self._codes: dict[int, Counter] = {}
+        self._pending: dict[int, int] = {}
         self.active = 0
 
-    def publish_in_flight(self) -> None:
+    def publish(self) -> None:
         self._gauge.set(self.active)
+        self.latency.publish()
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            for status, times in pending.items():
+                self._counter(status).inc(times)
 
     def count(self, status: int) -> None:
+        pending = self._pending
+        pending[status] = pending.get(status, 0) + 1
+
+    def _counter(self, status: int) -> Counter:
         child = self._codes.get(status)
         if child is None:
             child = self._codes[status] = REQUESTS.labels(
                 self._route, self._origin, str(status)
             )
-        child.inc()
+        return child

@@ -42,6 +42,49 @@ TOO_MANY = _answer(
 )
 
 
+class AnswerTransport:
+    """What a request's answer is written to (uvicorn's cycle writes through it):
+    the status line and headers wait for the body's first piece and leave in the
+    same write. uvloop sends each `write` at once, so uvicorn's two writes (head,
+    then body) were two system calls and two segments for every answer: on loopback
+    each send also runs the receiver's side in the kernel, a few µs a request.
+
+    A head held is never late: whatever writes next takes it along, and the next
+    turn of the event loop sends it if nothing did (an answer streamed from an
+    origin still slow to send its body). Informational answers (100 Continue) go at
+    once. Order is kept: anything written goes after what is held."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 1"):
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 # How often a worker looks for requests whose headers are late: a deadline is kept
 # to within this. One sweep a worker, not a timer a request: uvloop's call_later and
 # cancel cost about 7 µs, a tenth of what the edge spends on a request.
@@ -58,9 +101,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     _address: str | None = None
     _began = False
+    _answers: AnswerTransport
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._answers = AnswerTransport(transport, self.loop)
         address = self.client[0] if self.client else "-"
         self._address = address
         self.open_by_address[address] += 1
@@ -116,6 +161,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self.awaiting_headers.pop(self, None)
         self._began = False
         super().on_headers_complete()
+        if self.cycle is not None:
+            # The cycle uvicorn just made (or the last one, after an upgrade).
+            self.cycle.transport = self._answers  # type: ignore[assignment]
 
     def handle_websocket_upgrade(self) -> None:
         self.awaiting_headers.pop(self, None)

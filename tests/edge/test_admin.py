@@ -62,7 +62,10 @@ def test_metrics_count_requests_per_route_and_origin_over_all_workers(
 ) -> None:
     # given requests on fresh connections, so both workers serve some
     series = 'edge_requests_total{code="200",origin="shop",route="default"}'
-    before = _count(httpx.get(admin_url(edge) + "/_edge/metrics").text, series)
+    histogram = 'edge_request_duration_seconds_{}{{origin="shop",route="default"}}'
+    scraped = httpx.get(admin_url(edge) + "/_edge/metrics").text
+    before = _count(scraped, series)
+    counted = _count(scraped, histogram.format("count"))
     for _ in range(20):
         httpx.get(edge.url + "/shop/rods/")
     # when the metrics are scraped (nginx's counts reach them within a second)
@@ -78,6 +81,14 @@ def test_metrics_count_requests_per_route_and_origin_over_all_workers(
     # then the counter and the histogram are there, by label, under the same names
     # on both engines
     assert _count(text, series) >= before + 20
+    # and every one of them is in the latency histogram too (the nginx engine adds
+    # a log line's observations at once: its count and sum must still add up)
+    assert _count(text, histogram.format("count")) >= counted + 20
+    assert (
+        0
+        < _count(text, histogram.format("sum"))
+        < _count(text, histogram.format("count"))
+    )
     assert (
         'edge_request_duration_seconds_bucket{le="0.005",origin="shop",route="default"}'
         in text
