@@ -78,7 +78,7 @@ def test_the_accept_request_admits_in_redis_and_writes_order_and_outbox_event(
 ):
     trace = strangler.trace
     root = _only(_spans(trace, "orders-api", "server"))
-    assert root.scope == "opentelemetry.instrumentation.django"
+    assert root.scope == "common.tracing.django"
     assert (root.http_method, root.http_target) == ("POST", "/api/orders/")
     assert root.http_status == 202
     children = trace.children[root.span_id]
