@@ -276,12 +276,17 @@ def excluded_urls(instrumentation: str) -> str:
     and would trace health probes once a variable is set; the ASGI middleware
     reads nothing at all.
     """
+    return ",".join([NEVER_TRACED_URLS, *environment_excluded_urls(instrumentation)])
+
+
+def environment_excluded_urls(instrumentation: str) -> list[str]:
+    """The patterns the environment names for an instrumentation (`DJANGO`, `ASGI`):
+    `OTEL_PYTHON_<INSTRUMENTATION>_EXCLUDED_URLS`, else `OTEL_PYTHON_EXCLUDED_URLS`."""
     named = os.environ.get(
         f"OTEL_PYTHON_{instrumentation}_EXCLUDED_URLS"
     ) or os.environ.get("OTEL_PYTHON_EXCLUDED_URLS", "")
     # An empty item (a trailing comma) would be a pattern that matches every URL.
-    extra = [pattern.strip() for pattern in named.split(",") if pattern.strip()]
-    return ",".join([NEVER_TRACED_URLS, *extra])
+    return [pattern.strip() for pattern in named.split(",") if pattern.strip()]
 
 
 def instrument_once(instrumentor: Any, **kwargs: Any) -> None:

@@ -10,19 +10,25 @@ from typing import Any
 
 from common.tracing.core import (
     WSGIApp,
-    excluded_urls,
     instrument_clients,
-    instrument_once,
     tracing_enabled,
     tracing_setup,
 )
 
+# Made by hand (common/tracing/server_span.py), not by the official instrumentation.
+SERVER_SPAN_MIDDLEWARE = "common.tracing.server_span.ServerSpanMiddleware"
+
 
 def instrument_django() -> None:
-    """Server spans for Django views. Call before get_wsgi/asgi_application()."""
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    """Server spans for Django views: our middleware first in MIDDLEWARE (with
+    tracing on). Call before get_wsgi/asgi_application()."""
+    if not tracing_enabled():
+        return
+    from django.conf import settings
 
-    instrument_once(DjangoInstrumentor(), excluded_urls=excluded_urls("DJANGO"))
+    middleware = list(settings.MIDDLEWARE)
+    if SERVER_SPAN_MIDDLEWARE not in middleware:
+        settings.MIDDLEWARE = [SERVER_SPAN_MIDDLEWARE, *middleware]
 
 
 def traced_wsgi_application(service_name: str) -> WSGIApp:

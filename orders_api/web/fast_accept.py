@@ -17,8 +17,8 @@ from the other threads (docs/results/2026-12-06-event-loop-accept.md).
 
 A counter rebuilt under the request or a key the database holds already goes the
 long way: the units are given back and Django decides, exactly as before. A request
-the edge sampled gets a server span of the orders service (the Django
-instrumentation's name and attributes), with psycopg's and Redis's spans under it,
+the edge sampled gets a server span of the orders service (the name and
+attributes of Django's, web/lane_http.py), with psycopg's and Redis's spans under it,
 and the relay publishes inside it.
 """
 

@@ -112,7 +112,7 @@ def lane_span(
 ) -> Iterator[Span]:
     """The orders service's server span of a request a lane answers, current inside
     (psycopg's and Redis's spans are its children; an outbox row carries it to the
-    relay): the Django instrumentation's name and attributes for the view of
+    relay): the name and attributes Django's server span has for the view of
     `route`, from `started_ns`, when the request came in."""
     if not tracing_enabled():
         yield trace.INVALID_SPAN
@@ -125,17 +125,13 @@ def lane_span(
         start_time=started_ns,
     )
     if span.is_recording():
-        client = scope.get("client") or ("", 0)
+        # What Django's server span carries (common/tracing/server_span.py): the
+        # attributes the trace readers use, and which lane answered.
         span.set_attributes(
             {
                 "http.method": scope["method"],
-                "http.scheme": scope.get("scheme", "http"),
-                "http.host": headers.get("host", ""),
                 "http.target": scope["path"],
                 "http.route": route,
-                "http.flavor": scope.get("http_version", "1.1"),
-                "http.user_agent": headers.get("user-agent", ""),
-                "net.peer.ip": client[0],
                 "orders.lane": "event-loop",
             }
         )

@@ -124,7 +124,7 @@ def test_the_django_asgi_plug_in_traces_the_request_and_names_the_trace(tmp_path
     span = next(s for s in FileSpanStore(tmp_path).spans() if s.kind == "server")
     assert (span.trace_id, span.parent_id) == (TRACE, PARENT)
     assert span.service == "orders-api"
-    assert span.scope == "opentelemetry.instrumentation.django"
+    assert span.scope == "common.tracing.django"
     assert span.http_status == 404
 
 

@@ -113,7 +113,7 @@ def test_edge_server_then_edge_client_then_shop_then_warehouse(
     # named the edge's client span, not the visitor's span
     shop = _only(trace.children[call.span_id])
     assert shop == _server(trace, "shop")
-    assert shop.scope == "opentelemetry.instrumentation.django"
+    assert shop.scope == "common.tracing.django"
     assert shop.http_target == buy
     # and the warehouse answered under the shop's httpx call
     fulfil = _child(

@@ -39,7 +39,7 @@ def test_the_shop_span_is_the_django_view_and_its_children_are_db_redis_and_http
 ):
     trace = legacy.trace
     root = _shop_root(trace)
-    assert root.scope == "opentelemetry.instrumentation.django"
+    assert root.scope == "common.tracing.django"
     assert root.http_method == "POST"
     assert root.http_target == "/shop/rods/muskie-casting-rod/buy/"
     assert root.http_status == 303

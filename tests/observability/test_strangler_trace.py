@@ -79,7 +79,7 @@ def test_the_accept_request_admits_in_redis_and_writes_order_and_outbox_event(
     trace = strangler.trace
     root = _only(_spans(trace, "orders-api", "server"))
     # placed on the event loop, ahead of Django (orders_api/web/fast_accept.py),
-    # under the name and route the Django instrumentation gives the view
+    # under the name and route Django's server span gives the view
     assert root.scope == "orders_api.web.lane"
     assert root.attribute("orders.lane") == "event-loop"
     assert root.name == "POST api/orders/"
