@@ -36,17 +36,20 @@ DATABASE_FAULTS = (OperationalError, InterfaceError)
 )
 def handle_fulfillment_event(self: Task, envelope: Any) -> str:
     """Record a fulfillment event (or a batch of them, in order), apply it to its
-    order, push the orders' new states to websockets (one round of pushes)."""
+    order, push the orders' new states to websockets (one round of pushes: an order
+    the batch moved twice, started then fulfilled, is pushed once, as it is now)."""
     batch = envelope if isinstance(envelope, list) else [envelope]
-    outcomes, changed = [], []
+    outcomes: list[str] = []
+    changed: dict[Any, Order] = {}
     for one in batch:
         outcome, order = _event_handle(one)
         outcomes.append(outcome)
         if order is not None:
-            changed.append(order)
+            changed.pop(order.pk, None)
+            changed[order.pk] = order
         kind = one.get("type") if isinstance(one, dict) else None
         logger.info("event %s: %s", kind, outcome)
-    broadcast.orders_push(changed)
+    broadcast.orders_push(changed.values())
     # On the task's span, for `traces`: which event this was and what it did.
     kinds = [one.get("type") if isinstance(one, dict) else None for one in batch]
     span_annotate(

@@ -199,9 +199,34 @@ def test_the_task_dead_letters_a_malformed_event_without_retrying(
     assert queued(queues["events"]) == 0
 
 
-def test_a_batch_is_fulfilled_in_order_each_end_sent_with_the_next_start(
+def _message_kinds(recorder: Recorder) -> list[list[str]]:
+    return [
+        [e["type"].split("-")[-1] for e in (m if isinstance(m, list) else [m])]
+        for m in recorder.messages
+    ]
+
+
+@pytest.mark.parametrize(
+    ("report_seconds", "last_call", "messages"),
+    [
+        # Reports never wait: 4 messages for 3 orders, [started 1], [fulfilled 1,
+        # started 2], ..., each start before its order's warehouse call.
+        (0, None, [["started"], *[["fulfilled", "started"]] * 2, ["fulfilled"]]),
+        # A warehouse known to answer well within the reports' allowed wait: one
+        # message, each order started before it is fulfilled.
+        (60, 0.001, [["started", "fulfilled"] * 3]),
+    ],
+)
+def test_a_batch_is_fulfilled_in_order_and_reported_in_order(
     to_warehouse: RunningService,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    report_seconds: float,
+    last_call: float | None,
+    messages: list[list[str]],
 ) -> None:
+    settings.FULFILLMENT_REPORT_SECONDS = report_seconds
+    monkeypatch.setattr(services.ReportPace, "last_call_seconds", last_call)
     recorder = Recorder()
     batch = [accepted_event() for _ in range(3)]
 
@@ -210,21 +235,31 @@ def test_a_batch_is_fulfilled_in_order_each_end_sent_with_the_next_start(
     numbers = [e["data"]["order_number"] for e in batch]
     assert report.fulfilled == numbers
     assert (report.refused, report.busy, report.rest) == ([], None, [])
-    # 4 messages for 3 orders: [started 1], [fulfilled 1, started 2], ...
-    assert [
-        [e["type"].split("-")[-1] for e in (m if isinstance(m, list) else [m])]
-        for m in recorder.messages
-    ] == [
-        ["started"],
-        ["fulfilled", "started"],
-        ["fulfilled", "started"],
-        ["fulfilled"],
-    ]
+    assert _message_kinds(recorder) == messages
     # each event as a task of its own would have sent it
     assert [e["data"]["order_number"] for _, e, _ in recorder.sent] == [
         n for n in numbers for _ in range(2)
     ]
     assert set(numbers) <= set(fulfillment_refs("fq_warehouse"))
+
+
+def test_a_slow_warehouse_gets_each_start_before_its_call(
+    to_warehouse: RunningService, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given reports may wait 1 ms, and the warehouse takes 5 ms (the fixture's)
+    settings.FULFILLMENT_REPORT_SECONDS = 0.001
+    monkeypatch.setattr(services.ReportPace, "last_call_seconds", None)
+    recorder = Recorder()
+
+    services.orders_fulfill(
+        raws=[accepted_event() for _ in range(2)], publish=recorder, budget_seconds=60
+    )
+
+    assert _message_kinds(recorder) == [
+        ["started"],
+        ["fulfilled", "started"],
+        ["fulfilled"],
+    ]
 
 
 def test_a_batch_stops_at_an_unreachable_warehouse_and_hands_back_the_rest(
@@ -242,8 +277,9 @@ def test_a_batch_stops_at_an_unreachable_warehouse_and_hands_back_the_rest(
 
 @pytest.mark.django_db
 def test_the_batch_task_dead_letters_the_malformed_one_and_fulfils_the_others(
-    to_warehouse: RunningService, queues: dict[str, str]
+    to_warehouse: RunningService, queues: dict[str, str], settings: Any
 ) -> None:
+    settings.FULFILLMENT_REPORT_SECONDS = 0  # each start before its call
     good = [accepted_event(), accepted_event()]
 
     result = handle_order_accepted.apply(args=[[good[0], {"type": "x"}, good[1]]])

@@ -4,6 +4,7 @@ after the broker failed mid-batch. A relay process killed mid-batch: test_resili
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,12 +12,14 @@ from typing import Any
 
 import pytest
 import redis
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
 from common import events
 from common.errors import InvalidEvent, NotFound
 from orders_api.exceptions import InvalidOrderStatus
+from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
 from orders_api.ordering import life_cycle, services
 from orders_api.outbox import relay as outbox
@@ -308,6 +311,40 @@ def test_the_orders_worker_applies_a_batch_of_events_in_order(sale: Sale) -> Non
     second.refresh_from_db()
     assert (first.status, second.status) == (S.FULFILLED, S.IN_WAREHOUSE)
     assert Event.objects.filter(pk__in=[e["id"] for e in batch]).count() == 2
+
+
+def test_a_batch_moving_an_order_twice_pushes_its_last_state_once(sale: Sale) -> None:
+    # Given a websocket listener on an order whose start and end come in one message
+    order = placed_order()
+    batch = [
+        fulfillment_event(order, events.ORDER_STARTED),
+        fulfillment_event(order, events.ORDER_FULFILLED, warehouse_id=1),
+    ]
+
+    layer, group = get_channel_layer(), broadcast.order_group(order.pk)
+    assert layer is not None
+    loop = asyncio.new_event_loop()
+    channel = loop.run_until_complete(layer.new_channel())
+    loop.run_until_complete(layer.group_add(group, channel))
+
+    async def heard() -> list[str]:
+        # A marker after the task's pushes: everything before it has arrived.
+        await layer.group_send(group, {"type": "test.marker"})
+        states = []
+        while (message := await layer.receive(channel))["type"] != "test.marker":
+            states.append(message["state"]["status"])
+        await layer.group_discard(group, channel)
+        return states
+
+    # When the orders-worker's task runs it
+    assert handle_fulfillment_event.apply(args=[batch]).get() == "applied,applied"
+    try:
+        states = loop.run_until_complete(heard())
+    finally:
+        loop.close()
+
+    # Then its listener heard one push, the order as it now is
+    assert states == [S.FULFILLED]
 
 
 def test_a_broker_failing_mid_batch_leaves_the_batch_to_publish_again(
