@@ -151,92 +151,60 @@ class BatchReport:
     rest: list[Any] = field(default_factory=list)
 
 
-class ReportPace:
-    """When a batch's reports (started, fulfilled) must go out: at most `seconds`
-    after the first one held, and before any warehouse call that may be slow.
-
-    A warehouse that answers within `seconds` lets a batch's reports travel together
-    (one message for several orders: fewer publishes here, fewer tasks for the
-    orders-worker), each at most `seconds` late. One that takes longer (the demo's
-    200 ms handling) gets an order's "started" sent before its call, as a task of its
-    own would: the order shows "in the warehouse" while it is there. The last call's
-    time is the process's (its threads share the warehouse), None before the first.
-    """
-
-    last_call_seconds: float | None = None
-
-    def __init__(self, *, seconds: float) -> None:
-        self.seconds = seconds
-        self.held_since: float | None = None
-
-    def hold(self) -> None:
-        if self.held_since is None:
-            self.held_since = time.monotonic()
-
-    def due_before_call(self) -> bool:
-        last = ReportPace.last_call_seconds
-        if last is None or last >= self.seconds:
-            return True
-        return self.held_since is not None and (
-            time.monotonic() - self.held_since >= self.seconds
-        )
-
-    def sent(self) -> None:
-        self.held_since = None
-
-    @classmethod
-    def call_timed(cls, seconds: float) -> None:
-        cls.last_call_seconds = seconds
-
-
 def orders_fulfill(
     *, raws: list[Any], publish: Publisher, budget_seconds: float
 ) -> BatchReport:
     """Fulfil a batch of accepted orders one after the other, as many single tasks
-    would, with fewer messages: the reports of the batch's orders travel together
-    while the warehouse answers fast (`ReportPace`, FULFILLMENT_REPORT_SECONDS);
-    with a slow one an order's "started" goes before its call, with the previous
-    order's "fulfilled".
+    would, with fewer messages: one "started" message for the batch's orders (the
+    fulfillment step has them), then their "fulfilled" reports, held together up to
+    FULFILLMENT_REPORT_SECONDS (a fast warehouse: one message for the batch; a slow
+    one: a message an order, as single tasks would send).
 
     Stops at the first order the warehouse cannot take now (`busy`), or once the
     batch has run `budget_seconds` (its message must be done well within the broker's
-    visibility timeout); what it did not try is `rest`.
+    visibility timeout); what it did not try is `rest`. Those already reported
+    started stay so until their retry reports them fulfilled or failed (their start
+    again is a duplicate by its event id).
     """
     report = BatchReport()
-    queue = settings.ORDERS_EVENTS_QUEUE
-    pending: list[dict[str, Any]] = []
-    pace = ReportPace(seconds=settings.FULFILLMENT_REPORT_SECONDS)
-    started = time.monotonic()
-    for index, raw in enumerate(raws):
-        if index and time.monotonic() - started > budget_seconds:
-            report.rest = raws[index:]
-            break
+    taken: list[tuple[Any, AcceptedOrder]] = []
+    for raw in raws:
         try:
-            order = accepted_order_parse(raw)
+            taken.append((raw, accepted_order_parse(raw)))
         except PermanentFailure as exc:
             report.refused.append((raw, str(exc)))
-            continue
-        pending.append(
+    queue = settings.ORDERS_EVENTS_QUEUE
+    _events_publish(
+        [
             event_envelope(
                 type_=events.ORDER_STARTED, order=order, step="started", data={}
             )
-        )
-        pace.hold()
-        if pace.due_before_call():
-            _events_publish(pending, publish=publish, queue=queue)
-            pending = []
-            pace.sent()
+            for _, order in taken
+        ],
+        publish=publish,
+        queue=queue,
+    )
+    held = _HeldReports(publish=publish, queue=queue)
+    started = call_began = time.monotonic()
+    for index, (raw, order) in enumerate(taken):
+        if index and time.monotonic() - started > budget_seconds:
+            report.rest = [raw for raw, _ in taken[index:]]
+            break
+        # Would the reports held wait too long if this call takes as long as the
+        # last one? Then they go now.
+        held.send_if_late(after=time.monotonic() - call_began)
+        call_began = time.monotonic()
         try:
-            receipt = _warehouse_fulfil_timed(order=order)
+            receipt = warehouse_fulfil(order=order)
         except WarehouseBusy as exc:
             report.busy, report.busy_reason = raw, str(exc)
-            report.rest = raws[index + 1 :]
+            report.rest = [raw for raw, _ in taken[index + 1 :]]
             break
         except PermanentFailure as exc:
             report.refused.append((raw, str(exc)))
             continue
         logger.info("order %s packed by the warehouse: %s", order.order_ref, receipt)
-        pending.append(
+        held.add(
             event_envelope(
                 type_=events.ORDER_FULFILLED,
                 order=order,
@@ -244,18 +212,34 @@ def orders_fulfill(
                 data=receipt,
             )
         )
-        pace.hold()
         report.fulfilled.append(order.order_ref)
-    _events_publish(pending, publish=publish, queue=queue)
+    held.send()
     return report
 
 
-def _warehouse_fulfil_timed(*, order: AcceptedOrder) -> dict[str, Any]:
-    began = time.monotonic()
-    try:
-        return warehouse_fulfil(order=order)
-    finally:
-        ReportPace.call_timed(time.monotonic() - began)
+class _HeldReports:
+    """Reports held to travel together, about FULFILLMENT_REPORT_SECONDS at most (a
+    buyer sees "fulfilled" about that late at worst)."""
+
+    def __init__(self, *, publish: Publisher, queue: str) -> None:
+        self.publish, self.queue = publish, queue
+        self.envelopes: list[dict[str, Any]] = []
+        self.since = 0.0
+
+    def add(self, envelope: dict[str, Any]) -> None:
+        if not self.envelopes:
+            self.since = time.monotonic()
+        self.envelopes.append(envelope)
+
+    def send_if_late(self, *, after: float) -> None:
+        """Send them if they would be late `after` seconds from now."""
+        waited = time.monotonic() - self.since
+        if self.envelopes and waited + after >= settings.FULFILLMENT_REPORT_SECONDS:
+            self.send()
+
+    def send(self) -> None:
+        _events_publish(self.envelopes, publish=self.publish, queue=self.queue)
+        self.envelopes = []
 
 
 def _events_publish(

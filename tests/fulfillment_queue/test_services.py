@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
+from common import events
 from fulfillment_queue import services
 from fulfillment_queue.models import DeadLetter
 from fulfillment_queue.tasks import handle_order_accepted
@@ -207,26 +208,21 @@ def _message_kinds(recorder: Recorder) -> list[list[str]]:
 
 
 @pytest.mark.parametrize(
-    ("report_seconds", "last_call", "messages"),
+    ("report_seconds", "messages"),
     [
-        # Reports never wait: 4 messages for 3 orders, [started 1], [fulfilled 1,
-        # started 2], ..., each start before its order's warehouse call.
-        (0, None, [["started"], *[["fulfilled", "started"]] * 2, ["fulfilled"]]),
-        # A warehouse known to answer well within the reports' allowed wait: one
-        # message, each order started before it is fulfilled.
-        (60, 0.001, [["started", "fulfilled"] * 3]),
+        # Reports never held: one message of starts, then one an order packed.
+        (0, [["started"] * 3, ["fulfilled"], ["fulfilled"], ["fulfilled"]]),
+        # Held longer than the batch takes: the starts, then the ends.
+        (60, [["started"] * 3, ["fulfilled"] * 3]),
     ],
 )
 def test_a_batch_is_fulfilled_in_order_and_reported_in_order(
     to_warehouse: RunningService,
     settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
     report_seconds: float,
-    last_call: float | None,
     messages: list[list[str]],
 ) -> None:
     settings.FULFILLMENT_REPORT_SECONDS = report_seconds
-    monkeypatch.setattr(services.ReportPace, "last_call_seconds", last_call)
     recorder = Recorder()
     batch = [accepted_event() for _ in range(3)]
 
@@ -236,30 +232,12 @@ def test_a_batch_is_fulfilled_in_order_and_reported_in_order(
     assert report.fulfilled == numbers
     assert (report.refused, report.busy, report.rest) == ([], None, [])
     assert _message_kinds(recorder) == messages
-    # each event as a task of its own would have sent it
-    assert [e["data"]["order_number"] for _, e, _ in recorder.sent] == [
-        n for n in numbers for _ in range(2)
+    # each event as a task of its own would have sent it, in the batch's order
+    sent = [(e["type"], e["data"]["order_number"]) for _, e, _ in recorder.sent]
+    assert sent == [(events.ORDER_STARTED, n) for n in numbers] + [
+        (events.ORDER_FULFILLED, n) for n in numbers
     ]
     assert set(numbers) <= set(fulfillment_refs("fq_warehouse"))
-
-
-def test_a_slow_warehouse_gets_each_start_before_its_call(
-    to_warehouse: RunningService, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given reports may wait 1 ms, and the warehouse takes 5 ms (the fixture's)
-    settings.FULFILLMENT_REPORT_SECONDS = 0.001
-    monkeypatch.setattr(services.ReportPace, "last_call_seconds", None)
-    recorder = Recorder()
-
-    services.orders_fulfill(
-        raws=[accepted_event() for _ in range(2)], publish=recorder, budget_seconds=60
-    )
-
-    assert _message_kinds(recorder) == [
-        ["started"],
-        ["fulfilled", "started"],
-        ["fulfilled"],
-    ]
 
 
 def test_a_batch_stops_at_an_unreachable_warehouse_and_hands_back_the_rest(
@@ -287,7 +265,7 @@ def test_the_batch_task_dead_letters_the_malformed_one_and_fulfils_the_others(
     assert result.successful()
     assert result.result == ", ".join(e["data"]["order_number"] for e in good)
     assert DeadLetter.objects.count() == 1
-    # started/fulfilled of both orders in 3 messages ([s1], [f1, s2], [f2])
+    # started/fulfilled of both orders in 3 messages ([s1, s2], [f1], [f2])
     assert queued(queues["events"]) == 3
 
 
