@@ -67,12 +67,14 @@ def handle_fulfillment_event(self: Task, envelope: Any) -> str:
 def _runs(batch: list[Any]) -> list[list[Any]]:
     """The batch cut into runs of consecutive events of one type (in order)."""
     runs: list[list[Any]] = []
+    kinds: list[Any] = []
     for one in batch:
         kind = one.get("type") if isinstance(one, dict) else None
-        if runs and kind is not None and runs[-1][0].get("type") == kind:
+        if runs and kind is not None and kinds[-1] == kind:
             runs[-1].append(one)
         else:
             runs.append([one])
+            kinds.append(kind)
     return runs
 
 
