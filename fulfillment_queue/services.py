@@ -155,44 +155,56 @@ def orders_fulfill(
     *, raws: list[Any], publish: Publisher, budget_seconds: float
 ) -> BatchReport:
     """Fulfil a batch of accepted orders one after the other, as many single tasks
-    would, with fewer messages: an order's "fulfilled" travels in one message with
-    the next order's "started" (sent before that order goes to the warehouse).
+    would, with fewer messages: one "started" message for the batch's orders (the
+    fulfillment step has them), then their "fulfilled" reports, held together up to
+    FULFILLMENT_REPORT_SECONDS (a fast warehouse: one message for the batch; a slow
+    one: a message an order, as single tasks would send).
 
     Stops at the first order the warehouse cannot take now (`busy`), or once the
     batch has run `budget_seconds` (its message must be done well within the broker's
-    visibility timeout); what it did not try is `rest`.
+    visibility timeout); what it did not try is `rest`. Those already reported
+    started stay so until their retry reports them fulfilled or failed (their start
+    again is a duplicate by its event id).
     """
     report = BatchReport()
-    queue = settings.ORDERS_EVENTS_QUEUE
-    pending: list[dict[str, Any]] = []
-    started = time.monotonic()
-    for index, raw in enumerate(raws):
-        if index and time.monotonic() - started > budget_seconds:
-            report.rest = raws[index:]
-            break
+    taken: list[tuple[Any, AcceptedOrder]] = []
+    for raw in raws:
         try:
-            order = accepted_order_parse(raw)
+            taken.append((raw, accepted_order_parse(raw)))
         except PermanentFailure as exc:
             report.refused.append((raw, str(exc)))
-            continue
-        pending.append(
+    queue = settings.ORDERS_EVENTS_QUEUE
+    _events_publish(
+        [
             event_envelope(
                 type_=events.ORDER_STARTED, order=order, step="started", data={}
             )
-        )
-        _events_publish(pending, publish=publish, queue=queue)
-        pending = []
+            for _, order in taken
+        ],
+        publish=publish,
+        queue=queue,
+    )
+    held = _HeldReports(publish=publish, queue=queue)
+    started = call_began = time.monotonic()
+    for index, (raw, order) in enumerate(taken):
+        if index and time.monotonic() - started > budget_seconds:
+            report.rest = [raw for raw, _ in taken[index:]]
+            break
+        # Would the reports held wait too long if this call takes as long as the
+        # last one? Then they go now.
+        held.send_if_late(after=time.monotonic() - call_began)
+        call_began = time.monotonic()
         try:
             receipt = warehouse_fulfil(order=order)
         except WarehouseBusy as exc:
             report.busy, report.busy_reason = raw, str(exc)
-            report.rest = raws[index + 1 :]
+            report.rest = [raw for raw, _ in taken[index + 1 :]]
             break
         except PermanentFailure as exc:
             report.refused.append((raw, str(exc)))
             continue
         logger.info("order %s packed by the warehouse: %s", order.order_ref, receipt)
-        pending.append(
+        held.add(
             event_envelope(
                 type_=events.ORDER_FULFILLED,
                 order=order,
@@ -201,8 +213,33 @@ def orders_fulfill(
             )
         )
         report.fulfilled.append(order.order_ref)
-    _events_publish(pending, publish=publish, queue=queue)
+    held.send()
     return report
+
+
+class _HeldReports:
+    """Reports held to travel together, about FULFILLMENT_REPORT_SECONDS at most (a
+    buyer sees "fulfilled" about that late at worst)."""
+
+    def __init__(self, *, publish: Publisher, queue: str) -> None:
+        self.publish, self.queue = publish, queue
+        self.envelopes: list[dict[str, Any]] = []
+        self.since = 0.0
+
+    def add(self, envelope: dict[str, Any]) -> None:
+        if not self.envelopes:
+            self.since = time.monotonic()
+        self.envelopes.append(envelope)
+
+    def send_if_late(self, *, after: float) -> None:
+        """Send them if they would be late `after` seconds from now."""
+        waited = time.monotonic() - self.since
+        if self.envelopes and waited + after >= settings.FULFILLMENT_REPORT_SECONDS:
+            self.send()
+
+    def send(self) -> None:
+        _events_publish(self.envelopes, publish=self.publish, queue=self.queue)
+        self.envelopes = []
 
 
 def _events_publish(

@@ -37,6 +37,9 @@ FULFILLMENT_CONCURRENCY = env_int("FULFILLMENT_CONCURRENCY", 3, minimum=1)
 # Optional Celery rate limit per worker, e.g. "50/s"; empty: none.
 FULFILLMENT_RATE_LIMIT = env_str("FULFILLMENT_RATE_LIMIT", "")
 FULFILLMENT_WAREHOUSE_TIMEOUT = env_float("FULFILLMENT_WAREHOUSE_TIMEOUT", 10.0)
+# A batch's "fulfilled" reports to the orders service are held up to about this long
+# to travel together (services.orders_fulfill); 0: each goes as its order is packed.
+FULFILLMENT_REPORT_SECONDS = env_float("FULFILLMENT_REPORT_SECONDS", 0.25)
 # Retries when the warehouse is busy or down: exponential backoff with a ceiling,
 # then the order goes to the dead-letter table.
 FULFILLMENT_MAX_RETRIES = env_int("FULFILLMENT_MAX_RETRIES", 8, minimum=0)

@@ -14,7 +14,10 @@ from common.tracing import span_annotate
 from orders_api.celery_app import app
 from orders_api.live import broadcast
 from orders_api.models import Order
-from orders_api.ordering.life_cycle import fulfillment_event_record
+from orders_api.ordering.life_cycle import (
+    fulfillment_event_record,
+    fulfillment_events_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,17 +39,20 @@ DATABASE_FAULTS = (OperationalError, InterfaceError)
 )
 def handle_fulfillment_event(self: Task, envelope: Any) -> str:
     """Record a fulfillment event (or a batch of them, in order), apply it to its
-    order, push the orders' new states to websockets (one round of pushes)."""
+    order, push the orders' new states to websockets (one round of pushes: an order
+    the batch moved twice, started then fulfilled, is pushed once, as it is now)."""
     batch = envelope if isinstance(envelope, list) else [envelope]
-    outcomes, changed = [], []
-    for one in batch:
-        outcome, order = _event_handle(one)
-        outcomes.append(outcome)
-        if order is not None:
-            changed.append(order)
-        kind = one.get("type") if isinstance(one, dict) else None
-        logger.info("event %s: %s", kind, outcome)
-    broadcast.orders_push(changed)
+    outcomes: list[str] = []
+    changed: dict[Any, Order] = {}
+    for run in _runs(batch):
+        for one, (outcome, order) in zip(run, _run_handle(run), strict=True):
+            outcomes.append(outcome)
+            if order is not None:
+                changed.pop(order.pk, None)
+                changed[order.pk] = order
+            kind = one.get("type") if isinstance(one, dict) else None
+            logger.info("event %s: %s", kind, outcome)
+    broadcast.orders_push(changed.values())
     # On the task's span, for `traces`: which event this was and what it did.
     kinds = [one.get("type") if isinstance(one, dict) else None for one in batch]
     span_annotate(
@@ -56,6 +62,36 @@ def handle_fulfillment_event(self: Task, envelope: Any) -> str:
         }
     )
     return ",".join(outcomes)
+
+
+def _runs(batch: list[Any]) -> list[list[Any]]:
+    """The batch cut into runs of consecutive events of one type (in order)."""
+    runs: list[list[Any]] = []
+    kinds: list[Any] = []
+    for one in batch:
+        kind = one.get("type") if isinstance(one, dict) else None
+        if runs and kind is not None and kinds[-1] == kind:
+            runs[-1].append(one)
+        else:
+            runs.append([one])
+            kinds.append(kind)
+    return runs
+
+
+def _run_handle(run: list[Any]) -> list[tuple[str, Order | None]]:
+    """A run of events of one type: in one statement when it can (life_cycle
+    fulfillment_events_record), else one by one."""
+    recorded = fulfillment_events_record(raws=run) if len(run) > 1 else None
+    if recorded is None:
+        return [_event_handle(one) for one in run]
+    handled: list[tuple[str, Order | None]] = []
+    for one, outcome in zip(run, recorded, strict=True):
+        if outcome is None:
+            logger.error("dropping an event for an unknown order: %s", one["data"])
+            handled.append(("unknown-order", None))
+        else:
+            handled.append(("applied" if outcome.applied else "logged", outcome.order))
+    return handled
 
 
 def _event_handle(envelope: Any) -> tuple[str, Order | None]:

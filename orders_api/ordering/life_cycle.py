@@ -21,7 +21,7 @@ from common import events
 from common.errors import InvalidEvent, NotFound
 from orders_api.exceptions import InvalidOrderStatus
 from orders_api.models import Event, Order
-from orders_api.ordering.event_apply import order_event_apply
+from orders_api.ordering.event_apply import order_event_apply, orders_events_apply
 from orders_api.ordering.event_log import event_log_write
 from orders_api.sales.returns import order_units_release
 
@@ -165,3 +165,49 @@ def _order_moved_on(*, envelope: events.Envelope, target: str) -> EventOutcome:
             target,
         )
     return EventOutcome(order=order, applied=applied, duplicate=False)
+
+
+def fulfillment_events_record(*, raws: list[Any]) -> list[EventOutcome | None] | None:
+    """`fulfillment_event_record` of a run of started (or fulfilled) events, each of
+    another order, in one statement (ordering/event_apply.py): each event's outcome,
+    None for an unknown order's. None when the run cannot go as one: one is not such
+    an event, or was recorded before (a redelivery); the caller records them one by
+    one then.
+    """
+    try:
+        envelopes = [events.envelope_parse(raw) for raw in raws]
+    except InvalidEvent:
+        return None
+    kinds = {EVENT_STATUS.get(envelope.type) for envelope in envelopes}
+    numbers = [envelope.data.get("order_number") for envelope in envelopes]
+    target = kinds.pop() if len(kinds) == 1 else None
+    if (
+        target not in (S.IN_WAREHOUSE, S.FULFILLED)
+        or not all(isinstance(n, str) for n in numbers)
+        or len(set(numbers)) != len(numbers)
+    ):
+        return None
+    try:
+        moved = orders_events_apply(
+            envelopes=envelopes,
+            target=target,
+            sources=order_status_sources(status=target),
+        )
+    except (IntegrityError, ValueError):
+        return None
+    outcomes: list[EventOutcome | None] = []
+    for envelope, number in zip(envelopes, numbers, strict=True):
+        if number not in moved:
+            outcomes.append(None)
+            continue
+        order, applied = moved[number]
+        if not applied:
+            logger.info(
+                "event %s not applied: order %s cannot go from %s to %s",
+                envelope.id,
+                number,
+                order.status,
+                target,
+            )
+        outcomes.append(EventOutcome(order=order, applied=applied, duplicate=False))
+    return outcomes

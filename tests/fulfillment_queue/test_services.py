@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
+from common import events
 from fulfillment_queue import services
 from fulfillment_queue.models import DeadLetter
 from fulfillment_queue.tasks import handle_order_accepted
@@ -199,9 +200,29 @@ def test_the_task_dead_letters_a_malformed_event_without_retrying(
     assert queued(queues["events"]) == 0
 
 
-def test_a_batch_is_fulfilled_in_order_each_end_sent_with_the_next_start(
+def _message_kinds(recorder: Recorder) -> list[list[str]]:
+    return [
+        [e["type"].split("-")[-1] for e in (m if isinstance(m, list) else [m])]
+        for m in recorder.messages
+    ]
+
+
+@pytest.mark.parametrize(
+    ("report_seconds", "messages"),
+    [
+        # Reports never held: one message of starts, then one an order packed.
+        (0, [["started"] * 3, ["fulfilled"], ["fulfilled"], ["fulfilled"]]),
+        # Held longer than the batch takes: the starts, then the ends.
+        (60, [["started"] * 3, ["fulfilled"] * 3]),
+    ],
+)
+def test_a_batch_is_fulfilled_in_order_and_reported_in_order(
     to_warehouse: RunningService,
+    settings: Any,
+    report_seconds: float,
+    messages: list[list[str]],
 ) -> None:
+    settings.FULFILLMENT_REPORT_SECONDS = report_seconds
     recorder = Recorder()
     batch = [accepted_event() for _ in range(3)]
 
@@ -210,19 +231,11 @@ def test_a_batch_is_fulfilled_in_order_each_end_sent_with_the_next_start(
     numbers = [e["data"]["order_number"] for e in batch]
     assert report.fulfilled == numbers
     assert (report.refused, report.busy, report.rest) == ([], None, [])
-    # 4 messages for 3 orders: [started 1], [fulfilled 1, started 2], ...
-    assert [
-        [e["type"].split("-")[-1] for e in (m if isinstance(m, list) else [m])]
-        for m in recorder.messages
-    ] == [
-        ["started"],
-        ["fulfilled", "started"],
-        ["fulfilled", "started"],
-        ["fulfilled"],
-    ]
-    # each event as a task of its own would have sent it
-    assert [e["data"]["order_number"] for _, e, _ in recorder.sent] == [
-        n for n in numbers for _ in range(2)
+    assert _message_kinds(recorder) == messages
+    # each event as a task of its own would have sent it, in the batch's order
+    sent = [(e["type"], e["data"]["order_number"]) for _, e, _ in recorder.sent]
+    assert sent == [(events.ORDER_STARTED, n) for n in numbers] + [
+        (events.ORDER_FULFILLED, n) for n in numbers
     ]
     assert set(numbers) <= set(fulfillment_refs("fq_warehouse"))
 
@@ -242,8 +255,9 @@ def test_a_batch_stops_at_an_unreachable_warehouse_and_hands_back_the_rest(
 
 @pytest.mark.django_db
 def test_the_batch_task_dead_letters_the_malformed_one_and_fulfils_the_others(
-    to_warehouse: RunningService, queues: dict[str, str]
+    to_warehouse: RunningService, queues: dict[str, str], settings: Any
 ) -> None:
+    settings.FULFILLMENT_REPORT_SECONDS = 0  # each start before its call
     good = [accepted_event(), accepted_event()]
 
     result = handle_order_accepted.apply(args=[[good[0], {"type": "x"}, good[1]]])
@@ -251,7 +265,7 @@ def test_the_batch_task_dead_letters_the_malformed_one_and_fulfils_the_others(
     assert result.successful()
     assert result.result == ", ".join(e["data"]["order_number"] for e in good)
     assert DeadLetter.objects.count() == 1
-    # started/fulfilled of both orders in 3 messages ([s1], [f1, s2], [f2])
+    # started/fulfilled of both orders in 3 messages ([s1, s2], [f1], [f2])
     assert queued(queues["events"]) == 3
 
 

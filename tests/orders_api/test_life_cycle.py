@@ -4,6 +4,7 @@ after the broker failed mid-batch. A relay process killed mid-batch: test_resili
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,12 +12,16 @@ from typing import Any
 
 import pytest
 import redis
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from common import events
 from common.errors import InvalidEvent, NotFound
 from orders_api.exceptions import InvalidOrderStatus
+from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
 from orders_api.ordering import life_cycle, services
 from orders_api.outbox import relay as outbox
@@ -308,6 +313,82 @@ def test_the_orders_worker_applies_a_batch_of_events_in_order(sale: Sale) -> Non
     second.refresh_from_db()
     assert (first.status, second.status) == (S.FULFILLED, S.IN_WAREHOUSE)
     assert Event.objects.filter(pk__in=[e["id"] for e in batch]).count() == 2
+
+
+def test_a_batchs_run_of_events_is_applied_as_each_alone_would_be(sale: Sale) -> None:
+    # Given 3 orders, the last already fulfilled, and an order nobody knows
+    orders = [placed_order() for _ in range(3)]
+    Order.objects.filter(pk=orders[2].pk).update(status=S.FULFILLED)
+    stranger = fulfillment_event(orders[0], events.ORDER_STARTED)
+    stranger["data"]["order_number"] = "NOBODY-1"
+    starts = [fulfillment_event(o, events.ORDER_STARTED) for o in orders]
+    ends = [fulfillment_event(o, events.ORDER_FULFILLED) for o in orders[:2]]
+    events_sent = [*starts[:2], stranger, starts[2], *ends]
+    batch: list[Any] = ["not an event", *events_sent]
+
+    # When the orders-worker's task runs the message (twice: a redelivery)
+    with CaptureQueriesContext(connection) as first_pass:
+        outcome = handle_fulfillment_event.apply(args=[batch]).get()
+    again = handle_fulfillment_event.apply(args=[batch]).get()
+
+    # Then each event did what it would have done alone, in the message's order
+    assert outcome.split(",") == [
+        "invalid",
+        "applied",
+        "applied",
+        "unknown-order",
+        "logged",  # a late start: not applied, but in the log
+        "applied",
+        "applied",
+    ]
+    assert again.split(",") == [
+        "invalid",
+        *["duplicate"] * 2,
+        "unknown-order",
+        *["duplicate"] * 3,
+    ]
+    statuses = Order.objects.filter(pk__in=[o.pk for o in orders])
+    assert set(statuses.values_list("status", flat=True)) == {S.FULFILLED}
+    logged = Event.objects.filter(pk__in=[e["id"] for e in events_sent])
+    assert sorted(logged.values_list("applied", flat=True)) == [False] + [True] * 4
+    assert not logged.filter(pk=stranger["id"]).exists()
+    # and the first time took one statement for each run of one type
+    writes = [q for q in first_pass.captured_queries if "INSERT" in q["sql"]]
+    assert len(writes) == 2
+
+
+def test_a_batch_moving_an_order_twice_pushes_its_last_state_once(sale: Sale) -> None:
+    # Given a websocket listener on an order whose start and end come in one message
+    order = placed_order()
+    batch = [
+        fulfillment_event(order, events.ORDER_STARTED),
+        fulfillment_event(order, events.ORDER_FULFILLED, warehouse_id=1),
+    ]
+
+    layer, group = get_channel_layer(), broadcast.order_group(order.pk)
+    assert layer is not None
+    loop = asyncio.new_event_loop()
+    channel = loop.run_until_complete(layer.new_channel())
+    loop.run_until_complete(layer.group_add(group, channel))
+
+    async def heard() -> list[str]:
+        # A marker after the task's pushes: everything before it has arrived.
+        await layer.group_send(group, {"type": "test.marker"})
+        states = []
+        while (message := await layer.receive(channel))["type"] != "test.marker":
+            states.append(message["state"]["status"])
+        await layer.group_discard(group, channel)
+        return states
+
+    # When the orders-worker's task runs it
+    assert handle_fulfillment_event.apply(args=[batch]).get() == "applied,applied"
+    try:
+        states = loop.run_until_complete(heard())
+    finally:
+        loop.close()
+
+    # Then its listener heard one push, the order as it now is
+    assert states == [S.FULFILLED]
 
 
 def test_a_broker_failing_mid_batch_leaves_the_batch_to_publish_again(
