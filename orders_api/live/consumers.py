@@ -9,7 +9,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import psycopg
+from asgiref.typing import WebSocketDisconnectEvent
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
@@ -52,7 +55,32 @@ def _board_state(slug: str) -> dict[str, Any] | None:
     return None if sale is None else sale_board(sale=sale)
 
 
-class OrderStatusConsumer(AsyncJsonWebsocketConsumer):
+class LoopConsumer(AsyncJsonWebsocketConsumer):
+    """A consumer whose messages are handled on the event loop alone.
+
+    channels closes Django's stale database connections around every message a
+    consumer handles (`aclose_old_connections`): a hop to asgiref's one thread per
+    process and back, for each connect, each pushed state and each disconnect,
+    though these consumers use no Django connection on the loop. In a flash sale
+    that was hundreds of hops a second queued on that one thread. Their database
+    reads are on the loop's own connections (web/order_reads.py) or inside
+    `database_sync_to_async`, which closes stale connections on its thread itself.
+    """
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
+
+class OrderStatusConsumer(LoopConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
@@ -87,7 +115,7 @@ class OrderStatusConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "order.state", "state": event["state"]})
 
 
-class SaleBoardConsumer(AsyncJsonWebsocketConsumer):
+class SaleBoardConsumer(LoopConsumer):
     group: str | None = None
 
     async def connect(self) -> None:

@@ -7,6 +7,7 @@ the warehouse, websockets) use the stack in tests/support/orders_stack.py.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -133,3 +134,40 @@ def django_requests() -> Iterator[DjangoRequests]:
 def compared(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
     headers = {k: v for k, v in response.headers.items() if k not in UNCOMPARED}
     return response.status_code, response.json(), headers
+
+
+def call(method: str, path: str, **kw: Any) -> httpx.Response:
+    """One request to the orders service's HTTP app as asgi.py builds it, served
+    in-process on an event loop of its own."""
+    return asyncio.run(_call(method, path, **kw))
+
+
+async def _call(method: str, path: str, **kw: Any) -> httpx.Response:
+    # Imported here: orders_api.asgi sets Django up as it is imported.
+    from orders_api.asgi import traced_django_asgi_application
+    from orders_api.web.fast_lane import OrderFastLane
+    from orders_api.web.status_lane import OrderStatusLane
+
+    app = OrderFastLane(
+        OrderStatusLane(traced_django_asgi_application("orders-api", threads=2))
+    )
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await client.request(method, "http://127.0.0.1" + path, **kw)
+    finally:
+        app.close()
+
+
+def order_placed(email: str = "angler@example.com") -> dict[str, Any]:
+    """A sale of 3 and an order placed through the API in-process: its 202's body
+    (links with its access token)."""
+    sale_create(units=3)
+    answer = call(
+        "POST",
+        "/api/orders/",
+        json={"sku": "ROD-MUSKIE", "quantity": 1, "email": email},
+        headers={"Idempotency-Key": new_key()},
+    )
+    assert answer.status_code == 202
+    return answer.json()
