@@ -154,11 +154,13 @@ ORDERS_FAST_LANE = env_bool("ORDERS_FAST_LANE", True)
 # ... and, with it, the plain accept whole (its transaction on an async connection of
 # the lane's own, orders_api/web/fast_accept.py): no thread, no Django handler.
 ORDERS_LOOP_ACCEPT = env_bool("ORDERS_LOOP_ACCEPT", True)
-# The loop's own PostgreSQL connections per orders process (accepts beyond wait).
 # An order's status for the holder of its token (`GET /api/orders/<id>/?token=`) and
 # each order websocket's first state, read on the event loop (web/status_lane.py).
 ORDERS_LOOP_READS = env_bool("ORDERS_LOOP_READS", True)
-ORDERS_LOOP_ACCEPT_CONNECTIONS = env_int("ORDERS_LOOP_ACCEPT_CONNECTIONS", 4, minimum=1)
+# The loop's own PostgreSQL connections per orders process, for both: an accept holds
+# one for its transaction (with a Redis read inside it); more wait their turn on the
+# loop.
+ORDERS_LOOP_ACCEPT_CONNECTIONS = env_int("ORDERS_LOOP_ACCEPT_CONNECTIONS", 8, minimum=1)
 ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
     "ORDERS_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1
 )
