@@ -254,22 +254,24 @@ def _admin(engine: EngineParts) -> list[str]:
         "    add_header Cache-Control no-store always;",
         *[f"    {line}" for line in _edge_headers("edge", "edge", False)],
     ]
+    # One regex for every other request: the health check's two are nested inside
+    # (tried only when this one matches; neither matching, this one's 404 answers).
     return [
-        'location ~ "^/~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
-        *own,
-        "    default_type application/json;",
-        f"    return 200 '{health}\\n';",
-        "}",
-        f'location ~ "{_KEY_PREFIX}/_edge/healthz/?$" {{',
-        *own,
-        '    add_header Allow "GET, HEAD" always;',
-        "    default_type application/json;",
-        f"    return 405 '{refused}\\n';",
-        "}",
         f'location ~ "{_KEY_PREFIX}/_edge/" {{',
         *own,
         "    default_type text/plain;",
         f'    return 404 "{NOT_FOUND}\\n";',
+        '    location ~ "^/~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
+        *own,
+        "        default_type application/json;",
+        f"        return 200 '{health}\\n';",
+        "    }",
+        f'    location ~ "{_KEY_PREFIX}/_edge/healthz/?$" {{',
+        *own,
+        '        add_header Allow "GET, HEAD" always;',
+        "        default_type application/json;",
+        f"        return 405 '{refused}\\n';",
+        "    }",
         "}",
     ]
 
