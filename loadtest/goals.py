@@ -40,10 +40,15 @@ def goals(summary: dict[str, Any]) -> list[dict[str, Any]]:
         _everywhere(goal, mode, figures)
     seconds = summary["run"].get("seconds")
     if seconds is not None:
+        # With --repeat N, the goal is a round's (both modes once): the run's mean.
+        rounds = max(1, int(summary["run"].get("repeat") or 1))
+        figure = f"{seconds:.0f} s"
+        if rounds > 1:
+            figure = f"{seconds / rounds:.0f} s a round ({seconds:.0f} s for {rounds})"
         goal(
             f"the whole run within {RUN_SECONDS_GOAL:.0f} s",
-            seconds <= RUN_SECONDS_GOAL,
-            f"{seconds:.0f} s",
+            seconds / rounds <= RUN_SECONDS_GOAL,
+            figure,
         )
     return out
 

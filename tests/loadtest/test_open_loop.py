@@ -15,6 +15,7 @@ from loadtest.arrivals import (
     latency_from_due_ms,
 )
 from loadtest.config import LoadOptions
+from loadtest.goals import RUN_SECONDS_GOAL, goals
 from loadtest.journal import Attempt
 from loadtest.phases import phases, sale_window
 from loadtest.repeats import spread
@@ -236,3 +237,18 @@ def test_the_slowest_requests_are_picked_from_an_open_loop_sale_window(
     window = slowest_sale_window(tmp_path)
     # Then it is the sale: from the first arrival to the end of the drain
     assert window == (29.0, 71.0)
+
+
+def test_the_run_time_goal_is_a_rounds_when_the_modes_are_repeated() -> None:
+    def run_goal(seconds: float, repeat: int) -> dict:
+        summary = {"modes": {}, "run": {"seconds": seconds, "repeat": repeat}}
+        (found,) = [g for g in goals(summary) if g["goal"].startswith("the whole run")]
+        return found
+
+    # one round over the limit fails; three rounds each within it pass, and say so
+    assert run_goal(RUN_SECONDS_GOAL + 1, 1)["met"] is False
+    three = run_goal(3 * RUN_SECONDS_GOAL - 30, 3)
+    assert three["met"] is True
+    total = 3 * RUN_SECONDS_GOAL - 30
+    assert three["figure"] == f"{total / 3:.0f} s a round ({total:.0f} s for 3)"
+    assert run_goal(3 * RUN_SECONDS_GOAL + 30, 3)["met"] is False
