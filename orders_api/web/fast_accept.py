@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -151,9 +151,18 @@ async def order_accept_on_loop(
     key: redis_accept.KeyRef,
     redis: aioredis.Redis,
     database: LaneDatabase,
+    give_back: Callable[[], Awaitable[None]],
 ) -> dict[str, Any]:
     """The admitted order written and answered: the 202's body (with the access
-    token). Raises LongWay (nothing written: the caller gives the units back)."""
+    token). Raises LongWay: Django decides.
+
+    The admitted units are given back (`give_back`) only when nothing was written
+    for sure: a rollback, or a failure before the commit was sent. A commit whose
+    fate is unknown (the connection lost, the task cancelled while it ran) keeps
+    them: a unit held for nothing is healed by the relay's reconcile once the sale
+    is quiet, a unit given back for an order that was written would be sold twice.
+    """
+    committing = False
     try:
         async with database.connection() as conn:
             sale = await _sale_snapshot(conn, verdict.sale_id)
@@ -173,10 +182,20 @@ async def order_accept_on_loop(
                 generation = await redis.hget(counter_key(slug), "gen")
                 if generation != verdict.generation:
                     raise LongWay
+                committing = True  # the block's end sends COMMIT
+    except LongWay:
+        await give_back()
+        raise
     except psycopg.Error as error:
         # A key or number the database holds (IntegrityError), or a database that
-        # failed: rolled back, and Django's way says which.
+        # failed: Django's way says which (a replay of what was written, if it was).
+        if not committing:
+            await give_back()
         raise LongWay from error
+    except BaseException:
+        if not committing:
+            await give_back()
+        raise
     logger.info("order %s accepted: %d of %s", order.number, quantity, slug)
     await _accept_done(redis, key)
     token = order_access_token(order_id=order.pk)

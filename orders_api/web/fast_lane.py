@@ -221,7 +221,7 @@ class OrderFastLane:
             )
             if accepted:
                 return
-            # Given back: Django goes the long way, without asking Redis again.
+            # Django goes the long way, without asking Redis again.
             pre = replace(pre, verdict=replace(verdict, code=scripts.MISSING))
         try:
             await self.app({**scope, PRE_ADMISSION_SCOPE_KEY: pre}, replay, send)
@@ -245,7 +245,8 @@ class OrderFastLane:
         started_ns: int,
     ) -> bool:
         """The admitted order placed and answered here (web/fast_accept.py); False
-        when it must go the long way (its units given back)."""
+        when it must go the long way (its units given back if nothing was written).
+        """
         redis, _ = await self._client()
         with lane_http.lane_span(
             scope, headers, route=fast_accept.ROUTE, started_ns=started_ns
@@ -263,13 +264,10 @@ class OrderFastLane:
                     key=pre.key,
                     redis=redis,
                     database=self._database,
+                    give_back=lambda: self._give_back(pre),
                 )
             except fast_accept.LongWay:
-                await self._give_back(pre)
                 return False
-            except BaseException:
-                await self._give_back(pre)
-                raise
             extra = {"Location": body["status_url"]}
             await lane_http.traced_answer(send, span, ALLOW, 202, body, extra)
         return True
