@@ -9,7 +9,10 @@ working on it: the connection, gunicorn's queue for a free thread, the network; 
 any wait after a span ended. What the load generator measured beyond the trace (its
 clock starts when the request was due: its own queue, the network, the edge's
 accept) is "outside the trace". The segments of a
-request add up to the latency the load generator recorded.
+request add up to the latency the load generator recorded, or to the trace's when
+that is longer: the edge's server span closes after its last write (the access log,
+the counters), so it can outlast the client's wait by a fraction of a millisecond,
+and then nothing is outside the trace.
 """
 
 from __future__ import annotations
