@@ -32,11 +32,12 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 from loadtest import identity
 from loadtest.arrivals import latency_from_due_ms
@@ -59,7 +60,8 @@ RETRY = frozenset({429, 503})
 @dataclass
 class Answer:
     status: int
-    headers: dict[str, str]
+    # Case-insensitive, as HTTP's names are: uvicorn and the edge send them lowercase.
+    headers: Mapping[str, str]
     text: str
     sent: float
     answered: float
@@ -141,10 +143,14 @@ class Buyer:
             ) as response:
                 text = await response.text()
                 answer = Answer(
-                    response.status, dict(response.headers), text, sent, time.time()
+                    response.status,
+                    CIMultiDict(response.headers),
+                    text,
+                    sent,
+                    time.time(),
                 )
         except (aiohttp.ClientError, TimeoutError):
-            answer = Answer(0, {}, "", sent, time.time())
+            answer = Answer(0, CIMultiDict(), "", sent, time.time())
         self.journal.sample(
             sent,
             name,

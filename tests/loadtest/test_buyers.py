@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
 from loadtest import identity
+from loadtest.buyer import Buyer
+from loadtest.config import LoadOptions
+from loadtest.journal import Attempt, Journal
 from loadtest.pages import buy_form, order_link
 from loadtest.stats import figures, percentile
 
@@ -64,3 +74,49 @@ def test_figures_of_a_window() -> None:
     assert seen["rps"] == 1.0
     assert seen["p50_ms"] == 35.0
     assert percentile([], 99) is None
+
+
+def test_a_buyer_reads_lowercase_header_names_as_http_means_them(
+    tmp_path: Path,
+) -> None:
+    record, retry_after, journal = asyncio.run(_buy_from_a_busy_server(tmp_path))
+
+    assert record.status == 503
+    assert retry_after == 3.0
+    assert [s[5] for s in journal.samples] == ["ab" * 16]
+
+
+async def _buy_from_a_busy_server(
+    tmp_path: Path,
+) -> tuple[Attempt, float | None, Journal]:
+    # uvicorn and the edge send header names lowercase; a dict of them lost the
+    # trace id of every buy and the server's Retry-After
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"error": "busy"},
+            status=503,
+            headers={"retry-after": "3", "x-trace-id": "ab" * 16},
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        options = LoadOptions(
+            host=f"http://127.0.0.1:{port}",
+            mode="strangler",
+            run_tag="t",
+            out_dir=str(tmp_path),
+            source_addresses=False,
+        )
+        journal = Journal()
+        buyer = Buyer(options=options, journal=journal, number=1, due=time.time())
+        async with aiohttp.ClientSession(base_url=options.host) as buyer.session:
+            record, retry_after = await buyer._attempt(1)
+    finally:
+        await runner.cleanup()
+    return record, retry_after, journal
