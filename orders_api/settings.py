@@ -161,6 +161,8 @@ ORDERS_LOOP_READS = env_bool("ORDERS_LOOP_READS", True)
 # one for its transaction (with a Redis read inside it); more wait their turn on the
 # loop.
 ORDERS_LOOP_ACCEPT_CONNECTIONS = env_int("ORDERS_LOOP_ACCEPT_CONNECTIONS", 8, minimum=1)
+# How many of them each process opens at its start (the rest as a sale needs them).
+ORDERS_LOOP_WARM_CONNECTIONS = env_int("ORDERS_LOOP_WARM_CONNECTIONS", 4, minimum=0)
 ORDERS_IDEMPOTENCY_TTL_SECONDS = env_int(
     "ORDERS_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1
 )

@@ -180,6 +180,11 @@ class OrderFastLane:
         self._database = fast_accept.lane_database()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await lane_http.lifespan_serve(
+                receive, send, startup=self._warm, shutdown=self.close
+            )
+            return
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
@@ -229,6 +234,15 @@ class OrderFastLane:
             if verdict.admitted and not pre.used:
                 await self._give_back(pre)
 
+    async def _warm(self) -> None:
+        """At the server's start: the lane's Redis connection and script, and
+        ORDERS_LOOP_WARM_CONNECTIONS of its PostgreSQL connections, opened before
+        a sale's first buyers (each would otherwise wait for one in the rush)."""
+        redis, _ = await self._client()
+        await redis.ping()
+        await redis.script_load(scripts.ACCEPT)
+        await self._database.warm(settings.ORDERS_LOOP_WARM_CONNECTIONS)
+
     def close(self) -> None:
         """Close the lane's own database connections (an app served in-process,
         the tests'; a server's process closes them as it exits)."""
@@ -270,6 +284,7 @@ class OrderFastLane:
                 return False
             extra = {"Location": body["status_url"]}
             await lane_http.traced_answer(send, span, ALLOW, 202, body, extra)
+            await fast_accept.accept_done(redis, pre.key)
         return True
 
     async def _client(self) -> tuple[aioredis.Redis, Any]:

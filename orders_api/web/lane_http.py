@@ -7,7 +7,8 @@ middleware give the view's, and the orders service's server span.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -28,6 +29,8 @@ from common.tracing.core import (
 
 SERVICE_NAME = "orders-api"
 _tracer = tracer_named("orders_api.web.lane")
+
+logger = logging.getLogger(__name__)
 
 
 def request_headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -169,3 +172,29 @@ def replaying(body: bytes, complete: bool, receive: Any) -> Any:
         return await receive()
 
     return replay
+
+
+async def lifespan_serve(
+    receive: Any,
+    send: Any,
+    *,
+    startup: Callable[[], Awaitable[None]],
+    shutdown: Callable[[], None],
+) -> None:
+    """ASGI's lifespan protocol for the lanes (Django's handler does not speak it):
+    `startup` before the first request, whose failure is logged and never stops the
+    server (the lanes open what they need as they go), `shutdown` at the end."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await startup()
+            except Exception:
+                logger.warning(
+                    "the lanes' start-up failed; they open as they go", exc_info=True
+                )
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

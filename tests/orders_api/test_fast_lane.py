@@ -9,11 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from django.conf import settings
+from psycopg import pq
 
+from orders_api.admission import accept as redis_accept
 from orders_api.admission import counter
 from orders_api.admission.redis_client import redis_get
 from orders_api.asgi import traced_django_asgi_application
 from orders_api.models import Event, Order, Sale
+from orders_api.sales.services import sale_counter_rebuild
+from orders_api.web.fast_accept import LaneDatabase, LongWay, order_accept_on_loop
 from orders_api.web.fast_lane import OrderFastLane
 from tests.orders_api.conftest import (
     DjangoRequests,
@@ -255,3 +261,100 @@ def test_what_is_not_the_plain_case_is_left_to_django(
     assert django_requests.count == 3
     # and none of them was counted against the sale
     assert counter.turned_away_count(slug=sale.slug) == 0
+
+
+def test_a_counter_rebuilt_under_the_accept_rolls_it_back_and_gives_the_units_back(
+    transactional_db: None,
+) -> None:
+    # Given a unit admitted under the counter's generation, then the counter
+    # rebuilt before the accept's transaction read it
+    sale = sale_create(units=3)
+    admitted = counter.counter_admit(slug=sale.slug, units=1)
+    verdict = redis_accept.AcceptVerdict(
+        code=0, generation=admitted.generation, sale_id=admitted.sale_id
+    )
+    sale_counter_rebuild(sale=sale)
+    given_back: list[bool] = []
+
+    # When the loop writes the order
+    outcome, idle = asyncio.run(_accept_on_loop(sale, verdict, given_back))
+
+    # Then it went the long way: rolled back, nothing written, the units given
+    # back, and its connection left idle for the next accept
+    assert outcome == "long way"
+    assert given_back == [True]
+    assert Order.objects.count() == 0
+    assert Event.objects.count() == 0
+    assert idle
+
+
+async def _accept_on_loop(
+    sale: Sale, verdict: redis_accept.AcceptVerdict, given_back: list[bool]
+) -> tuple[str, bool]:
+    database = LaneDatabase(1)
+    redis = aioredis.from_url(settings.REDIS_URL, decode_responses=True)
+
+    async def give_back() -> None:
+        given_back.append(True)
+
+    key = redis_accept.KeyRef(
+        scope="orders", client="c", key=new_key(), fingerprint="f"
+    )
+    try:
+        await order_accept_on_loop(
+            verdict=verdict, slug=sale.slug, quantity=1, email="a@example.com",
+            traceparent=None, key=key, redis=redis, database=database,
+            give_back=give_back,
+        )  # fmt: skip
+        outcome = "accepted"
+    except LongWay:
+        outcome = "long way"
+    async with database.connection() as conn:
+        idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
+    database.discard()
+    await redis.aclose()
+    return outcome, idle
+
+
+def test_the_lane_opens_its_connections_as_the_server_starts(
+    transactional_db: None, settings: Any
+) -> None:
+    settings.ORDERS_LOOP_WARM_CONNECTIONS = 3
+    # When the server starts the app and, later, stops it
+    sent, opened = asyncio.run(_lifespan())
+
+    # Then the start-up opened that many PostgreSQL connections before the first
+    # request, and both steps completed
+    assert opened == 3
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_a_start_up_that_fails_still_lets_the_server_start(
+    transactional_db: None, settings: Any
+) -> None:
+    # Given a Redis that refuses connections
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+
+    sent, opened = asyncio.run(_lifespan())
+
+    # Then the server starts anyway: the lanes open what they need as they go
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert opened == 0
+
+
+async def _lifespan() -> tuple[list[str], int]:
+    app = OrderFastLane(traced_django_asgi_application("orders-api", threads=2))
+    messages = iter(["lifespan.startup", "lifespan.shutdown"])
+    sent: list[str] = []
+    opened: list[int] = []
+
+    async def receive() -> dict[str, str]:
+        if sent:  # started: what the lane holds before the first request
+            opened.append(len(app._database._free))
+        return {"type": next(messages)}
+
+    async def send(message: dict[str, str]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan"}, receive, send)
+    return sent, opened[0]
