@@ -108,6 +108,8 @@ websocket_urlpatterns = [
 application = ProtocolTypeRouter(
     {
         "http": django_application,
+        # The lanes open their connections as the server starts (web/fast_lane.py).
+        "lifespan": django_application,
         # Browsers send Origin: only pages from our own hosts may open a socket.
         "websocket": instrument_asgi_app(
             AllowedHostsOriginValidator(

@@ -19,7 +19,12 @@ from orders_api.admission.redis_client import redis_get
 from orders_api.asgi import traced_django_asgi_application
 from orders_api.models import Event, Order, Sale
 from orders_api.sales.services import sale_counter_rebuild
-from orders_api.web.fast_accept import LaneDatabase, LongWay, order_accept_on_loop
+from orders_api.web.fast_accept import (
+    LaneDatabase,
+    LongWay,
+    lane_database,
+    order_accept_on_loop,
+)
 from orders_api.web.fast_lane import OrderFastLane
 from tests.orders_api.conftest import (
     DjangoRequests,
@@ -343,18 +348,22 @@ def test_a_start_up_that_fails_still_lets_the_server_start(
 
 
 async def _lifespan() -> tuple[list[str], int]:
-    app = OrderFastLane(traced_django_asgi_application("orders-api", threads=2))
+    """The service's own entry point (orders_api.asgi) started and stopped as an ASGI
+    server does; and how many connections the lane held in between."""
+    from orders_api.asgi import application
+
     messages = iter(["lifespan.startup", "lifespan.shutdown"])
     sent: list[str] = []
     opened: list[int] = []
 
     async def receive() -> dict[str, str]:
         if sent:  # started: what the lane holds before the first request
-            opened.append(len(app._database._free))
+            opened.append(len(lane_database()._free))
         return {"type": next(messages)}
 
     async def send(message: dict[str, str]) -> None:
         sent.append(message["type"])
 
-    await app({"type": "lifespan"}, receive, send)
+    server: Any = application  # asgiref's stubs type the messages; plain dicts here
+    await server({"type": "lifespan"}, receive, send)
     return sent, opened[0]
