@@ -177,6 +177,10 @@ class OriginPool:
                 origin.count += 1
                 self._count += 1
             else:
+                if origin.count < self.per_origin:
+                    # The pool is full, with other origins' connections: one of
+                    # theirs that is idle makes room (its slot comes to a waiter).
+                    self._close_an_idle()
                 given = await self._wait(origin)
                 if given is not None:
                     origin.busy.add(given)
@@ -257,6 +261,12 @@ class OriginPool:
                     return
         origin.count -= 1
         self._count -= 1
+
+    def _close_an_idle(self) -> None:
+        for origin in self._origins.values():
+            if origin.idle:
+                origin.idle.pop(0).close()
+                return
 
     def _sweep(self) -> None:
         """Fail the waits past their deadline; close the connections idle too long."""

@@ -293,3 +293,22 @@ def test_idle_connections_are_closed_after_the_keepalive() -> None:
         assert origin.connections == 2
 
     asyncio.run(_with_origin(ok(), test, keepalive=0.2))
+
+
+def test_a_full_pool_closes_another_origins_idle_connection_to_make_room() -> None:
+    async def test(pool: OriginPool, port: int, origin: RawOrigin) -> None:
+        other = RawOrigin(ok(b"other"))
+        server = await asyncio.start_server(other.serve, "127.0.0.1", 0)
+        other_port = server.sockets[0].getsockname()[1]
+        try:
+            # given the pool's one connection idle, to the first origin
+            await get(pool, port)
+            # when a request comes for another origin, then it is answered in time
+            assert (await get(pool, other_port, timeout=0.5))[1] == b"other"
+            await asyncio.sleep(0.05)
+            # and the first origin's idle connection made room for it
+            assert origin.closed == 1
+        finally:
+            server.close()
+
+    asyncio.run(_with_origin(ok(), test, connections=1))
