@@ -53,31 +53,27 @@ class _Origin:
 class OriginResponse:
     """An origin's answer: status and headers read, the body still to come."""
 
-    __slots__ = ("_connection", "_pool", "_released")
+    __slots__ = (
+        "_connection", "_pool", "_released", "content_length", "raw_headers", "status",
+    )  # fmt: skip
 
     def __init__(self, pool: OriginPool, connection: OriginConnection) -> None:
         self._pool = pool
         self._connection = connection
         self._released = False
-
-    @property
-    def status(self) -> int:
-        return self._connection.status
-
-    @property
-    def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        return self._connection.raw_headers
-
-    @property
-    def content_length(self) -> int | None:
-        return self._connection.content_length
+        # Kept here: the connection reads the next answer once given back.
+        self.status = connection.status
+        self.raw_headers = connection.raw_headers
+        self.content_length = connection.content_length
 
     async def read(self) -> bytes:
-        """The whole body."""
+        """The whole body; the connection goes back to the pool at once."""
         connection = self._connection
         while not connection.complete:
             await connection.wait()
-        return connection.take()
+        body = connection.take()
+        self.release()
+        return body
 
     async def next_chunk(self) -> bytes:
         """More of the body as it comes; b"" at its end."""
