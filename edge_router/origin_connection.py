@@ -64,7 +64,7 @@ class OriginConnection(asyncio.Protocol):
 
     def send(self, data: bytes, body: bytes | None, *, head: bool) -> None:
         """Write one request (its body, if any, in the same system call)."""
-        if self.closed or self.transport is None:
+        if self.closed or self.transport is None or self.transport.is_closing():
             raise OriginClosed("the origin closed the connection")
         self._begin(head=head)
         if body is None:
