@@ -105,6 +105,8 @@ class OriginPool:
         self.loop = asyncio.get_running_loop()
         self._origins: dict[tuple[str, int], _Origin] = {}
         self._count = 0
+        # Requests waiting for a connection, to any origin.
+        self._waiting = 0
         self._sweeping = False
         self._closing = False
 
@@ -193,6 +195,7 @@ class OriginPool:
         """Until a connection is handed over, or a slot to open one (None)."""
         waiter: asyncio.Future[OriginConnection | None] = self.loop.create_future()
         origin.waiters.append(waiter)
+        self._waiting += 1
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -206,6 +209,8 @@ class OriginPool:
                 else:
                     self.give_back(given)
             raise
+        finally:
+            self._waiting -= 1
 
     async def _open(self, origin: _Origin) -> OriginConnection:
         _, connection = await self.loop.create_connection(
@@ -231,6 +236,11 @@ class OriginPool:
                 origin.busy.add(connection)
                 waiter.set_result(connection)
                 return
+        if self._waiting and self._count >= self.limit:
+            # Another origin's request waits for room in the pool: this one's
+            # connection makes it (its slot goes to that request when it is lost).
+            connection.close()
+            return
         connection.idle_since = self.loop.time()
         origin.idle.append(connection)
 

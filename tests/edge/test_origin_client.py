@@ -312,3 +312,23 @@ def test_a_full_pool_closes_another_origins_idle_connection_to_make_room() -> No
             server.close()
 
     asyncio.run(_with_origin(ok(), test, connections=1))
+
+
+def test_a_full_pool_gives_a_connection_done_with_to_another_origins_request(
+) -> None:  # fmt: skip
+    async def test(pool: OriginPool, port: int, origin: RawOrigin) -> None:
+        other = RawOrigin(ok(b"other"))
+        server = await asyncio.start_server(other.serve, "127.0.0.1", 0)
+        other_port = server.sockets[0].getsockname()[1]
+        try:
+            # given the pool's one connection busy with the first origin's answer
+            first = asyncio.create_task(get(pool, port))
+            await asyncio.sleep(0.05)
+            # when a request for another origin waits for room, then it is answered
+            # once that answer is done, not when the idle connection would expire
+            assert (await get(pool, other_port, timeout=1.0))[1] == b"other"
+            assert (await first)[1] == b"ok"
+        finally:
+            server.close()
+
+    asyncio.run(_with_origin(ok(delay=0.3), test, connections=1))
