@@ -166,7 +166,7 @@ class OriginPool:
             fresh_since = self.loop.time() - self.keepalive
             while idle:
                 connection = idle.pop()
-                if not connection.closed and connection.idle_since > fresh_since:
+                if connection.idle_since > fresh_since and connection.is_open():
                     origin.busy.add(connection)
                     return connection, True
                 connection.close()

@@ -64,15 +64,16 @@ class OriginConnection(asyncio.Protocol):
 
     def send(self, data: bytes, body: bytes | None, *, head: bool) -> None:
         """Write one request (its body, if any, in the same system call)."""
-        if self.closed or self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        if transport is None or not self.is_open():
             raise OriginClosed("the origin closed the connection")
         self._begin(head=head)
         if body is None:
-            self.transport.write(data)
+            transport.write(data)
         elif len(body) < 16 * 1024:
-            self.transport.write(data + body)
+            transport.write(data + body)
         else:
-            self.transport.writelines((data, body))
+            transport.writelines((data, body))
 
     # --- asyncio.Protocol
 
@@ -201,8 +202,12 @@ class OriginConnection(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
+    def is_open(self) -> bool:
+        transport = self.transport
+        return not self.closed and transport is not None and not transport.is_closing()
+
     def reusable(self) -> bool:
-        return self.complete and self.keep_alive and not self.closed
+        return self.complete and self.keep_alive and self.is_open()
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
