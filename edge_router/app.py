@@ -27,6 +27,7 @@ from edge_router.config import EdgeConfig, config_from_env
 from edge_router.control_room import ControlRoom, watched_path
 from edge_router.http_request import http_request_handle
 from edge_router.modes import Mode, ModeFollower, redis_client
+from edge_router.origin_client import OriginPool
 from edge_router.paths import match_key, normalise
 from edge_router.proxy import Route
 from edge_router.routes import RouteTable, load_table
@@ -56,6 +57,8 @@ class Edge:
     config: EdgeConfig
     table: RouteTable
     routes: dict[int, Route]
+    origins: OriginPool
+    # The control room's readings (edge_router/control_room/sources.py).
     session: aiohttp.ClientSession
     websocket_session: aiohttp.ClientSession
     redis: aioredis.Redis
@@ -109,7 +112,12 @@ class Edge:
         )
 
     def _sessions_open(self) -> None:
-        # One session for every request of this worker.
+        # One pool for every request of this worker.
+        self.origins = OriginPool(
+            connections=self.config.upstream_connections,
+            per_origin=self.config.upstream_per_origin,
+            keepalive=self.config.upstream_keepalive,
+        )
         self.session = session_create(
             connections=self.config.upstream_connections,
             per_origin=self.config.upstream_per_origin,
@@ -147,6 +155,7 @@ class Edge:
         await self.admin_listener.stop()
         await self.control.close()
         await self.follower.stop()
+        await self.origins.close()
         await self.session.close()
         await self.websocket_session.close()
         await self.redis.aclose()

@@ -183,7 +183,7 @@ async def _answer(
     route.metrics.active += 1
     try:
         return await forward(
-            edge.session, route, request,
+            edge.origins, route, request,
             target=target, extra=extra, personal=drew_visitor,
             tracing=edge.tracing if traced else None,
         )  # fmt: skip

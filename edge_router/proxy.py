@@ -1,4 +1,5 @@
-"""Forwarding one HTTP request to its origin with the worker's aiohttp session.
+"""Forwarding one HTTP request to its origin with the worker's pool
+(edge_router/origin_client.py).
 
 Request bodies are read whole first, up to the behaviour's `max_body` and within the
 listener's body deadlines, and sent with a Content-Length (the origins are WSGI apps,
@@ -16,17 +17,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import aiohttp
-from yarl import URL
-
 from edge_router.asgi_types import Receive, Scope, Send
 from edge_router.errors import send_error
 from edge_router.headers import response_headers
 from edge_router.limits import BodyTooLarge, TokenBuckets
 from edge_router.listener import ListenerLimits
 from edge_router.metrics import RouteMetrics
+from edge_router.origin_client import OriginPool, OriginResponse
 from edge_router.routes import Behaviour
-from edge_router.upstream import route_timeout
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -54,7 +52,9 @@ class Route:
 
     behaviour: Behaviour
     origin_url: str
-    timeout: aiohttp.ClientTimeout
+    # For a connection (pool wait included), for the origin's answer's headers once
+    # the request is out, and for each wait for more of its body.
+    timeout: float
     edge_headers: list[tuple[bytes, bytes]]
     metrics: RouteMetrics
     buckets: TokenBuckets | None
@@ -77,7 +77,7 @@ class Route:
         return cls(
             behaviour=behaviour,
             origin_url=behaviour.origin.url.rstrip("/"),
-            timeout=route_timeout(behaviour.timeout),
+            timeout=behaviour.timeout,
             edge_headers=[
                 (b"x-edge-route", behaviour.name.encode()),
                 (b"x-edge-origin", behaviour.origin.name.encode()),
@@ -222,15 +222,8 @@ async def refuse(
     return Outcome(await send_error(request.send, status, headers, head=head))
 
 
-def _failure_status(error: aiohttp.ClientError | OSError) -> int:
-    """The answer for a request the origin never answered."""
-    if isinstance(error, TimeoutError):
-        return 504
-    return 502
-
-
 async def forward(
-    session: aiohttp.ClientSession,
+    pool: OriginPool,
     route: Route,
     request: Exchange,
     *,
@@ -249,30 +242,31 @@ async def forward(
     if isinstance(data, Outcome):
         return data
     asked = time.perf_counter()
-    url = route.origin_url + target
     origin = route.behaviour.origin
     call = (
         NO_SPAN
         if tracing is None
         else tracing.client_span(
-            request.method, url, origin.host, origin.port, request.headers
+            request.method,
+            route.origin_url + target,
+            origin.host,
+            origin.port,
+            request.headers,
         )
     )
     try:
         with call as span:
             # The path is normalised and stays percent-encoded as it came.
-            response = await session.request(
-                request.method,
-                URL(url, encoded=True),
-                headers=request.headers,
-                data=data,
-                allow_redirects=False,
-                timeout=route.timeout,
-            )
+            response = await pool.request(
+                request.method, origin.host, origin.port, target, request.headers,
+                data, timeout=route.timeout, add_host=b"host" not in request.seen,
+            )  # fmt: skip
             if span is not None and tracing is not None:
                 tracing.client_answered(span, response.status)
-    except (aiohttp.ClientError, OSError) as error:  # TimeoutError is an OSError
-        return await refuse(request, _failure_status(error), extra)
+    except TimeoutError:
+        return await refuse(request, 504, extra)
+    except OSError:  # the origin refused, reset or closed the connection
+        return await refuse(request, 502, extra)
     try:
         cache = PERSONAL_CACHE if personal else route.cache_headers
         return await _relay(response, request, extra, asked, cache)
@@ -289,7 +283,7 @@ def _timing(arrived: float, origin_seconds: float) -> tuple[bytes, bytes]:
 
 
 async def _relay(
-    response: aiohttp.ClientResponse,
+    response: OriginResponse,
     request: Exchange,
     extra: list[tuple[bytes, bytes]],
     asked: float,
@@ -302,7 +296,7 @@ async def _relay(
             body = await response.read()
         except TimeoutError:
             return await refuse(request, 504, extra)
-        except (aiohttp.ClientError, OSError):
+        except OSError:
             return await refuse(request, 502, extra)
     origin_seconds = time.perf_counter() - asked
     status = response.status
@@ -318,10 +312,10 @@ async def _relay(
         return Outcome(status, len(body), origin_seconds)
     sent = 0
     try:
-        async for chunk in response.content.iter_any():
+        while chunk := await response.next_chunk():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             sent += len(chunk)
-    except (aiohttp.ClientError, TimeoutError, OSError):
+    except OSError:  # TimeoutError is one
         # The status is out already: leave the response unfinished, so the server
         # drops the connection and the visitor sees a truncated body, not a clean one.
         response.close()

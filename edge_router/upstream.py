@@ -1,4 +1,6 @@
-"""The edge's HTTP client to its origins: one aiohttp session per worker.
+"""The edge's aiohttp sessions: websockets to the origins, and the control room's
+readings of the other services. Proxied HTTP requests use the edge's own pool
+instead (edge_router/origin_client.py, docs/decisions/0010-edge-origin-client.md).
 
 Chosen by measurement (docs/decisions/0001-edge-http-client.md): httpx's pool served
 a few hundred requests a second under 64 connections where aiohttp served thousands.
