@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -102,7 +102,7 @@ def test_a_freed_slot_goes_to_the_waiting_order_before_the_first_is_reported(
     # When the first takes the slot and the second comes while it is packed
     threads = [threading.Thread(target=fulfil, args=(first,))]
     threads[0].start()
-    time.sleep(HANDLING_MS / 3000)
+    _until(lambda: slots.warehouse_slots().stats().in_use == 1)
     threads.append(threading.Thread(target=fulfil, args=(second,)))
     threads[1].start()
     for thread in threads:
@@ -193,6 +193,13 @@ def test_the_procfile_worker_runs_its_standby_threads_within_its_slots(
         for kind in (events.ORDER_STARTED, events.ORDER_FULFILLED)
         for ref in refs
     )
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.005)
 
 
 def _packed(refs: list[str]) -> list[str]:
