@@ -1,7 +1,10 @@
 """The fulfillment queue's Celery app (broker: Redis at REDIS_URL).
 
     celery -A fulfillment_queue.celery_app worker -Q fulfillment \
-        --concurrency 4 --prefetch-multiplier 1 --pool threads
+        --prefetch-multiplier 1 --pool threads
+
+Its threads come from the settings (CELERY_WORKER_CONCURRENCY: the slots at the
+warehouse, FULFILLMENT_CONCURRENCY, and FULFILLMENT_STANDBY more; slots.py).
 
 Traced as `fulfillment-worker`: a task continues the trace of the message that
 brought it (the relay's publish of the accepted order), and its call to the

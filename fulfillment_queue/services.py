@@ -26,6 +26,7 @@ from common.events import Publisher
 from common.http_client import LazyClient
 from fulfillment_queue import orders_client
 from fulfillment_queue.models import DeadLetter
+from fulfillment_queue.slots import warehouse_slots
 
 logger = logging.getLogger(__name__)
 
@@ -91,17 +92,23 @@ def event_envelope(
 
 
 def warehouse_fulfil(*, order: AcceptedOrder) -> dict[str, Any]:
-    """POST the order to the warehouse. Not done: WarehouseBusy or PermanentFailure."""
+    """POST the order to the warehouse in one of the worker's slots (slots.py). Not
+    done: WarehouseBusy or PermanentFailure."""
+    client = _client.get()
+    url = settings.WAREHOUSE_URL.rstrip("/") + "/fulfilments/"
+    body = {
+        "order_ref": order.order_ref,
+        "lines": [{"sku": order.sku, "quantity": order.quantity}],
+    }
+    headers = bearer_headers(settings.INTERNAL_API_TOKEN)
     try:
-        response = _client.get().post(
-            settings.WAREHOUSE_URL.rstrip("/") + "/fulfilments/",
-            json={
-                "order_ref": order.order_ref,
-                "lines": [{"sku": order.sku, "quantity": order.quantity}],
-            },
-            headers=bearer_headers(settings.INTERNAL_API_TOKEN),
-            timeout=settings.FULFILLMENT_WAREHOUSE_TIMEOUT,
-        )
+        with warehouse_slots().held():
+            response = client.post(
+                url,
+                json=body,
+                headers=headers,
+                timeout=settings.FULFILLMENT_WAREHOUSE_TIMEOUT,
+            )
     except httpx.HTTPError as exc:
         raise WarehouseBusy(f"warehouse unreachable: {type(exc).__name__}") from None
     if response.status_code in (200, 201):
