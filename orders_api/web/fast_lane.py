@@ -177,7 +177,8 @@ def lane_code_warm() -> None:
     e-mail validator's regular expressions (~25 ms) and the URL resolver the 202's
     links come from (~12 ms, its modules imported). On the event loop in a rush, each
     was a stall that every request behind it waited out."""
-    order_input_parse({"sku": "-", "quantity": 1, "email": "warm-up@example.com"})
+    sku = next(iter(settings.SALE_PRODUCTS.values()))
+    order_input_parse({"sku": sku, "quantity": 1, "email": "warm-up@example.com"})
     reverse("orders:order-detail", args=[uuid.UUID(int=0)])
 
 
