@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeGuard
 from django.conf import settings
 
 from common.errors import InvalidEvent
-from common.tracing.core import current_trace_id
+from common.tracing.core import current_trace_id, message_publishing
 
 ORDER_ACCEPTED = "orders.order-accepted"
 ORDER_STARTED = "fulfillment.order-started"
@@ -79,13 +79,14 @@ def celery_publisher(app: _CeleryApp) -> Publisher:
         # By name, on a queue: the consumer's code is never imported here. The
         # message's printable arguments are a short summary: Celery's own (a
         # `saferepr` of every envelope) cost more than the rest of a publish.
-        app.send_task(
-            task,
-            args=[envelope],
-            queue=queue,
-            argsrepr=payload_summary(envelope),
-            kwargsrepr="{}",
-        )
+        with message_publishing():  # its Redis LPUSH is not recorded
+            app.send_task(
+                task,
+                args=[envelope],
+                queue=queue,
+                argsrepr=payload_summary(envelope),
+                kwargsrepr="{}",
+            )
 
     return publish
 

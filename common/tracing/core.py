@@ -136,15 +136,36 @@ class NoBareClientRoots(Sampler):
 CELERY_SCOPE = "opentelemetry.instrumentation.celery"
 
 
+# Set in the context while a message is handed to the broker (message_publishing).
+_PUBLISHING = otel_context.create_key("common.tracing.publishing")
+
+
+@contextmanager
+def message_publishing() -> Iterator[None]:
+    """A message handed to the broker (common.events' Celery publisher): the client
+    call that carries it (Redis `LPUSH`) is not recorded, see NoClientInProducer.
+
+    Celery's producer span cannot say so itself when a task is sent by name (the
+    relay, the workers' events): the instrumentation finds no task object, so it
+    neither keeps that span open over the publish nor ends it after; the span ends
+    at once and the `LPUSH` was recorded beside it, a span a message."""
+    token = otel_context.attach(otel_context.set_value(_PUBLISHING, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 class NoClientInProducer(Sampler):
     """Records a child as its parent was (the SDK's `local_parent_sampled`
-    default), but a CLIENT span whose local parent is Celery's PRODUCER span: the
-    Redis `LPUSH` inside `apply_async`. (A producer span of our own, `orders.push`,
-    keeps the Redis `PUBLISH` it names.) The producer span covers the same
-    time and says what was sent where; the nested call's span added a span's
-    creation, attributes and export to every message for nothing the waterfall or
-    the segments use. Its context goes nowhere (Redis carries no traceparent), so
-    that it is not recorded changes nothing downstream.
+    default), but a CLIENT span made while a message is handed to the broker:
+    inside `message_publishing()`, or under Celery's PRODUCER span (the Redis
+    `LPUSH` of `apply_async`). (A producer span of our own, `orders.push`, keeps
+    the Redis `PUBLISH` it names.) The publish's span covers the same time and says
+    what was sent where; the nested call's span added a span's creation,
+    attributes and export to every message for nothing the waterfall or the
+    segments use. Its context goes nowhere (Redis carries no traceparent), so that
+    it is not recorded changes nothing downstream.
     """
 
     def should_sample(
@@ -160,19 +181,25 @@ class NoClientInProducer(Sampler):
         parent = trace.get_current_span(parent_context)
         # The parent's tracestate goes on, as the SDK's own samplers carry it.
         state = parent.get_span_context().trace_state
-        # Only the SDK's spans (a local parent) say their kind and scope.
-        scope = getattr(parent, "instrumentation_scope", None)
-        if (
-            kind == trace.SpanKind.CLIENT
-            and getattr(parent, "kind", None) == trace.SpanKind.PRODUCER
-            and scope is not None
-            and scope.name == CELERY_SCOPE
+        if kind == trace.SpanKind.CLIENT and (
+            otel_context.get_value(_PUBLISHING, parent_context)
+            or _celery_producer(parent)
         ):
             return SamplingResult(Decision.DROP, None, state)
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
 
     def get_description(self) -> str:
         return "NoClientInProducer"
+
+
+def _celery_producer(span: trace.Span) -> bool:
+    # Only the SDK's spans (a local parent) say their kind and scope.
+    scope = getattr(span, "instrumentation_scope", None)
+    return (
+        getattr(span, "kind", None) == trace.SpanKind.PRODUCER
+        and scope is not None
+        and scope.name == CELERY_SCOPE
+    )
 
 
 def _parent_based(root: Sampler) -> Sampler:

@@ -298,7 +298,7 @@ def test_untraced_work_makes_no_span_and_tells_the_next_process_so(tmp_path):
 PUBLISHED = """
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from common.tracing.core import tracing_setup
+from common.tracing.core import message_publishing, tracing_setup
 tracing_setup("outbox-relay")
 tracer = trace.get_tracer("test")
 celery = trace.get_tracer("opentelemetry.instrumentation.celery")
@@ -309,6 +309,12 @@ with tracer.start_as_current_span("outbox publish"):
     with tracer.start_as_current_span("orders.push", kind=SpanKind.PRODUCER):
         with tracer.start_as_current_span("PUBLISH", kind=SpanKind.CLIENT):
             pass
+with tracer.start_as_current_span("events publish"):
+    with message_publishing():  # a task sent by name: no producer span around it
+        with tracer.start_as_current_span("LPUSH by name", kind=SpanKind.CLIENT):
+            pass
+    with tracer.start_as_current_span("GET after", kind=SpanKind.CLIENT):
+        pass
 trace.get_tracer_provider().force_flush()
 """
 
@@ -318,9 +324,17 @@ def test_a_call_inside_a_message_publish_is_not_recorded_but_the_rest_is(tmp_pat
     # to a websocket group (Redis PUBLISH inside a producer span of its own)
     result = _run(PUBLISHED, env=traced_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    # then the publish is recorded, the LPUSH inside it not; a producer span of
-    # our own keeps its call
+    # then the publish is recorded, the LPUSH inside it not, nor the one of a
+    # message sent by name; a producer span of our own keeps its call, and a call
+    # after the publish is recorded
     spans = {span.name: span for span in FileSpanStore(tmp_path).spans()}
-    assert set(spans) == {"outbox publish", "apply_async/t", "orders.push", "PUBLISH"}
+    assert set(spans) == {
+        "outbox publish",
+        "apply_async/t",
+        "orders.push",
+        "PUBLISH",
+        "events publish",
+        "GET after",
+    }
     assert spans["apply_async/t"].parent_id == spans["outbox publish"].span_id
     assert spans["PUBLISH"].parent_id == spans["orders.push"].span_id
