@@ -49,6 +49,12 @@ HANDLE_FULFILLMENT_EVENT = "orders.handle_fulfillment_event"
 FULFILLMENT_QUEUE = "fulfillment"
 ORDERS_EVENTS_QUEUE = "orders-events"
 
+# Beside an envelope in a bundle of accepted orders (a list: one message for
+# several purchases), the W3C context of its purchase's trace when that trace is
+# sampled: the message's own headers carry one trace only (the relay, the
+# fulfillment worker; docs/decisions/0010-sampled-orders-bundled.md).
+BUNDLED_TRACE_KEY = "trace_context"
+
 # Span attributes naming the event a span published or applied (the trace reader
 # finds the strangler purchase's last step by them).
 EVENT_ID_ATTRIBUTE = "orders.event.id"
