@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from common import events
 from common.tracing import (
@@ -139,28 +141,34 @@ def _publish_bundle(bundle: list[Event], *, publish: events.Publisher) -> None:
     task, queue = events.route_for(events.ORDER_ACCEPTED)
     envelopes = [event.envelope() for event in bundle]
     sampled = [carrier_sampled(event.trace_context) for event in bundle]
+    own: list[Span | None] = []  # each order's span, to log its line in its trace
     with ExitStack() as spans:
         if not any(sampled):
             spans.enter_context(untraced())
         for event, envelope, traced in zip(bundle, envelopes, sampled, strict=True):
             if traced:
                 attributes = _publish_attributes(event, queue)
-                spans.enter_context(
-                    span_from_carrier(
-                        "outbox publish", event.trace_context, attributes=attributes
+                own.append(
+                    spans.enter_context(
+                        span_from_carrier(
+                            "outbox publish", event.trace_context, attributes=attributes
+                        )
                     )
                 )
                 envelope[events.BUNDLED_TRACE_KEY] = trace_carrier()
-            elif any(sampled):
-                with untraced():
-                    envelope[events.BUNDLED_TRACE_KEY] = trace_carrier()
+            else:
+                own.append(None)
+                if any(sampled):
+                    with untraced():
+                        envelope[events.BUNDLED_TRACE_KEY] = trace_carrier()
         publish(
             task=task,
             envelope=envelopes[0] if len(bundle) == 1 else envelopes,
             queue=queue,
         )
-    for event in bundle:
-        logger.info("published %s event %s to %s", event.type, event.pk, queue)
+        for event, span in zip(bundle, own, strict=True):
+            with untraced() if span is None else trace.use_span(span):
+                logger.info("published %s event %s to %s", event.type, event.pk, queue)
 
 
 def orders_tally(*, limit: int) -> int:
