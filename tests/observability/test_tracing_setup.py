@@ -338,3 +338,57 @@ def test_a_call_inside_a_message_publish_is_not_recorded_but_the_rest_is(tmp_pat
     }
     assert spans["apply_async/t"].parent_id == spans["outbox publish"].span_id
     assert spans["PUBLISH"].parent_id == spans["orders.push"].span_id
+
+
+BUNDLE = """
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from common.tracing import bundled_trace, carrier_context, trace_carrier
+from common.tracing.core import tracing_setup
+tracing_setup("fulfillment-worker")
+tracer = trace.get_tracer("test")
+other = {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}
+unsampled = {"traceparent": "00-" + "c" * 32 + "-" + "d" * 16 + "-00"}
+with tracer.start_as_current_span("run/message", kind=SpanKind.CONSUMER):
+    own = trace_carrier()
+    for name, carrier in (("other", other), ("unsampled", unsampled),
+                          ("own", own), ("none", None)):
+        with bundled_trace("run/item", carrier) as made:
+            print(name, made)
+            with tracer.start_as_current_span(f"POST {name}", kind=SpanKind.CLIENT):
+                pass
+    with carrier_context(other):
+        with tracer.start_as_current_span("apply_async/retry", kind=SpanKind.PRODUCER):
+            pass
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_each_item_of_a_bundle_is_done_in_the_trace_its_envelope_names(tmp_path):
+    # when a consumer does the items of one message, each with the context stored
+    # beside it: another sampled trace, an unsampled one, the message's, none
+    result = _run(BUNDLE, env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        *("other", "True", "unsampled", "False"),
+        *("own", "False", "none", "False"),
+    ]
+    spans = {span.name: span for span in FileSpanStore(tmp_path).spans()}
+    message = spans["run/message"]
+    # then the item of another sampled trace has a consumer span continuing it,
+    # its call under that span
+    item = spans["run/item"]
+    assert (item.trace_id, item.parent_id, item.kind) == (
+        "a" * 32,
+        "b" * 16,
+        "consumer",
+    )
+    assert spans["POST other"].parent_id == item.span_id
+    # and the unsampled item's call is recorded nowhere
+    assert "POST unsampled" not in spans
+    # and the message's own item, and one with no context, stay in the message's
+    for name in ("POST own", "POST none"):
+        assert spans[name].parent_id == message.span_id
+    # and a message sent again for one item goes on in that item's trace
+    retry = spans["apply_async/retry"]
+    assert (retry.trace_id, retry.parent_id) == ("a" * 32, "b" * 16)
