@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeGuard
 from django.conf import settings
 
 from common.errors import InvalidEvent
-from common.tracing.core import current_trace_id
+from common.tracing.core import current_trace_id, message_publishing
 
 ORDER_ACCEPTED = "orders.order-accepted"
 ORDER_STARTED = "fulfillment.order-started"
@@ -48,6 +48,12 @@ HANDLE_ORDER_ACCEPTED = "fulfillment.handle_order_accepted"
 HANDLE_FULFILLMENT_EVENT = "orders.handle_fulfillment_event"
 FULFILLMENT_QUEUE = "fulfillment"
 ORDERS_EVENTS_QUEUE = "orders-events"
+
+# Beside an envelope in a bundle of accepted orders (a list: one message for
+# several purchases), the W3C context of its purchase's trace when that trace is
+# sampled: the message's own headers carry one trace only (the relay, the
+# fulfillment worker; docs/decisions/0011-sampled-orders-bundled.md).
+BUNDLED_TRACE_KEY = "trace_context"
 
 # Span attributes naming the event a span published or applied (the trace reader
 # finds the strangler purchase's last step by them).
@@ -79,13 +85,14 @@ def celery_publisher(app: _CeleryApp) -> Publisher:
         # By name, on a queue: the consumer's code is never imported here. The
         # message's printable arguments are a short summary: Celery's own (a
         # `saferepr` of every envelope) cost more than the rest of a publish.
-        app.send_task(
-            task,
-            args=[envelope],
-            queue=queue,
-            argsrepr=payload_summary(envelope),
-            kwargsrepr="{}",
-        )
+        with message_publishing():  # its Redis LPUSH is not recorded
+            app.send_task(
+                task,
+                args=[envelope],
+                queue=queue,
+                argsrepr=payload_summary(envelope),
+                kwargsrepr="{}",
+            )
 
     return publish
 

@@ -8,7 +8,9 @@ Collector's `otlpjsonfile` receiver reads too. The line is written straight from
 SDK's spans, field for field what the official OTLP encoder followed by protobuf's
 JSON mapping gives (tests/observability/test_otlp_files.py holds the two side by
 side): going through protobuf cost three times as much CPU per span, in every
-process of the stack, the largest part of what tracing cost.
+process of the stack, the largest part of what tracing cost. The line is written as
+text, each span piece by piece, an attribute seen before as the text it gave then
+(a document built of dicts and encoded cost twice as much again).
 
 Several processes write at once (gunicorn workers, Celery children): each writes
 its own file, named with its pid, opened for appending, one `write` per batch. A
@@ -43,6 +45,9 @@ _IS_REMOTE = 0x200
 # Compact, and without the circular-reference check: the document is built here,
 # of fresh dicts and lists only.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+# A string as the encoder writes it (ASCII, escaped), quotes included.
+_STRING = json.encoder.encode_basestring_ascii
+_KIND_TEXTS = {kind: str(number) for kind, number in _KINDS.items()}
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -119,60 +124,126 @@ def _flags(context: SpanContext | None) -> int:
     return _HAS_IS_REMOTE
 
 
-def _span(span: ReadableSpan) -> dict[str, Any]:
+def _events(span_events: Sequence[Event]) -> list[dict[str, Any]]:
+    events = []
+    for event in span_events:
+        encoded: dict[str, Any] = {}
+        if event.timestamp:
+            encoded["timeUnixNano"] = str(event.timestamp)
+        if event.name:
+            encoded["name"] = event.name
+        _put_attributes(encoded, event.attributes, event.dropped_attributes)
+        events.append(encoded)
+    return events
+
+
+def _links(span_links: Sequence[Link]) -> list[dict[str, Any]]:
+    links = []
+    for link in span_links:
+        encoded: dict[str, Any] = {
+            "traceId": format(link.context.trace_id, "032x"),
+            "spanId": format(link.context.span_id, "016x"),
+        }
+        _put_attributes(encoded, link.attributes, link.dropped_attributes)
+        encoded["flags"] = _flags(link.context)
+        links.append(encoded)
+    return links
+
+
+# The JSON text of an attribute (`{"key":...,"value":{...}}`) by key, type and value:
+# a process sends the same few attributes again and again (`db.system`, the peer,
+# the same statements, routes and methods), so most of a span's attributes are a
+# dict lookup rather than a document built and encoded. Bounded: emptied when full
+# (ids and other one-off values come and go); a long text is not kept.
+_ATTRIBUTE_TEXTS: dict[tuple[str, type, Any], str] = {}
+_ATTRIBUTE_TEXTS_MAX = 4096
+_ATTRIBUTE_TEXT_KEPT_CHARS = 2048
+_SCALARS = (str, int, float, bool)
+
+
+def _attribute_text(key: str, value: Any) -> str:
+    kind = type(value)
+    if kind not in _SCALARS:
+        return _ENCODER.encode({"key": key, "value": _value(value)})
+    memo = (key, kind, value)
+    text = _ATTRIBUTE_TEXTS.get(memo)
+    if text is None:
+        text = _ENCODER.encode({"key": key, "value": _value(value)})
+        if len(text) <= _ATTRIBUTE_TEXT_KEPT_CHARS:
+            if len(_ATTRIBUTE_TEXTS) >= _ATTRIBUTE_TEXTS_MAX:
+                _ATTRIBUTE_TEXTS.clear()
+            _ATTRIBUTE_TEXTS[memo] = text
+    return text
+
+
+def _span_text(span: ReadableSpan) -> str:
+    """One span as OTLP/JSON text, written piece by piece rather than built as a
+    document and encoded (its attributes mostly repeat: _attribute_text)."""
     context = span.get_span_context()
     assert context is not None
-    out: dict[str, Any] = {
-        "traceId": format(context.trace_id, "032x"),
-        "spanId": format(context.span_id, "016x"),
-    }
+    parts = [
+        '{"traceId":"',
+        format(context.trace_id, "032x"),
+        '","spanId":"',
+        format(context.span_id, "016x"),
+        '"',
+    ]
     if context.trace_state:
-        out["traceState"] = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
+        state = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
+        parts += [',"traceState":', _STRING(state)]
     if span.parent is not None:
-        out["parentSpanId"] = format(span.parent.span_id, "016x")
+        parts += [',"parentSpanId":"', format(span.parent.span_id, "016x"), '"']
     if span.name:
-        out["name"] = span.name
-    out["kind"] = _KINDS[span.kind]
+        parts += [',"name":', _STRING(span.name)]
+    parts += [',"kind":', _KIND_TEXTS[span.kind]]
     if span.start_time:
-        out["startTimeUnixNano"] = str(span.start_time)
+        parts += [',"startTimeUnixNano":"', str(span.start_time), '"']
     if span.end_time:
-        out["endTimeUnixNano"] = str(span.end_time)
+        parts += [',"endTimeUnixNano":"', str(span.end_time), '"']
     attributes, span_events, span_links = span_parts(span)
-    _put_attributes(out, attributes, span.dropped_attributes)
+    plain = attributes_plain(attributes)
+    if plain:
+        texts = [_attribute_text(key, value) for key, value in plain.items()]
+        parts += [',"attributes":[', ",".join(texts), "]"]
+    extra: dict[str, Any] = {}
+    if span.dropped_attributes:
+        extra["droppedAttributesCount"] = span.dropped_attributes
     if span_events:
-        events = []
-        for event in span_events:
-            encoded: dict[str, Any] = {}
-            if event.timestamp:
-                encoded["timeUnixNano"] = str(event.timestamp)
-            if event.name:
-                encoded["name"] = event.name
-            _put_attributes(encoded, event.attributes, event.dropped_attributes)
-            events.append(encoded)
-        out["events"] = events
+        extra["events"] = _events(span_events)
     if span.dropped_events:
-        out["droppedEventsCount"] = span.dropped_events
+        extra["droppedEventsCount"] = span.dropped_events
     if span_links:
-        links = []
-        for link in span_links:
-            encoded = {
-                "traceId": format(link.context.trace_id, "032x"),
-                "spanId": format(link.context.span_id, "016x"),
-            }
-            _put_attributes(encoded, link.attributes, link.dropped_attributes)
-            encoded["flags"] = _flags(link.context)
-            links.append(encoded)
-        out["links"] = links
+        extra["links"] = _links(span_links)
     if span.dropped_links:
-        out["droppedLinksCount"] = span.dropped_links
-    status: dict[str, Any] = {}
-    if span.status.description:
-        status["message"] = span.status.description
-    if span.status.status_code.value:
-        status["code"] = span.status.status_code.value
-    out["status"] = status
-    out["flags"] = _flags(span.parent)
-    return out
+        extra["droppedLinksCount"] = span.dropped_links
+    if extra:  # rare: written as a document, its braces dropped
+        parts += [",", _ENCODER.encode(extra)[1:-1]]
+    status = span.status
+    if status.description or status.status_code.value:
+        doc: dict[str, Any] = {}
+        if status.description:
+            doc["message"] = status.description
+        if status.status_code.value:
+            doc["code"] = status.status_code.value
+        parts += [',"status":', _ENCODER.encode(doc)]
+    else:
+        parts.append(',"status":{}')
+    parts += [',"flags":', str(_flags(span.parent)), "}"]
+    return "".join(parts)
+
+
+def _scope_text(scope: Any) -> str:
+    scope_doc: dict[str, Any] = {}
+    if scope is not None:
+        if scope.name:
+            scope_doc["name"] = scope.name
+        if scope.version:
+            scope_doc["version"] = scope.version
+        _put_attributes(scope_doc, scope.attributes)
+    text = '{"scope":' + _ENCODER.encode(scope_doc)
+    if scope is not None and scope.schema_url:
+        text += ',"schemaUrl":' + _STRING(scope.schema_url)
+    return text
 
 
 def otlp_json_line(spans: Sequence[ReadableSpan]) -> bytes:
@@ -180,36 +251,32 @@ def otlp_json_line(spans: Sequence[ReadableSpan]) -> bytes:
     # Grouped by the resource object, not its value: Resource.__hash__ serialises
     # every attribute to JSON, per span (a tenth of a Celery worker's CPU). A process
     # has one resource, so equal resources are the same object here.
-    by_resource: dict[int, tuple[Any, dict[Any, list[dict[str, Any]]]]] = {}
+    by_resource: dict[int, tuple[Any, dict[Any, list[str]]]] = {}
     for span in spans:
         group = by_resource.get(id(span.resource))
         if group is None:
             group = by_resource[id(span.resource)] = (span.resource, {})
         scopes = group[1]
-        scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
-    resource_spans = []
+        scopes.setdefault(span.instrumentation_scope or None, []).append(
+            _span_text(span)
+        )
+    if not by_resource:
+        return b"{}\n"
+    resource_texts = []
     for resource, scopes in by_resource.values():
-        scope_spans = []
-        for scope, encoded in scopes.items():
-            scope_doc: dict[str, Any] = {}
-            if scope is not None:
-                if scope.name:
-                    scope_doc["name"] = scope.name
-                if scope.version:
-                    scope_doc["version"] = scope.version
-                _put_attributes(scope_doc, scope.attributes)
-            entry: dict[str, Any] = {"scope": scope_doc, "spans": encoded}
-            if scope is not None and scope.schema_url:
-                entry["schemaUrl"] = scope.schema_url
-            scope_spans.append(entry)
+        scope_texts = [
+            _scope_text(scope) + ',"spans":[' + ",".join(texts) + "]}"
+            for scope, texts in scopes.items()
+        ]
         resource_doc: dict[str, Any] = {}
         _put_attributes(resource_doc, resource.attributes)
-        item: dict[str, Any] = {"resource": resource_doc, "scopeSpans": scope_spans}
+        text = '{"resource":' + _ENCODER.encode(resource_doc)
+        text += ',"scopeSpans":[' + ",".join(scope_texts) + "]"
         if resource.schema_url:
-            item["schemaUrl"] = resource.schema_url
-        resource_spans.append(item)
-    document = {"resourceSpans": resource_spans} if resource_spans else {}
-    return (_ENCODER.encode(document) + "\n").encode()
+            text += ',"schemaUrl":' + _STRING(resource.schema_url)
+        resource_texts.append(text + "}")
+    line = '{"resourceSpans":[' + ",".join(resource_texts) + "]}\n"
+    return line.encode()
 
 
 class JsonLinesSpanExporter(SpanExporter):

@@ -24,6 +24,8 @@ from common import events
 from common.auth import bearer_headers
 from common.events import Publisher
 from common.http_client import LazyClient
+from common.tracing import bundled_trace, carrier_sampled, current_trace_id
+from common.tracing.bundles import carrier_trace_id
 from fulfillment_queue import orders_client
 from fulfillment_queue.models import DeadLetter
 from fulfillment_queue.slots import warehouse_slots
@@ -167,6 +169,12 @@ def orders_fulfill(
     FULFILLMENT_REPORT_SECONDS (a fast warehouse: one message for the batch; a slow
     one: a message an order, as single tasks would send).
 
+    An order whose purchase's trace is sampled and is not the message's (the relay
+    bundles sampled orders too, each with its context: events.BUNDLED_TRACE_KEY) is
+    done in a consumer span of its own trace, its two reports sent alone from it,
+    so that its trace holds the warehouse call and the orders worker's steps as a
+    single task's would.
+
     Stops at the first order the warehouse cannot take now (`busy`), or once the
     batch has run `budget_seconds` (its message must be done well within the broker's
     visibility timeout); what it did not try is `rest`. Those already reported
@@ -182,12 +190,7 @@ def orders_fulfill(
             report.refused.append((raw, str(exc)))
     queue = settings.ORDERS_EVENTS_QUEUE
     _events_publish(
-        [
-            event_envelope(
-                type_=events.ORDER_STARTED, order=order, step="started", data={}
-            )
-            for _, order in taken
-        ],
+        [_started(order) for raw, order in taken if not _own_trace(raw)],
         publish=publish,
         queue=queue,
     )
@@ -201,27 +204,59 @@ def orders_fulfill(
         # last one? Then they go now.
         held.send_if_late(after=time.monotonic() - call_began)
         call_began = time.monotonic()
+        if not _batch_order_fulfill(raw, order, held=held, report=report):
+            report.rest = [raw for raw, _ in taken[index + 1 :]]
+            break
+    held.send()
+    return report
+
+
+def _batch_order_fulfill(
+    raw: Any, order: AcceptedOrder, *, held: _HeldReports, report: BatchReport
+) -> bool:
+    """One order of a batch, in its own trace if it has one; False when the
+    warehouse could not take it now (the batch stops)."""
+    with bundled_trace(
+        f"run/{events.HANDLE_ORDER_ACCEPTED}",
+        raw.get(events.BUNDLED_TRACE_KEY),
+        attributes={"celery.task_name": events.HANDLE_ORDER_ACCEPTED},
+    ) as own:
+        if own:
+            _events_publish([_started(order)], publish=held.publish, queue=held.queue)
         try:
             receipt = warehouse_fulfil(order=order)
         except WarehouseBusy as exc:
             report.busy, report.busy_reason = raw, str(exc)
-            report.rest = [raw for raw, _ in taken[index + 1 :]]
-            break
+            return False
         except PermanentFailure as exc:
             report.refused.append((raw, str(exc)))
-            continue
+            return True
         logger.info("order %s packed by the warehouse: %s", order.order_ref, receipt)
-        held.add(
-            event_envelope(
-                type_=events.ORDER_FULFILLED,
-                order=order,
-                step="fulfilled",
-                data=receipt,
-            )
+        fulfilled = event_envelope(
+            type_=events.ORDER_FULFILLED, order=order, step="fulfilled", data=receipt
         )
+        if own:
+            _events_publish([fulfilled], publish=held.publish, queue=held.queue)
+        else:
+            held.add(fulfilled)
         report.fulfilled.append(order.order_ref)
-    held.send()
-    return report
+    return True
+
+
+def _started(order: AcceptedOrder) -> dict[str, Any]:
+    return event_envelope(
+        type_=events.ORDER_STARTED, order=order, step="started", data={}
+    )
+
+
+def _own_trace(raw: Any) -> bool:
+    """Does this order of a batch go on in a sampled trace not the message's?"""
+    carrier = raw.get(events.BUNDLED_TRACE_KEY) if isinstance(raw, dict) else None
+    return (
+        isinstance(carrier, dict)
+        and carrier_sampled(carrier)
+        and carrier_trace_id(carrier) != current_trace_id()
+    )
 
 
 class _HeldReports:

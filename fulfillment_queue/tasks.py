@@ -8,6 +8,7 @@ from celery import Task
 from django.conf import settings
 
 from common import events
+from common.tracing import carrier_context
 from fulfillment_queue import services
 from fulfillment_queue.celery_app import app
 
@@ -58,8 +59,13 @@ def _batch_handle(task: Task, batch: list[Any], *, publish: events.Publisher) ->
     report = services.orders_fulfill(
         raws=batch, publish=publish, budget_seconds=settings.FULFILLMENT_BATCH_SECONDS
     )
+    # An order's dead letter or retry goes on in its own trace (a bundle's orders
+    # each carry theirs), not in the message's.
     for raw, reason in report.refused:
-        services.dead_letter_record(raw=raw, reason=reason, attempts=1, publish=publish)
+        with carrier_context(_bundled_trace(raw)):
+            services.dead_letter_record(
+                raw=raw, reason=reason, attempts=1, publish=publish
+            )
     if report.rest:
         publish(
             task=events.HANDLE_ORDER_ACCEPTED,
@@ -68,10 +74,15 @@ def _batch_handle(task: Task, batch: list[Any], *, publish: events.Publisher) ->
         )
     if report.busy is not None:
         # A retry of a batch is never a batch: its retries count is the order's.
-        _retry_or_dead_letter(
-            task,
-            report.busy,
-            exc=services.WarehouseBusy(report.busy_reason),
-            publish=publish,
-        )
+        with carrier_context(_bundled_trace(report.busy)):
+            _retry_or_dead_letter(
+                task,
+                report.busy,
+                exc=services.WarehouseBusy(report.busy_reason),
+                publish=publish,
+            )
     return ", ".join(report.fulfilled) or "none fulfilled"
+
+
+def _bundled_trace(raw: Any) -> Any:
+    return raw.get(events.BUNDLED_TRACE_KEY) if isinstance(raw, dict) else None

@@ -175,7 +175,7 @@ ORDERS_IDEMPOTENCY_LEASE_SECONDS = env_int(
 # The relay: batch size, how long it sleeps when idle, when a stuck order (no word
 # from the queue) is published again, how often expired idempotency keys go.
 ORDERS_RELAY_BATCH = env_int("ORDERS_RELAY_BATCH", 200, minimum=1)
-# Accepted orders a fulfillment message may carry (untraced ones, first publish):
+# Accepted orders a fulfillment message may carry (first publish, sampled or not):
 # fewer messages, publishes and tasks per order on the whole path. 1: one each.
 ORDERS_RELAY_BUNDLE = env_int("ORDERS_RELAY_BUNDLE", 5, minimum=1)
 ORDERS_RELAY_IDLE_SECONDS = env_float("ORDERS_RELAY_IDLE_SECONDS", 0.5)

@@ -35,16 +35,18 @@ all off (nothing is patched), `OTEL_SERVICE_NAME` overrides the name, the SDK re
 docker compose). Without an endpoint, spans go to the local span store: OTLP/JSON lines
 under `TRACES_DIR` (default `.data/traces/`, see common/otlp_files.py).
 
-The modules: `core` (no Django, no Celery: provider, sampler, exporter, the current
-trace and its carriers), and the adapters `django` (WSGI), `celery` (workers, the
-relay) and `asgi` (the edge, websockets). None imports Django or Celery at module
-level; the edge imports `core` and `asgi` only. This package re-exports the public
-names of all four.
+The modules: `core` (no Django, no Celery: provider, exporter, the current trace and
+its carriers), `sampling` (the services' samplers), `bundles` (one message carrying
+several traces), and the adapters `django` (WSGI), `celery` (workers, the relay)
+and `asgi` (the edge, websockets). None imports Django or Celery at module level;
+the edge imports `core` (with `sampling`) and `asgi` only. This package re-exports
+their public names.
 """
 
 from __future__ import annotations
 
 from common.tracing.asgi import instrument_asgi_app
+from common.tracing.bundles import bundled_trace, carrier_context
 from common.tracing.celery import (
     instrument_celery,
     instrument_celery_worker,
@@ -56,6 +58,7 @@ from common.tracing.core import (
     current_trace_id,
     instrument_aiohttp_client,
     instrument_clients,
+    message_publishing,
     span_annotate,
     span_from_carrier,
     span_in_trace,
@@ -69,6 +72,8 @@ from common.tracing.django import instrument_django, traced_wsgi_application
 
 __all__ = [
     "NoBareClientRoots",
+    "bundled_trace",
+    "carrier_context",
     "carrier_sampled",
     "current_trace_id",
     "instrument_aiohttp_client",
@@ -78,6 +83,7 @@ __all__ = [
     "instrument_clients",
     "instrument_django",
     "instrument_process",
+    "message_publishing",
     "span_annotate",
     "span_from_carrier",
     "span_in_trace",

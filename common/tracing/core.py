@@ -22,17 +22,17 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_ON,
-    Decision,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-    TraceIdRatioBased,
-)
 
 from common.otlp_files import JsonLinesSpanExporter
 from common.tracing.redaction import RedactingSpanExporter
+from common.tracing.sampling import (
+    NoBareClientRoots,
+    message_publishing,
+    services_sampler,
+)
+
+# Re-exported: where they were first found.
+__all__ = ["NoBareClientRoots", "message_publishing"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,111 +100,6 @@ def _resource(service_name: str, edge_mode: str | None) -> Resource:
     return Resource.create(attributes).merge(OTELResourceDetector().detect())
 
 
-class NoBareClientRoots(Sampler):
-    """Drops a root CLIENT span (an outgoing call with no parent); asks `then` about
-    every other root (all of them by default, or a ratio of them).
-
-    Under ParentBased, children follow their parent as the standard sampler does;
-    only where a trace would begin does this differ from `parentbased_always_on`
-    (or `parentbased_traceidratio`).
-    """
-
-    def __init__(self, then: Sampler = ALWAYS_ON) -> None:
-        self.then = then
-
-    def should_sample(
-        self,
-        parent_context: otel_context.Context | None,
-        trace_id: int,
-        name: str,
-        kind: trace.SpanKind | None = None,
-        attributes: Any = None,
-        links: Any = None,
-        trace_state: trace.TraceState | None = None,
-    ) -> SamplingResult:
-        if kind == trace.SpanKind.CLIENT:
-            return SamplingResult(Decision.DROP, None, trace_state)
-        return self.then.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state
-        )
-
-    def get_description(self) -> str:
-        return f"NoBareClientRoots{{{self.then.get_description()}}}"
-
-
-# The instrumentation scope of Celery's spans (its `apply_async/<task>` producer).
-CELERY_SCOPE = "opentelemetry.instrumentation.celery"
-
-
-class NoClientInProducer(Sampler):
-    """Records a child as its parent was (the SDK's `local_parent_sampled`
-    default), but a CLIENT span whose local parent is Celery's PRODUCER span: the
-    Redis `LPUSH` inside `apply_async`. (A producer span of our own, `orders.push`,
-    keeps the Redis `PUBLISH` it names.) The producer span covers the same
-    time and says what was sent where; the nested call's span added a span's
-    creation, attributes and export to every message for nothing the waterfall or
-    the segments use. Its context goes nowhere (Redis carries no traceparent), so
-    that it is not recorded changes nothing downstream.
-    """
-
-    def should_sample(
-        self,
-        parent_context: otel_context.Context | None,
-        trace_id: int,
-        name: str,
-        kind: trace.SpanKind | None = None,
-        attributes: Any = None,
-        links: Any = None,
-        trace_state: trace.TraceState | None = None,
-    ) -> SamplingResult:
-        parent = trace.get_current_span(parent_context)
-        # The parent's tracestate goes on, as the SDK's own samplers carry it.
-        state = parent.get_span_context().trace_state
-        # Only the SDK's spans (a local parent) say their kind and scope.
-        scope = getattr(parent, "instrumentation_scope", None)
-        if (
-            kind == trace.SpanKind.CLIENT
-            and getattr(parent, "kind", None) == trace.SpanKind.PRODUCER
-            and scope is not None
-            and scope.name == CELERY_SCOPE
-        ):
-            return SamplingResult(Decision.DROP, None, state)
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
-
-    def get_description(self) -> str:
-        return "NoClientInProducer"
-
-
-def _parent_based(root: Sampler) -> Sampler:
-    return ParentBased(root=root, local_parent_sampled=NoClientInProducer())
-
-
-def _sampler(service_name: str) -> Sampler | None:
-    """The edge's own (the route table decides there); in the services ours, by
-    default and for `parentbased_traceidratio` (a share of the traces that start in
-    a service); any other OTEL_TRACES_SAMPLER the SDK reads itself."""
-    if service_name == "edge":
-        # The edge makes a server span only for a request it chose to trace
-        # (edge_router/tracing.py): that span records, whatever the flag of the
-        # visitor's traceparent; every other span follows its parent.
-        return ParentBased(
-            root=NoBareClientRoots(),
-            remote_parent_sampled=ALWAYS_ON,
-            remote_parent_not_sampled=ALWAYS_ON,
-        )
-    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
-    if not name:
-        return _parent_based(NoBareClientRoots())
-    if name == "parentbased_traceidratio":
-        try:
-            ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
-        except ValueError:
-            ratio = 1.0
-        ratio = ratio if 0.0 <= ratio <= 1.0 else 1.0
-        return _parent_based(NoBareClientRoots(TraceIdRatioBased(ratio)))
-    return None
-
-
 def _exporter(service_name: str) -> tuple[SpanExporter | None, int | None]:
     """The exporter the environment asks for, and the batch delay it wants."""
     if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
@@ -249,7 +144,7 @@ def tracing_setup(service_name: str, *, edge_mode: str | None = None) -> None:
         if not inherited and tracing_enabled():
             provider = TracerProvider(
                 resource=_resource(service_name, edge_mode),
-                sampler=_sampler(service_name),
+                sampler=services_sampler(service_name),
             )
             exporter, delay = _exporter(service_name)
             if exporter is not None:

@@ -3,10 +3,11 @@
 Best effort: a websocket client that misses a push gets the current state when it
 (re)connects, so a failed push never fails the work that caused it.
 
-Traced: each group_send is an `orders.push` span (its Redis PUBLISH below it) in the
-trace of the work that caused it: the task's (orders-worker), or the purchase's own
-stored context (the relay's "queued"). A board push on the relay's timer belongs to
-no purchase and makes no span.
+Traced: each group_send is an `orders.push` span (its Redis PUBLISH inside it is not
+recorded: common.tracing.message_publishing) in the trace of the work that caused
+it: the task's (orders-worker), or the purchase's own stored context (the relay's
+"queued"). A board push on the relay's timer belongs to no purchase and makes no
+span.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from channels.layers import get_channel_layer
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
-from common.tracing import span_from_carrier, span_in_trace
+from common.tracing import message_publishing, span_from_carrier, span_in_trace
 from orders_api.admission.keys import boards_dirty_key
 from orders_api.admission.redis_client import redis_get
 from orders_api.models import Order, Sale
@@ -100,7 +101,8 @@ async def _send_all(messages: list[Push], caller: otel_context.Context) -> None:
         if layer is None:
             raise RuntimeError("no channel layer is configured (CHANNEL_LAYERS)")
         for group, message, carrier in messages:
-            with _push_span(group, carrier):
+            # The push's span covers its Redis PUBLISH, which is not recorded.
+            with _push_span(group, carrier), message_publishing():
                 await layer.group_send(group, message)
     finally:
         otel_context.detach(token)

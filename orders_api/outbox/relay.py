@@ -12,12 +12,14 @@ the warehouse; the Celery producer span inside it carries the context on in the
 message's headers. Any other publish (a redelivery, `events replay`, hours later
 perhaps) is a new trace LINKED to the stored context instead: as a child it would
 stretch the purchase's waterfall over the hours in between. The relay's own polling
-belongs to no trace.
+belongs to no trace. Accepted orders bundled in one message each have their span and
+carry its context in their envelope (_publish_bundle; docs/decisions/0011).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -25,9 +27,16 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from common import events
-from common.tracing import carrier_sampled, span_from_carrier, untraced
+from common.tracing import (
+    carrier_sampled,
+    span_from_carrier,
+    trace_carrier,
+    untraced,
+)
 from orders_api.admission.redis_client import redis_get
 from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
@@ -48,10 +57,11 @@ def outbox_publish_batch(
 ) -> int:
     """Publish up to `limit` pending events, oldest first; returns how many.
 
-    Accepted orders whose trace is not sampled, on their first publish, travel up to
-    `bundle` to a message (a list of envelopes: one message, one round trip, one task
-    for up to `bundle` orders; the fulfillment worker packs them one after the
-    other). Any other event travels alone, in its span, as before.
+    Accepted orders, on their first publish, travel up to `bundle` to a message (a
+    list of envelopes: one message, one round trip, one task for up to `bundle`
+    orders; the fulfillment worker packs them one after the other), each sampled
+    one in its own trace (_publish_bundle). Any other event travels alone, in its
+    span, as before.
     """
     with transaction.atomic():
         batch = list(
@@ -92,14 +102,18 @@ def outbox_publish_batch(
 
 
 def _bundles(event: Event) -> bool:
-    """May this event share a message? Only an accepted order's first publish with
-    no sampled trace: a sampled one needs its own message, whose headers carry its
-    trace on to the worker; a redelivery or a replay goes alone, linked."""
-    return (
-        event.type == events.ORDER_ACCEPTED
-        and event.publish_count == 0
-        and not carrier_sampled(event.trace_context)
-    )
+    """May this event share a message? An accepted order's first publish, sampled
+    or not; a redelivery or a replay goes alone, linked."""
+    return event.type == events.ORDER_ACCEPTED and event.publish_count == 0
+
+
+def _publish_attributes(event: Event, queue: str) -> dict[str, str | int]:
+    return {
+        "messaging.destination.name": queue,
+        events.EVENT_ID_ATTRIBUTE: str(event.pk),
+        events.EVENT_TYPE_ATTRIBUTE: event.type,
+        "orders.event.publish_count": event.publish_count + 1,
+    }
 
 
 def _publish_alone(event: Event, *, publish: events.Publisher) -> None:
@@ -109,30 +123,52 @@ def _publish_alone(event: Event, *, publish: events.Publisher) -> None:
         "outbox publish",
         event.trace_context,
         link=not first,
-        attributes={
-            "messaging.destination.name": queue,
-            events.EVENT_ID_ATTRIBUTE: str(event.pk),
-            events.EVENT_TYPE_ATTRIBUTE: event.type,
-            "orders.event.publish_count": event.publish_count + 1,
-        },
+        attributes=_publish_attributes(event, queue),
     ):
         publish(task=task, envelope=event.envelope(), queue=queue)
         logger.info("published %s event %s to %s", event.type, event.pk, queue)
 
 
 def _publish_bundle(bundle: list[Event], *, publish: events.Publisher) -> None:
+    """One message for several accepted orders. Each sampled purchase has its
+    `outbox publish` span, the accept request's child, and its envelope carries
+    that span's context (BUNDLED_TRACE_KEY; an unsampled one beside it a context
+    that says "not sampled"): the fulfillment worker continues each purchase's
+    trace from it. The message itself is sent in the last sampled one's span (its
+    headers, Celery's producer span); with none sampled, untraced and saying so in
+    its headers (a message with no trace context would start a trace in the
+    worker, where a root is sampled), its envelopes as they are."""
     task, queue = events.route_for(events.ORDER_ACCEPTED)
     envelopes = [event.envelope() for event in bundle]
-    # Untraced, and saying so in its headers: a message with no trace context would
-    # start a trace in the worker (a root there is sampled).
-    with untraced():
+    sampled = [carrier_sampled(event.trace_context) for event in bundle]
+    own: list[Span | None] = []  # each order's span, to log its line in its trace
+    with ExitStack() as spans:
+        if not any(sampled):
+            spans.enter_context(untraced())
+        for event, envelope, traced in zip(bundle, envelopes, sampled, strict=True):
+            if traced:
+                attributes = _publish_attributes(event, queue)
+                own.append(
+                    spans.enter_context(
+                        span_from_carrier(
+                            "outbox publish", event.trace_context, attributes=attributes
+                        )
+                    )
+                )
+                envelope[events.BUNDLED_TRACE_KEY] = trace_carrier()
+            else:
+                own.append(None)
+                if any(sampled):
+                    with untraced():
+                        envelope[events.BUNDLED_TRACE_KEY] = trace_carrier()
         publish(
             task=task,
             envelope=envelopes[0] if len(bundle) == 1 else envelopes,
             queue=queue,
         )
-    for event in bundle:
-        logger.info("published %s event %s to %s", event.type, event.pk, queue)
+        for event, span in zip(bundle, own, strict=True):
+            with untraced() if span is None else trace.use_span(span):
+                logger.info("published %s event %s to %s", event.type, event.pk, queue)
 
 
 def orders_tally(*, limit: int) -> int:

@@ -104,6 +104,13 @@ def legacy_placed(shop: RunningService, store: FileSpanStore) -> Placed:
 def api_placed(stack: OrdersStack, store: FileSpanStore) -> ApiPlaced:
     """One strangler purchase through the orders JSON API, with a traceparent of
     ours, followed until the orders service says it is fulfilled; and its trace."""
+    purchase, answer = api_purchase(stack)
+    return ApiPlaced(purchase, placed_trace(store, purchase), answer)
+
+
+def api_purchase(stack: OrdersStack) -> tuple[Purchase, httpx.Response]:
+    """One strangler purchase through the orders JSON API, with a traceparent of
+    ours, followed until the orders service says it is fulfilled."""
     traceparent = Traceparent.new()
     answer = httpx.post(
         stack.orders.url + "/api/orders/",
@@ -124,7 +131,7 @@ def api_placed(stack: OrdersStack, store: FileSpanStore) -> ApiPlaced:
     purchase = Purchase(
         "strangler", stack.orders.url, traceparent, 202, status_url, "fulfilled"
     )
-    return ApiPlaced(purchase, placed_trace(store, purchase), answer)
+    return purchase, answer
 
 
 @pytest.fixture(scope="session")

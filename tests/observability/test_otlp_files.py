@@ -119,3 +119,31 @@ def test_the_line_is_what_the_official_encoder_gives_for_every_kind_of_span():
 
 def test_nothing_to_write_is_an_empty_request():
     assert json.loads(otlp_json_line([])) == _reference([]) == {}
+
+
+def test_an_attribute_written_before_is_written_again_as_its_own_type():
+    # given spans whose attribute `x` is 1, True, "1", 1.0 in turn (equal as dict
+    # keys, not as OTLP values), each value twice, in two batches
+    kept = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    tracer = provider.get_tracer("plain")
+    for value in (1, True, "1", 1.0, 1, True, "1", 1.0):
+        with tracer.start_as_current_span("span", attributes={"x": value}):
+            pass
+    spans = list(kept.get_finished_spans())
+    # when the writer writes them, a batch at a time
+    lines = [otlp_json_line(spans[:4]), otlp_json_line(spans[4:])]
+    # then each line is what the official encoder gives: every value its own type
+    for line, batch in zip(lines, (spans[:4], spans[4:]), strict=True):
+        assert json.loads(line) == _reference(batch)
+    values = [
+        s["attributes"][0]["value"]
+        for s in json.loads(lines[1])["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    ]
+    assert values == [
+        {"intValue": "1"},
+        {"boolValue": True},
+        {"stringValue": "1"},
+        {"doubleValue": 1.0},
+    ]

@@ -298,7 +298,7 @@ def test_untraced_work_makes_no_span_and_tells_the_next_process_so(tmp_path):
 PUBLISHED = """
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from common.tracing.core import tracing_setup
+from common.tracing.core import message_publishing, tracing_setup
 tracing_setup("outbox-relay")
 tracer = trace.get_tracer("test")
 celery = trace.get_tracer("opentelemetry.instrumentation.celery")
@@ -309,6 +309,12 @@ with tracer.start_as_current_span("outbox publish"):
     with tracer.start_as_current_span("orders.push", kind=SpanKind.PRODUCER):
         with tracer.start_as_current_span("PUBLISH", kind=SpanKind.CLIENT):
             pass
+with tracer.start_as_current_span("events publish"):
+    with message_publishing():  # a task sent by name: no producer span around it
+        with tracer.start_as_current_span("LPUSH by name", kind=SpanKind.CLIENT):
+            pass
+    with tracer.start_as_current_span("GET after", kind=SpanKind.CLIENT):
+        pass
 trace.get_tracer_provider().force_flush()
 """
 
@@ -318,9 +324,75 @@ def test_a_call_inside_a_message_publish_is_not_recorded_but_the_rest_is(tmp_pat
     # to a websocket group (Redis PUBLISH inside a producer span of its own)
     result = _run(PUBLISHED, env=traced_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    # then the publish is recorded, the LPUSH inside it not; a producer span of
-    # our own keeps its call
+    # then the publish is recorded, the LPUSH inside it not, nor the one of a
+    # message sent by name; a producer span of our own keeps its call, and a call
+    # after the publish is recorded
     spans = {span.name: span for span in FileSpanStore(tmp_path).spans()}
-    assert set(spans) == {"outbox publish", "apply_async/t", "orders.push", "PUBLISH"}
+    assert set(spans) == {
+        "outbox publish",
+        "apply_async/t",
+        "orders.push",
+        "PUBLISH",
+        "events publish",
+        "GET after",
+    }
     assert spans["apply_async/t"].parent_id == spans["outbox publish"].span_id
     assert spans["PUBLISH"].parent_id == spans["orders.push"].span_id
+
+
+BUNDLE = """
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from common.tracing import bundled_trace, carrier_context, trace_carrier
+from common.tracing.core import tracing_setup
+tracing_setup("fulfillment-worker")
+tracer = trace.get_tracer("test")
+other = {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}
+unsampled = {"traceparent": "00-" + "c" * 32 + "-" + "d" * 16 + "-00"}
+with tracer.start_as_current_span("run/message", kind=SpanKind.CONSUMER):
+    with carrier_context(other):
+        tracer.start_span("apply_async/retry", kind=SpanKind.PRODUCER).end()
+    own = trace_carrier()
+    for name, carrier in (("other", other), ("unsampled", unsampled),
+                          ("own", own), ("none", None)):
+        with bundled_trace("run/item", carrier) as made:
+            print(name, made)
+            tracer.start_span(f"POST {name}", kind=SpanKind.CLIENT).end()
+trace.get_tracer_provider().force_flush()
+"""
+
+
+def test_each_item_of_a_bundle_is_done_in_the_trace_its_envelope_names(tmp_path):
+    # when a consumer does the items of one message, each with the context stored
+    # beside it: another sampled trace, an unsampled one, the message's, none
+    said = _ran(BUNDLE, tmp_path).split()
+    assert said == [
+        *("other", "True", "unsampled", "False"),
+        *("own", "False", "none", "False"),
+    ]
+    spans = {span.name: span for span in FileSpanStore(tmp_path).spans()}
+    message = spans["run/message"]
+    # then the item of another sampled trace has a consumer span continuing it,
+    # its call under that span
+    item = spans["run/item"]
+    assert (item.trace_id, item.parent_id, item.kind) == (
+        "a" * 32,
+        "b" * 16,
+        "consumer",
+    )
+    assert spans["POST other"].parent_id == item.span_id
+    # and the unsampled item's call is recorded nowhere
+    assert "POST unsampled" not in spans
+    # and the message's own item, and one with no context, stay in the message's
+    for name in ("POST own", "POST none"):
+        assert spans[name].parent_id == message.span_id
+    # and a message sent again for one item goes on in that item's trace
+    retry = spans["apply_async/retry"]
+    assert (retry.trace_id, retry.parent_id) == ("a" * 32, "b" * 16)
+
+
+def _ran(script: str, tmp_path) -> str:
+    """What a traced script printed; it must have succeeded."""
+    result = _run(script, env=traced_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    return result.stdout

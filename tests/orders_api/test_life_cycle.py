@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from common import events
 from common.errors import InvalidEvent, NotFound
+from common.tracing import carrier_sampled
+from common.tracing.bundles import carrier_trace_id
 from orders_api.exceptions import InvalidOrderStatus
 from orders_api.live import broadcast
 from orders_api.models import Event, Order, Sale
@@ -269,7 +271,7 @@ def test_the_relay_publishes_committed_events_once_and_marks_them_queued(
     assert set(Order.objects.values_list("status", flat=True)) == {S.QUEUED}
 
 
-def test_the_relay_bundles_untraced_orders_and_sends_a_traced_one_alone(
+def test_the_relay_bundles_traced_orders_too_each_envelope_naming_its_trace(
     sale: Sale, queue: str
 ) -> None:
     # Given 4 accepted orders, the third in a sampled trace
@@ -282,14 +284,20 @@ def test_the_relay_bundles_untraced_orders_and_sends_a_traced_one_alone(
     publish = outbox.celery_publisher()
     assert outbox.outbox_publish_batch(publish=publish, limit=10, bundle=2) == 4
 
-    # Then the traced order went alone, the others in batches of at most 2, in order
+    # Then they went in order, 2 a message, the traced one bundled too
     messages = waiting(queue)
-    assert [m.task for m in messages] == ["fulfillment.handle_order_accepted"] * 3
-    assert [len(m.envelopes) for m in messages] == [1, 2, 1]
-    assert isinstance(messages[0].envelope, dict)
-    assert order_numbers(messages[:1]) == [orders[2].number]
-    assert order_numbers(messages[1:]) == [o.number for o in orders if o != orders[2]]
+    assert [m.task for m in messages] == ["fulfillment.handle_order_accepted"] * 2
+    assert [len(m.envelopes) for m in messages] == [2, 2]
+    assert order_numbers(messages) == [o.number for o in orders]
     assert set(Order.objects.values_list("status", flat=True)) == {S.QUEUED}
+    # and in the message that carries it, each envelope names its trace: the
+    # sampled one its purchase's, the other one a trace that is not sampled; the
+    # untraced message's envelopes are as they always were
+    traced_env, other_env = messages[1].envelopes
+    assert carrier_sampled(traced_env[events.BUNDLED_TRACE_KEY])
+    assert carrier_trace_id(traced_env[events.BUNDLED_TRACE_KEY]) == "a" * 32
+    assert not carrier_sampled(other_env[events.BUNDLED_TRACE_KEY])
+    assert all(events.BUNDLED_TRACE_KEY not in e for e in messages[0].envelopes)
     # and nothing is published twice
     assert outbox.outbox_publish_batch(publish=publish, limit=10, bundle=2) == 0
 
