@@ -19,9 +19,11 @@ temporary TRACES_DIR) and once with `OTEL_SDK_DISABLED=true`, alternating for
   not the warehouse's pace, sets the rate; the stock is topped up first.
 - `orders accept`: POST /api/orders/ (a fresh Idempotency-Key each) on the orders
   service (gunicorn, 2 uvicorn workers), with the outbox relay publishing what it
-  accepts to the queue, as in a sale: every one sampled, traced end to end (Django,
-  Redis admission, PostgreSQL, the relay's publish). No fulfillment worker runs:
-  the accepted orders wait in the queue, which costs the accept nothing.
+  accepts to the queue, as in a sale: every one sampled, traced end to end (the
+  event loop's accept: Redis admission, PostgreSQL, the relay's publish). Its
+  clients carry no session, as the sale's buyers on the static minisite do (a
+  session cookie sends the accept Django's way). No fulfillment worker runs: the
+  accepted orders wait in the queue, which costs the accept nothing.
 
 Clients are threads with a connection each (16: the shop's threads), for --seconds
 after a one-second warm-up. Prints each rate and the servers' CPU time per request
@@ -126,6 +128,9 @@ def _page(client: httpx.Client, _token: str) -> bool:
 
 
 def _accept(client: httpx.Client, _token: str) -> bool:
+    # An API client, as the sale's buyers are: the orders page's session cookie
+    # (set when _client fetched it) would send every accept Django's way.
+    client.cookies.clear()
     answer = client.post(
         "/api/orders/",
         json={"sku": "ROD-MUSKIE", "quantity": 1, "email": "b@example.com"},
