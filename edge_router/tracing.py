@@ -64,6 +64,7 @@ NO_SKIP: frozenset[bytes] = frozenset()
 # W3C trace context, version 00 as the SDK reads it: lower-case hex, ids not all zero.
 _TRACEPARENT = re.compile(rb"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _ZERO_TRACE = b"0" * 32
+_ZERO_SPAN, _ONE_SPAN = "0" * 16, "0" * 15 + "1"
 # The instrumentation scope of the edge's own spans.
 TRACER = "edge_router.tracing"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -118,9 +119,11 @@ class EdgeTracing:
     def untraced_parent(self, seen: Mapping[bytes, bytes]) -> tuple[str, str]:
         """(trace id, `traceparent` to send on) for a request not traced: the
         visitor's trace id when well formed, a new one otherwise; not sampled."""
-        bits = self._draw.getrandbits
-        trace_id = kept_trace_id(seen.get(b"traceparent")) or f"{bits(128):032x}"
-        return trace_id, f"00-{trace_id}-{bits(64) or 1:016x}-00"
+        # One draw for both ids: half the CPU of two getrandbits and two formats.
+        ids = self._draw.randbytes(24).hex()
+        span_id = ids[32:] if ids[32:] != _ZERO_SPAN else _ONE_SPAN
+        trace_id = kept_trace_id(seen.get(b"traceparent")) or ids[:32]
+        return trace_id, f"00-{trace_id}-{span_id}-00"
 
     async def traced(
         self, scope: Scope, receive: Receive, send: Send, inside: Inside
