@@ -11,7 +11,9 @@ every service, the relay and the workers).
   sampled flag set. Both are made here (`traced`, `client_span`), with the few
   attributes the trace readers use: the ASGI instrumentation cost a traced request
   ten times an untraced one's CPU (a twentieth of the requests doubled the edge's
-  cost), and the aiohttp instrumentation hooks every request of the session.
+  cost), and the aiohttp instrumentation hooks every request of the session. The
+  spans themselves are not the SDK's either but plain records handed to its span
+  processors when they end (edge_router/edge_spans.py): a third of the CPU.
 - **Not traced**: no instrumentation runs and no span object is made; the edge writes
   a `traceparent` with the sampled flag clear itself (a random span id), so that the
   services behind make no recording spans either and still share one trace id for
@@ -39,29 +41,33 @@ import contextlib
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Literal
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.http import parse_excluded_urls
+from opentelemetry.util.types import AttributeValue
 
 from common.tracing.core import (
     current_trace_id,
     excluded_urls,
     span_annotate,
-    tracer_named,
     tracing_enabled,
     tracing_setup,
 )
 from edge_router.asgi_types import App, Message, Receive, Scope, Send
+from edge_router.edge_spans import SpanRecorder, span_current
 from edge_router.headers import TRACE_CONTEXT, trace_from
 
 NO_SKIP: frozenset[bytes] = frozenset()
 # W3C trace context, version 00 as the SDK reads it: lower-case hex, ids not all zero.
 _TRACEPARENT = re.compile(rb"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _ZERO_TRACE = b"0" * 32
-# The instrumentation scope of the edge's own client spans.
+_ZERO_SPAN, _ONE_SPAN = "0" * 16, "0" * 15 + "1"
+# The instrumentation scope of the edge's own spans.
 TRACER = "edge_router.tracing"
+_PROPAGATOR = TraceContextTextMapPropagator()
 Inside = Callable[[Receive, Send], Awaitable[None]]
 
 
@@ -92,6 +98,9 @@ class EdgeTracing:
         self.skip = TRACE_CONTEXT if self.enabled else NO_SKIP
         self._draw = draw or random.Random()
         self._excluded = parse_excluded_urls(excluded_urls("ASGI"))
+        # The span recorder, once the first traced request has made it (False:
+        # there is no SDK provider to record to).
+        self._spans: SpanRecorder | Literal[False] | None = None
 
     def wrap(self, app: App) -> App:
         """`app` as it is: the edge itself decides which requests are traced."""
@@ -110,9 +119,11 @@ class EdgeTracing:
     def untraced_parent(self, seen: Mapping[bytes, bytes]) -> tuple[str, str]:
         """(trace id, `traceparent` to send on) for a request not traced: the
         visitor's trace id when well formed, a new one otherwise; not sampled."""
-        bits = self._draw.getrandbits
-        trace_id = kept_trace_id(seen.get(b"traceparent")) or f"{bits(128):032x}"
-        return trace_id, f"00-{trace_id}-{bits(64) or 1:016x}-00"
+        # One draw for both ids: half the CPU of two getrandbits and two formats.
+        ids = self._draw.randbytes(24).hex()
+        span_id = ids[32:] if ids[32:] != _ZERO_SPAN else _ONE_SPAN
+        trace_id = kept_trace_id(seen.get(b"traceparent")) or ids[:32]
+        return trace_id, f"00-{trace_id}-{span_id}-00"
 
     async def traced(
         self, scope: Scope, receive: Receive, send: Send, inside: Inside
@@ -122,14 +133,17 @@ class EdgeTracing:
         if self._excluded.url_disabled(_url(scope)):
             await inside(receive, send)
             return
-        tracing_setup("edge")
+        recorder = self._recorder()
+        if recorder is None:
+            await inside(receive, send)
+            return
         # Only the visitor's traceparent: its tracestate is not ours to carry on.
         carrier = {}
         for name, value in scope["headers"]:
             if name == b"traceparent":
                 carrier["traceparent"] = value.decode("latin-1")
         method = scope.get("method", "GET")
-        attributes: dict[str, str | int] = {
+        attributes: dict[str, AttributeValue] = {
             "http.request.method": method,
             "url.scheme": scope.get("scheme", "http"),
             "url.path": scope["path"],
@@ -140,13 +154,14 @@ class EdgeTracing:
         query = scope.get("query_string")
         if query:
             attributes["url.query"] = query.decode("latin-1")
-        tracer = tracer_named(TRACER)
-        with tracer.start_as_current_span(
+        visitor = trace.get_current_span(_PROPAGATOR.extract(carrier))
+        span = recorder.span(
             f"{method} {scope['path']}",
-            context=TraceContextTextMapPropagator().extract(carrier),
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-        ) as span:
+            SpanKind.SERVER,
+            attributes,
+            visitor.get_span_context(),
+        )
+        with span_current(span):
 
             async def noting(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -157,6 +172,14 @@ class EdgeTracing:
                 await send(message)
 
             await inside(receive, noting)
+
+    def _recorder(self) -> SpanRecorder | None:
+        """The process's span recorder, made at the first traced request (after
+        tracing_setup, in the worker that makes the spans); None without an SDK."""
+        if self._spans is None:
+            tracing_setup("edge")
+            self._spans = SpanRecorder.for_provider(TRACER) or False
+        return self._spans or None
 
     def annotate(
         self, attributes: Mapping[str, str], canary_percent: int | None
@@ -177,24 +200,32 @@ class EdgeTracing:
         context = trace.get_current_span().get_span_context()
         return format(context.span_id, "016x") if context.is_valid else ""
 
-    @staticmethod
     @contextlib.contextmanager
     def client_span(
-        method: str, url: str, host: str, port: int, headers: list[tuple[str, str]]
+        self,
+        method: str,
+        url: str,
+        host: str,
+        port: int,
+        headers: list[tuple[str, str]],
     ) -> Iterator[Span]:
         """The call to the origin, as a client span under the server span; its
         context is added to `headers` as the `traceparent` the origin continues.
         Say the answer with `client_answered`."""
-        tracer = tracer_named(TRACER)
-        attributes: dict[str, str | int] = {
+        server = trace.get_current_span().get_span_context()
+        recorder = self._recorder()
+        if recorder is None or not server.is_valid:
+            # No server span: the call starts no trace (the sampler's rule).
+            yield trace.INVALID_SPAN
+            return
+        attributes: dict[str, AttributeValue] = {
             "http.request.method": method,
             "url.full": url,
             "server.address": host,
             "server.port": port,
         }
-        with tracer.start_as_current_span(
-            method, kind=SpanKind.CLIENT, attributes=attributes
-        ) as span:
+        span = recorder.span(method, SpanKind.CLIENT, attributes, server)
+        with span_current(span):
             context = span.get_span_context()
             headers.append(
                 ("traceparent", f"00-{context.trace_id:032x}-{context.span_id:016x}-01")
