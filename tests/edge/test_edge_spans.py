@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from common.otlp_files import otlp_json_line
-from common.tracing.core import _sampler
 from common.tracing.logs import current_ids
+from common.tracing.sampling import services_sampler
 from edge_router.edge_spans import SpanRecorder, span_current
 
 VISITOR = SpanContext(
@@ -44,7 +44,7 @@ Opener = Callable[
 @pytest.fixture
 def provider() -> tuple[TracerProvider, InMemorySpanExporter]:
     kept = InMemorySpanExporter()
-    provider = TracerProvider(sampler=_sampler("edge"))
+    provider = TracerProvider(sampler=services_sampler("edge"))
     provider.add_span_processor(SimpleSpanProcessor(kept))
     return provider, kept
 
