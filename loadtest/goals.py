@@ -93,11 +93,14 @@ def _strangler(goal: Goal, s: dict[str, Any], legacy: dict[str, Any] | None) -> 
         _ratio_figure(ratio),
     )
     units = (s.get("allocation") or {}).get("units") or 0
-    depth = s["queue"]["peak_depth"]
+    # In orders, as the sale board counts them (queued + in the warehouse): the
+    # relay bundles several orders into one Celery message, so the list's length
+    # (peak_depth, messages) understates the buffer.
+    waiting = s["queue"].get("peak_waiting") or 0
     goal(
-        "strangler: the queue's peak depth ≥ half the units",
-        None if not units else depth >= units / 2,
-        f"peak {depth} (orders waiting {s['queue'].get('peak_waiting')}), "
+        "strangler: the queue's peak depth ≥ half the units (orders waiting)",
+        None if not units else waiting >= units / 2,
+        f"peak {waiting} orders waiting ({s['queue']['peak_depth']} messages), "
         f"units {units}",
     )
     w = s["warehouse"]

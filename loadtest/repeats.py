@@ -20,6 +20,8 @@ FIGURES: dict[str, Callable[[dict[str, Any]], float | None]] = {
     "muskie_sold_out_p99_ms": lambda m: m["muskie_sold_out"]["p99_ms"],
     "allocation_last_sold_after_s": lambda m: m["allocation"]["last_sold_after_s"],
     "queue_peak_depth": lambda m: m["queue"]["peak_depth"],
+    # Orders (queued + in the warehouse): a message of the relay's can hold several.
+    "queue_peak_waiting": lambda m: m["queue"].get("peak_waiting"),
     "drain_rate_per_s": lambda m: m["drain"]["measured_per_s"],
     "warehouse_refused": lambda m: m["warehouse"]["refused"],
     "generator_cpu_seconds": lambda m: m["generator"]["cpu_seconds"],

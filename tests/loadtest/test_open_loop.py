@@ -252,3 +252,25 @@ def test_the_run_time_goal_is_a_rounds_when_the_modes_are_repeated() -> None:
     total = 3 * RUN_SECONDS_GOAL - 30
     assert three["figure"] == f"{total / 3:.0f} s a round ({total:.0f} s for 3)"
     assert run_goal(3 * RUN_SECONDS_GOAL + 30, 3)["met"] is False
+
+
+def test_the_queue_depth_goal_counts_orders_not_the_relays_bundles() -> None:
+    def depth_goal(messages: int, waiting: int) -> dict:
+        strangler = {
+            "muskie_accept": {"p99_ms": 50.0},
+            "allocation": {"units": 300},
+            "queue": {"peak_depth": messages, "peak_waiting": waiting},
+            "warehouse": {"fulfillment_concurrency": 3, "refused": 0},
+            "orders": dict.fromkeys(("lost", "duplicated", "oversold"), 0),
+            "tourney_orders": dict.fromkeys(("lost", "duplicated", "oversold"), 0),
+        }
+        summary = {"modes": {"strangler": strangler}, "run": {}}
+        (found,) = [g for g in goals(summary) if "peak depth" in g["goal"]]
+        return found
+
+    # 226 orders waiting in 90 bundled messages: the buffer holds most of the units
+    held = depth_goal(messages=90, waiting=226)
+    assert held["met"] is True
+    assert held["figure"] == "peak 226 orders waiting (90 messages), units 300"
+    # one message an order, but few of them: no buffer to see
+    assert depth_goal(messages=140, waiting=140)["met"] is False
