@@ -63,8 +63,9 @@ _PUBLISHING = otel_context.create_key("common.tracing.publishing")
 
 @contextmanager
 def message_publishing() -> Iterator[None]:
-    """A message handed to the broker (common.events' Celery publisher): the client
-    call that carries it (Redis `LPUSH`) is not recorded, see NoClientInProducer.
+    """A message handed to the broker (common.events' Celery publisher, a websocket
+    push's `orders.push`): the client call that carries it (Redis `LPUSH`,
+    `PUBLISH`) is not recorded, see NoClientInProducer.
 
     Celery's producer span cannot say so itself when a task is sent by name (the
     relay, the workers' events): the instrumentation finds no task object, so it
@@ -81,9 +82,9 @@ class NoClientInProducer(Sampler):
     """Records a child as its parent was (the SDK's `local_parent_sampled`
     default), but a CLIENT span made while a message is handed to the broker:
     inside `message_publishing()`, or under Celery's PRODUCER span (the Redis
-    `LPUSH` of `apply_async`). (A producer span of our own, `orders.push`, keeps
-    the Redis `PUBLISH` it names.) The publish's span covers the same time and says
-    what was sent where; the nested call's span added a span's creation,
+    `LPUSH` of `apply_async`; the `PUBLISH` under our own `orders.push`, which
+    publishes inside `message_publishing()`). The publish's span covers the same
+    time and says what was sent where; the nested call's span added a span's creation,
     attributes and export to every message for nothing the waterfall or the
     segments use. Its context goes nowhere (Redis carries no traceparent), so that
     it is not recorded changes nothing downstream.
