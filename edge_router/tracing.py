@@ -13,7 +13,7 @@ every service, the relay and the workers).
   ten times an untraced one's CPU (a twentieth of the requests doubled the edge's
   cost), and the aiohttp instrumentation hooks every request of the session. The
   spans themselves are not the SDK's either but plain records handed to its span
-  processors when they end (edge_router/edge_spans.py): a third of the CPU.
+  processors when they end (common/tracing/plain_spans.py): a third of the CPU.
 - **Not traced**: no instrumentation runs and no span object is made; the edge writes
   a `traceparent` with the sampled flag clear itself (a random span id), so that the
   services behind make no recording spans either and still share one trace id for
@@ -56,8 +56,8 @@ from common.tracing.core import (
     tracing_enabled,
     tracing_setup,
 )
+from common.tracing.plain_spans import SpanRecorder, span_current
 from edge_router.asgi_types import App, Message, Receive, Scope, Send
-from edge_router.edge_spans import SpanRecorder, span_current
 from edge_router.headers import TRACE_CONTEXT, trace_from
 
 NO_SKIP: frozenset[bytes] = frozenset()

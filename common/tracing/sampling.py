@@ -11,6 +11,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
     Decision,
@@ -70,10 +71,21 @@ def message_publishing() -> Iterator[None]:
     Celery's producer span cannot say so itself when a task is sent by name (the
     relay, the workers' events): the instrumentation finds no task object, so it
     neither keeps that span open over the publish nor ends it after; the span ends
-    at once and the `LPUSH` was recorded beside it, a span a message."""
+    at once and the `LPUSH` was recorded beside it, a span a message.
+
+    The instrumentations are suppressed as well, so the Redis client's wrapper
+    calls straight through instead of making a span the sampler then drops (a
+    context, a sampler call and a non-recording span a message: 50 µs of the
+    relay's CPU an order, py-spy, 2026-12-06). Suppression reaches only the
+    instrumentations: Celery's producer span is made in its `before_task_publish`
+    signal by the SDK's tracer, which does not look, so the message still carries
+    its trace context in its headers (tests/observability/test_tracing_setup.py).
+    The key stays for any instrumentation that does not honour suppression.
+    """
     token = otel_context.attach(otel_context.set_value(_PUBLISHING, True))
     try:
-        yield
+        with suppress_instrumentation():
+            yield
     finally:
         otel_context.detach(token)
 
@@ -103,15 +115,24 @@ class NoClientInProducer(Sampler):
         parent = trace.get_current_span(parent_context)
         # The parent's tracestate goes on, as the SDK's own samplers carry it.
         state = parent.get_span_context().trace_state
-        if kind == trace.SpanKind.CLIENT and (
-            otel_context.get_value(_PUBLISHING, parent_context)
-            or _celery_producer(parent)
-        ):
+        if client_dropped(kind, parent_context, parent):
             return SamplingResult(Decision.DROP, None, state)
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
 
     def get_description(self) -> str:
         return "NoClientInProducer"
+
+
+def client_dropped(
+    kind: trace.SpanKind | None,
+    context: otel_context.Context | None,
+    parent: trace.Span,
+) -> bool:
+    """A CLIENT span made while a message is handed to the broker, under a local
+    sampled parent: not recorded (NoClientInProducer)."""
+    return kind == trace.SpanKind.CLIENT and bool(
+        otel_context.get_value(_PUBLISHING, context) or _celery_producer(parent)
+    )
 
 
 def _celery_producer(span: trace.Span) -> bool:
@@ -124,8 +145,32 @@ def _celery_producer(span: trace.Span) -> bool:
     )
 
 
-def _parent_based(root: Sampler) -> Sampler:
-    return ParentBased(root=root, local_parent_sampled=NoClientInProducer())
+class ServicesSampler(ParentBased):
+    """The services' sampler: children follow their parent (NoClientInProducer
+    under a local one), a root is `root`'s to decide. It can say beforehand where it
+    records a span for sure, so that a span made by hand can skip the SDK's Span
+    (common/tracing/plain_spans.py)."""
+
+    def __init__(self, root: NoBareClientRoots) -> None:
+        super().__init__(root=root, local_parent_sampled=NoClientInProducer())
+        self.roots_kept = root.then is ALWAYS_ON
+
+    def records(
+        self,
+        kind: trace.SpanKind,
+        context: otel_context.Context | None,
+        parent: trace.Span,
+    ) -> bool:
+        """Would a span of `kind` under `parent` (the span of `context`) be
+        recorded, whatever its trace id? False where it would not, or where only
+        should_sample can say (a root drawn by a ratio)."""
+        parent_context = parent.get_span_context()
+        if not parent_context.is_valid:
+            return self.roots_kept and kind != trace.SpanKind.CLIENT
+        if not parent_context.trace_flags.sampled:
+            return False
+        # A remote sampled parent: ParentBased's default, ALWAYS_ON.
+        return parent_context.is_remote or not client_dropped(kind, context, parent)
 
 
 def services_sampler(service_name: str) -> Sampler | None:
@@ -143,12 +188,12 @@ def services_sampler(service_name: str) -> Sampler | None:
         )
     name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
     if not name:
-        return _parent_based(NoBareClientRoots())
+        return ServicesSampler(NoBareClientRoots())
     if name == "parentbased_traceidratio":
         try:
             ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
         except ValueError:
             ratio = 1.0
         ratio = ratio if 0.0 <= ratio <= 1.0 else 1.0
-        return _parent_based(NoBareClientRoots(TraceIdRatioBased(ratio)))
+        return ServicesSampler(NoBareClientRoots(TraceIdRatioBased(ratio)))
     return None

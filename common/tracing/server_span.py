@@ -52,7 +52,7 @@ from common.tracing.core import (
     NEVER_TRACED_PATHS,
     NEVER_TRACED_PREFIXES,
     environment_excluded_urls,
-    tracer_named,
+    span_start,
 )
 
 # The instrumentation scope of the services' server spans.
@@ -118,7 +118,8 @@ class ServerSpanMiddleware:
         self, request: HttpRequest, parent: otel_context.Context | None
     ) -> HttpResponseBase:
         method = request.method or "GET"
-        span = tracer_named(TRACER).start_span(
+        span = span_start(
+            TRACER,
             method,
             context=parent,
             kind=SpanKind.SERVER,

@@ -22,13 +22,14 @@ from common.cache_control import PERSONAL
 from common.middleware import TRACE_ID_HEADER
 from common.tracing.core import (
     current_trace_id,
-    tracer_named,
+    span_start,
     tracing_enabled,
     tracing_setup,
 )
 
 SERVICE_NAME = "orders-api"
-_tracer = tracer_named("orders_api.web.lane")
+# The instrumentation scope of the lanes' server spans.
+LANE_SCOPE = "orders_api.web.lane"
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,8 @@ def lane_span(
         yield trace.INVALID_SPAN
         return
     tracing_setup(SERVICE_NAME)
-    span = _tracer.start_span(
+    span = span_start(
+        LANE_SCOPE,
         f"{scope['method']} {route}",
         context=propagate.extract(headers),
         kind=SpanKind.SERVER,

@@ -1,5 +1,5 @@
-"""The edge's spans, recorded without the SDK's Span (edge_router/edge_spans.py), are
-what the SDK's tracer made of the same request, field for field in the span store's
+"""The edge's spans, recorded without the SDK's Span (common/tracing/plain_spans.py),
+are what the SDK's tracer made of the same request, field for field in the span store's
 lines: ids and times aside, which are drawn and read anew for every span.
 
 Each case records a server span and its client span twice, once with the SDK's
@@ -26,8 +26,8 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from common.otlp_files import otlp_json_line
 from common.tracing.logs import current_ids
+from common.tracing.plain_spans import SpanRecorder, span_current
 from common.tracing.sampling import services_sampler
-from edge_router.edge_spans import SpanRecorder, span_current
 
 VISITOR = SpanContext(
     int("0af7651916cd43dd8448eb211c80319c", 16),

@@ -298,6 +298,7 @@ def test_untraced_work_makes_no_span_and_tells_the_next_process_so(tmp_path):
 PUBLISHED = """
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from common.tracing.core import message_publishing, tracing_setup
 tracing_setup("outbox-relay")
 tracer = trace.get_tracer("test")
@@ -311,8 +312,11 @@ with tracer.start_as_current_span("outbox publish"):
             pass
 with tracer.start_as_current_span("events publish"):
     with message_publishing():  # a task sent by name: no producer span around it
+        # the instrumentations call straight through (no span for the sampler to drop)
+        assert not is_instrumentation_enabled()
         with tracer.start_as_current_span("LPUSH by name", kind=SpanKind.CLIENT):
             pass
+    assert is_instrumentation_enabled()
     with tracer.start_as_current_span("GET after", kind=SpanKind.CLIENT):
         pass
 trace.get_tracer_provider().force_flush()

@@ -1,18 +1,27 @@
-"""The edge's spans, recorded without the SDK's `Span` (see edge_router/tracing.py).
+"""Spans recorded without the SDK's `Span`: the edge's, and the services' own.
 
 The SDK's span asks the sampler, validates every attribute, takes a lock for each
 change and wraps its attributes and events in bounded containers: about 25 µs of CPU
 a span, half of what a traced request cost the edge on top of an untraced one (the
 export the other half), and with one request in twenty traced a quarter of the
-edge's CPU a request went to tracing. The edge's spans need none of it: its sampler
-records every span of a request the route table drew (common/tracing/core.py), and
-their few attributes are the edge's own strings and numbers. So an `EdgeSpan` keeps
-them in plain fields and, when it ends, hands the provider's span processors the
-SDK's own `ReadableSpan`, as the SDK's span would: the exporters (redaction, the
-local store, OTLP) see the same spans as before.
+edge's CPU a request went to tracing. The spans this project makes by hand need none
+of it: their few attributes are our own strings and numbers, and whether they record
+is known before they start. So a `PlainSpan` keeps them in plain fields and, when it
+ends, hands the provider's span processors the SDK's own `ReadableSpan`, as the
+SDK's span would: the exporters (redaction, the local store, OTLP) see the same spans
+as before.
 
-An `EdgeSpan` is a span of the tracing API: made current, the log lines, the trace
-id the edge answers with and `span_annotate` find it as they found the SDK's.
+- The edge's spans (edge_router/tracing.py): its sampler records every span of a
+  request the route table drew, so it always takes a `SpanRecorder`.
+- The services' spans made by hand (`span_start`: the Django and event-loop server
+  spans, `span_from_carrier`, `span_in_trace`): a `PlainSpan` where the services'
+  sampler (common/tracing/sampling.py) would record the span for sure (a sampled
+  parent, or a root its default sampler keeps), the SDK's tracer everywhere else
+  (a parent not sampled, a client call inside a message's publish, another sampler
+  named in the environment), so the decisions are the sampler's own.
+
+A `PlainSpan` is a span of the tracing API: made current, the log lines, the trace
+id a service answers with and `span_annotate` find it as they found the SDK's.
 """
 
 from __future__ import annotations
@@ -29,11 +38,13 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Tracer, TracerProvider
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes, AttributeValue
 
+from common.tracing.sampling import ServicesSampler
+
 SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 
 
 class SpanRecorder:
-    """What the edge's spans need from the process's SDK tracer: its resource,
+    """What plain spans need from the process's SDK tracer: its resource,
     instrumentation scope, id generator and span processors (read once)."""
 
     def __init__(self, tracer: Tracer) -> None:
@@ -43,6 +54,7 @@ class SpanRecorder:
         self.scope = tracer._instrumentation_scope
         self.info = tracer.instrumentation_info
         self.ids = tracer.id_generator
+        self.sampler = tracer.sampler
 
     @classmethod
     def for_provider(cls, name: str) -> SpanRecorder | None:
@@ -59,9 +71,11 @@ class SpanRecorder:
         kind: SpanKind,
         attributes: dict[str, AttributeValue],
         parent: SpanContext | None,
-    ) -> EdgeSpan:
-        """A span started now: under `parent` (local or remote) if it is valid, else
-        the root of a new trace. Recorded and sampled, as the edge's sampler says."""
+        start_time: int | None = None,
+    ) -> PlainSpan:
+        """A span started now (or at `start_time`): under `parent` (local or
+        remote) if it is valid, else the root of a new trace. Recorded and sampled:
+        the caller knows its sampler would say so."""
         if parent is not None and parent.is_valid:
             trace_id, state = parent.trace_id, parent.trace_state
         else:
@@ -74,11 +88,11 @@ class SpanRecorder:
             trace_flags=SAMPLED,
             trace_state=state,
         )
-        return EdgeSpan(self, name, context, parent, kind, attributes)
+        return PlainSpan(self, name, context, parent, kind, attributes, start_time)
 
 
-class EdgeSpan(trace.Span):
-    """One span of the edge, recorded until `end`."""
+class PlainSpan(trace.Span):
+    """One span, recorded until `end`."""
 
     __slots__ = (
         "_attributes",
@@ -101,13 +115,14 @@ class EdgeSpan(trace.Span):
         parent: SpanContext | None,
         kind: SpanKind,
         attributes: dict[str, AttributeValue],
+        start_time: int | None = None,
     ) -> None:
         self._recorder, self._name, self._kind = recorder, name, kind
         self._context, self._parent = context, parent
         self._attributes = attributes
         self._events: list[Event] = []
         self._status = Status(StatusCode.UNSET)
-        self._start_time = time.time_ns()
+        self._start_time = start_time or time.time_ns()
         self._end_time: int | None = None
 
     def get_span_context(self) -> SpanContext:
@@ -122,7 +137,11 @@ class EdgeSpan(trace.Span):
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
         if self._end_time is None:
-            self._attributes.update(attributes)
+            # A list (captured headers) is kept as a tuple, as the SDK keeps it.
+            self._attributes.update(
+                (key, tuple(value) if isinstance(value, list) else value)
+                for key, value in attributes.items()
+            )
 
     def update_name(self, name: str) -> None:
         if self._end_time is None:
@@ -147,7 +166,8 @@ class EdgeSpan(trace.Span):
             self._events.append(Event(name, attributes, timestamp))
 
     def add_link(self, context: SpanContext, attributes: Attributes = None) -> None:
-        """Links are set when a span starts; the edge's have none."""
+        """Links are set when a span starts; plain spans have none (a linked span is
+        the SDK's: span_from_carrier)."""
 
     def record_exception(
         self,
@@ -185,8 +205,49 @@ class EdgeSpan(trace.Span):
         recorder.processor.on_end(readable)
 
 
+_recorders: dict[str, SpanRecorder] = {}
+
+
+def recorder_for(scope: str) -> SpanRecorder | None:
+    """The recorder of instrumentation scope `scope` in this process (kept once the
+    SDK's provider is in place), or None (no SDK provider yet, or tracing off)."""
+    recorder = _recorders.get(scope)
+    if recorder is None:
+        recorder = SpanRecorder.for_provider(scope)
+        if recorder is not None:
+            _recorders[scope] = recorder
+    return recorder
+
+
+def plain_span(
+    scope: str,
+    name: str,
+    kind: SpanKind,
+    attributes: dict[str, AttributeValue],
+    context: otel_context.Context | None,
+    start_time: int | None = None,
+) -> PlainSpan | None:
+    """A plain span under the span of `context` (None: the current one) where the
+    services' sampler records it for sure; None where the SDK's tracer must decide
+    (common/tracing/sampling.py: ServicesSampler.records)."""
+    recorder = recorder_for(scope)
+    if recorder is None or not isinstance(recorder.sampler, ServicesSampler):
+        return None
+    parent = trace.get_current_span(context)
+    if not recorder.sampler.records(kind, context, parent):
+        return None
+    parent_context = parent.get_span_context()
+    return recorder.span(
+        name,
+        kind,
+        attributes,
+        parent_context if parent_context.is_valid else None,
+        start_time,
+    )
+
+
 @contextlib.contextmanager
-def span_current(span: EdgeSpan) -> Iterator[EdgeSpan]:
+def span_current(span: trace.Span) -> Iterator[trace.Span]:
     """`span` as the current span until the block ends, then ended; an exception
     out of the block is recorded on it as the SDK's `start_as_current_span` does."""
     token = otel_context.attach(trace.set_span_in_context(span))
