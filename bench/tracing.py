@@ -1,6 +1,7 @@
 """Tracing's cost: CPU per request with tracing on vs off, in the same run, four goals.
 
     python -m common.devstack run python -m bench.tracing [--seconds 8] [--rounds 2]
+        [--load fixed|closed] [--rates tourney=200,buy=30,accept=250]
 
 Starts the services as the Procfile runs them (on free ports, on databases of their
 own) once with tracing on (as the demo runs it: every process instrumented, the
@@ -26,7 +27,11 @@ temporary TRACES_DIR) and once with `OTEL_SDK_DISABLED=true`, alternating for
   accepted orders wait in the queue, which costs the accept nothing.
 
 Clients are threads with a connection each (16: the shop's threads), for --seconds
-after a one-second warm-up. Prints each rate and the servers' CPU time per request
+after a one-second warm-up, each scenario at a fixed rate (RATES, --rates: the same
+requests at the same times in both arms, each sent when it is due) or, with
+`--load closed`, as fast as the servers answer (bench/tracing_load.py says why the
+fixed load is the default). The servers' CPU is read over the measured window only.
+Prints each rate and the servers' CPU time per request
 (user + system of the processes on the path and their children), the on/off ratios
 of CPU per request (the median round of each mode) against the goals (issue 14:
 unsampled traffic at most 1.10x, sampled purchases at most 1.25x), the load
@@ -38,13 +43,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,6 +55,7 @@ import psycopg
 
 from bench.cpu import cpu_seconds
 from bench.reports import machine_describe, report_stamp, report_write
+from bench.tracing_load import Action, load_closed, load_paced
 from common.harness.databases import database_url
 from common.harness.orders_stack import orders_stack
 from common.harness.services import (
@@ -73,8 +76,23 @@ GOALS = {
     "orders accept": 1.25,
 }
 SCENARIOS = tuple(GOALS)
+# The fixed load (--load fixed, the default), requests a second: about half what
+# each scenario answers in a closed loop on this machine (2 cores, quiet), so both
+# arms keep up in a busy round. Buy now's is low: every buy locks one product row.
+RATES = {"tourney page": 200.0, "buy now": 30.0, "orders accept": 250.0}
+RATE_NAMES = {"tourney": "tourney page", "buy": "buy now", "accept": "orders accept"}
 ORDERS_WORKERS = 2  # the Procfile's
 SALE_UNITS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Load:
+    """How each scenario is asked: for `seconds` after the warm-up, at `rates`
+    (paced) or as fast as it answers."""
+
+    seconds: float
+    paced: bool
+    rates: dict[str, float]
 
 
 @dataclass
@@ -98,16 +116,7 @@ class Measurement:
         return self.server_cpu_ms / self.requests if self.requests else float("nan")
 
 
-def _client(base_url: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base_url, timeout=30.0)
-    page = client.get(MUSKIE)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-    if token is None:
-        raise SystemExit("the Muskie page has no buy-now form")
-    return client, token[1]
-
-
-def _buy(base_url: str) -> Callable[[httpx.Client, str], bool]:
+def _buy(base_url: str) -> Action:
     def buy(client: httpx.Client, token: str) -> bool:
         answer = client.post(
             MUSKIE + "buy/",
@@ -139,37 +148,6 @@ def _accept(client: httpx.Client, _token: str) -> bool:
     return answer.status_code == 202
 
 
-def _load(
-    base_url: str, action: Callable[[httpx.Client, str], bool], seconds: float
-) -> tuple[int, int, float]:
-    clients = [_client(base_url) for _ in range(CLIENTS)]
-    counts = [[0, 0] for _ in clients]
-    measuring = threading.Event()
-    stop = threading.Event()
-
-    def run(index: int) -> None:
-        client, token = clients[index]
-        while not stop.is_set():
-            ok = action(client, token)
-            if measuring.is_set() and not stop.is_set():
-                counts[index][0 if ok else 1] += 1
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)  # warm-up: connections, the workers' first requests
-    measuring.set()
-    started = time.monotonic()
-    time.sleep(seconds)
-    stop.set()
-    elapsed = time.monotonic() - started
-    for thread in threads:
-        thread.join()
-    for client, _ in clients:
-        client.close()
-    return sum(c[0] for c in counts), sum(c[1] for c in counts), elapsed
-
-
 def _stock_top_up() -> None:
     with psycopg.connect(database_url(SHOP_DB)) as conn:
         conn.execute("UPDATE shop_product SET stock = 1000000 WHERE sku = 'ROD-MUSKIE'")
@@ -181,22 +159,33 @@ def _measured(
     scenario: str,
     parts: dict[str, list[int]],
     base_url: str,
-    action: Callable[[httpx.Client, str], bool],
-    seconds: float,
+    action: Action,
+    load: Load,
 ) -> list[Measurement]:
     """One load run; the CPU of each part (its servers' process trees) apart."""
-    cpu_before = {part: cpu_seconds(pids) for part, pids in parts.items()}
-    done, errors, elapsed = _load(base_url, action, seconds)
+
+    def cpu() -> dict[str, float]:
+        return {part: cpu_seconds(pids) for part, pids in parts.items()}
+
+    rate = load.rates.get(scenario) if load.paced else None
+    if rate is None:
+        window = load_closed(base_url, action, load.seconds, clients=CLIENTS, cpu=cpu)
+    else:
+        window = load_paced(
+            base_url, action, load.seconds, rate=rate, clients=CLIENTS, cpu=cpu
+        )
     results = []
-    for part, pids in parts.items():
-        cpu = (cpu_seconds(pids) - cpu_before[part]) * 1000
+    for part in parts:
+        used = (window.cpu_after[part] - window.cpu_before[part]) * 1000
         name = f"{scenario} ({part})" if len(parts) > 1 else scenario
-        result = Measurement(mode, number, name, done, errors, elapsed, cpu)
+        result = Measurement(
+            mode, number, name, window.done, window.errors, window.seconds, used
+        )
         print(
             f"  tracing {mode:3}  round {number}  {name:19}  "
             f"{result.per_second:8.1f} req/s  "
             f"{result.cpu_ms_per_request:6.2f} ms CPU/req  "
-            f"({done} ok, {errors} errors)",
+            f"({window.done} ok, {window.errors} errors)",
             flush=True,
         )
         results.append(result)
@@ -217,9 +206,7 @@ def _edge_env(shop_url: str, env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _round(
-    mode: str, number: int, seconds: float, traces_dir: Path
-) -> list[Measurement]:
+def _round(mode: str, number: int, load: Load, traces_dir: Path) -> list[Measurement]:
     if mode == "on":
         env = {"TRACES_DIR": str(traces_dir), "OTEL_SDK_DISABLED": "false"}
     else:
@@ -235,12 +222,12 @@ def _round(
         shop_side = [shop.pid, warehouse.pid]
         results += _measured(
             mode, number, "tourney page", {"edge": [edge.pid], "shop": shop_side},
-            edge.url, _page, seconds,
+            edge.url, _page, load,
         )  # fmt: skip
         _stock_top_up()
         results += _measured(
             mode, number, "buy now", {"shop": shop_side}, shop.url, _buy(shop.url),
-            seconds,
+            load,
         )  # fmt: skip
     with orders_stack("bench-tracing", env=env, orders_workers=ORDERS_WORKERS) as stack:
         stack.shop_stock_add(SALE_UNITS)
@@ -250,22 +237,22 @@ def _round(
         servers = {"orders": [stack.orders.pid, stack.relay.pid]}
         results += _measured(
             mode, number, "orders accept", servers, stack.orders.url, _accept,
-            seconds,
+            load,
         )  # fmt: skip
     return results
 
 
 def _round_retried(
-    mode: str, number: int, args: argparse.Namespace, traces_dir: Path
+    mode: str, number: int, load: Load, traces_dir: Path
 ) -> list[Measurement]:
     """A round, tried once more if a process of it could not start: on a shared
     machine the PostgreSQL server is now and then out of connections."""
     try:
-        return _round(mode, number, args.seconds, traces_dir)
+        return _round(mode, number, load, traces_dir)
     except (RuntimeError, psycopg.Error) as error:
         print(f"  round {number} ({mode}) failed, once more: {error}", flush=True)
         time.sleep(5.0)
-        return _round(mode, number, args.seconds, traces_dir)
+        return _round(mode, number, load, traces_dir)
 
 
 def _scenario_summary(
@@ -316,16 +303,54 @@ def _scenario_summary(
     }
 
 
+def _rates_parse(text: str) -> dict[str, float]:
+    """`tourney=100,buy=30`: the fixed load's rates by their short names."""
+    rates = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if name.strip() not in RATE_NAMES:
+            raise argparse.ArgumentTypeError(
+                f"{name.strip()!r}: one of {', '.join(RATE_NAMES)}"
+            )
+        try:
+            rate = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: a rate is a number") from None
+        if not 0 < rate <= 10_000:
+            raise argparse.ArgumentTypeError(f"{item!r}: between 0 and 10000 a second")
+        rates[RATE_NAMES[name.strip()]] = rate
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--load",
+        choices=("fixed", "closed"),
+        default="fixed",
+        help="fixed: each scenario at its rate, open loop (default); closed: as "
+        "fast as the servers answer (the figures before 2026-12-06's evening)",
+    )
+    parser.add_argument(
+        "--rates",
+        type=_rates_parse,
+        default={},
+        metavar="tourney=N,buy=N,accept=N",
+        help="the fixed load's rates, requests a second (defaults: "
+        + ", ".join(f"{k}={RATES[v]:g}" for k, v in RATE_NAMES.items())
+        + ")",
+    )
     args = parser.parse_args(argv)
+    load = Load(args.seconds, args.load == "fixed", {**RATES, **args.rates})
+    if load.paced:
+        print("fixed load: " + ", ".join(f"{k} {v:g}/s" for k, v in load.rates.items()))
     measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="bench-traces-") as traces_dir:
         for number in range(1, args.rounds + 1):
             for mode in ("on", "off"):
-                measurements += _round_retried(mode, number, args, Path(traces_dir))
+                measurements += _round_retried(mode, number, load, Path(traces_dir))
         spans_written = sum(p.stat().st_size for p in Path(traces_dir).glob("*.jsonl"))
     summary = {s: _scenario_summary(measurements, s) for s in SCENARIOS}
     print("load average (1, 5, 15 min): " + ", ".join(
@@ -337,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         "clients": CLIENTS,
         "seconds": args.seconds,
         "rounds": args.rounds,
+        "load": args.load,
+        "rates": load.rates if load.paced else None,
         "span_bytes_written": spans_written,
         "summary": summary,
         "measurements": [
