@@ -5,10 +5,13 @@ The Python edge's matching rules, said with stock nginx directives (Debian's
 nginx-light: no lua, no njs):
 
 - nginx decodes the path, merges slashes and resolves dot segments first; the
-  server then rewrites every request to `/~PROFILE/METHOD/normalised-path`, and each
-  behaviour is a case-insensitive regex location on that key, in table order. The
-  first match wins, as in the Python edge, methods included (a behaviour limited to
-  some methods lets the others fall through to the next one that matches).
+  server then rewrites every request whose path is well formed to
+  `~PROFILE/METHOD/normalised-path`, and each behaviour is a case-insensitive regex
+  location on that key, in table order. The first match wins, as in the Python edge,
+  methods included (a behaviour limited to some methods lets the others fall through
+  to the next one that matches). A path that is not well formed keeps its own URI,
+  which starts with a slash where a key never does: no key location matches it, and
+  `location /` answers 400.
 - Inside the location the path is rewritten back, so the origin is sent the
   normalised path, percent-encoded again: the path that was routed, as the Python
   edge sends it.
@@ -17,6 +20,9 @@ nginx-light: no lua, no njs):
   raising the percent only moves visitors from legacy to strangler.
 - Limits: `client_max_body_size` (413), `limit_req` per client address with the
   behaviour's burst (429 with Retry-After), proxy timeouts (504); a dead origin 502.
+  A websocket handshake (an `Upgrade` header) leaves its behaviour's location for a
+  named copy of it that adds the websocket cap (edge_router/nginx_limits.py): other
+  requests never evaluate that cap.
   The edge's own answers have the Python edge's short bodies and X-Edge-* headers.
 """
 
@@ -40,7 +46,12 @@ ERROR_BODIES = {
     504: "Gateway timeout",
 }
 # What the server rewrites every request to, and what each location takes back off.
-_KEY_PREFIX = r"^/~[a-z]+/[A-Z_-]+"
+# No leading slash: a URI nginx parsed always has one, so no visitor's path is a key.
+_KEY_PREFIX = r"^~[a-z]+/[A-Z_-]+"
+_BACK = "rewrite ^~[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
+# The status a proxied location answers a websocket handshake with, for its
+# error_page to hand the request to the location's websocket copy.
+_UPGRADE = 418
 # A decoded path the Python edge refuses with a 400 is not of this form: printable
 # ASCII or well-formed UTF-8, no control characters (edge_router/paths.py).
 _GOOD_PATH = (
@@ -81,14 +92,14 @@ def path_regex(pattern: str) -> str:
 
 
 def _location_key(profile: str, behaviour: Behaviour) -> str:
-    """The regex of a behaviour's location, on `/~PROFILE/METHOD/path`."""
+    """The regex of a behaviour's location, on `~PROFILE/METHOD/path`."""
     methods = "[A-Z_-]+"
     if behaviour.methods is not None:
         methods = "(?-i:" + "|".join(sorted(behaviour.methods)) + ")"
     path = path_regex(behaviour.pattern)[1:]
     if behaviour.pattern == "/*":
         path = "(/.*)?$"
-    return f"^/~{profile}/{methods}{path}"
+    return f"^~{profile}/{methods}{path}"
 
 
 def _edge_headers(route: str, origin: str, canary: bool) -> list[str]:
@@ -124,7 +135,6 @@ def _error_location(
 
 def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
     """A behaviour's location body: limits, its error pages, then the origin."""
-    suffix = f"_{profile}_{ident(behaviour.name)}"
     if behaviour.origin.static:
         return _static(behaviour, canary)
     if behaviour.denied:
@@ -138,12 +148,45 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
             *_edge_headers(behaviour.name, behaviour.origin.name, canary),
             f'return 404 "{NOT_FOUND}\\n";',
         ]
+    # A websocket handshake goes to the location's copy with the websocket cap
+    # (`_upgrade_location`), before any limit here counts it. That copy's own error
+    # pages must still answer: recursive_error_pages.
+    return [
+        "recursive_error_pages on;",
+        f"error_page {_UPGRADE} = @{_upgrade_name(profile, behaviour)};",
+        f"if ($http_upgrade) {{ return {_UPGRADE}; }}",
+        *_proxied(profile, behaviour, canary),
+    ]
+
+
+def _upgrade_name(profile: str, behaviour: Behaviour) -> str:
+    return f"edge_upgrade_{profile}_{ident(behaviour.name)}"
+
+
+def _upgrade_location(
+    table: RouteTable, profile: str, behaviour: Behaviour, canary: bool
+) -> list[str]:
+    """A proxied behaviour's websockets: its location again, with the per-address
+    caps of both kinds (the server's own is not counted before a request gets here)."""
+    if behaviour.denied or behaviour.origin.static:
+        return []
+    body = [*nginx_limits.websocket_lines(table), *_proxied(profile, behaviour, canary)]
+    return [
+        f"location @{_upgrade_name(profile, behaviour)} {{",
+        *[f"    {line}" for line in body],
+        "}",
+    ]
+
+
+def _proxied(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
+    """The origin's side of a behaviour's location: limits, error pages, headers."""
+    suffix = f"_{profile}_{ident(behaviour.name)}"
     lines = [
         # Before the rewrite: `break` ends the rewrite directives, `set` included.
         f"set $edge_route {behaviour.name};",
         f"set $edge_origin {behaviour.origin.name};",
         *_cache_own(behaviour.cache_control or "", canary),
-        "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
+        _BACK,
         *_error_pages(suffix),
         f"client_max_body_size {behaviour.max_body};",
         # In milliseconds: nginx takes no fractions of a second.
@@ -163,9 +206,6 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
         f"proxy_pass http://{upstream_name(behaviour.origin.name)};",
     ]
     return lines
-
-
-_BACK = "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
 
 
 def _cache_own(value: str, canary: bool) -> list[str]:
@@ -209,15 +249,17 @@ def _server_top(
         "set $edge_route none;",
         "set $edge_origin none;",
         *_cache_own("", canary),
-        # (nginx refuses a few itself, such as %00, with its own page)
-        f'if ($uri !~ "{_GOOD_PATH}") {{ return 400 "Bad request\\n"; }}',
-        f"rewrite ^ /~{profile}/$request_method$uri;",
+        # The check of the path is the rewrite's own regex: a path that fails it is
+        # not rewritten, and `location /` answers 400 (nginx refuses a few itself,
+        # such as %00, with its own page).
+        f'rewrite "{_GOOD_PATH}" ~{profile}/$request_method$uri;',
         "proxy_http_version 1.1;",
         "proxy_set_header Connection $edge_connection;",
         "proxy_set_header Upgrade $http_upgrade;",
         "proxy_set_header Host $http_host;",
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "proxy_set_header X-Forwarded-Proto $scheme;",
+        # The engine listens in plain HTTP: a constant, not a variable a request.
+        "proxy_set_header X-Forwarded-Proto http;",
         "proxy_set_header X-Forwarded-Host $http_host;",
         # Hop-by-hop headers nginx would pass on (it drops the rest itself).
         'proxy_set_header Proxy-Authorization "";',
@@ -261,7 +303,7 @@ def _admin(engine: EngineParts) -> list[str]:
         *own,
         "    default_type text/plain;",
         f'    return 404 "{NOT_FOUND}\\n";',
-        '    location ~ "^/~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
+        '    location ~ "^~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
         *own,
         "        default_type application/json;",
         f"        return 200 '{health}\\n';",
@@ -277,7 +319,10 @@ def _admin(engine: EngineParts) -> list[str]:
 
 
 def _locations(
-    profiles: Sequence[Profile], canary: bool, engine: EngineParts | None
+    table: RouteTable,
+    profiles: Sequence[Profile],
+    canary: bool,
+    engine: EngineParts | None,
 ) -> list[str]:
     out = _admin(engine) if engine is not None else []
     for profile in profiles:
@@ -285,6 +330,7 @@ def _locations(
             out.append(f'location ~* "{_location_key(profile.name, behaviour)}" {{')
             out += [f"    {line}" for line in _proxy(profile.name, behaviour, canary)]
             out.append("}")
+            out += _upgrade_location(table, profile.name, behaviour, canary)
             suffix = f"_{profile.name}_{ident(behaviour.name)}"
             for status in ERROR_BODIES:
                 out += _error_location(
@@ -296,8 +342,9 @@ def _locations(
                 )
     if any(b.origin.static for p in profiles for b in p.behaviours):
         out += nginx_static_errors()
-    # Never reached (each profile ends with "/*"); a request nginx would not rewrite.
-    out += ["location / {", "    return 404;", "}", "}", "}", ""]
+    # Only a path the server did not rewrite to a key (each profile ends with "/*"):
+    # one that is not well formed.
+    out += ["location / {", '    return 400 "Bad request\\n";', "}", "}", "}", ""]
     return out
 
 
@@ -343,5 +390,5 @@ def nginx_config(
     ]
     lines = http_block(table, profiles, engine)
     lines += _server_top(table, listen, selector, canary)
-    lines += _locations(profiles, canary, engine)
+    lines += _locations(table, profiles, canary, engine)
     return "\n".join(head) + "\n" + _indent(lines)

@@ -429,3 +429,40 @@ def test_nginx_lets_one_address_hold_only_so_many_websockets(
     # given an address with its share of websockets open on the nginx engine, when
     # it opens one more, then that one is a 429 and HTTP is not affected
     assert asyncio.run(scenario()) == (429, 200)
+
+
+def test_nginx_counts_no_plain_request_against_the_websocket_cap(
+    tight_nginx_edge: Process, orders_origin: Process
+) -> None:
+    async def held(session: aiohttp.ClientSession) -> str:
+        async with session.get(orders_origin.url + "/__origin/inflight") as answer:
+            return await answer.text()
+
+    async def scenario() -> tuple[list[int], int, int]:
+        url = tight_nginx_edge.url.replace("http", "ws") + "/orders/ws/"
+        slow = tight_nginx_edge.url + "/orders/__origin/slow?ms=1500"
+        sockets, session = await _open_websockets(url, WEBSOCKETS_PER_ADDRESS - 1)
+        try:
+            # given an address one websocket under its cap, with plain requests of
+            # its own in progress through the same behaviour (the origin holds them)
+            pending = [asyncio.create_task(session.get(slow)) for _ in range(3)]
+            for _ in range(40):
+                if await held(session) == "3":
+                    break
+                await asyncio.sleep(0.025)
+            # when it opens one more websocket, then that one is let through
+            sockets.append(await session.ws_connect(url))
+            # and the next is the one over the cap
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(url)
+            answers = [await task for task in pending]
+            return [a.status for a in answers], len(sockets), refused.value.status
+        finally:
+            for ws in sockets:
+                await ws.close()
+            await session.close()
+
+    statuses, opened, refused = asyncio.run(scenario())
+    assert statuses == [200, 200, 200]
+    assert opened == WEBSOCKETS_PER_ADDRESS
+    assert refused == 429
