@@ -9,9 +9,11 @@ nginx-light: no lua, no njs):
   `~PROFILE/METHOD/normalised-path`, and each behaviour is a case-insensitive regex
   location on that key, in table order. The first match wins, as in the Python edge,
   methods included (a behaviour limited to some methods lets the others fall through
-  to the next one that matches). A path that is not well formed keeps its own URI,
-  which starts with a slash where a key never does: no key location matches it, and
-  `location /` answers 400.
+  to the next one that matches). The behaviours before a profile's default are
+  nested in one location whose regex is theirs joined, so a request for the default
+  (most pages) tries one regex for all of them. A path that is not well formed keeps
+  its own URI, which starts with a slash where a key never does: no key location
+  matches it, and `location /` answers 400.
 - Inside the location the path is rewritten back, so the origin is sent the
   normalised path, percent-encoded again: the path that was routed, as the Python
   edge sends it.
@@ -22,8 +24,8 @@ nginx-light: no lua, no njs):
   behaviour's burst (429 with Retry-After), proxy timeouts (504); a dead origin 502.
   A websocket handshake (an `Upgrade` header) leaves its behaviour's location for a
   named copy of it that adds the websocket cap (edge_router/nginx_limits.py): other
-  requests never evaluate that cap.
-  The edge's own answers have the Python edge's short bodies and X-Edge-* headers.
+  requests never evaluate that cap. The edge's own answers (error pages, /_edge/)
+  are edge_router/nginx_answers.py's.
 """
 
 from __future__ import annotations
@@ -34,21 +36,20 @@ from dataclasses import dataclass
 from edge_router import nginx_limits
 from edge_router.export_static import nginx_static, nginx_static_errors
 from edge_router.modes import Mode
+from edge_router.nginx_answers import (
+    ADMIN_KEY,
+    BACK,
+    ERROR_BODIES,
+    NOT_FOUND,
+    admin_location,
+    edge_headers,
+    error_location,
+    error_pages,
+)
 from edge_router.nginx_http import http_block, ident, upstream_name
 from edge_router.patterns import wildcard_regex
 from edge_router.routes import Behaviour, Profile, RouteTable
 
-NOT_FOUND = "Not found"
-ERROR_BODIES = {
-    413: "Request body too large",
-    429: "Too many requests",
-    502: "Bad gateway",
-    504: "Gateway timeout",
-}
-# What the server rewrites every request to, and what each location takes back off.
-# No leading slash: a URI nginx parsed always has one, so no visitor's path is a key.
-_KEY_PREFIX = r"^~[a-z]+/[A-Z_-]+"
-_BACK = "rewrite ^~[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
 # The status a proxied location answers a websocket handshake with, for its
 # error_page to hand the request to the location's websocket copy.
 _UPGRADE = 418
@@ -102,37 +103,6 @@ def _location_key(profile: str, behaviour: Behaviour) -> str:
     return f"^~{profile}/{methods}{path}"
 
 
-def _edge_headers(route: str, origin: str, canary: bool) -> list[str]:
-    lines = [
-        f"add_header X-Edge-Route {route} always;",
-        f"add_header X-Edge-Origin {origin} always;",
-    ]
-    if canary:
-        lines.append("add_header Set-Cookie $edge_new_visitor always;")
-    return lines
-
-
-def _error_pages(suffix: str) -> list[str]:
-    # A location's error_page replaces the server's: each location lists them all.
-    return [f"error_page {status} @edge_{status}{suffix};" for status in ERROR_BODIES]
-
-
-def _error_location(
-    name: str, status: int, route: str, origin: str, canary: bool
-) -> list[str]:
-    lines = [
-        f"location @{name} {{",
-        "    default_type text/plain;",
-        "    charset utf-8;",
-        "    add_header Cache-Control no-store always;",
-        *[f"    {line}" for line in _edge_headers(route, origin, canary)],
-    ]
-    if status == 429:
-        lines.append("    add_header Retry-After 1 always;")
-    lines += [f'    return {status} "{ERROR_BODIES[status]}\\n";', "}"]
-    return lines
-
-
 def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
     """A behaviour's location body: limits, its error pages, then the origin."""
     if behaviour.origin.static:
@@ -145,7 +115,7 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
             "default_type text/plain;",
             "charset utf-8;",
             "add_header Cache-Control no-store always;",
-            *_edge_headers(behaviour.name, behaviour.origin.name, canary),
+            *edge_headers(behaviour.name, behaviour.origin.name, canary),
             f'return 404 "{NOT_FOUND}\\n";',
         ]
     # A websocket handshake goes to the location's copy with the websocket cap
@@ -186,8 +156,8 @@ def _proxied(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
         f"set $edge_route {behaviour.name};",
         f"set $edge_origin {behaviour.origin.name};",
         *_cache_own(behaviour.cache_control or "", canary),
-        _BACK,
-        *_error_pages(suffix),
+        BACK,
+        *error_pages(suffix),
         f"client_max_body_size {behaviour.max_body};",
         # In milliseconds: nginx takes no fractions of a second.
         f"proxy_connect_timeout {round(behaviour.timeout * 1000)}ms;",
@@ -199,7 +169,7 @@ def _proxied(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
         # Shared by nginx's workers (the Python edge's buckets are per worker).
         burst = f" burst={behaviour.rate.burst} nodelay"
         lines.append(f"limit_req zone={zone}{burst};")
-    lines += _edge_headers(behaviour.name, behaviour.origin.name, canary)
+    lines += edge_headers(behaviour.name, behaviour.origin.name, canary)
     lines += _cache_canary() if canary else nginx_limits.cache_lines(behaviour)
     lines += [
         'add_header Server-Timing "edge;dur=$edge_ms, origin;dur=$edge_origin_ms";',
@@ -235,7 +205,7 @@ def _static(behaviour: Behaviour, canary: bool) -> list[str]:
         lines = [*_cache_own(value, canary), *lines]
         lines.append("add_header Set-Cookie $edge_new_visitor always;")
     at = next(i for i, line in enumerate(lines) if line.startswith("if ("))
-    return [*lines[: at + 1], _BACK, *lines[at + 1 :]]
+    return [*lines[: at + 1], BACK, *lines[at + 1 :]]
 
 
 def _server_top(
@@ -271,51 +241,13 @@ def _server_top(
         "add_header X-Edge-Route none always;",
         "add_header X-Edge-Origin none always;",
         "add_header Cache-Control no-store always;",
-        *_error_pages(""),
+        *error_pages(""),
     ]
     for status in ERROR_BODIES:
-        out += _error_location(
+        out += error_location(
             f"edge_{status}", status, "$edge_route", "$edge_origin", canary
         )
     return out
-
-
-def _admin(engine: EngineParts) -> list[str]:
-    """/_edge/healthz answered by each worker; the rest of /_edge/ is a 404 here, as
-    in the Python edge (the control plane serves it on the admin listener)."""
-    mode = engine.mode
-    health = (
-        f'{{"status":"ok","engine":"nginx","mode":"{mode.mode}",'
-        f'"percent":{mode.percent},"version":{mode.version},'
-        f'"redis":"{"ok" if engine.redis_ok else "unreachable"}","worker":$pid}}'
-    )
-    refused = '{"error":"$request_method is not allowed here; use GET, HEAD"}'
-    own = [
-        "    set $edge_route edge;",
-        "    set $edge_origin edge;",
-        "    add_header Cache-Control no-store always;",
-        *[f"    {line}" for line in _edge_headers("edge", "edge", False)],
-    ]
-    # One regex for every other request: the health check's two are nested inside
-    # (tried only when this one matches; neither matching, this one's 404 answers).
-    return [
-        f'location ~ "{_KEY_PREFIX}/_edge/" {{',
-        *own,
-        "    default_type text/plain;",
-        f'    return 404 "{NOT_FOUND}\\n";',
-        '    location ~ "^~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
-        *own,
-        "        default_type application/json;",
-        f"        return 200 '{health}\\n';",
-        "    }",
-        f'    location ~ "{_KEY_PREFIX}/_edge/healthz/?$" {{',
-        *own,
-        '        add_header Allow "GET, HEAD" always;',
-        "        default_type application/json;",
-        f"        return 405 '{refused}\\n';",
-        "    }",
-        "}",
-    ]
 
 
 def _locations(
@@ -324,28 +256,63 @@ def _locations(
     canary: bool,
     engine: EngineParts | None,
 ) -> list[str]:
-    out = _admin(engine) if engine is not None else []
-    for profile in profiles:
+    """Each profile's behaviours in table order: the ones before the default nested
+    in one location whose regex is exactly theirs joined (`_ahead`), then the
+    default; named locations (error pages, websocket copies) at the server's level."""
+    out: list[str] = []
+    named: list[str] = []
+    for at, profile in enumerate(profiles):
+        *ahead, default = profile.behaviours
+        # The admin paths come before any behaviour's: in the first group.
+        out += _ahead(profile.name, ahead, canary, engine if at == 0 else None)
+        out += _behaviour_location(profile.name, default, canary)
         for behaviour in profile.behaviours:
-            out.append(f'location ~* "{_location_key(profile.name, behaviour)}" {{')
-            out += [f"    {line}" for line in _proxy(profile.name, behaviour, canary)]
-            out.append("}")
-            out += _upgrade_location(table, profile.name, behaviour, canary)
+            named += _upgrade_location(table, profile.name, behaviour, canary)
             suffix = f"_{profile.name}_{ident(behaviour.name)}"
             for status in ERROR_BODIES:
-                out += _error_location(
+                named += error_location(
                     f"edge_{status}{suffix}",
                     status,
                     behaviour.name,
                     behaviour.origin.name,
                     canary,
                 )
+    out += named
     if any(b.origin.static for p in profiles for b in p.behaviours):
         out += nginx_static_errors()
     # Only a path the server did not rewrite to a key (each profile ends with "/*"):
     # one that is not well formed.
     out += ["location / {", '    return 400 "Bad request\\n";', "}", "}", "}", ""]
     return out
+
+
+def _behaviour_location(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
+    return [
+        f'location ~* "{_location_key(profile, behaviour)}" {{',
+        *[f"    {line}" for line in _proxy(profile, behaviour, canary)],
+        "}",
+    ]
+
+
+def _ahead(
+    profile: str,
+    behaviours: Sequence[Behaviour],
+    canary: bool,
+    engine: EngineParts | None,
+) -> list[str]:
+    """One location for the admin paths and the behaviours before the default: its
+    regex matches exactly when one of theirs does, and they are tried inside, in
+    order, only then. A request for the default behaviour (most pages) tries one
+    regex for all of them, not one each; one for them pays one regex more."""
+    keys = [f"(?-i:{ADMIN_KEY[1:]})"] if engine is not None else []
+    inside = admin_location(engine) if engine is not None else []
+    for behaviour in behaviours:
+        keys.append(_location_key(profile, behaviour)[1:])
+        inside += _behaviour_location(profile, behaviour, canary)
+    if not keys:
+        return []
+    # Never answers itself: whatever its regex matches, a location inside does.
+    return [f'location ~* "^(?:{"|".join(keys)})" {{', *inside, "}"]
 
 
 def _indent(lines: list[str]) -> str:
