@@ -129,6 +129,25 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
     ]
 
 
+def _origin_headers(*, upgrade: bool) -> list[str]:
+    """The request's headers to the origin. A plain request (every location but the
+    websocket copies) keeps the connection alive and passes no Upgrade: constants,
+    no variable to evaluate a request."""
+    connection, wanted = ("upgrade", "$http_upgrade") if upgrade else ('""', '""')
+    return [
+        f"proxy_set_header Connection {connection};",
+        f"proxy_set_header Upgrade {wanted};",
+        "proxy_set_header Host $http_host;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        # The server listens in plain HTTP: a constant, not a variable a request.
+        "proxy_set_header X-Forwarded-Proto http;",
+        "proxy_set_header X-Forwarded-Host $http_host;",
+        # Hop-by-hop headers nginx would pass on (it drops the rest itself).
+        'proxy_set_header Proxy-Authorization "";',
+        'proxy_set_header Proxy-Connection "";',
+    ]
+
+
 def _upgrade_name(profile: str, behaviour: Behaviour) -> str:
     return f"edge_upgrade_{profile}_{ident(behaviour.name)}"
 
@@ -137,10 +156,15 @@ def _upgrade_location(
     table: RouteTable, profile: str, behaviour: Behaviour, canary: bool
 ) -> list[str]:
     """A proxied behaviour's websockets: its location again, with the per-address
-    caps of both kinds (the server's own is not counted before a request gets here)."""
+    caps of both kinds (the server's own is not counted before a request gets here)
+    and the handshake's headers (a location's proxy_set_header replaces them all)."""
     if behaviour.denied or behaviour.origin.static:
         return []
-    body = [*nginx_limits.websocket_lines(table), *_proxied(profile, behaviour, canary)]
+    body = [
+        *nginx_limits.websocket_lines(table),
+        *_origin_headers(upgrade=True),
+        *_proxied(profile, behaviour, canary),
+    ]
     return [
         f"location @{_upgrade_name(profile, behaviour)} {{",
         *[f"    {line}" for line in body],
@@ -224,16 +248,7 @@ def _server_top(
         # such as %00, with its own page).
         f'rewrite "{_GOOD_PATH}" ~{profile}/$request_method$uri;',
         "proxy_http_version 1.1;",
-        "proxy_set_header Connection $edge_connection;",
-        "proxy_set_header Upgrade $http_upgrade;",
-        "proxy_set_header Host $http_host;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        # The engine listens in plain HTTP: a constant, not a variable a request.
-        "proxy_set_header X-Forwarded-Proto http;",
-        "proxy_set_header X-Forwarded-Host $http_host;",
-        # Hop-by-hop headers nginx would pass on (it drops the rest itself).
-        'proxy_set_header Proxy-Authorization "";',
-        'proxy_set_header Proxy-Connection "";',
+        *_origin_headers(upgrade=False),
         "proxy_hide_header Proxy-Authenticate;",
         "proxy_redirect off;",
         "proxy_buffering off;",
