@@ -466,3 +466,38 @@ def test_nginx_counts_no_plain_request_against_the_websocket_cap(
     assert statuses == [200, 200, 200]
     assert opened == WEBSOCKETS_PER_ADDRESS
     assert refused == 429
+
+
+def test_nginx_counts_websockets_against_the_address_cap_too(
+    tight_nginx_edge: Process, orders_origin: Process
+) -> None:
+    async def held(session: aiohttp.ClientSession) -> str:
+        async with session.get(orders_origin.url + "/__origin/inflight") as answer:
+            return await answer.text()
+
+    async def scenario() -> tuple[int, list[int]]:
+        url = tight_nginx_edge.url.replace("http", "ws") + "/orders/ws/"
+        slow = tight_nginx_edge.url + "/orders/__origin/slow?ms=1500"
+        sockets, session = await _open_websockets(url, WEBSOCKETS_PER_ADDRESS)
+        plain = NGINX_PER_ADDRESS - WEBSOCKETS_PER_ADDRESS
+        try:
+            # given an address holding its share of websockets, and plain requests
+            # in progress that take it to its cap of requests in progress
+            pending = [asyncio.create_task(session.get(slow)) for _ in range(plain)]
+            for _ in range(40):
+                if await held(session) == str(plain):
+                    break
+                await asyncio.sleep(0.025)
+            # when it asks for one more page, then that one is over the cap
+            async with session.get(tight_nginx_edge.url + "/shop/rods/") as page:
+                status = page.status
+            answers = [await task for task in pending]
+            return status, [a.status for a in answers]
+        finally:
+            for ws in sockets:
+                await ws.close()
+            await session.close()
+
+    status, statuses = asyncio.run(scenario())
+    assert status == 429
+    assert statuses == [200] * (NGINX_PER_ADDRESS - WEBSOCKETS_PER_ADDRESS)
