@@ -431,13 +431,20 @@ def test_nginx_lets_one_address_hold_only_so_many_websockets(
     assert asyncio.run(scenario()) == (429, 200)
 
 
+async def _origin_holding(
+    session: aiohttp.ClientSession, origin: Process, count: int
+) -> None:
+    """Until the origin holds `count` slow requests (a second at most)."""
+    for _ in range(40):
+        async with session.get(origin.url + "/__origin/inflight") as answer:
+            if await answer.text() == str(count):
+                return
+        await asyncio.sleep(0.025)
+
+
 def test_nginx_counts_no_plain_request_against_the_websocket_cap(
     tight_nginx_edge: Process, orders_origin: Process
 ) -> None:
-    async def held(session: aiohttp.ClientSession) -> str:
-        async with session.get(orders_origin.url + "/__origin/inflight") as answer:
-            return await answer.text()
-
     async def scenario() -> tuple[list[int], int, int]:
         url = tight_nginx_edge.url.replace("http", "ws") + "/orders/ws/"
         slow = tight_nginx_edge.url + "/orders/__origin/slow?ms=1500"
@@ -446,10 +453,7 @@ def test_nginx_counts_no_plain_request_against_the_websocket_cap(
             # given an address one websocket under its cap, with plain requests of
             # its own in progress through the same behaviour (the origin holds them)
             pending = [asyncio.create_task(session.get(slow)) for _ in range(3)]
-            for _ in range(40):
-                if await held(session) == "3":
-                    break
-                await asyncio.sleep(0.025)
+            await _origin_holding(session, orders_origin, 3)
             # when it opens one more websocket, then that one is let through
             sockets.append(await session.ws_connect(url))
             # and the next is the one over the cap
@@ -471,10 +475,6 @@ def test_nginx_counts_no_plain_request_against_the_websocket_cap(
 def test_nginx_counts_websockets_against_the_address_cap_too(
     tight_nginx_edge: Process, orders_origin: Process
 ) -> None:
-    async def held(session: aiohttp.ClientSession) -> str:
-        async with session.get(orders_origin.url + "/__origin/inflight") as answer:
-            return await answer.text()
-
     async def scenario() -> tuple[int, list[int]]:
         url = tight_nginx_edge.url.replace("http", "ws") + "/orders/ws/"
         slow = tight_nginx_edge.url + "/orders/__origin/slow?ms=1500"
@@ -484,10 +484,7 @@ def test_nginx_counts_websockets_against_the_address_cap_too(
             # given an address holding its share of websockets, and plain requests
             # in progress that take it to its cap of requests in progress
             pending = [asyncio.create_task(session.get(slow)) for _ in range(plain)]
-            for _ in range(40):
-                if await held(session) == str(plain):
-                    break
-                await asyncio.sleep(0.025)
+            await _origin_holding(session, orders_origin, plain)
             # when it asks for one more page, then that one is over the cap
             async with session.get(tight_nginx_edge.url + "/shop/rods/") as page:
                 status = page.status
