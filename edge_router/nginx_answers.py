@@ -19,10 +19,12 @@ ERROR_BODIES = {
     502: "Bad gateway",
     504: "Gateway timeout",
 }
-# What the server rewrites every request to, and what each location takes back off.
-# No leading slash: a URI nginx parsed always has one, so no visitor's path is a key.
-KEY_PREFIX = r"^~[a-z]+/[A-Z_-]+"
-BACK = "rewrite ^~[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
+# What the server rewrites every request to (`.PROFILE/METHOD/path`), and what each
+# location takes back off. No leading slash: a URI nginx parsed always has one, so
+# no visitor's path is a key. A dot, not `~`, which nginx would read as a location's
+# regex modifier: the default behaviour is the prefix location `.PROFILE/`.
+KEY_PREFIX = r"^\.[a-z]+/[A-Z_-]+"
+BACK = r"rewrite ^\.[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
 # Every /_edge/ path, any method (the admin paths win over any behaviour).
 ADMIN_KEY = f"{KEY_PREFIX}/_edge/"
 
@@ -81,7 +83,7 @@ def admin_location(engine: EngineParts) -> list[str]:
         *own,
         "    default_type text/plain;",
         f'    return 404 "{NOT_FOUND}\\n";',
-        '    location ~ "^~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
+        '    location ~ "^\\.[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
         *own,
         "        default_type application/json;",
         f"        return 200 '{health}\\n';",

@@ -6,8 +6,9 @@ nginx-light: no lua, no njs):
 
 - nginx decodes the path, merges slashes and resolves dot segments first; the
   server then rewrites every request whose path is well formed to
-  `~PROFILE/METHOD/normalised-path`, and each behaviour is a case-insensitive regex
-  location on that key, in table order. The first match wins, as in the Python edge,
+  `.PROFILE/METHOD/normalised-path`, and each behaviour is a case-insensitive regex
+  location on that key, in table order (the default, last, the prefix location
+  `.PROFILE/`: no regex). The first match wins, as in the Python edge,
   methods included (a behaviour limited to some methods lets the others fall through
   to the next one that matches). The behaviours before a profile's default are
   nested in one location whose regex is theirs joined, so a request for the default
@@ -93,14 +94,14 @@ def path_regex(pattern: str) -> str:
 
 
 def _location_key(profile: str, behaviour: Behaviour) -> str:
-    """The regex of a behaviour's location, on `~PROFILE/METHOD/path`."""
+    """The regex of a behaviour's location, on `.PROFILE/METHOD/path`."""
     methods = "[A-Z_-]+"
     if behaviour.methods is not None:
         methods = "(?-i:" + "|".join(sorted(behaviour.methods)) + ")"
     path = path_regex(behaviour.pattern)[1:]
     if behaviour.pattern == "/*":
         path = "(/.*)?$"
-    return f"^~{profile}/{methods}{path}"
+    return f"^\\.{profile}/{methods}{path}"
 
 
 def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
@@ -246,7 +247,7 @@ def _server_top(
         # The check of the path is the rewrite's own regex: a path that fails it is
         # not rewritten, and `location /` answers 400 (nginx refuses a few itself,
         # such as %00, with its own page).
-        f'rewrite "{_GOOD_PATH}" ~{profile}/$request_method$uri;',
+        f'rewrite "{_GOOD_PATH}" .{profile}/$request_method$uri;',
         "proxy_http_version 1.1;",
         *_origin_headers(upgrade=False),
         "proxy_hide_header Proxy-Authenticate;",
@@ -280,7 +281,7 @@ def _locations(
         *ahead, default = profile.behaviours
         # The admin paths come before any behaviour's: in the first group.
         out += _ahead(profile.name, ahead, canary, engine if at == 0 else None)
-        out += _behaviour_location(profile.name, default, canary)
+        out += _behaviour_location(profile.name, default, canary, default=True)
         for behaviour in profile.behaviours:
             named += _upgrade_location(table, profile.name, behaviour, canary)
             suffix = f"_{profile.name}_{ident(behaviour.name)}"
@@ -301,9 +302,14 @@ def _locations(
     return out
 
 
-def _behaviour_location(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
+def _behaviour_location(
+    profile: str, behaviour: Behaviour, canary: bool, *, default: bool = False
+) -> list[str]:
+    # The default takes every key of its profile: a prefix, which nginx uses when no
+    # regex location matches, after trying them (`_ahead`'s), with no regex itself.
+    where = f".{profile}/" if default else f'~* "{_location_key(profile, behaviour)}"'
     return [
-        f'location ~* "{_location_key(profile, behaviour)}" {{',
+        f"location {where} {{",
         *[f"    {line}" for line in _proxy(profile, behaviour, canary)],
         "}",
     ]
