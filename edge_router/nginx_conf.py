@@ -5,10 +5,16 @@ The Python edge's matching rules, said with stock nginx directives (Debian's
 nginx-light: no lua, no njs):
 
 - nginx decodes the path, merges slashes and resolves dot segments first; the
-  server then rewrites every request to `/~PROFILE/METHOD/normalised-path`, and each
-  behaviour is a case-insensitive regex location on that key, in table order. The
-  first match wins, as in the Python edge, methods included (a behaviour limited to
-  some methods lets the others fall through to the next one that matches).
+  server then rewrites every request whose path is well formed to
+  `.PROFILE/METHOD/normalised-path`, and each behaviour is a case-insensitive regex
+  location on that key, in table order (the default, last, the prefix location
+  `.PROFILE/`: no regex). The first match wins, as in the Python edge,
+  methods included (a behaviour limited to some methods lets the others fall through
+  to the next one that matches). The behaviours before a profile's default are
+  nested in one location whose regex is theirs joined, so a request for the default
+  (most pages) tries one regex for all of them. A path that is not well formed keeps
+  its own URI, which starts with a slash where a key never does: no key location
+  matches it, and `location /` answers 400.
 - Inside the location the path is rewritten back, so the origin is sent the
   normalised path, percent-encoded again: the path that was routed, as the Python
   edge sends it.
@@ -17,7 +23,10 @@ nginx-light: no lua, no njs):
   raising the percent only moves visitors from legacy to strangler.
 - Limits: `client_max_body_size` (413), `limit_req` per client address with the
   behaviour's burst (429 with Retry-After), proxy timeouts (504); a dead origin 502.
-  The edge's own answers have the Python edge's short bodies and X-Edge-* headers.
+  A websocket handshake (an `Upgrade` header) leaves its behaviour's location for a
+  named copy of it that adds the websocket cap (edge_router/nginx_limits.py): other
+  requests never evaluate that cap. The edge's own answers (error pages, /_edge/)
+  are edge_router/nginx_answers.py's.
 """
 
 from __future__ import annotations
@@ -28,19 +37,23 @@ from dataclasses import dataclass
 from edge_router import nginx_limits
 from edge_router.export_static import nginx_static, nginx_static_errors
 from edge_router.modes import Mode
+from edge_router.nginx_answers import (
+    ADMIN_KEY,
+    BACK,
+    ERROR_BODIES,
+    NOT_FOUND,
+    admin_location,
+    edge_headers,
+    error_location,
+    error_pages,
+)
 from edge_router.nginx_http import http_block, ident, upstream_name
 from edge_router.patterns import wildcard_regex
 from edge_router.routes import Behaviour, Profile, RouteTable
 
-NOT_FOUND = "Not found"
-ERROR_BODIES = {
-    413: "Request body too large",
-    429: "Too many requests",
-    502: "Bad gateway",
-    504: "Gateway timeout",
-}
-# What the server rewrites every request to, and what each location takes back off.
-_KEY_PREFIX = r"^/~[a-z]+/[A-Z_-]+"
+# The status a proxied location answers a websocket handshake with, for its
+# error_page to hand the request to the location's websocket copy.
+_UPGRADE = 418
 # A decoded path the Python edge refuses with a 400 is not of this form: printable
 # ASCII or well-formed UTF-8, no control characters (edge_router/paths.py).
 _GOOD_PATH = (
@@ -81,50 +94,18 @@ def path_regex(pattern: str) -> str:
 
 
 def _location_key(profile: str, behaviour: Behaviour) -> str:
-    """The regex of a behaviour's location, on `/~PROFILE/METHOD/path`."""
+    """The regex of a behaviour's location, on `.PROFILE/METHOD/path`."""
     methods = "[A-Z_-]+"
     if behaviour.methods is not None:
         methods = "(?-i:" + "|".join(sorted(behaviour.methods)) + ")"
     path = path_regex(behaviour.pattern)[1:]
     if behaviour.pattern == "/*":
         path = "(/.*)?$"
-    return f"^/~{profile}/{methods}{path}"
-
-
-def _edge_headers(route: str, origin: str, canary: bool) -> list[str]:
-    lines = [
-        f"add_header X-Edge-Route {route} always;",
-        f"add_header X-Edge-Origin {origin} always;",
-    ]
-    if canary:
-        lines.append("add_header Set-Cookie $edge_new_visitor always;")
-    return lines
-
-
-def _error_pages(suffix: str) -> list[str]:
-    # A location's error_page replaces the server's: each location lists them all.
-    return [f"error_page {status} @edge_{status}{suffix};" for status in ERROR_BODIES]
-
-
-def _error_location(
-    name: str, status: int, route: str, origin: str, canary: bool
-) -> list[str]:
-    lines = [
-        f"location @{name} {{",
-        "    default_type text/plain;",
-        "    charset utf-8;",
-        "    add_header Cache-Control no-store always;",
-        *[f"    {line}" for line in _edge_headers(route, origin, canary)],
-    ]
-    if status == 429:
-        lines.append("    add_header Retry-After 1 always;")
-    lines += [f'    return {status} "{ERROR_BODIES[status]}\\n";', "}"]
-    return lines
+    return f"^\\.{profile}/{methods}{path}"
 
 
 def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
     """A behaviour's location body: limits, its error pages, then the origin."""
-    suffix = f"_{profile}_{ident(behaviour.name)}"
     if behaviour.origin.static:
         return _static(behaviour, canary)
     if behaviour.denied:
@@ -135,16 +116,73 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
             "default_type text/plain;",
             "charset utf-8;",
             "add_header Cache-Control no-store always;",
-            *_edge_headers(behaviour.name, behaviour.origin.name, canary),
+            *edge_headers(behaviour.name, behaviour.origin.name, canary),
             f'return 404 "{NOT_FOUND}\\n";',
         ]
+    # A websocket handshake goes to the location's copy with the websocket cap
+    # (`_upgrade_location`), before any limit here counts it. That copy's own error
+    # pages must still answer: recursive_error_pages.
+    return [
+        "recursive_error_pages on;",
+        f"error_page {_UPGRADE} = @{_upgrade_name(profile, behaviour)};",
+        f"if ($http_upgrade) {{ return {_UPGRADE}; }}",
+        *_proxied(profile, behaviour, canary),
+    ]
+
+
+def _origin_headers(*, upgrade: bool) -> list[str]:
+    """The request's headers to the origin. A plain request (every location but the
+    websocket copies) keeps the connection alive and passes no Upgrade: constants,
+    no variable to evaluate a request."""
+    connection, wanted = ("upgrade", "$http_upgrade") if upgrade else ('""', '""')
+    return [
+        f"proxy_set_header Connection {connection};",
+        f"proxy_set_header Upgrade {wanted};",
+        "proxy_set_header Host $http_host;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        # The server listens in plain HTTP: a constant, not a variable a request.
+        "proxy_set_header X-Forwarded-Proto http;",
+        "proxy_set_header X-Forwarded-Host $http_host;",
+        # Hop-by-hop headers nginx would pass on (it drops the rest itself).
+        'proxy_set_header Proxy-Authorization "";',
+        'proxy_set_header Proxy-Connection "";',
+    ]
+
+
+def _upgrade_name(profile: str, behaviour: Behaviour) -> str:
+    return f"edge_upgrade_{profile}_{ident(behaviour.name)}"
+
+
+def _upgrade_location(
+    table: RouteTable, profile: str, behaviour: Behaviour, canary: bool
+) -> list[str]:
+    """A proxied behaviour's websockets: its location again, with the per-address
+    caps of both kinds (the server's own is not counted before a request gets here)
+    and the handshake's headers (a location's proxy_set_header replaces them all)."""
+    if behaviour.denied or behaviour.origin.static:
+        return []
+    body = [
+        *nginx_limits.websocket_lines(table),
+        *_origin_headers(upgrade=True),
+        *_proxied(profile, behaviour, canary),
+    ]
+    return [
+        f"location @{_upgrade_name(profile, behaviour)} {{",
+        *[f"    {line}" for line in body],
+        "}",
+    ]
+
+
+def _proxied(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
+    """The origin's side of a behaviour's location: limits, error pages, headers."""
+    suffix = f"_{profile}_{ident(behaviour.name)}"
     lines = [
         # Before the rewrite: `break` ends the rewrite directives, `set` included.
         f"set $edge_route {behaviour.name};",
         f"set $edge_origin {behaviour.origin.name};",
         *_cache_own(behaviour.cache_control or "", canary),
-        "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;",
-        *_error_pages(suffix),
+        BACK,
+        *error_pages(suffix),
         f"client_max_body_size {behaviour.max_body};",
         # In milliseconds: nginx takes no fractions of a second.
         f"proxy_connect_timeout {round(behaviour.timeout * 1000)}ms;",
@@ -156,16 +194,13 @@ def _proxy(profile: str, behaviour: Behaviour, canary: bool) -> list[str]:
         # Shared by nginx's workers (the Python edge's buckets are per worker).
         burst = f" burst={behaviour.rate.burst} nodelay"
         lines.append(f"limit_req zone={zone}{burst};")
-    lines += _edge_headers(behaviour.name, behaviour.origin.name, canary)
+    lines += edge_headers(behaviour.name, behaviour.origin.name, canary)
     lines += _cache_canary() if canary else nginx_limits.cache_lines(behaviour)
     lines += [
         'add_header Server-Timing "edge;dur=$edge_ms, origin;dur=$edge_origin_ms";',
         f"proxy_pass http://{upstream_name(behaviour.origin.name)};",
     ]
     return lines
-
-
-_BACK = "rewrite ^/~[a-z]+/[A-Z_-]+(/.*)$ $1 break;"
 
 
 def _cache_own(value: str, canary: bool) -> list[str]:
@@ -195,7 +230,7 @@ def _static(behaviour: Behaviour, canary: bool) -> list[str]:
         lines = [*_cache_own(value, canary), *lines]
         lines.append("add_header Set-Cookie $edge_new_visitor always;")
     at = next(i for i, line in enumerate(lines) if line.startswith("if ("))
-    return [*lines[: at + 1], _BACK, *lines[at + 1 :]]
+    return [*lines[: at + 1], BACK, *lines[at + 1 :]]
 
 
 def _server_top(
@@ -209,19 +244,12 @@ def _server_top(
         "set $edge_route none;",
         "set $edge_origin none;",
         *_cache_own("", canary),
-        # (nginx refuses a few itself, such as %00, with its own page)
-        f'if ($uri !~ "{_GOOD_PATH}") {{ return 400 "Bad request\\n"; }}',
-        f"rewrite ^ /~{profile}/$request_method$uri;",
+        # The check of the path is the rewrite's own regex: a path that fails it is
+        # not rewritten, and `location /` answers 400 (nginx refuses a few itself,
+        # such as %00, with its own page).
+        f'rewrite "{_GOOD_PATH}" .{profile}/$request_method$uri;',
         "proxy_http_version 1.1;",
-        "proxy_set_header Connection $edge_connection;",
-        "proxy_set_header Upgrade $http_upgrade;",
-        "proxy_set_header Host $http_host;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "proxy_set_header X-Forwarded-Proto $scheme;",
-        "proxy_set_header X-Forwarded-Host $http_host;",
-        # Hop-by-hop headers nginx would pass on (it drops the rest itself).
-        'proxy_set_header Proxy-Authorization "";',
-        'proxy_set_header Proxy-Connection "";',
+        *_origin_headers(upgrade=False),
         "proxy_hide_header Proxy-Authenticate;",
         "proxy_redirect off;",
         "proxy_buffering off;",
@@ -229,76 +257,83 @@ def _server_top(
         "add_header X-Edge-Route none always;",
         "add_header X-Edge-Origin none always;",
         "add_header Cache-Control no-store always;",
-        *_error_pages(""),
+        *error_pages(""),
     ]
     for status in ERROR_BODIES:
-        out += _error_location(
+        out += error_location(
             f"edge_{status}", status, "$edge_route", "$edge_origin", canary
         )
     return out
 
 
-def _admin(engine: EngineParts) -> list[str]:
-    """/_edge/healthz answered by each worker; the rest of /_edge/ is a 404 here, as
-    in the Python edge (the control plane serves it on the admin listener)."""
-    mode = engine.mode
-    health = (
-        f'{{"status":"ok","engine":"nginx","mode":"{mode.mode}",'
-        f'"percent":{mode.percent},"version":{mode.version},'
-        f'"redis":"{"ok" if engine.redis_ok else "unreachable"}","worker":$pid}}'
-    )
-    refused = '{"error":"$request_method is not allowed here; use GET, HEAD"}'
-    own = [
-        "    set $edge_route edge;",
-        "    set $edge_origin edge;",
-        "    add_header Cache-Control no-store always;",
-        *[f"    {line}" for line in _edge_headers("edge", "edge", False)],
-    ]
-    # One regex for every other request: the health check's two are nested inside
-    # (tried only when this one matches; neither matching, this one's 404 answers).
-    return [
-        f'location ~ "{_KEY_PREFIX}/_edge/" {{',
-        *own,
-        "    default_type text/plain;",
-        f'    return 404 "{NOT_FOUND}\\n";',
-        '    location ~ "^/~[a-z]+/(?:GET|HEAD)/_edge/healthz/?$" {',
-        *own,
-        "        default_type application/json;",
-        f"        return 200 '{health}\\n';",
-        "    }",
-        f'    location ~ "{_KEY_PREFIX}/_edge/healthz/?$" {{',
-        *own,
-        '        add_header Allow "GET, HEAD" always;',
-        "        default_type application/json;",
-        f"        return 405 '{refused}\\n';",
-        "    }",
-        "}",
-    ]
-
-
 def _locations(
-    profiles: Sequence[Profile], canary: bool, engine: EngineParts | None
+    table: RouteTable,
+    profiles: Sequence[Profile],
+    canary: bool,
+    engine: EngineParts | None,
 ) -> list[str]:
-    out = _admin(engine) if engine is not None else []
-    for profile in profiles:
+    """Each profile's behaviours in table order: the ones before the default nested
+    in one location whose regex is exactly theirs joined (`_ahead`), then the
+    default; named locations (error pages, websocket copies) at the server's level."""
+    out: list[str] = []
+    named: list[str] = []
+    for at, profile in enumerate(profiles):
+        *ahead, default = profile.behaviours
+        # The admin paths come before any behaviour's: in the first group.
+        out += _ahead(profile.name, ahead, canary, engine if at == 0 else None)
+        out += _behaviour_location(profile.name, default, canary, default=True)
         for behaviour in profile.behaviours:
-            out.append(f'location ~* "{_location_key(profile.name, behaviour)}" {{')
-            out += [f"    {line}" for line in _proxy(profile.name, behaviour, canary)]
-            out.append("}")
+            named += _upgrade_location(table, profile.name, behaviour, canary)
             suffix = f"_{profile.name}_{ident(behaviour.name)}"
             for status in ERROR_BODIES:
-                out += _error_location(
+                named += error_location(
                     f"edge_{status}{suffix}",
                     status,
                     behaviour.name,
                     behaviour.origin.name,
                     canary,
                 )
+    out += named
     if any(b.origin.static for p in profiles for b in p.behaviours):
         out += nginx_static_errors()
-    # Never reached (each profile ends with "/*"); a request nginx would not rewrite.
-    out += ["location / {", "    return 404;", "}", "}", "}", ""]
+    # Only a path the server did not rewrite to a key (each profile ends with "/*"):
+    # one that is not well formed.
+    out += ["location / {", '    return 400 "Bad request\\n";', "}", "}", "}", ""]
     return out
+
+
+def _behaviour_location(
+    profile: str, behaviour: Behaviour, canary: bool, *, default: bool = False
+) -> list[str]:
+    # The default takes every key of its profile: a prefix, which nginx uses when no
+    # regex location matches, after trying them (`_ahead`'s), with no regex itself.
+    where = f".{profile}/" if default else f'~* "{_location_key(profile, behaviour)}"'
+    return [
+        f"location {where} {{",
+        *[f"    {line}" for line in _proxy(profile, behaviour, canary)],
+        "}",
+    ]
+
+
+def _ahead(
+    profile: str,
+    behaviours: Sequence[Behaviour],
+    canary: bool,
+    engine: EngineParts | None,
+) -> list[str]:
+    """One location for the admin paths and the behaviours before the default: its
+    regex matches exactly when one of theirs does, and they are tried inside, in
+    order, only then. A request for the default behaviour (most pages) tries one
+    regex for all of them, not one each; one for them pays one regex more."""
+    keys = [f"(?-i:{ADMIN_KEY[1:]})"] if engine is not None else []
+    inside = admin_location(engine) if engine is not None else []
+    for behaviour in behaviours:
+        keys.append(_location_key(profile, behaviour)[1:])
+        inside += _behaviour_location(profile, behaviour, canary)
+    if not keys:
+        return []
+    # Never answers itself: whatever its regex matches, a location inside does.
+    return [f'location ~* "^(?:{"|".join(keys)})" {{', *inside, "}"]
 
 
 def _indent(lines: list[str]) -> str:
@@ -343,5 +378,5 @@ def nginx_config(
     ]
     lines = http_block(table, profiles, engine)
     lines += _server_top(table, listen, selector, canary)
-    lines += _locations(profiles, canary, engine)
+    lines += _locations(table, profiles, canary, engine)
     return "\n".join(head) + "\n" + _indent(lines)

@@ -81,8 +81,6 @@ def http_block(
         "http {",
         *_settings(),
         *_logs(engine),
-        # Upgrade only when the visitor asks; otherwise keep-alive to the origin.
-        'map $http_upgrade $edge_connection { default upgrade; "" ""; }',
         "limit_req_status 429;",
         *nginx_limits.http_lines(table),
     ]

@@ -11,6 +11,8 @@ address) and a behaviour's `cache_control`. What nginx says differently:
 - `limit_conn` counts a client address's requests in progress, not its idle
   kept-alive connections, and over all of nginx's workers (the Python edge: per
   worker);
+- the websocket cap is checked in a location only handshakes reach (a request with
+  an `Upgrade` header), so a plain request pays nothing for it;
 - a websocket's idle timeout is its behaviour's `timeout` (nginx's proxy read and
   send timeouts apply to the upgraded connection), not `[websockets] idle_timeout`;
   nginx has no pool of its own for websockets (`pool`).
@@ -32,18 +34,25 @@ def http_lines(table: RouteTable) -> list[str]:
         f"client_header_timeout {_ms(listener.header_timeout)};",
         f"client_body_timeout {_ms(listener.body_idle_timeout)};",
         "limit_conn_zone $binary_remote_addr zone=edge_per_address:10m;",
-        # Only upgrade requests have a key: the websocket cap counts nothing else.
-        'map $http_upgrade $edge_websocket_address { "" ""; '
-        "default $binary_remote_addr; }",
-        "limit_conn_zone $edge_websocket_address zone=edge_websockets:10m;",
+        # Only websocket handshakes reach a location with this cap (nginx_conf.py:
+        # `_upgrade_location`): other requests never look it up.
+        "limit_conn_zone $binary_remote_addr zone=edge_websockets:10m;",
         "limit_conn_status 429;",
     ]
 
 
 def server_lines(table: RouteTable) -> list[str]:
-    """The per-address caps of the server block."""
+    """The per-address cap of the server block."""
     return [
         f"limit_conn edge_per_address {table.listener.max_connections_per_address};",
+    ]
+
+
+def websocket_lines(table: RouteTable) -> list[str]:
+    """The caps of a location only websocket handshakes reach: a location's
+    `limit_conn` replaces the server's, so the per-address one is said again."""
+    return [
+        *server_lines(table),
         f"limit_conn edge_websockets {table.websockets.max_per_address};",
     ]
 

@@ -455,7 +455,8 @@ def test_the_muskie_buy_endpoint_is_rate_limited_per_client(strangler: Process) 
 
 
 def test_a_malformed_path_is_a_400_from_the_edge(edge: Process) -> None:
-    for path in ["/shop/%00", "/shop/%ff/", "/shop/%0a"]:
+    # (the last looks like the nginx engine's match key: still no behaviour's)
+    for path in ["/shop/%00", "/shop/%ff/", "/shop/%0a", "/.legacy/GET/shop/%ff"]:
         answer = raw_request(edge.bound_port, "GET", path)
         assert answer.status == 400
         if engine_of(edge) == "nginx" and path == "/shop/%00":

@@ -429,3 +429,72 @@ def test_nginx_lets_one_address_hold_only_so_many_websockets(
     # given an address with its share of websockets open on the nginx engine, when
     # it opens one more, then that one is a 429 and HTTP is not affected
     assert asyncio.run(scenario()) == (429, 200)
+
+
+async def _origin_holding(
+    session: aiohttp.ClientSession, origin: Process, count: int
+) -> None:
+    """Until the origin holds `count` slow requests (a second at most)."""
+    for _ in range(40):
+        async with session.get(origin.url + "/__origin/inflight") as answer:
+            if await answer.text() == str(count):
+                return
+        await asyncio.sleep(0.025)
+
+
+def test_nginx_counts_no_plain_request_against_the_websocket_cap(
+    tight_nginx_edge: Process, orders_origin: Process
+) -> None:
+    async def scenario() -> tuple[list[int], int, int]:
+        url = tight_nginx_edge.url.replace("http", "ws") + "/orders/ws/"
+        slow = tight_nginx_edge.url + "/orders/__origin/slow?ms=1500"
+        sockets, session = await _open_websockets(url, WEBSOCKETS_PER_ADDRESS - 1)
+        try:
+            # given an address one websocket under its cap, with plain requests of
+            # its own in progress through the same behaviour (the origin holds them)
+            pending = [asyncio.create_task(session.get(slow)) for _ in range(3)]
+            await _origin_holding(session, orders_origin, 3)
+            # when it opens one more websocket, then that one is let through
+            sockets.append(await session.ws_connect(url))
+            # and the next is the one over the cap
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(url)
+            answers = [await task for task in pending]
+            return [a.status for a in answers], len(sockets), refused.value.status
+        finally:
+            for ws in sockets:
+                await ws.close()
+            await session.close()
+
+    statuses, opened, refused = asyncio.run(scenario())
+    assert statuses == [200, 200, 200]
+    assert opened == WEBSOCKETS_PER_ADDRESS
+    assert refused == 429
+
+
+def test_nginx_counts_websockets_against_the_address_cap_too(
+    tight_nginx_edge: Process, orders_origin: Process
+) -> None:
+    async def scenario() -> tuple[int, list[int]]:
+        url = tight_nginx_edge.url.replace("http", "ws") + "/orders/ws/"
+        slow = tight_nginx_edge.url + "/orders/__origin/slow?ms=1500"
+        sockets, session = await _open_websockets(url, WEBSOCKETS_PER_ADDRESS)
+        plain = NGINX_PER_ADDRESS - WEBSOCKETS_PER_ADDRESS
+        try:
+            # given an address holding its share of websockets, and plain requests
+            # in progress that take it to its cap of requests in progress
+            pending = [asyncio.create_task(session.get(slow)) for _ in range(plain)]
+            await _origin_holding(session, orders_origin, plain)
+            # when it asks for one more page, then that one is over the cap
+            async with session.get(tight_nginx_edge.url + "/shop/rods/") as page:
+                status = page.status
+            answers = [await task for task in pending]
+            return status, [a.status for a in answers]
+        finally:
+            for ws in sockets:
+                await ws.close()
+            await session.close()
+
+    status, statuses = asyncio.run(scenario())
+    assert status == 429
+    assert statuses == [200] * (NGINX_PER_ADDRESS - WEBSOCKETS_PER_ADDRESS)
