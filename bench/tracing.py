@@ -307,10 +307,10 @@ def _rates_parse(text: str) -> dict[str, float]:
     """`tourney=100,buy=30`: the fixed load's rates by their short names."""
     rates = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, value = item.partition("=")
-        if name.strip() not in RATE_NAMES:
+        name, _, value = (part.strip() for part in item.partition("="))
+        if name not in RATE_NAMES:
             raise argparse.ArgumentTypeError(
-                f"{name.strip()!r}: one of {', '.join(RATE_NAMES)}"
+                f"{name!r}: one of {', '.join(RATE_NAMES)}"
             )
         try:
             rate = float(value)
@@ -318,7 +318,7 @@ def _rates_parse(text: str) -> dict[str, float]:
             raise argparse.ArgumentTypeError(f"{item!r}: a rate is a number") from None
         if not 0 < rate <= 10_000:
             raise argparse.ArgumentTypeError(f"{item!r}: between 0 and 10000 a second")
-        rates[RATE_NAMES[name.strip()]] = rate
+        rates[RATE_NAMES[name]] = rate
     return rates
 
 

@@ -79,7 +79,7 @@ def message_publishing() -> Iterator[None]:
     relay's CPU an order, py-spy, 2026-12-06). Suppression reaches only the
     instrumentations: Celery's producer span is made in its `before_task_publish`
     signal by the SDK's tracer, which does not look, so the message still carries
-    its trace context in its headers (tests/observability/test_tracing_setup.py).
+    its trace context in its headers (tests/observability/test_strangler_trace.py).
     The key stays for any instrumentation that does not honour suppression.
     """
     token = otel_context.attach(otel_context.set_value(_PUBLISHING, True))
